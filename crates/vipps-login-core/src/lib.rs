@@ -1,0 +1,1 @@
+//! vipps-login-core (under construction).

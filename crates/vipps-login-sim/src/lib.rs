@@ -1,0 +1,1 @@
+//! vipps-login-sim (under construction).

@@ -1,0 +1,2 @@
+//! Simulator binary.
+fn main() {}

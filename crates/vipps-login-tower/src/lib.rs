@@ -1,0 +1,1 @@
+//! vipps-login-tower (under construction).
