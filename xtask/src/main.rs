@@ -1,2 +1,197 @@
-//! Project automation.
-fn main() {}
+//! Project automation for vipps-login-rs, run as `cargo xtask <task>`.
+//!
+//! - `ci`: everything CI checks, in the order that reuses the most build output:
+//!   format, clippy (all targets, `-D warnings`), the whole test suite with doc tests,
+//!   then the browser tests. Installs what the browser tests need when it is missing.
+//! - `demo`: the simulator and the counter reference app, no credentials needed.
+//! - `bench`: every benchmark, each against its named baseline, side by side.
+//! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
+//!
+//! It depends on nothing but `std` so that it builds in seconds on a cold machine.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = args.get(1..).unwrap_or_default();
+    let outcome = match task {
+        "ci" => ci(),
+        "test" => test(),
+        "demo" => demo(rest),
+        "bench" => bench(rest),
+        "e2e" => e2e(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 ci     fmt check, clippy -D warnings, all tests (unit, integration, doc), browser tests\n  \
+                 test   all Rust tests (unit, integration, doc), no lint, no browser\n  \
+                 demo   run the simulator and the counter reference app (no credentials needed)\n  \
+                 bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
+                 e2e    browser tests only (installs Chromium and playwright-core when missing)"
+            );
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {task}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs a command to completion, failing with its description when it does not succeed.
+fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    eprintln!("\n==> {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+fn ci() -> Result {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    test()?;
+    e2e()
+}
+
+fn test() -> Result {
+    // `cargo test` runs unit, integration and doc tests; examples are built too, so
+    // a reference deployment that stops compiling fails CI.
+    run(cargo().args(["test", "--workspace"]))
+}
+
+fn demo(args: &[String]) -> Result {
+    run(cargo()
+        .args(["run", "--package", "counter", "--"])
+        .args(args))
+}
+
+fn bench(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "quick");
+    let criterion_args: &[&str] = if quick {
+        &["--warm-up-time", "1", "--measurement-time", "3"]
+    } else {
+        &[]
+    };
+    for (package, bench) in [
+        ("vipps-login-core", "verify"),
+        ("vipps-login-core", "pending_logins"),
+        ("vipps-login-tower", "layer_overhead"),
+    ] {
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", package, "--bench", bench, "--"]);
+        // The load benchmark is a plain program, not criterion: it takes no criterion flags.
+        if bench != "pending_logins" {
+            cmd.args(criterion_args);
+        }
+        run(&mut cmd)?;
+    }
+    Ok(())
+}
+
+fn e2e() -> Result {
+    let e2e_dir = root().join("tests").join("e2e");
+    let chromium = ensure_chromium()?;
+    ensure_node_modules(&e2e_dir)?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "counter",
+        "--package",
+        "continue-on-phone",
+    ]))?;
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    run(Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(&e2e_dir)
+        .env("E2E_BIN_DIR", target_dir.join("debug"))
+        .env("E2E_SCREENSHOT_DIR", target_dir.join("e2e"))
+        .env("CHROMIUM_PATH", chromium))
+}
+
+/// Debian's Chromium (Playwright cannot download its own browser here).
+fn ensure_chromium() -> Result<PathBuf> {
+    if let Some(path) = env::var_os("CHROMIUM_PATH").map(PathBuf::from) {
+        return Ok(path);
+    }
+    let path = PathBuf::from("/usr/bin/chromium");
+    if path.exists() {
+        return Ok(path);
+    }
+    eprintln!("Chromium is missing: installing Debian's package (needs root and apt).");
+    let env = [("DEBIAN_FRONTEND", "noninteractive")];
+    run(Command::new("apt-get").arg("update").arg("-q").envs(env))?;
+    run(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "chromium",
+            "fonts-dejavu-core",
+        ])
+        .envs(env))?;
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err("apt-get finished but /usr/bin/chromium is still missing".into())
+    }
+}
+
+/// playwright-core from npm, pinned by tests/e2e/package-lock.json.
+fn ensure_node_modules(e2e_dir: &Path) -> Result {
+    if e2e_dir
+        .join("node_modules")
+        .join("playwright-core")
+        .exists()
+    {
+        return Ok(());
+    }
+    let verb = if e2e_dir.join("package-lock.json").exists() {
+        "ci"
+    } else {
+        "install"
+    };
+    run(Command::new("npm")
+        .args([verb, "--no-audit", "--no-fund"])
+        .current_dir(e2e_dir))
+}
