@@ -1,0 +1,417 @@
+//! Configuration of a simulator instance.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::SimError;
+use crate::users::{DelegatedConsentQuestion, UserRecord, UsersFile};
+
+/// How a simulated customer reacts to new login requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Requests wait until someone acts on the phone page or through the control API.
+    #[default]
+    Manual,
+    /// Every new request is approved `after` this delay (consent included).
+    AutoApprove {
+        /// Delay between the start call and the approval.
+        after: Duration,
+    },
+    /// Every new request is denied `after` this delay.
+    AutoDeny {
+        /// Delay between the start call and the denial.
+        after: Duration,
+    },
+}
+
+/// How the simulator reports `invalid_user` and `old_app` on the start call.
+///
+/// Vipps has been seen to answer both ways; clients must read both fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorStyle {
+    /// `{"error": "invalid_request", "error_code": "invalid_user", ...}` (default).
+    #[default]
+    ErrorCode,
+    /// `{"error": "invalid_user", ...}`.
+    Error,
+}
+
+/// Which client authentication methods a simulated client may use at the endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// `client_secret_basic` or `client_secret_post` (default).
+    #[default]
+    Any,
+    /// Only HTTP Basic (`client_secret_basic`).
+    ClientSecretBasic,
+    /// Only form parameters (`client_secret_post`).
+    ClientSecretPost,
+}
+
+/// The JWS algorithm the simulator signs ID tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit key).
+    RS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+}
+
+/// A merchant client registered in the simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SimClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The `client_secret`.
+    pub client_secret: String,
+    /// The merchant name the phone shows.
+    #[serde(default = "default_merchant_name")]
+    pub name: String,
+    /// Registered redirect URIs for `requested_flow=login_to_webpage` (exact match).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Whether any loopback `http(s)` URI (127.0.0.1, ::1, localhost) counts as registered.
+    #[serde(default)]
+    pub allow_loopback_redirects: bool,
+    /// Which client authentication methods are accepted.
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    /// Questions shown with the `delegatedConsents` scope.
+    #[serde(default = "default_delegated_consents")]
+    pub delegated_consents: Vec<DelegatedConsentQuestion>,
+}
+
+fn default_merchant_name() -> String {
+    "Demo Merchant".to_owned()
+}
+
+fn default_delegated_consents() -> Vec<DelegatedConsentQuestion> {
+    vec![
+        DelegatedConsentQuestion {
+            id: "terms".to_owned(),
+            text: "I accept the membership terms".to_owned(),
+            required: true,
+        },
+        DelegatedConsentQuestion {
+            id: "newsletter".to_owned(),
+            text: "Send me offers by email".to_owned(),
+            required: false,
+        },
+    ]
+}
+
+impl SimClient {
+    /// A client with these credentials, named "Demo Merchant", with no redirect URIs.
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        SimClient {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            name: default_merchant_name(),
+            redirect_uris: Vec::new(),
+            allow_loopback_redirects: false,
+            auth_method: AuthMethod::Any,
+            delegated_consents: default_delegated_consents(),
+        }
+    }
+
+    /// The built-in `demo-client` / `demo-secret`, any loopback redirect URI registered.
+    pub fn demo() -> Self {
+        let mut c = SimClient::new(crate::DEMO_CLIENT_ID, crate::DEMO_CLIENT_SECRET);
+        c.allow_loopback_redirects = true;
+        c
+    }
+
+    /// Sets the merchant name shown on the phone.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Registers a redirect URI (exact match).
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Lets any loopback `http(s)` redirect URI count as registered.
+    #[must_use]
+    pub fn allow_loopback_redirects(mut self, allow: bool) -> Self {
+        self.allow_loopback_redirects = allow;
+        self
+    }
+
+    /// Restricts the accepted client authentication method.
+    #[must_use]
+    pub fn auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth_method = method;
+        self
+    }
+
+    pub(crate) fn redirect_registered(&self, uri: &Url) -> bool {
+        if self.redirect_uris.iter().any(|r| r == uri.as_str()) {
+            return true;
+        }
+        self.allow_loopback_redirects
+            && matches!(uri.scheme(), "http" | "https")
+            && uri.fragment().is_none()
+            && match uri.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            }
+    }
+}
+
+/// Configuration of a [`Simulator`](crate::Simulator), built with chained methods.
+///
+/// Defaults match Vipps: polling interval 5 s, request expiry 600 s, access tokens
+/// valid 600 s; `slow_down` adds 5 s. Tests shorten them:
+///
+/// ```
+/// use std::time::Duration;
+/// use vipps_login_sim::SimConfig;
+/// let config = SimConfig::default()
+///     .interval(Duration::from_millis(100))
+///     .slow_down_step(Duration::from_millis(100))
+///     .expires_in(Duration::from_secs(5));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SimConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_url: Option<Url>,
+    pub(crate) interval: Duration,
+    pub(crate) slow_down_step: Duration,
+    pub(crate) poll_tolerance: Option<Duration>,
+    pub(crate) expires_in: Duration,
+    pub(crate) access_token_ttl: Duration,
+    pub(crate) id_token_ttl: Duration,
+    pub(crate) code_ttl: Duration,
+    pub(crate) retention: Duration,
+    pub(crate) max_pending_per_user: usize,
+    pub(crate) auto_users: bool,
+    pub(crate) builtin_users: bool,
+    pub(crate) users: Vec<UserRecord>,
+    pub(crate) clients: Vec<SimClient>,
+    pub(crate) policy: Policy,
+    pub(crate) error_style: ErrorStyle,
+    pub(crate) poll_alg: SigningAlg,
+    pub(crate) redirect_alg: SigningAlg,
+    pub(crate) camel_case_auth_req_id: bool,
+    pub(crate) sub_seed: String,
+    pub(crate) webhook: Option<(Url, String)>,
+    pub(crate) consent_revoked_url: Option<Url>,
+    pub(crate) purge_every: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            interval: Duration::from_secs(5),
+            slow_down_step: Duration::from_secs(5),
+            poll_tolerance: None,
+            expires_in: Duration::from_secs(600),
+            access_token_ttl: Duration::from_secs(600),
+            id_token_ttl: Duration::from_secs(3600),
+            code_ttl: Duration::from_secs(300),
+            retention: Duration::from_secs(300),
+            max_pending_per_user: 3,
+            auto_users: false,
+            builtin_users: true,
+            users: Vec::new(),
+            clients: vec![SimClient::demo()],
+            policy: Policy::Manual,
+            error_style: ErrorStyle::ErrorCode,
+            poll_alg: SigningAlg::RS256,
+            redirect_alg: SigningAlg::ES256,
+            camel_case_auth_req_id: false,
+            sub_seed: "vipps-login-sim".to_owned(),
+            webhook: None,
+            consent_revoked_url: None,
+            purge_every: Duration::from_secs(1),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The address to bind (default `127.0.0.1:0`, an ephemeral port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The base URL the simulator announces (issuer, endpoints, phone links) instead of
+    /// `http://{bound address}/`, e.g. when it runs behind a proxy or in a container.
+    pub fn public_url(mut self, url: Url) -> Self {
+        self.public_url = Some(url);
+        self
+    }
+
+    /// The polling `interval` the start call returns (default 5 s). Sub-second values are
+    /// returned as a fractional number of seconds, e.g. `0.1`.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// How much a `slow_down` answer adds to one request's interval (default 5 s).
+    pub fn slow_down_step(mut self, step: Duration) -> Self {
+        self.slow_down_step = step;
+        self
+    }
+
+    /// How much earlier than the interval a poll may come without `slow_down`
+    /// (default: a tenth of the interval).
+    pub fn poll_tolerance(mut self, tolerance: Duration) -> Self {
+        self.poll_tolerance = Some(tolerance);
+        self
+    }
+
+    /// The default lifetime of a login request, `expires_in` (default 600 s).
+    /// A `requested_expiry` in the start call overrides it per request.
+    pub fn expires_in(mut self, expires_in: Duration) -> Self {
+        self.expires_in = expires_in;
+        self
+    }
+
+    /// Lifetime of access tokens (default 600 s).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Lifetime of ID tokens, `exp - iat` (default 3600 s).
+    pub fn id_token_ttl(mut self, ttl: Duration) -> Self {
+        self.id_token_ttl = ttl;
+        self
+    }
+
+    /// Lifetime of authorization codes of the redirect variant (default 300 s).
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// How long finished or expired requests stay answerable (`expired_token`,
+    /// `invalid_grant` for reuse) before they are purged (default 300 s).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How many pending logins one phone number may have before the start call answers
+    /// `429 Too Many Requests` with `Retry-After` (default 3).
+    pub fn max_pending_per_user(mut self, max: usize) -> Self {
+        self.max_pending_per_user = max;
+        self
+    }
+
+    /// Whether every well-formed phone number not in the directory is a Vipps user with
+    /// a generated profile (for load tests). Default `false`: such numbers are `invalid_user`.
+    pub fn auto_users(mut self, on: bool) -> Self {
+        self.auto_users = on;
+        self
+    }
+
+    /// Whether the built-in demo users exist (default `true`).
+    pub fn builtin_users(mut self, on: bool) -> Self {
+        self.builtin_users = on;
+        self
+    }
+
+    /// Adds a user to the directory (replaces a built-in user with the same number).
+    pub fn user(mut self, user: UserRecord) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Adds the users and clients of a TOML or JSON users file (JSON when the name ends
+    /// in `.json`). See the crate documentation for the format.
+    pub fn users_file(mut self, path: impl AsRef<Path>) -> Result<Self, SimError> {
+        let file = UsersFile::load(path.as_ref())?;
+        self.users.extend(file.users);
+        for client in file.clients {
+            self = self.client(client);
+        }
+        Ok(self)
+    }
+
+    /// Registers a client (replaces one with the same `client_id`, also `demo-client`).
+    pub fn client(mut self, client: SimClient) -> Self {
+        self.clients.retain(|c| c.client_id != client.client_id);
+        self.clients.push(client);
+        self
+    }
+
+    /// The initial [`Policy`] (default [`Policy::Manual`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How `invalid_user` / `old_app` are reported (default [`ErrorStyle::ErrorCode`]).
+    pub fn error_style(mut self, style: ErrorStyle) -> Self {
+        self.error_style = style;
+        self
+    }
+
+    /// ID token algorithm of the polling variant (default RS256).
+    pub fn poll_signing_alg(mut self, alg: SigningAlg) -> Self {
+        self.poll_alg = alg;
+        self
+    }
+
+    /// ID token algorithm of the redirect variant (default ES256).
+    pub fn redirect_signing_alg(mut self, alg: SigningAlg) -> Self {
+        self.redirect_alg = alg;
+        self
+    }
+
+    /// Spell the redirect variant's claim `authReqId` instead of `auth_req_id`, as one of
+    /// Vipps' encoded examples did (default `false`).
+    pub fn camel_case_auth_req_id(mut self, on: bool) -> Self {
+        self.camel_case_auth_req_id = on;
+        self
+    }
+
+    /// Seed from which `sub` values are derived; the same seed gives the same `sub` for
+    /// the same client and user across restarts (default `"vipps-login-sim"`).
+    pub fn sub_seed(mut self, seed: impl Into<String>) -> Self {
+        self.sub_seed = seed.into();
+        self
+    }
+
+    /// Sends a signed `login.merchant-initiated.ping.v1` webhook to `url` on every
+    /// approval of a polling-variant login.
+    pub fn webhook(mut self, url: Url, secret: impl Into<String>) -> Self {
+        self.webhook = Some((url, secret.into()));
+        self
+    }
+
+    /// Where consent-revoked notifications are POSTed.
+    pub fn consent_revoked_url(mut self, url: Url) -> Self {
+        self.consent_revoked_url = Some(url);
+        self
+    }
+
+    pub(crate) fn effective_tolerance(&self, interval: Duration) -> Duration {
+        self.poll_tolerance.unwrap_or(interval / 10)
+    }
+}
