@@ -1,1 +1,79 @@
-//! vipps-login-core (under construction).
+//! A typed, secure client for **Vipps merchant-initiated login** (OpenID Connect CIBA):
+//! a merchant's till, call-center desk or kiosk identifies a customer from their phone
+//! number, and the customer confirms in the Vipps/MobilePay app.
+//!
+//! What it does for you:
+//!
+//! - **Typed input** checked before anything is sent: [`Msisdn`] (`+47 123 45 678`,
+//!   `0047…`, Danish and Finnish numbers), [`BindingMessage`] (validated, with a generator
+//!   of readable codes), [`Scopes`], [`LoginHint`].
+//! - **Both variants**: the login finishes in the app ([`Flow::FinishInApp`], followed by
+//!   one shared background poller honouring `interval`, `slow_down`, `Retry-After` and
+//!   expiry, woken early by signed webhook pings), or continues in the phone's browser
+//!   ([`Flow::ContinueInBrowser`], completed by [`VippsClient::exchange_code`]).
+//! - **Verification**: ID tokens are checked against the issuer's JWKS (RS256/ES256 only,
+//!   `iss`, `aud`, `exp`/`iat`, `nonce`, `auth_req_id`); userinfo comes typed ([`UserInfo`])
+//!   and must belong to the same `sub`.
+//! - **Operations**: discovery and JWKS cached for as long as Vipps allows, one [`Error`]
+//!   type whose messages a cashier can act on, secrets and phone numbers kept out of logs,
+//!   login state in a pluggable [`Store`] ([`MemoryStore`] by default).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vipps_login_core::{
+//!     BindingMessage, Config, Issuer, LoginHint, LoginRequest, Secret, VippsClient,
+//! };
+//!
+//! # async fn run() -> Result<(), vipps_login_core::Error> {
+//! let config = Config::builder(Issuer::Test, "my-client-id", Secret::new("my-client-secret"))
+//!     .build()?; // or Config::from_env()?
+//! let client = VippsClient::new(config)?;
+//!
+//! let code = BindingMessage::generate();
+//! let started = client
+//!     .start(
+//!         LoginRequest::new(LoginHint::Msisdn("+47 123 45 678".parse()?))
+//!             .scopes("openid name phoneNumber".parse()?)
+//!             .binding_message(code.clone())
+//!             .requested_expiry(Duration::from_secs(300)),
+//!     )
+//!     .await?;
+//! println!("Confirm {code} in the Vipps app");
+//!
+//! match client.wait(&started.id).await {
+//!     Ok(identity) => println!("Welcome, {}", identity.userinfo.name.as_deref().unwrap_or("?")),
+//!     Err(e) => println!("{e}"), // e.g. "The customer declined the login in the Vipps app."
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Against the simulator (`vipps-login-sim`), use `Issuer::Custom(sim.issuer())`; plain
+//! `http://` issuers are accepted only on loopback.
+
+mod client;
+mod config;
+mod error;
+mod http;
+mod metadata;
+mod metrics;
+mod poller;
+mod secret;
+mod store;
+mod types;
+mod userinfo;
+mod verify;
+mod webhook;
+
+pub use crate::client::VippsClient;
+pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
+pub use crate::error::{Error, TokenError};
+pub use crate::metrics::PollerStats;
+pub use crate::secret::Secret;
+pub use crate::store::{MemoryStore, Store, StoreError};
+pub use crate::types::{
+    BindingMessage, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn, Scope, Scopes,
+    StartedLogin,
+};
+pub use crate::userinfo::{Address, Consent, DelegatedConsents, Identity, UserInfo};
+pub use crate::verify::{IdTokenVerifier, Jwks, VerifiedIdToken};
+pub use crate::webhook::sign_webhook;

@@ -1,0 +1,303 @@
+//! Discovery and JWKS, cached in moka with the lifetime Vipps sends in `Cache-Control`.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::Error;
+use crate::config::{Config, is_loopback};
+use crate::http::{Http, max_age};
+use crate::verify::Jwks;
+
+/// The CIBA endpoint is not part of openidconnect's core metadata.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct CibaMetadata {
+    backchannel_authentication_endpoint: Url,
+}
+
+impl AdditionalProviderMetadata for CibaMetadata {}
+
+type VippsProviderMetadata = ProviderMetadata<
+    CibaMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The endpoints we use, all from discovery.
+#[derive(Debug)]
+pub(crate) struct Endpoints {
+    pub backchannel: Url,
+    pub token: Url,
+    pub userinfo: Url,
+    pub jwks_uri: Url,
+    /// Derived from the backchannel endpoint (`.../api/v1/user-exists`).
+    pub user_exists: Option<Url>,
+}
+
+struct Cached<T> {
+    value: Arc<T>,
+    ttl: Duration,
+}
+
+impl<T> Clone for Cached<T> {
+    fn clone(&self) -> Self {
+        Cached {
+            value: self.value.clone(),
+            ttl: self.ttl,
+        }
+    }
+}
+
+struct CachedExpiry;
+
+impl<T> moka::Expiry<(), Cached<T>> for CachedExpiry {
+    fn expire_after_create(&self, _: &(), value: &Cached<T>, _: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+fn cache<T: Send + Sync + 'static>() -> moka::future::Cache<(), Cached<T>> {
+    moka::future::Cache::builder()
+        .max_capacity(1)
+        .expire_after(CachedExpiry)
+        .build()
+}
+
+const MIN_TTL: Duration = Duration::from_secs(10);
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub(crate) struct Metadata {
+    http: Http,
+    issuer: Url,
+    discovery_url: Url,
+    allow_http: bool,
+    default_ttl: Duration,
+    refetch_interval: Duration,
+    discovery: moka::future::Cache<(), Cached<Endpoints>>,
+    jwks: moka::future::Cache<(), Cached<Jwks>>,
+    last_forced_refetch: Mutex<Option<Instant>>,
+}
+
+impl Metadata {
+    pub(crate) fn new(config: &Config, http: Http) -> Result<Metadata, Error> {
+        let mut base = config.issuer.as_str().to_owned();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let discovery_url = Url::parse(&base)
+            .and_then(|b| b.join(".well-known/openid-configuration"))
+            .map_err(|e| Error::Config(format!("the issuer URL cannot be extended ({e})")))?;
+        Ok(Metadata {
+            http,
+            issuer: config.issuer.clone(),
+            discovery_url,
+            allow_http: config.allow_http_loopback,
+            default_ttl: config.default_metadata_ttl,
+            refetch_interval: config.jwks_refetch_interval,
+            discovery: cache(),
+            jwks: cache(),
+            last_forced_refetch: Mutex::new(None),
+        })
+    }
+
+    fn ttl(&self, headers: &http::HeaderMap) -> Duration {
+        max_age(headers)
+            .unwrap_or(self.default_ttl)
+            .clamp(MIN_TTL, MAX_TTL)
+    }
+
+    fn check_endpoint(&self, url: &Url, what: &str) -> Result<(), Error> {
+        let ok = match url.scheme() {
+            "https" => true,
+            "http" => self.allow_http && is_loopback(url),
+            _ => false,
+        };
+        if ok && url.username().is_empty() && url.password().is_none() {
+            Ok(())
+        } else {
+            Err(Error::Protocol(format!(
+                "discovery names an unsafe {what} endpoint"
+            )))
+        }
+    }
+
+    /// The endpoints, from cache or discovery (concurrent callers share one fetch).
+    pub(crate) async fn endpoints(&self) -> Result<Arc<Endpoints>, Error> {
+        self.discovery
+            .try_get_with((), self.fetch_discovery())
+            .await
+            .map(|c| c.value)
+            .map_err(|e| (*e).clone())
+    }
+
+    async fn fetch_discovery(&self) -> Result<Cached<Endpoints>, Error> {
+        tracing::debug!("fetching OpenID discovery");
+        let resp = self
+            .http
+            .get(&self.discovery_url, None)
+            .await
+            .map_err(|e| e.into_error())?;
+        if !resp.status.is_success() {
+            return Err(if resp.status.is_server_error() {
+                Error::Upstream {
+                    status: resp.status.as_u16(),
+                }
+            } else {
+                Error::Protocol(format!("discovery answered HTTP {}", resp.status.as_u16()))
+            });
+        }
+        let meta: VippsProviderMetadata = serde_json::from_slice(&resp.body)
+            .map_err(|e| Error::Protocol(format!("discovery document is invalid ({e})")))?;
+        if meta.issuer().as_str() != self.issuer.as_str() {
+            return Err(Error::Protocol(
+                "discovery names another issuer than configured".into(),
+            ));
+        }
+        let token = meta
+            .token_endpoint()
+            .map(|u| u.url().clone())
+            .ok_or_else(|| Error::Protocol("discovery names no token endpoint".into()))?;
+        let userinfo = meta
+            .userinfo_endpoint()
+            .map(|u| u.url().clone())
+            .ok_or_else(|| Error::Protocol("discovery names no userinfo endpoint".into()))?;
+        let jwks_uri = meta.jwks_uri().url().clone();
+        let backchannel = meta
+            .additional_metadata()
+            .backchannel_authentication_endpoint
+            .clone();
+        for (u, what) in [
+            (&token, "token"),
+            (&userinfo, "userinfo"),
+            (&jwks_uri, "JWKS"),
+            (&backchannel, "backchannel authentication"),
+        ] {
+            self.check_endpoint(u, what)?;
+        }
+        let user_exists = derive_user_exists(&backchannel);
+        Ok(Cached {
+            value: Arc::new(Endpoints {
+                backchannel,
+                token,
+                userinfo,
+                jwks_uri,
+                user_exists,
+            }),
+            ttl: self.ttl(&resp.headers),
+        })
+    }
+
+    /// The JWKS, from cache or fetched (concurrent callers share one fetch).
+    pub(crate) async fn jwks(&self) -> Result<Arc<Jwks>, Error> {
+        self.jwks
+            .try_get_with((), self.fetch_jwks())
+            .await
+            .map(|c| c.value)
+            .map_err(|e| (*e).clone())
+    }
+
+    /// After an unknown `kid`: refetch the JWKS, at most once per `refetch_interval`.
+    /// `None` when a refetch happened too recently (the cached set is returned instead).
+    pub(crate) async fn jwks_after_unknown_kid(
+        &self,
+        seen: &Arc<Jwks>,
+    ) -> Result<Option<Arc<Jwks>>, Error> {
+        let current = self.jwks().await?;
+        if !Arc::ptr_eq(&current, seen) {
+            // Someone refreshed since we looked: use theirs.
+            return Ok(Some(current));
+        }
+        let allowed = {
+            let mut last = self
+                .last_forced_refetch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match *last {
+                Some(t) if t.elapsed() < self.refetch_interval => false,
+                _ => {
+                    *last = Some(Instant::now());
+                    true
+                }
+            }
+        };
+        if !allowed {
+            tracing::debug!("unknown key id; JWKS refetch suppressed (rate limit)");
+            return Ok(None);
+        }
+        tracing::debug!("unknown key id; refetching JWKS");
+        self.jwks.invalidate(&()).await;
+        self.jwks().await.map(Some)
+    }
+
+    async fn fetch_jwks(&self) -> Result<Cached<Jwks>, Error> {
+        let endpoints = self.endpoints().await?;
+        tracing::debug!("fetching JWKS");
+        let resp = self
+            .http
+            .get(&endpoints.jwks_uri, None)
+            .await
+            .map_err(|e| e.into_error())?;
+        if !resp.status.is_success() {
+            return Err(if resp.status.is_server_error() {
+                Error::Upstream {
+                    status: resp.status.as_u16(),
+                }
+            } else {
+                Error::Protocol(format!(
+                    "the JWKS endpoint answered HTTP {}",
+                    resp.status.as_u16()
+                ))
+            });
+        }
+        let jwks = Jwks::from_json(&resp.body)?;
+        Ok(Cached {
+            value: Arc::new(jwks),
+            ttl: self.ttl(&resp.headers),
+        })
+    }
+}
+
+fn derive_user_exists(backchannel: &Url) -> Option<Url> {
+    const SUFFIX: &str = "/api/backchannel/authentication";
+    let path = backchannel.path().trim_end_matches('/');
+    let prefix = path.strip_suffix(SUFFIX)?;
+    let mut u = backchannel.clone();
+    u.set_path(&format!("{prefix}/api/v1/user-exists"));
+    u.set_query(None);
+    Some(u)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_exists_from_backchannel() {
+        let b = Url::parse("https://api.vipps.no/vipps-login-ciba/api/backchannel/authentication")
+            .unwrap();
+        assert_eq!(
+            derive_user_exists(&b).unwrap().as_str(),
+            "https://api.vipps.no/vipps-login-ciba/api/v1/user-exists"
+        );
+        assert!(derive_user_exists(&Url::parse("https://x/other").unwrap()).is_none());
+    }
+}
