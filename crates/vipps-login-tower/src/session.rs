@@ -1,0 +1,296 @@
+//! Sessions: a private (encrypted and authenticated) cookie holding only a random session
+//! id; the session data lives in the core [`Store`], serialized as JSON.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use http::{HeaderMap, HeaderValue, header};
+use serde::{Deserialize, Serialize};
+use vipps_login_core::{Store, UserInfo};
+
+use crate::csrf::random_token;
+use crate::user::VippsUser;
+
+/// Where the `Secure` attribute of the session cookie comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecureCookies {
+    /// `Secure`, except when the request's host is a loopback name or address
+    /// (`localhost`, `127.0.0.1`, `[::1]`), so local development over plain http works.
+    #[default]
+    Auto,
+    /// Always `Secure` (the cookie is then never sent over plain http).
+    Always,
+    /// Never `Secure`. Only for development setups that are not on loopback.
+    Never,
+}
+
+/// How many login ids one session remembers (the newest win).
+const MAX_LOGINS_PER_SESSION: usize = 16;
+
+/// The data behind a session id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SessionData {
+    /// The synchronizer CSRF token of this session.
+    pub csrf: String,
+    /// Unix seconds when the session ends (absolute lifetime).
+    pub expires: u64,
+    /// Login ids this session started; only these may be watched or cancelled by it.
+    #[serde(default)]
+    pub logins: Vec<String>,
+    /// The logged-in identity, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<StoredUser>,
+}
+
+/// The identity kept in a session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredUser {
+    pub sub: String,
+    pub account_id: String,
+    pub login_id: String,
+    pub logged_in_at: u64,
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    pub userinfo: UserInfo,
+}
+
+impl SessionData {
+    pub(crate) fn owns(&self, login_id: &str) -> bool {
+        self.logins.iter().any(|l| l == login_id)
+    }
+
+    pub(crate) fn add_login(&mut self, login_id: String) {
+        self.logins.push(login_id);
+        if self.logins.len() > MAX_LOGINS_PER_SESSION {
+            let extra = self.logins.len() - MAX_LOGINS_PER_SESSION;
+            self.logins.drain(..extra);
+        }
+    }
+}
+
+/// A loaded (or freshly created, not yet saved) session.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub id: String,
+    pub data: SessionData,
+    /// True when the browser does not hold this id yet (a `Set-Cookie` is due).
+    pub is_new: bool,
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Session handling shared by the layer's routes and its pass-through path.
+pub(crate) struct Sessions {
+    pub store: Arc<dyn Store>,
+    pub key: Key,
+    pub cookie_name: String,
+    pub ttl: Duration,
+    pub secure: SecureCookies,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("cookie_name", &self.cookie_name)
+            .field("ttl", &self.ttl)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_key(id: &str) -> String {
+    format!("vipps-login-tower:session:{id}")
+}
+
+/// True when the request's host is loopback (`localhost`, `*.localhost`, 127/8, `::1`).
+pub(crate) fn host_is_loopback(headers: &HeaderMap, uri: &http::Uri) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(http::uri::Authority::as_str));
+    let Some(host) = host else { return false };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Sessions {
+    /// The session id carried by the request's private cookie, if any authenticates.
+    pub(crate) fn id_from_headers(&self, headers: &HeaderMap) -> Option<String> {
+        let jar = CookieJar::new();
+        let private = jar.private(&self.key);
+        for value in headers.get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for cookie in Cookie::split_parse(value).flatten() {
+                if cookie.name() != self.cookie_name {
+                    continue;
+                }
+                if let Some(plain) = private.decrypt(cookie.into_owned()) {
+                    let id = plain.value();
+                    if id.len() == 43 {
+                        return Some(id.to_owned());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Loads the session the request's cookie names, if it exists and has not ended.
+    pub(crate) async fn load(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = self.id_from_headers(headers)?;
+        let data = self.load_data(&id).await?;
+        Some(Session {
+            id,
+            data,
+            is_new: false,
+        })
+    }
+
+    pub(crate) async fn load_data(&self, id: &str) -> Option<SessionData> {
+        let bytes = match self.store.get(&store_key(id)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store read failed");
+                return None;
+            }
+        };
+        let data: SessionData = serde_json::from_slice(&bytes).ok()?;
+        (data.expires > unix_now()).then_some(data)
+    }
+
+    /// The request's session, or a new anonymous one (not yet saved).
+    pub(crate) async fn load_or_new(&self, headers: &HeaderMap) -> Session {
+        match self.load(headers).await {
+            Some(s) => s,
+            None => self.new_session(),
+        }
+    }
+
+    pub(crate) fn new_session(&self) -> Session {
+        Session {
+            id: random_token(),
+            data: SessionData {
+                csrf: random_token(),
+                expires: unix_now() + self.ttl.as_secs(),
+                logins: Vec::new(),
+                user: None,
+            },
+            is_new: true,
+        }
+    }
+
+    /// Saves the session for the rest of its lifetime.
+    pub(crate) async fn save(&self, session: &Session) -> Result<(), String> {
+        let left = session.data.expires.saturating_sub(unix_now()).max(1);
+        let bytes = serde_json::to_vec(&session.data).map_err(|e| e.to_string())?;
+        self.store
+            .set(&store_key(&session.id), bytes, Duration::from_secs(left))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Deletes a session's data.
+    pub(crate) async fn remove(&self, id: &str) {
+        if let Err(e) = self.store.remove(&store_key(id)).await {
+            tracing::warn!(error = %e, "session store delete failed");
+        }
+    }
+
+    /// Rotates `session` to a fresh id and CSRF token: the old id is deleted and the new one
+    /// must be sent with [`Sessions::set_cookie`].
+    pub(crate) async fn rotate(&self, session: &mut Session) {
+        if !session.is_new {
+            self.remove(&session.id).await;
+        }
+        session.id = random_token();
+        session.data.csrf = random_token();
+        session.data.expires = unix_now() + self.ttl.as_secs();
+        session.is_new = true;
+    }
+
+    fn secure_for(&self, headers: &HeaderMap, uri: &http::Uri) -> bool {
+        match self.secure {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => !host_is_loopback(headers, uri),
+        }
+    }
+
+    /// The `Set-Cookie` value carrying `id`, encrypted.
+    pub(crate) fn set_cookie(
+        &self,
+        id: &str,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+    ) -> Option<HeaderValue> {
+        let cookie = Cookie::build((self.cookie_name.clone(), id.to_owned()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure_for(headers, uri))
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX),
+            ));
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(cookie);
+        let sealed = jar.get(&self.cookie_name)?;
+        HeaderValue::from_str(&sealed.to_string()).ok()
+    }
+
+    /// The `Set-Cookie` value that deletes the session cookie.
+    pub(crate) fn clear_cookie(&self, headers: &HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
+        let cookie = Cookie::build((self.cookie_name.clone(), ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure_for(headers, uri))
+            .max_age(cookie::time::Duration::ZERO)
+            .expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+}
+
+impl StoredUser {
+    pub(crate) fn to_user(&self, csrf: &str) -> VippsUser {
+        VippsUser::from_stored(self, csrf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        let uri = http::Uri::from_static("/");
+        for (host, expected) in [
+            ("localhost:3000", true),
+            ("app.localhost", true),
+            ("127.0.0.1:8080", true),
+            ("[::1]:8080", true),
+            ("example.com", false),
+            ("10.0.0.1:80", false),
+            ("localhost.example.com", false),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            assert_eq!(host_is_loopback(&h, &uri), expected, "{host}");
+        }
+        assert!(!host_is_loopback(&HeaderMap::new(), &uri));
+    }
+}
