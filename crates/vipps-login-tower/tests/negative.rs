@@ -1,0 +1,421 @@
+//! Abuse and misuse: every refusal the layer must give, tested against the simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use vipps_login_tower::{FlowChoice, HookError, RateLimits, SecureCookies, Window};
+
+#[tokio::test]
+async fn csrf_missing_or_wrong_is_403_and_nothing_is_sent() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let _ = app.csrf(&b).await; // the browser has a session
+
+    // Missing token.
+    let res = b
+        .post(app.url("/auth/vipps/start"))
+        .form(&[("phone", KARI)])
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(page.result().as_deref(), Some("csrf"));
+
+    // Wrong token.
+    let res = b
+        .post(app.url("/auth/vipps/start"))
+        .form(&[("phone", KARI), ("csrf_token", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // Another browser's token is no good either.
+    let other = browser();
+    let foreign = app.csrf(&other).await;
+    let res = b
+        .post(app.url("/auth/vipps/start"))
+        .form(&[("phone", KARI), ("csrf_token", foreign.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // No session at all.
+    let res = browser()
+        .post(app.url("/auth/vipps/start"))
+        .form(&[("phone", KARI), ("csrf_token", foreign.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // JSON API without the custom header.
+    let res = b
+        .post(app.url("/auth/vipps/api/start"))
+        .json(&serde_json::json!({ "phone": KARI }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(page.json()["error"], "csrf");
+
+    // Logout without a token.
+    let res = b
+        .post(app.url("/auth/vipps/logout"))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    assert_eq!(app.sim.stats().backchannel, 0, "nothing may reach Vipps");
+
+    // Cancel without a token, for a login this browser did start.
+    let id = app.start_login(&b, KARI).await;
+    let res = b
+        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = b
+        .post(app.url(&format!("/auth/vipps/api/cancel/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn invalid_number_shows_a_clear_error_and_sends_nothing() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    for bad in ["12ab", "+46 70 123 45 67", "", "4712"] {
+        let res = app.start_form(&b, bad, &[]).await;
+        let page = Page::read(res).await;
+        assert_eq!(page.status, 422, "{bad:?}");
+        assert!(page.body.contains("id=\"error\""), "{bad:?}: {}", page.body);
+        assert!(page.body.contains("data-error=\"invalid_phone_number\""));
+        assert!(page.body.contains("id=\"phone\""), "the form is shown again");
+    }
+    let res = b
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({ "phone": "not a number" }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 400);
+    assert_eq!(page.json()["error"], "invalid_phone_number");
+    assert!(page.json()["message"].as_str().unwrap().contains("phone number"));
+    assert_eq!(app.sim.stats().backchannel, 0);
+}
+
+#[tokio::test]
+async fn cannot_use_vipps_pages() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    for (number, status) in [(NO_ACCOUNT, "invalid_user"), (OLD_APP, "old_app")] {
+        let page = Page::read(app.start_form(&b, number, &[]).await).await;
+        assert_eq!(page.result().as_deref(), Some(status), "{}", page.body);
+        assert!(page.status >= 400);
+    }
+    let res = b
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({ "phone": NO_ACCOUNT }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.json()["error"], "invalid_user");
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let app = start_app(|b, _| {
+        b.rate_limits(
+            RateLimits::default()
+                .per_number(Window::new(2, Duration::from_secs(60)))
+                .per_ip(Window::new(4, Duration::from_secs(60))),
+        )
+    })
+    .await;
+    let b = browser();
+
+    // One pending login per number.
+    let first = app.start_login(&b, KARI).await;
+    let page = Page::read(app.start_form(&b, KARI, &[]).await).await;
+    assert_eq!(page.status, 429);
+    assert_eq!(page.result().as_deref(), Some("rate_limited"));
+    let retry: u64 = page.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+
+    // Cancel, start again (second of two per window), cancel, third is refused.
+    let token = app.csrf(&b).await;
+    let res = b
+        .post(app.url(&format!("/auth/vipps/cancel/{first}")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(Page::read(res).await.result().as_deref(), Some("cancelled"));
+    let second = app.start_login(&b, KARI).await;
+    let res = b
+        .post(app.url(&format!("/auth/vipps/api/cancel/{second}")))
+        .header("x-requested-with", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page = Page::read(app.start_form(&b, KARI, &[]).await).await;
+    assert_eq!(page.status, 429);
+    let retry: u64 = page.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((50..=60).contains(&retry), "retry after {retry}");
+
+    // Per client IP: 2 accepted starts so far; two more numbers fit, the fifth is refused.
+    let _ = app.start_login(&b, OLA).await;
+    let _ = app.start_login(&b, "4587654321").await;
+    let res = b
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "test")
+        .json(&serde_json::json!({ "phone": "358401234567" }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 429);
+    assert_eq!(page.json()["error"], "rate_limited");
+    assert!(page.retry_after.is_some());
+    assert!(
+        app.sim.requests().iter().all(|r| r.msisdn != "358401234567"),
+        "a refused start must not push"
+    );
+}
+
+#[tokio::test]
+async fn declined_push_starts_a_cool_down() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let id = app.start_login(&b, KARI).await;
+    let req = app.pending(KARI).await;
+    app.sim.deny(&req.auth_req_id).await.unwrap();
+    let page = app.wait_until_done(&b, &id).await;
+    assert_eq!(page.result().as_deref(), Some("declined"), "{}", page.body);
+    let page = Page::read(app.start_form(&b, KARI, &[]).await).await;
+    assert_eq!(page.status, 429, "cool-down after a decline");
+    assert!(page.retry_after.is_some());
+}
+
+#[tokio::test]
+async fn ignored_push_expires_and_starts_a_cool_down() {
+    let app = start_app_with(sim_config().expires_in(Duration::from_millis(600)), |b, _| b).await;
+    let b = browser();
+    let id = app.start_login(&b, KARI).await;
+    let page = app.wait_until_done(&b, &id).await;
+    assert_eq!(page.result().as_deref(), Some("expired"), "{}", page.body);
+    let page = Page::read(app.start_form(&b, KARI, &[]).await).await;
+    assert_eq!(page.status, 429, "cool-down after an ignored push");
+}
+
+#[tokio::test]
+async fn foreign_login_id_is_404() {
+    let app = start_app(|b, _| b).await;
+    let owner = browser();
+    let id = app.start_login(&owner, KARI).await;
+    let thief = browser();
+    let token = app.csrf(&thief).await;
+    for path in [
+        format!("/auth/vipps/wait/{id}"),
+        format!("/auth/vipps/events/{id}"),
+        format!("/auth/vipps/api/status/{id}"),
+    ] {
+        let res = thief.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    let res = thief
+        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = thief
+        .post(app.url(&format!("/auth/vipps/api/cancel/{id}")))
+        .header("x-requested-with", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // Unknown and malformed ids look the same.
+    for path in [
+        "/auth/vipps/wait/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "/auth/vipps/wait/..%2F..%2Fetc",
+    ] {
+        let res = owner.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    // The owner still sees it pending.
+    let res = owner
+        .get(app.url(&format!("/auth/vipps/api/status/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.json()["status"], "pending");
+}
+
+#[tokio::test]
+async fn open_redirects_are_rejected() {
+    let app = start_app(|b, _| b.continue_url("/welcome")).await;
+    let b = browser();
+    for evil in [
+        "//evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+    ] {
+        let html = b
+            .get(app.url("/auth/vipps/login"))
+            .query(&[("return_to", evil)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("name=\"return_to\""), "{evil:?} kept");
+    }
+    // A start that smuggles one in lands on the continue URL.
+    let res = app
+        .start_form(&b, KARI, &[("return_to", "//evil.example/")])
+        .await;
+    let id = login_id_from_location(&location(&res));
+    let req = app.pending(KARI).await;
+    app.sim.approve(&req.auth_req_id).await.unwrap();
+    let page = app.wait_until_done(&b, &id).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/welcome"));
+}
+
+#[tokio::test]
+async fn guard_sends_browsers_to_login_and_api_clients_401() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let res = b
+        .get(app.url("/member?tab=2"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        location(&res),
+        "/auth/vipps/login?return_to=%2Fmember%3Ftab%3D2"
+    );
+    let res = b
+        .get(app.url("/member"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 401);
+    assert_eq!(page.json()["error"], "not_logged_in");
+}
+
+#[tokio::test]
+async fn session_cookie_flags() {
+    let app = start_app(|b, _| b).await;
+    let res = browser()
+        .get(app.url("/auth/vipps/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&res);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let c = &cookies[0];
+    assert!(c.starts_with("vipps_login="), "{c}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(c.contains(flag), "{flag} missing in {c}");
+    }
+    assert!(!c.contains("Secure"), "loopback is plain http: {c}");
+    let value = c.split(';').next().unwrap().trim_start_matches("vipps_login=");
+    assert!(value.len() > 60, "the id is sealed, not plain: {value}");
+
+    let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
+    let res = browser()
+        .get(app.url("/auth/vipps/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&res)[0].contains("Secure"));
+
+    // A tampered cookie is ignored (a new session is issued).
+    let res = reqwest::Client::new()
+        .get(app.url("/auth/vipps/login"))
+        .header("cookie", "vipps_login=AAAAtampered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set_cookies(&res).len(), 1);
+}
+
+#[tokio::test]
+async fn hook_refusal_is_shown_and_does_not_log_in() {
+    let app = start_app(|b, _| {
+        b.on_login(|_login: vipps_login_tower::CompletedLogin| async {
+            Err::<String, _>(HookError::new("Members only: this customer is not in the club."))
+        })
+    })
+    .await;
+    let b = browser();
+    let id = app.start_login(&b, KARI).await;
+    let req = app.pending(KARI).await;
+    app.sim.approve(&req.auth_req_id).await.unwrap();
+    let page = app.wait_until_done(&b, &id).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(page.result().as_deref(), Some("rejected"));
+    assert!(page.body.contains("Members only"));
+    let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(home, "anonymous");
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_build() {
+    let sim = vipps_login_sim::Simulator::start(sim_config()).await.unwrap();
+    let client = vipps_client(&sim);
+    let b = || vipps_login_tower::VippsLoginLayer::builder(client.clone());
+    assert!(b().prefix("auth").build().is_err());
+    assert!(b().prefix("/auth/").build().is_err());
+    assert!(b().prefix("/").build().is_err());
+    assert!(b().cookie_secret(b"short").build().is_err());
+    assert!(b().continue_url("https://evil.example/").build().is_err());
+    assert!(b().continue_url("//evil.example").build().is_err());
+    assert!(b().flow(FlowChoice::ContinueInBrowser).build().is_err());
+    assert!(
+        b().public_base_url("http://shop.example/".parse().unwrap())
+            .build()
+            .is_err(),
+        "http outside loopback"
+    );
+    assert!(b().template("login.html", "{% if %}").build().is_err());
+    assert!(b().templates(minijinja::Environment::new()).build().is_err());
+    assert!(b().session_ttl(Duration::from_secs(1)).build().is_err());
+    assert!(
+        b().rate_limits(RateLimits::default().per_ip(Window::new(0, Duration::from_secs(1))))
+            .build()
+            .is_err()
+    );
+    assert!(b().requested_expiry(Duration::from_secs(30)).build().is_err());
+    assert!(b().cookie_secret(&[7u8; 64]).build().is_ok());
+}
