@@ -1,0 +1,300 @@
+//! Shared test harness: the in-process simulator, optionally behind a scripted proxy.
+//!
+//! The proxy sits where the simulator announces itself (`SimConfig::public_url`), so the
+//! issuer, every endpoint and the `iss` of ID tokens point at it. It forwards to the
+//! simulator, and lets a test replace token-endpoint answers, rewrite issued ID tokens
+//! (signed with the test keys in `tests/fixtures`, which the proxy adds to the JWKS) and
+//! record the tokens that went by.
+//!
+//! The keys in `tests/fixtures` are throwaway test keys, used nowhere else.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Map, Value, json};
+use url::Url;
+use vipps_login_core::{ClientAuth, Config, ConfigBuilder, Issuer, Secret, VippsClient};
+use vipps_login_sim::{SimConfig, SimHandle, Simulator};
+
+pub const RSA_PEM: &str = include_str!("../fixtures/rsa.pem");
+pub const RSA_PUB_PEM: &str = include_str!("../fixtures/rsa_pub.pem");
+pub const EC_PEM: &str = include_str!("../fixtures/ec.pem");
+pub const TEST_JWKS: &str = include_str!("../fixtures/jwks.json");
+pub const TEST_RSA_KID: &str = "test:rsa";
+pub const TEST_EC_KID: &str = "test:ec";
+
+pub const KARI: &str = "4712345678";
+pub const OLA: &str = "4798765432";
+
+/// A simulator config with short timings for tests.
+pub fn fast_sim() -> SimConfig {
+    SimConfig::default()
+        .interval(Duration::from_millis(100))
+        .slow_down_step(Duration::from_millis(100))
+        .expires_in(Duration::from_secs(10))
+}
+
+/// Client config for `sim`, with short retry/slow-down timings.
+pub fn config_for(sim: &SimHandle) -> ConfigBuilder {
+    Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .client_auth(ClientAuth::Basic)
+    .slow_down_step(Duration::from_millis(100))
+    .jwks_refetch_interval(Duration::from_secs(30))
+}
+
+pub fn client_for(sim: &SimHandle) -> VippsClient {
+    VippsClient::new(config_for(sim).build().unwrap()).unwrap()
+}
+
+pub async fn sim(config: SimConfig) -> SimHandle {
+    Simulator::start(config).await.unwrap()
+}
+
+/// What the proxy does with the next token-endpoint call.
+pub enum TokenAction {
+    /// Answer this instead of forwarding.
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+}
+
+type Rewrite = Box<dyn Fn(&Map<String, Value>) -> String + Send + Sync>;
+
+#[derive(Default)]
+pub struct Script {
+    pub token_actions: VecDeque<TokenAction>,
+    /// Rewrites the ID token of successful token answers: gets the simulator's claims,
+    /// returns the token to hand out instead.
+    pub rewrite_id_token: Option<Rewrite>,
+    /// (access_token, id_token) of every successful token answer.
+    pub seen_tokens: Vec<(String, String)>,
+    /// Path of every request, in order.
+    pub paths: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub script: Arc<Mutex<Script>>,
+    upstream: Arc<Mutex<Option<SocketAddr>>>,
+    http: reqwest::Client,
+}
+
+impl Proxy {
+    pub fn push(&self, action: TokenAction) {
+        self.script.lock().unwrap().token_actions.push_back(action);
+    }
+
+    pub fn respond(&self, status: u16, body: Value) {
+        self.push(TokenAction::Respond {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: body.to_string(),
+        });
+    }
+
+    pub fn rewrite_id_token(
+        &self,
+        f: impl Fn(&Map<String, Value>) -> String + Send + Sync + 'static,
+    ) {
+        self.script.lock().unwrap().rewrite_id_token = Some(Box::new(f));
+    }
+
+    pub fn seen_tokens(&self) -> Vec<(String, String)> {
+        self.script.lock().unwrap().seen_tokens.clone()
+    }
+}
+
+/// Starts a proxy and a simulator announcing the proxy's address.
+pub async fn sim_behind_proxy(config: SimConfig) -> (SimHandle, Proxy) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let proxy = Proxy {
+        script: Arc::default(),
+        upstream: Arc::default(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let public = Url::parse(&format!("http://{addr}/")).unwrap();
+    let sim = sim(config.public_url(public)).await;
+    *proxy.upstream.lock().unwrap() = Some(sim.local_addr());
+    (sim, proxy)
+}
+
+async fn forward(State(p): State<Proxy>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let is_token = parts.uri.path().ends_with("/oauth2/token");
+    let is_jwks = parts.uri.path().ends_with("/jwks.json");
+    {
+        let mut s = p.script.lock().unwrap();
+        s.paths.push(parts.uri.path().to_owned());
+        if is_token
+            && let Some(TokenAction::Respond {
+                status,
+                headers,
+                body,
+            }) = s.token_actions.pop_front()
+        {
+            let mut r = Response::builder().status(status);
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            return r.body(Body::from(body)).unwrap();
+        }
+    }
+    let upstream = p.upstream.lock().unwrap().unwrap();
+    let url = format!("http://{upstream}{path}");
+    let mut rb = p.http.request(parts.method.clone(), &url);
+    for (k, v) in &parts.headers {
+        if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
+            rb = rb.header(k, v);
+        }
+    }
+    let resp = match rb.body(body).send().await {
+        Ok(r) => r,
+        Err(_) => {
+            // Mirror a dropped connection as a 502 would hide it: drop ours too.
+            return Response::builder().status(599).body(Body::empty()).unwrap();
+        }
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let mut bytes: Bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(_) => Bytes::new(),
+    };
+    if is_jwks && status.is_success() {
+        let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let extra: Value = serde_json::from_str(TEST_JWKS).unwrap();
+        doc["keys"]
+            .as_array_mut()
+            .unwrap()
+            .extend(extra["keys"].as_array().unwrap().iter().cloned());
+        bytes = Bytes::from(doc.to_string());
+    }
+    if is_token
+        && status.is_success()
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes)
+    {
+        let mut s = p.script.lock().unwrap();
+        if let (Some(at), Some(it)) = (doc["access_token"].as_str(), doc["id_token"].as_str()) {
+            s.seen_tokens.push((at.to_owned(), it.to_owned()));
+            if let Some(f) = &s.rewrite_id_token {
+                let claims = decode_claims(it);
+                doc["id_token"] = Value::String(f(&claims));
+                bytes = Bytes::from(doc.to_string());
+            }
+        }
+    }
+    let mut r = Response::builder().status(status.as_u16());
+    for (k, v) in &headers {
+        if k != http::header::CONTENT_LENGTH && k != http::header::TRANSFER_ENCODING {
+            r = r.header(k, v);
+        }
+    }
+    r.body(Body::from(bytes)).unwrap()
+}
+
+/// The claims of a JWT, unverified.
+pub fn decode_claims(token: &str) -> Map<String, Value> {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs `claims` with a test key.
+pub fn sign(alg: Algorithm, kid: &str, claims: &Map<String, Value>) -> String {
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    let key = match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+        Algorithm::ES256 => EncodingKey::from_ec_pem(EC_PEM.as_bytes()).unwrap(),
+        _ => panic!("unsupported"),
+    };
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// A raw JWS with any header, payload and signature bytes (for hostile tokens).
+pub fn raw_jws(header: &Value, claims: &Map<String, Value>, signature: &[u8]) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// HS256 over `header.payload`, keyed with the RSA public key PEM (the classic confusion).
+pub fn hs256_with_public_key(kid: &str, claims: &Map<String, Value>) -> String {
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
+    );
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, RSA_PUB_PEM.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// Claims like the simulator's for `issuer` and `aud`.
+pub fn claims(issuer: &str, aud: &str, nonce: Option<&str>) -> Map<String, Value> {
+    let now = now_secs();
+    let mut m = Map::new();
+    m.insert("iss".into(), json!(issuer));
+    m.insert("aud".into(), json!(aud));
+    m.insert("sub".into(), json!("test-sub"));
+    m.insert("iat".into(), json!(now));
+    m.insert("exp".into(), json!(now + 600));
+    if let Some(n) = nonce {
+        m.insert("nonce".into(), json!(n));
+    }
+    m
+}
+
+/// Waits until `f` is true (polling every 10 ms), up to `timeout`.
+pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f()
+}
