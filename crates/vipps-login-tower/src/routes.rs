@@ -351,6 +351,9 @@ struct LoginRecord {
     flow: FlowChoice,
     state: String,
     expires_at: u64,
+    /// Set once the continue-in-browser code was used (the record stays for the clerk).
+    #[serde(default)]
+    used: bool,
 }
 
 fn record_key(id: &str) -> String {
@@ -527,6 +530,7 @@ async fn do_start(
         flow,
         state,
         expires_at,
+        used: false,
     };
     if let Ok(bytes) = serde_json::to_vec(&record) {
         if let Err(e) = shared
@@ -888,11 +892,20 @@ async fn callback(State(shared): St, info: RequestInfo, Query(q): Query<Callback
             StatusCode::FORBIDDEN,
         )
     };
-    let Some(record) = shared.take_record(login_id.as_str()).await else {
+    let Some(mut record) = shared.take_record(login_id.as_str()).await else {
         return shared.result_page(&refused());
     };
-    if record.flow != FlowChoice::ContinueInBrowser {
+    if record.flow != FlowChoice::ContinueInBrowser || record.used {
         return shared.result_page(&refused());
+    }
+    // Keep the record (marked used) so the clerk's waiting page can still show the outcome.
+    record.used = true;
+    if let Ok(bytes) = serde_json::to_vec(&record) {
+        let _ = shared
+            .sessions
+            .store
+            .set(&record_key(login_id.as_str()), bytes, Duration::from_secs(600))
+            .await;
     }
     if let Some(state) = q.state.as_deref() {
         if !tokens_match(&record.state, Some(state)) {

@@ -1,0 +1,414 @@
+//! The happy paths end to end against the in-process simulator: finish-in-app through the
+//! pages with SSE, the JSON API, continue-in-browser with a second browser, cancel,
+//! logout, and a plain hyper service.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use common::*;
+use vipps_login_sim::Policy;
+use vipps_login_tower::{CompletedLogin, FlowChoice, HookError, VippsLoginLayer, VippsUser};
+
+/// Reads server-sent events until one carries `"next"` (the final one); returns all data.
+async fn read_sse_until_final(mut res: reqwest::Response) -> Vec<serde_json::Value> {
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("SSE did not finish in time")
+            .unwrap();
+        let Some(chunk) = chunk else { return events };
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let v: serde_json::Value = serde_json::from_str(data).unwrap();
+                let last = v.get("next").is_some();
+                events.push(v);
+                if last {
+                    return events;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn finish_in_app_through_the_pages() {
+    let app = start_app(|b, _| {
+        b.on_login(|login: CompletedLogin| async move {
+            assert_eq!(login.flow, FlowChoice::FinishInApp);
+            Ok::<_, HookError>(format!("member-{}", &login.identity.sub[..6]))
+        })
+    })
+    .await;
+    let (b, jar) = browser_with_jar();
+
+    // Before: anonymous, guard redirects.
+    assert_eq!(b.get(app.url("/")).send().await.unwrap().text().await.unwrap(), "anonymous");
+    let res = b
+        .get(app.url("/member"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let login_url = location(&res);
+
+    // The login page the guard sent us to.
+    let html = b.get(app.url(&login_url)).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "lang=\"en\"",
+        "id=\"phone\"",
+        "inputmode=\"tel\"",
+        "<label for=\"phone\"",
+        "id=\"start\"",
+        "name=\"return_to\" value=\"&#x2f;member\"",
+    ] {
+        assert!(html.contains(needle), "login page lacks {needle}");
+    }
+    let token = csrf_from(&html);
+    let before = set_cookies(&b.get(app.url("/auth/vipps/login")).send().await.unwrap());
+    assert!(before.is_empty(), "the session cookie is set once");
+
+    let res = b
+        .post(app.url("/auth/vipps/start"))
+        .form(&[
+            ("phone", "+47 123 45 678"),
+            ("csrf_token", token.as_str()),
+            ("return_to", "/member"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let id = login_id_from_location(&location(&res));
+
+    // Waiting page: the code the simulator got, big; status live region; cancel.
+    let req = app.pending(KARI).await;
+    let code = req.binding_message.clone().expect("a binding message");
+    let html = b
+        .get(app.url(&format!("/auth/vipps/wait/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("id=\"binding-message\" class=\"vl-code\">{code}</p>")));
+    assert!(html.contains("Ask the customer to confirm code"));
+    assert!(html.contains("aria-live=\"polite\""));
+    assert!(html.contains("id=\"cancel\""));
+    assert!(html.contains("http-equiv=\"refresh\""), "no-JS fallback");
+    assert!(html.contains("47******78"), "masked number only");
+    assert!(!html.contains(KARI));
+
+    // Live status over SSE; approve while it is open.
+    let sse = b
+        .get(app.url(&format!("/auth/vipps/events/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    assert!(
+        sse.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let sim = app.sim.clone();
+    let auth_req_id = req.auth_req_id.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sim.approve(&auth_req_id).await.unwrap();
+    });
+    let events = read_sse_until_final(sse).await;
+    assert_eq!(events.first().unwrap()["status"], "pending");
+    let last = events.last().unwrap();
+    assert_eq!(last["status"], "approved");
+    assert_eq!(last["next"], format!("/auth/vipps/wait/{id}"));
+
+    // Following `next` completes the login: rotated session, back to return_to.
+    let old_cookie = jar_cookie(&jar, &app);
+    assert!(old_cookie.starts_with("vipps_login="));
+    let res = b
+        .get(app.url(&format!("/auth/vipps/wait/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/member");
+    let rotated = set_cookies(&res);
+    assert_eq!(rotated.len(), 1, "a new session cookie");
+    assert_ne!(jar_cookie(&jar, &app), old_cookie);
+
+    let me: serde_json::Value = b.get(app.url("/member")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["name"], "Kari Nordmann");
+    assert!(me["account_id"].as_str().unwrap().starts_with("member-"));
+    let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.starts_with("hello Kari Nordmann (member-"), "{home}");
+
+    // The pre-login session id is dead: replaying the old cookie is anonymous.
+    let replay = reqwest::Client::new()
+        .get(app.url("/"))
+        .header("cookie", old_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(replay, "anonymous");
+
+    // Logout page and POST.
+    let html = b.get(app.url("/auth/vipps/logout")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"logout\""));
+    assert!(html.contains("Kari Nordmann"));
+    let token = csrf_from(&html);
+    let res = b
+        .post(app.url("/auth/vipps/logout"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.result().as_deref(), Some("logged_out"));
+    assert!(page.set_cookies[0].contains("Max-Age=0"));
+    let res = b
+        .get(app.url("/member"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "guard again after logout");
+}
+
+/// A browser whose cookie jar the test can read.
+fn browser_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+fn jar_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> String {
+    use reqwest::cookie::CookieStore as _;
+    jar.cookies(&app.url("/"))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn json_api_flow() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let res = b
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "fetch")
+        .json(&serde_json::json!({ "phone": "004798765432", "return_to": "/member" }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let started = page.json();
+    let id = started["login_id"].as_str().unwrap().to_owned();
+    assert_eq!(started["status"], "pending");
+    let req = app.pending(OLA).await;
+    assert_eq!(started["binding_message"], req.binding_message.clone().unwrap());
+    assert_eq!(started["status_url"], format!("/auth/vipps/api/status/{id}"));
+
+    let status: serde_json::Value = b
+        .get(app.url(&format!("/auth/vipps/api/status/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "pending");
+
+    app.sim.approve(&req.auth_req_id).await.unwrap();
+    let mut done = None;
+    for _ in 0..100 {
+        let res = b
+            .get(app.url(&format!("/auth/vipps/api/status/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = res.json().await.unwrap();
+        if v["status"] != "pending" {
+            done = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let done = done.expect("approved in time");
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["redirect"], "/member");
+    assert_eq!(done["user"]["userinfo"]["name"], "Ola Nordmann");
+
+    let me: serde_json::Value = b.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["logged_in"], true);
+    let res = b
+        .post(app.url("/auth/vipps/api/logout"))
+        .header("x-requested-with", "fetch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: serde_json::Value = b.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["logged_in"], false);
+}
+
+#[tokio::test]
+async fn cancel_ends_the_login_and_frees_the_number() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let id = app.start_login(&b, KARI).await;
+    let html = b
+        .get(app.url(&format!("/auth/vipps/wait/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_from(&html);
+    let res = b
+        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.result().as_deref(), Some("cancelled"));
+    let page = app.wait_until_done(&b, &id).await;
+    assert_eq!(page.result().as_deref(), Some("cancelled"));
+    let res = app.start_form(&b, KARI, &[]).await;
+    assert_eq!(res.status(), 303, "a cancelled login does not block the number");
+}
+
+#[tokio::test]
+async fn continue_in_browser_logs_in_the_phone() {
+    let app = start_app(|b, base| {
+        b.flow(FlowChoice::ContinueInBrowser)
+            .public_base_url(base.clone())
+            .continue_url("/welcome")
+            .on_login(|login: CompletedLogin| async move {
+                assert_eq!(login.flow, FlowChoice::ContinueInBrowser);
+                Ok::<_, HookError>("phone-account".to_owned())
+            })
+    })
+    .await;
+    let clerk = browser();
+    let id = app.start_login(&clerk, KARI).await;
+    let req = app.pending(KARI).await;
+    let expected_redirect = app.url("/auth/vipps/callback");
+    assert_eq!(req.redirect_uri.as_deref(), Some(expected_redirect.as_str()));
+    let landing = app
+        .sim
+        .approve(&req.auth_req_id)
+        .await
+        .unwrap()
+        .expect("a redirect for the phone's browser");
+    assert!(landing.as_str().starts_with(expected_redirect.as_str()));
+
+    let phone = browser();
+    let clerk_cookie_probe = clerk.get(app.url("/auth/vipps/api/me")).send().await.unwrap();
+    assert!(set_cookies(&clerk_cookie_probe).is_empty());
+    let res = phone.get(landing.clone()).send().await.unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/welcome"));
+    assert_eq!(page.set_cookies.len(), 1);
+    let phone_home = phone.get(app.url("/welcome")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(phone_home, "hello Kari Nordmann (phone-account)");
+
+    // The clerk is told the customer continues on the phone and is not logged in.
+    let page = app.wait_until_done(&clerk, &id).await;
+    assert_eq!(page.result().as_deref(), Some("continued_in_browser"), "{}", page.body);
+    let clerk_home = clerk.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(clerk_home, "anonymous");
+
+    // Two different sessions: the phone's cookie is not the clerk's.
+    let clerk_me: serde_json::Value = clerk.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    let phone_me: serde_json::Value = phone.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_ne!(clerk_me["csrf_token"], phone_me["csrf_token"]);
+    assert_eq!(phone_me["logged_in"], true);
+
+    // The link is single use: a third browser replaying it gets nothing.
+    let replay = Page::read(browser().get(landing).send().await.unwrap()).await;
+    assert_ne!(replay.status, 303);
+    assert!(replay.set_cookies.is_empty());
+}
+
+#[tokio::test]
+async fn plain_hyper_service() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let sim = vipps_login_sim::Simulator::start(sim_config()).await.unwrap();
+    sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(50),
+    });
+    let layer = VippsLoginLayer::builder(vipps_client(&sim)).build().unwrap();
+    async fn app(
+        req: http::Request<hyper::body::Incoming>,
+    ) -> Result<http::Response<Full<Bytes>>, Infallible> {
+        let text = match VippsUser::from_request_extensions(req.extensions()) {
+            Ok(user) => format!("hello {}", user.userinfo().name.clone().unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
+        Ok(http::Response::new(Full::new(Bytes::from(text))))
+    }
+    let service = tower::ServiceBuilder::new().layer(layer).service_fn(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+
+    let b = browser();
+    let text = b.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text, "You are not logged in.");
+    let css = b.get(format!("{base}/auth/vipps/static/style.css")).send().await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let started: serde_json::Value = b
+        .post(format!("{base}/auth/vipps/api/start"))
+        .header("x-requested-with", "fetch")
+        .json(&serde_json::json!({ "phone": KARI }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status_url = format!("{base}{}", started["status_url"].as_str().unwrap());
+    for _ in 0..100 {
+        let v: serde_json::Value = b.get(&status_url).send().await.unwrap().json().await.unwrap();
+        if v["status"] == "approved" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let text = b.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text, "hello Kari Nordmann");
+}
