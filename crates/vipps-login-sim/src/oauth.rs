@@ -41,8 +41,13 @@ impl IntoResponse for OAuthError {
             "error": self.error,
             "error_description": self.description,
         });
-        if let (Some(code), Some(obj)) = (self.error_code, body.as_object_mut()) {
-            obj.insert("error_code".into(), Value::String(code.into()));
+        if let Some(obj) = body.as_object_mut() {
+            if let Some(code) = self.error_code {
+                obj.insert("error_code".into(), Value::String(code.into()));
+            }
+            if let Some(interval) = self.interval {
+                obj.insert("interval".into(), secs_value(interval));
+            }
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut resp = (status, axum::Json(body)).into_response();

@@ -237,6 +237,8 @@ pub(crate) struct OAuthError {
     pub(crate) error_code: Option<&'static str>,
     pub(crate) description: String,
     pub(crate) retry_after: Option<u64>,
+    /// The new polling interval, sent with `slow_down`.
+    pub(crate) interval: Option<Duration>,
 }
 
 impl OAuthError {
@@ -247,6 +249,7 @@ impl OAuthError {
             error_code: None,
             description: description.into(),
             retry_after: None,
+            interval: None,
         }
     }
 
@@ -648,13 +651,12 @@ impl Sim {
             if now.duration_since(last) + tolerance < req.interval {
                 req.interval += self.cfg.slow_down_step;
                 req.last_poll = Some(now);
-                return Err(OAuthError::bad(
+                let mut err = OAuthError::bad(
                     "slow_down",
-                    format!(
-                        "Polled faster than the interval; poll every {} s from now on",
-                        crate::oauth::secs_value(req.interval)
-                    ),
-                ));
+                    "Polled faster than the interval; wait the new interval between polls",
+                );
+                err.interval = Some(req.interval);
+                return Err(err);
             }
         }
         req.last_poll = Some(now);
