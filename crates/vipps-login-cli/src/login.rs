@@ -1,0 +1,296 @@
+//! `vipps-login login`: start a login from a phone number, wait, print who logged in.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+use url::Url;
+use vipps_login_core::{
+    BindingMessage, Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn, Scopes,
+    StartedLogin, VippsClient,
+};
+
+use crate::cli::LoginArgs;
+use crate::client;
+use crate::output::{self, Failure, Ui};
+
+/// Everything the command line asked for, validated; nothing has been sent yet.
+#[derive(Debug)]
+struct Plan {
+    msisdn: Msisdn,
+    scopes: Scopes,
+    binding_message: BindingMessage,
+    expiry: Option<Duration>,
+    redirect_uri: Option<Url>,
+}
+
+/// Checks every input before anything goes on the wire (exit 2 on the first bad one).
+fn plan(args: &LoginArgs) -> Result<Plan, Failure> {
+    let msisdn: Msisdn = args.phone.parse()?;
+    let scopes: Scopes = args.scope.parse()?;
+    let binding_message = match &args.binding_message {
+        Some(code) => code.parse::<BindingMessage>()?,
+        None => BindingMessage::generate(),
+    };
+    let expiry = match &args.expiry {
+        None => None,
+        Some(text) => {
+            let secs: u64 = text.trim().parse().map_err(|_| {
+                Failure::invalid_input(format!(
+                    "--expiry must be a number of seconds between 60 and 900, not {text:?}."
+                ))
+            })?;
+            if !(60..=900).contains(&secs) {
+                return Err(Failure::invalid_input(format!(
+                    "--expiry must be between 60 and 900 seconds (Vipps' limits), not {secs}."
+                )));
+            }
+            Some(Duration::from_secs(secs))
+        }
+    };
+    let redirect_uri = match &args.redirect_uri {
+        None => None,
+        Some(text) => Some(Url::parse(text.trim()).map_err(|e| {
+            Failure::invalid_input(format!("--redirect-uri is not a valid URL ({e})."))
+        })?),
+    };
+    Ok(Plan {
+        msisdn,
+        scopes,
+        binding_message,
+        expiry,
+        redirect_uri,
+    })
+}
+
+/// Runs `login`. Prints the result itself; a failure is returned for `main` to report.
+pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
+    let plan = plan(&args)?;
+    let client = client::client(&args.client)?;
+
+    // Listen for Ctrl-C before anything is sent, so that it always cancels cleanly.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+
+    let mut request = LoginRequest::new(LoginHint::Msisdn(plan.msisdn.clone()))
+        .scopes(plan.scopes.clone())
+        .binding_message(plan.binding_message.clone());
+    if let Some(expiry) = plan.expiry {
+        request = request.requested_expiry(expiry);
+    }
+    if let Some(redirect_uri) = &plan.redirect_uri {
+        request = request.flow(Flow::ContinueInBrowser {
+            redirect_uri: redirect_uri.clone(),
+        });
+    }
+
+    let spinner = ui.spinner(format!(
+        "Sending a login request to {} …",
+        plan.msisdn.masked()
+    ));
+    let started = tokio::select! {
+        // `biased`: the Ctrl-C handler is installed (first poll) before the request leaves.
+        biased;
+        _ = &mut interrupted => {
+            // No login id yet, so nothing to cancel here; a push may still arrive.
+            spinner.finish_and_clear();
+            return Err(Failure::interrupted());
+        }
+        started = client.start(request) => started,
+    };
+    spinner.finish_and_clear();
+    let started = started?;
+
+    let code = started
+        .binding_message
+        .as_ref()
+        .map_or_else(|| plan.binding_message.to_string(), ToString::to_string);
+    ui.shout(&format!("Ask the customer to confirm code {code} in Vipps"));
+
+    match plan.redirect_uri {
+        None => finish_in_app(&client, &started, &code, ui, &mut interrupted).await,
+        Some(redirect_uri) => {
+            continue_in_browser(
+                &client,
+                &started,
+                &code,
+                &redirect_uri,
+                ui,
+                &mut interrupted,
+            )
+            .await
+        }
+    }
+}
+
+/// Variant 1: wait for the identity, then print it.
+async fn finish_in_app(
+    client: &VippsClient,
+    started: &StartedLogin,
+    code: &str,
+    ui: Ui,
+    interrupted: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
+) -> Result<(), Failure> {
+    let identity = waiting(
+        client,
+        started,
+        code,
+        ui,
+        interrupted,
+        client.wait(&started.id),
+    )
+    .await?;
+    ui.result(
+        &output::identity_json(&identity, Some(code)),
+        &output::identity_text(&identity),
+    );
+    Ok(())
+}
+
+/// Variant 2: wait until Vipps hands the customer over to the phone's browser.
+async fn continue_in_browser(
+    client: &VippsClient,
+    started: &StartedLogin,
+    code: &str,
+    redirect_uri: &Url,
+    ui: Ui,
+    interrupted: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
+) -> Result<(), Failure> {
+    let handed_over = async {
+        let mut status = client.watch(&started.id).await?;
+        loop {
+            let current = status.borrow_and_update().clone();
+            if let LoginStatus::AwaitingBrowser = current {
+                return Ok(None);
+            }
+            if let Some(outcome) = current.outcome() {
+                return outcome.map(Some);
+            }
+            if status.changed().await.is_err() {
+                // The client stopped tracking this login: ask once more for its state.
+                let last = client.status(&started.id).await?;
+                if let LoginStatus::AwaitingBrowser = last {
+                    return Ok(None);
+                }
+                return last
+                    .outcome()
+                    .unwrap_or(Err(Error::LoginNotFound))
+                    .map(Some);
+            }
+        }
+    };
+    match waiting(client, started, code, ui, interrupted, handed_over).await? {
+        // Should the code already have been exchanged (not by us), show the identity.
+        Some(identity) => {
+            ui.result(
+                &output::identity_json(&identity, Some(code)),
+                &output::identity_text(&identity),
+            );
+        }
+        None => ui.result(
+            &json!({
+                "status": "awaiting_browser",
+                "binding_message": code,
+                "redirect_uri": redirect_uri.as_str(),
+            }),
+            &format!(
+                "The customer confirmed code {code} and continues in the phone's browser at\n  \
+                 {redirect_uri}\nThe server behind that URL exchanges the code and finishes \
+                 the login; this command stops here.\n"
+            ),
+        ),
+    }
+    Ok(())
+}
+
+/// Shows a spinner while `until` runs; Ctrl-C cancels the login and ends with exit 130.
+async fn waiting<T>(
+    client: &VippsClient,
+    started: &StartedLogin,
+    code: &str,
+    ui: Ui,
+    interrupted: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
+    until: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Failure> {
+    let message = || {
+        format!(
+            "Waiting for the customer to confirm {code} · {} left · Ctrl-C cancels",
+            output::remaining(started.expires_at)
+        )
+    };
+    let spinner = ui.spinner(message());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(until);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut until => break outcome.map_err(Failure::from),
+            _ = &mut *interrupted => {
+                spinner.finish_and_clear();
+                cancel(client, &started.id, ui).await;
+                return Err(Failure::interrupted());
+            }
+            _ = tick.tick() => spinner.set_message(message()),
+        }
+    };
+    spinner.finish_and_clear();
+    outcome
+}
+
+/// Best effort: a cancel that fails is reported but changes nothing about the exit code.
+async fn cancel(client: &VippsClient, id: &LoginId, ui: Ui) {
+    match client.cancel(id).await {
+        Ok(()) => ui.say("Cancelled; the customer's request in the app is no longer answered."),
+        Err(error) => ui.say(&format!("Could not cancel cleanly: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::ClientArgs;
+
+    fn args(phone: &str) -> LoginArgs {
+        LoginArgs {
+            phone: phone.to_owned(),
+            scope: "openid name phoneNumber".to_owned(),
+            binding_message: None,
+            expiry: None,
+            redirect_uri: None,
+            json: false,
+            client: ClientArgs {
+                issuer: None,
+                client_id: None,
+                client_auth: None,
+                merchant_serial_number: None,
+            },
+        }
+    }
+
+    #[test]
+    fn plan_validates_every_input() {
+        assert!(plan(&args("+47 123 45 678")).is_ok());
+        assert_eq!(plan(&args("12")).err().map(|f| f.exit), Some(2));
+
+        let mut a = args("4712345678");
+        a.expiry = Some("30".into());
+        assert_eq!(plan(&a).err().map(|f| f.code), Some("invalid_input"));
+        a.expiry = Some("soon".into());
+        assert_eq!(plan(&a).err().map(|f| f.code), Some("invalid_input"));
+        a.expiry = Some("120".into());
+        assert!(plan(&a).is_ok());
+
+        a.binding_message = Some("no".into());
+        assert_eq!(plan(&a).err().map(|f| f.exit), Some(2));
+        a.binding_message = Some("DESK-42".into());
+        assert!(plan(&a).is_ok());
+
+        a.redirect_uri = Some("not a url".into());
+        assert_eq!(plan(&a).err().map(|f| f.code), Some("invalid_input"));
+    }
+
+    #[test]
+    fn a_binding_message_is_generated() {
+        let plan = plan(&args("4712345678")).ok();
+        assert!(plan.is_some_and(|p| !p.binding_message.to_string().is_empty()));
+    }
+}
