@@ -51,6 +51,8 @@ impl Http {
     pub(crate) fn new(config: &Config) -> Result<Http, Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Retries are ours alone (polls only): nothing is repeated behind our back.
+            .retry(reqwest::retry::never())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
