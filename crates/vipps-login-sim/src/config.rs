@@ -69,6 +69,7 @@ pub enum SigningAlg {
 
 /// A merchant client registered in the simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SimClient {
     /// The `client_id`.
@@ -278,7 +279,8 @@ impl SimConfig {
     }
 
     /// How much earlier than the interval a poll may come without `slow_down`
-    /// (default: a tenth of the interval).
+    /// (default: a tenth of the interval, at least 50 ms, so that network jitter does not
+    /// trigger it).
     pub fn poll_tolerance(mut self, tolerance: Duration) -> Self {
         self.poll_tolerance = Some(tolerance);
         self
@@ -412,6 +414,7 @@ impl SimConfig {
     }
 
     pub(crate) fn effective_tolerance(&self, interval: Duration) -> Duration {
-        self.poll_tolerance.unwrap_or(interval / 10)
+        self.poll_tolerance
+            .unwrap_or_else(|| (interval / 10).max(Duration::from_millis(50)))
     }
 }

@@ -45,7 +45,7 @@ fn scope_words(scope: &str) -> Option<&'static str> {
         "address" => "Your address",
         "birthDate" => "Your date of birth",
         "nin" => "Your national identity number",
-        "delegatedConsents" => "Your answers to the questions below",
+        "delegatedConsents" => "Your answers to the merchant's consent questions",
         _ => return None,
     })
 }
@@ -197,7 +197,7 @@ fn request_screen(msisdn: &str, v: &PhoneView, error: Option<&str>) -> String {
         RequestStatus::Expired => {
             let _ = write!(
                 b,
-                r#"<div class="ok">⌛</div><h1 id="expired">Request expired</h1><p>The login request from {merchant} timed out.</p>"#
+                r#"<div class="ok">!</div><h1 id="expired">Request expired</h1><p>The login request from {merchant} timed out.</p>"#
             );
         }
     }
@@ -280,7 +280,7 @@ async fn home(
     let mut b = String::new();
     let _ = write!(
         b,
-        r#"<div class="push" id="push">🔔 <b>{}</b> wants you to log in.</div>"#,
+        r#"<div class="push" id="push"><b>Push notification</b><br>{} wants you to log in.</div>"#,
         esc(&view.merchant)
     );
     b.push_str(&request_screen(&msisdn, &view, None));

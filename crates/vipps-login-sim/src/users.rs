@@ -11,7 +11,7 @@ use crate::config::SimClient;
 
 /// A postal address as userinfo returns it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Address {
     /// Street and house number, possibly several lines joined by `\n`.
@@ -76,7 +76,7 @@ pub struct DelegatedConsentQuestion {
 /// Profile fields left out are simply not known; userinfo then omits them (an unset
 /// address comes back as empty strings, as Vipps does).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UserRecord {
     /// Country code and number, digits only, e.g. `4712345678`.

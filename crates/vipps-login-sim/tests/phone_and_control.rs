@@ -660,3 +660,62 @@ name = "Shop AS"
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid msisdn"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn users_file_formats() {
+    let dir = std::env::temp_dir().join(format!("vipps-sim-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The example of the crate documentation, verbatim.
+    let doc = include_str!("../src/lib.rs");
+    let example: String = doc
+        .split("//! ```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("//! ```\n")
+        .next()
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let toml_path = dir.join("users.toml");
+    std::fs::write(&toml_path, &example).unwrap();
+    let config = fast().users_file(&toml_path).unwrap();
+    let env = start(config).await;
+    let r = env
+        .http
+        .post(env.backchannel_url())
+        .basic_auth("shop", Some("shop-secret"))
+        .form(&[
+            ("scope", "openid"),
+            ("login_hint", "urn:customer-token:per-token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, html) = page(&env, "_sim/phone/4790000001").await;
+    assert!(html.contains("Shop AS"));
+    // JSON with the same structure
+    let json_path = dir.join("users.json");
+    std::fs::write(
+        &json_path,
+        r#"{"users": [{"msisdn": "4512345678", "given_name": "Lars", "push_disabled": true}]}"#,
+    )
+    .unwrap();
+    let env = start(fast().users_file(&json_path).unwrap()).await;
+    env.start_login("4512345678", "openid").await;
+    assert!(!env.sim.requests()[0].delivered);
+    // typos are errors, not silently ignored
+    std::fs::write(
+        &json_path,
+        r#"{"users": [{"msisdn": "4512345678", "pushDisabled": true}]}"#,
+    )
+    .unwrap();
+    let err = fast().users_file(&json_path).unwrap_err().to_string();
+    assert!(err.contains("pushDisabled"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
