@@ -344,19 +344,16 @@ impl SimHandle {
     }
 
     /// Pending requests of `msisdn`, oldest first (those held back by disabled push
-    /// included).
+    /// included; listing them does not deliver them).
     pub fn pending_for(&self, msisdn: &str) -> Vec<SimRequest> {
-        self.sim().pending_for(msisdn, true)
+        self.sim().pending_for(msisdn, false, true)
     }
 
     /// Waits until `msisdn` has a pending request, up to `timeout`; the newest one.
     pub async fn wait_for_pending(&self, msisdn: &str, timeout: Duration) -> Option<SimRequest> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(r) = self.sim().pending_for(msisdn, false).pop() {
-                return Some(r);
-            }
-            if let Some(r) = self.sim().pending_for(msisdn, true).pop() {
+            if let Some(r) = self.sim().pending_for(msisdn, false, true).pop() {
                 return Some(r);
             }
             if tokio::time::Instant::now() >= deadline {

@@ -244,7 +244,7 @@ async fn home(
         );
     };
     let opened = q.idle.is_none();
-    let pending: Vec<SimRequest> = sim.pending_for(&msisdn, opened);
+    let pending: Vec<SimRequest> = sim.pending_for(&msisdn, opened, false);
     let name = user.display_name().unwrap_or_else(|| "there".to_owned());
     if user.no_account || user.under_15 {
         return html(

@@ -606,8 +606,9 @@ impl Sim {
     }
 
     /// Pending requests of one phone number, oldest first. With `open`, the app is
-    /// opened: requests held back because push is off are delivered.
-    pub(crate) fn pending_for(&self, msisdn: &str, open: bool) -> Vec<SimRequest> {
+    /// opened: requests held back because push is off are delivered. Undelivered
+    /// requests are listed only with `open` or `peek`.
+    pub(crate) fn pending_for(&self, msisdn: &str, open: bool, peek: bool) -> Vec<SimRequest> {
         let now = Instant::now();
         let ids: Vec<String> = {
             let idx = self.by_user.shard(msisdn);
@@ -630,7 +631,7 @@ impl Sim {
                 if open {
                     r.delivered = true;
                 }
-                if r.delivered {
+                if r.delivered || peek {
                     out.push(r.snapshot(now));
                 }
             }
@@ -844,11 +845,15 @@ impl Sim {
         let keep = self.cfg.retention;
         for mut shard in self.requests.each_shard() {
             shard.retain(|_, r| {
-                let end = r.finished_at.map_or(r.expires_at, |f| f.min(r.expires_at));
+                let end = match r.status {
+                    RequestStatus::Pending => r.expires_at,
+                    RequestStatus::Approved => match (r.redirect_uri.is_some(), r.finished_at) {
+                        (true, Some(f)) => r.expires_at.max(f + self.cfg.code_ttl),
+                        _ => r.expires_at,
+                    },
+                    _ => r.finished_at.unwrap_or(r.expires_at),
+                };
                 now < end + keep
-                    || (r.status == RequestStatus::Approved
-                        && r.redirect_uri.is_some()
-                        && now < end + self.cfg.code_ttl)
             });
         }
         for mut shard in self.by_user.each_shard() {

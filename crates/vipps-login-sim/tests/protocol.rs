@@ -786,3 +786,27 @@ async fn customer_token_login_and_danish_and_finnish_users() {
         assert!(t["id_token"].is_string());
     }
 }
+
+#[tokio::test]
+async fn finished_requests_are_purged_after_retention() {
+    let env = start(
+        fast()
+            .expires_in(Duration::from_millis(200))
+            .retention(Duration::from_millis(50)),
+    )
+    .await;
+    let expired = env.start_login(KARI, "openid").await;
+    let env2 = start(fast().retention(Duration::from_millis(50))).await;
+    let approved = env2.start_login(KARI, "openid").await;
+    env2.approve(&approved).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // gone: the poll no longer knows it
+    assert!(env.sim.request(&expired).is_none());
+    assert_eq!(env.get_json("_sim/requests").await, serde_json::json!([]));
+    let (_, v) = env.poll(&expired).await;
+    assert_eq!(v["error"], "invalid_grant");
+    assert_eq!(env.sim.stats().pending, 0);
+    // approved but not yet collected, and not expired: kept
+    let (s, _) = env2.poll(&approved).await;
+    assert_eq!(s, StatusCode::OK);
+}
