@@ -44,8 +44,12 @@ Examples:
 
 With --json nothing but one JSON object is printed (on stdout): on success
 {\"status\":\"approved\",\"sub\":...,\"binding_message\":...,\"id_token_claims\":{...},\"userinfo\":{...}},
-on failure {\"error\":\"<stable code>\",\"message\":\"...\"}. The code is not shown on stderr in
-this mode, so pass --binding-message when the customer must see it.
+on failure {\"error\":\"<stable code>\",\"message\":\"...\",\"exit_code\":N} plus
+\"retry_after_secs\" when rate limited. Error codes: usage, invalid_input, config,
+invalid_phone_number, invalid_binding_message, invalid_scope, declined, expired,
+invalid_user, old_app, rate_limited, invalid_client, token_verification, transport, ...
+The confirmation code is not shown on stderr in this mode, so pass --binding-message when
+the customer must see it.
 Tokens (the ID token and the access token) are never printed.
 
 Continue in browser (--redirect-uri): after confirming, the customer's phone opens

@@ -239,7 +239,10 @@ async fn waiting<T>(
 /// Best effort: a cancel that fails is reported but changes nothing about the exit code.
 async fn cancel(client: &VippsClient, id: &LoginId, ui: Ui) {
     match client.cancel(id).await {
-        Ok(()) => ui.say("Cancelled; the customer's request in the app is no longer answered."),
+        // Vipps has no cancel call: the request stays in the app until it expires.
+        Ok(()) => {
+            ui.say("Cancelled: this login is not completed even if the customer confirms it now.")
+        }
         Err(error) => ui.say(&format!("Could not cancel cleanly: {error}")),
     }
 }

@@ -497,7 +497,13 @@ async fn ctrl_c_cancels_and_exits_130() {
         .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("Cancelled: this login is not completed"),
+        "{text}"
+    );
+    assert!(text.contains("cancelled with Ctrl-C"), "{text}");
+    assert!(stdout(&out).is_empty());
 }
 
 #[cfg(unix)]
