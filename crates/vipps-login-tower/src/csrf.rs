@@ -30,6 +30,7 @@ pub(crate) fn tokens_match(expected: &str, submitted: Option<&str>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -2,8 +2,8 @@
 
 use std::task::{Context, Poll};
 
-use axum::body::Body;
 use axum::BoxError;
+use axum::body::Body;
 use bytes::Bytes;
 use futures_util::TryFutureExt as _;
 use futures_util::future::{Either, MapOk, Ready, ready};
@@ -78,8 +78,7 @@ fn redirect_to_login(login_path: &str, original: &http::Uri) -> Response<Body> {
         .and_then(safe_return_to);
     let location = match target {
         Some(back) => {
-            let encoded: String =
-                url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
             format!("{login_path}?return_to={encoded}")
         }
         None => login_path.to_owned(),
@@ -116,9 +115,9 @@ where
         }
         let response = match req.extensions().get::<LayerMark>() {
             Some(mark) if wants_html(&req) => redirect_to_login(&mark.login_path, req.uri()),
-            Some(_) => axum_core::response::IntoResponse::into_response(
-                VippsUserRejection::NotLoggedIn,
-            ),
+            Some(_) => {
+                axum_core::response::IntoResponse::into_response(VippsUserRejection::NotLoggedIn)
+            }
             None => {
                 axum_core::response::IntoResponse::into_response(VippsUserRejection::MissingLayer)
             }

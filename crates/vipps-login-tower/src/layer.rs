@@ -120,13 +120,10 @@ impl Shared {
     /// Attaches the layer mark and, for a logged-in session, the [`VippsUser`].
     async fn attach<B>(&self, req: &mut Request<B>) {
         req.extensions_mut().insert(self.mark.clone());
-        if req.headers().contains_key(header::COOKIE) {
-            if let Some(session) = self.sessions.load(req.headers()).await {
-                if let Some(user) = &session.data.user {
-                    let user = user.to_user(&session.data.csrf);
-                    req.extensions_mut().insert(user);
-                }
-            }
+        if req.headers().contains_key(header::COOKIE)
+            && let Some(user) = self.sessions.user(req.headers()).await
+        {
+            req.extensions_mut().insert(user);
         }
     }
 }
@@ -541,10 +538,10 @@ impl VippsLoginLayerBuilder {
                     .to_owned(),
             );
         }
-        if let Some(expiry) = self.requested_expiry {
-            if !(60..=900).contains(&expiry.as_secs()) {
-                return err("requested_expiry must be between 60 and 900 seconds".to_owned());
-            }
+        if let Some(expiry) = self.requested_expiry
+            && !(60..=900).contains(&expiry.as_secs())
+        {
+            return err("requested_expiry must be between 60 and 900 seconds".to_owned());
         }
         let mut env = match self.templates {
             Some(env) => env,
@@ -584,6 +581,7 @@ impl VippsLoginLayerBuilder {
                 cookie_name: self.cookie_name,
                 ttl: self.session_ttl,
                 secure: self.secure_cookies,
+                decoded: crate::session::decoded_cache(),
             },
             templates: env,
             limiter: Limiter::new(self.rate_limits),

@@ -104,7 +104,10 @@ impl RateLimits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// A login for this number is still pending (its login id as text).
-    Pending { login_id: String, retry_after: Duration },
+    Pending {
+        login_id: String,
+        retry_after: Duration,
+    },
     /// Too many starts or a cool-down.
     Limited { retry_after: Duration },
 }
@@ -149,7 +152,8 @@ fn window_full(log: &mut VecDeque<Instant>, window: Window, now: Instant) -> Opt
 }
 
 fn lock(log: &Log) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
-    log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Limiter {
@@ -182,20 +186,20 @@ impl Limiter {
     /// Checks every limit for a start by `number` from `ip` and, when allowed, counts it.
     pub(crate) fn try_start(&self, number: &str, ip: Option<IpAddr>) -> Result<(), Refusal> {
         let now = Instant::now();
-        if let Some(until) = self.cool_downs.get(number) {
-            if until > now {
-                return Err(Refusal::Limited {
-                    retry_after: remaining(until, now),
-                });
-            }
+        if let Some(until) = self.cool_downs.get(number)
+            && until > now
+        {
+            return Err(Refusal::Limited {
+                retry_after: remaining(until, now),
+            });
         }
-        if let Some((login_id, until)) = self.pending.get(number) {
-            if until > now {
-                return Err(Refusal::Pending {
-                    login_id,
-                    retry_after: remaining(until, now),
-                });
-            }
+        if let Some((login_id, until)) = self.pending.get(number)
+            && until > now
+        {
+            return Err(Refusal::Pending {
+                login_id,
+                retry_after: remaining(until, now),
+            });
         }
         let number_log = self
             .numbers
@@ -226,10 +230,10 @@ impl Limiter {
 
     /// Forgets the pending login of `number` if it is `login_id`.
     pub(crate) fn clear_pending(&self, number: &str, login_id: &str) {
-        if let Some((current, _)) = self.pending.get(number) {
-            if current == login_id {
-                self.pending.invalidate(number);
-            }
+        if let Some((current, _)) = self.pending.get(number)
+            && current == login_id
+        {
+            self.pending.invalidate(number);
         }
     }
 
@@ -252,6 +256,7 @@ impl Limiter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -48,6 +48,7 @@ pub fn safe_return_to(candidate: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::safe_return_to;
 

@@ -66,12 +66,19 @@ fn security_headers(headers: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// A JSON error `{"error": code, "message": message}` with `status`.
 pub(crate) fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let mut res = (status, axum::Json(json!({ "error": code, "message": message }))).into_response();
+    let mut res = (
+        status,
+        axum::Json(json!({ "error": code, "message": message })),
+    )
+        .into_response();
     security_headers(res.headers_mut());
     res
 }
@@ -187,13 +194,12 @@ impl Shared {
 
     /// Adds the session cookie to `res` when the browser does not have this id yet.
     fn with_cookie(&self, mut res: Response, session: &Session, parts: &RequestInfo) -> Response {
-        if session.is_new {
-            if let Some(v) = self
+        if session.is_new
+            && let Some(v) = self
                 .sessions
                 .set_cookie(&session.id, &parts.headers, &parts.uri)
-            {
-                res.headers_mut().append(header::SET_COOKIE, v);
-            }
+        {
+            res.headers_mut().append(header::SET_COOKIE, v);
         }
         res
     }
@@ -239,7 +245,12 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn new(status: &'static str, heading: &str, message: impl Into<String>, http: StatusCode) -> Self {
+    fn new(
+        status: &'static str,
+        heading: &str,
+        message: impl Into<String>,
+        http: StatusCode,
+    ) -> Self {
         Self {
             status,
             heading: heading.to_owned(),
@@ -250,15 +261,30 @@ impl Outcome {
     }
 
     fn declined() -> Self {
-        Self::new("declined", "Login declined", Error::Declined.to_string(), StatusCode::OK)
+        Self::new(
+            "declined",
+            "Login declined",
+            Error::Declined.to_string(),
+            StatusCode::OK,
+        )
     }
 
     fn expired() -> Self {
-        Self::new("expired", "Login expired", Error::Expired.to_string(), StatusCode::OK)
+        Self::new(
+            "expired",
+            "Login expired",
+            Error::Expired.to_string(),
+            StatusCode::OK,
+        )
     }
 
     fn cancelled() -> Self {
-        Self::new("cancelled", "Login cancelled", "The login was cancelled. Nothing was shared.", StatusCode::OK)
+        Self::new(
+            "cancelled",
+            "Login cancelled",
+            "The login was cancelled. Nothing was shared.",
+            StatusCode::OK,
+        )
     }
 
     fn continued_in_browser() -> Self {
@@ -271,7 +297,12 @@ impl Outcome {
     }
 
     fn rate_limited(retry_after: Duration, message: impl Into<String>) -> Self {
-        let mut o = Self::new("rate_limited", "Please wait", message, StatusCode::TOO_MANY_REQUESTS);
+        let mut o = Self::new(
+            "rate_limited",
+            "Please wait",
+            message,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
         o.retry_after = Some(retry_after.max(Duration::from_secs(1)));
         o
     }
@@ -286,7 +317,12 @@ impl Outcome {
     }
 
     fn not_found() -> Self {
-        Self::new("not_found", "Login not found", Error::LoginNotFound.to_string(), StatusCode::NOT_FOUND)
+        Self::new(
+            "not_found",
+            "Login not found",
+            Error::LoginNotFound.to_string(),
+            StatusCode::NOT_FOUND,
+        )
     }
 
     fn rejected(e: &crate::HookError) -> Self {
@@ -300,7 +336,10 @@ impl Outcome {
             Error::Cancelled => return Self::cancelled(),
             Error::LoginNotFound => return Self::not_found(),
             Error::RateLimited { retry_after } => {
-                return Self::rate_limited(retry_after.unwrap_or(Duration::from_secs(60)), e.to_string());
+                return Self::rate_limited(
+                    retry_after.unwrap_or(Duration::from_secs(60)),
+                    e.to_string(),
+                );
             }
             _ => {}
         }
@@ -320,7 +359,12 @@ impl Outcome {
             LoginStatus::Expired => Some(Self::expired()),
             LoginStatus::Cancelled => Some(Self::cancelled()),
             LoginStatus::Failed(e) => Some(Self::error(e)),
-            _ => Some(Self::new("error", "Something went wrong", "The login ended unexpectedly.", StatusCode::OK)),
+            _ => Some(Self::new(
+                "error",
+                "Something went wrong",
+                "The login ended unexpectedly.",
+                StatusCode::OK,
+            )),
         }
     }
 }
@@ -525,27 +569,36 @@ async fn do_start(
     let record = LoginRecord {
         number_key: key.clone(),
         masked: msisdn.masked(),
-        binding_message: started.binding_message.as_ref().map(|b| b.as_str().to_owned()),
+        binding_message: started
+            .binding_message
+            .as_ref()
+            .map(|b| b.as_str().to_owned()),
         return_to,
         flow,
         state,
         expires_at,
         used: false,
     };
-    if let Ok(bytes) = serde_json::to_vec(&record) {
-        if let Err(e) = shared
+    if let Ok(bytes) = serde_json::to_vec(&record)
+        && let Err(e) = shared
             .sessions
             .store
-            .set(&record_key(id.as_str()), bytes, left + Duration::from_secs(600))
+            .set(
+                &record_key(id.as_str()),
+                bytes,
+                left + Duration::from_secs(600),
+            )
             .await
-        {
-            tracing::error!(error = %e, "login store write failed");
-        }
+    {
+        tracing::error!(error = %e, "login store write failed");
     }
     let deadline = Instant::now() + left;
     shared.limiter.set_pending(&key, id.to_string(), deadline);
     session.data.add_login(id.to_string());
-    shared.save_session(session).await.map_err(StartFailure::Outcome)?;
+    shared
+        .save_session(session)
+        .await
+        .map_err(StartFailure::Outcome)?;
     spawn_watcher(Arc::clone(shared), id.clone(), key, deadline);
     tracing::info!(phone = %msisdn.masked(), login_id = %id, flow = ?flow, "login started");
     Ok(Started {
@@ -573,7 +626,10 @@ impl Shared {
 enum View {
     Pending(LoginRecord, LoginStatus),
     Done(Outcome),
-    LoggedIn { redirect: String, user: StoredUser },
+    LoggedIn {
+        redirect: String,
+        user: Box<StoredUser>,
+    },
 }
 
 async fn check_login(shared: &Arc<Shared>, session: &mut Session, id: &str) -> View {
@@ -587,7 +643,7 @@ async fn check_login(shared: &Arc<Shared>, session: &mut Session, id: &str) -> V
         if let Some(user) = session.data.user.as_ref().filter(|u| u.login_id == id) {
             return View::LoggedIn {
                 redirect: shared.continue_url.clone(),
-                user: user.clone(),
+                user: Box::new(user.clone()),
             };
         }
         return View::Done(Outcome::not_found());
@@ -639,7 +695,7 @@ async fn check_login(shared: &Arc<Shared>, session: &mut Session, id: &str) -> V
                 redirect: record
                     .return_to
                     .unwrap_or_else(|| shared.continue_url.clone()),
-                user,
+                user: Box::new(user),
             }
         }
         other => View::Done(Outcome::from_status(&other).unwrap_or_else(Outcome::not_found)),
@@ -669,13 +725,20 @@ async fn index(State(shared): St) -> Response {
 
 async fn login_page(State(shared): St, info: RequestInfo, Query(q): Query<LoginQuery>) -> Response {
     let session = shared.sessions.load_or_new(&info.headers).await;
-    if session.is_new {
-        if let Err(o) = shared.save_session(&session).await {
-            return shared.result_page(&o);
-        }
+    if session.is_new
+        && let Err(o) = shared.save_session(&session).await
+    {
+        return shared.result_page(&o);
     }
     let return_to = q.return_to.as_deref().and_then(safe_return_to);
-    let res = render_login(&shared, &session, StatusCode::OK, "", return_to.as_deref(), None);
+    let res = render_login(
+        &shared,
+        &session,
+        StatusCode::OK,
+        "",
+        return_to.as_deref(),
+        None,
+    );
     shared.with_cookie(res, &session, &info)
 }
 
@@ -774,40 +837,41 @@ async fn events(State(shared): St, info: RequestInfo, Path(id): Path<String>) ->
     };
     let login_id = match id.parse::<LoginId>() {
         Ok(login_id) if owned => login_id,
-        _ => return json_error(StatusCode::NOT_FOUND, "login_not_found", &Error::LoginNotFound.to_string()),
+        _ => {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "login_not_found",
+                &Error::LoginNotFound.to_string(),
+            );
+        }
     };
     let rx = match shared.client.watch(&login_id).await {
         Ok(rx) => rx,
         Err(e) => return json_error(e.status(), e.code(), &e.to_string()),
     };
     let next = shared.url(&format!("/wait/{id}"));
-    let stream = futures_util::stream::unfold(
-        (rx, false, true),
-        move |(mut rx, done, first)| {
-            let next = next.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                if !first && rx.changed().await.is_err() {
-                    return None;
-                }
-                let status = rx.borrow_and_update().clone();
-                let over = status.is_final() || matches!(status, LoginStatus::AwaitingBrowser);
-                let mut payload = json!({
-                    "status": status.as_str(),
-                    "message": status_text(&status),
-                });
-                if over {
-                    payload["next"] = json!(next);
-                }
-                let event = Event::default()
-                    .event("status")
-                    .data(payload.to_string());
-                Some((Ok::<_, Infallible>(event), (rx, over, false)))
+    let stream = futures_util::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
+        let next = next.clone();
+        async move {
+            if done {
+                return None;
             }
-        },
-    );
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            let status = rx.borrow_and_update().clone();
+            let over = status.is_final() || matches!(status, LoginStatus::AwaitingBrowser);
+            let mut payload = json!({
+                "status": status.as_str(),
+                "message": status_text(&status),
+            });
+            if over {
+                payload["next"] = json!(next);
+            }
+            let event = Event::default().event("status").data(payload.to_string());
+            Some((Ok::<_, Infallible>(event), (rx, over, false)))
+        }
+    });
     let mut res = Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response();
@@ -822,7 +886,12 @@ struct CsrfForm {
     csrf_token: Option<String>,
 }
 
-async fn cancel_form(State(shared): St, info: RequestInfo, Path(id): Path<String>, body: Bytes) -> Response {
+async fn cancel_form(
+    State(shared): St,
+    info: RequestInfo,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let form = parse_form::<CsrfForm>(&body).unwrap_or_default();
     let Some(session) = shared.sessions.load(&info.headers).await else {
         return shared.result_page(&Outcome::csrf());
@@ -860,12 +929,21 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-async fn callback(State(shared): St, info: RequestInfo, Query(q): Query<CallbackQuery>) -> Response {
+async fn callback(
+    State(shared): St,
+    info: RequestInfo,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     if let Some(error) = q.error.as_deref() {
         let outcome = if error == "access_denied" {
             Outcome::declined()
         } else {
-            Outcome::new("error", "Something went wrong", "Vipps did not complete the login.", StatusCode::BAD_REQUEST)
+            Outcome::new(
+                "error",
+                "Something went wrong",
+                "Vipps did not complete the login.",
+                StatusCode::BAD_REQUEST,
+            )
         };
         return shared.result_page(&outcome);
     }
@@ -904,16 +982,22 @@ async fn callback(State(shared): St, info: RequestInfo, Query(q): Query<Callback
         let _ = shared
             .sessions
             .store
-            .set(&record_key(login_id.as_str()), bytes, Duration::from_secs(600))
+            .set(
+                &record_key(login_id.as_str()),
+                bytes,
+                Duration::from_secs(600),
+            )
             .await;
     }
-    if let Some(state) = q.state.as_deref() {
-        if !tokens_match(&record.state, Some(state)) {
-            tracing::warn!(login_id = %login_id, "callback state does not match the login");
-            return shared.result_page(&refused());
-        }
+    if let Some(state) = q.state.as_deref()
+        && !tokens_match(&record.state, Some(state))
+    {
+        tracing::warn!(login_id = %login_id, "callback state does not match the login");
+        return shared.result_page(&refused());
     }
-    shared.limiter.clear_pending(&record.number_key, login_id.as_str());
+    shared
+        .limiter
+        .clear_pending(&record.number_key, login_id.as_str());
     let completed = CompletedLogin {
         login_id: login_id.clone(),
         identity: Arc::clone(&identity),
@@ -946,16 +1030,17 @@ async fn callback(State(shared): St, info: RequestInfo, Query(q): Query<Callback
 
 async fn logout_page(State(shared): St, info: RequestInfo) -> Response {
     let session = shared.sessions.load_or_new(&info.headers).await;
-    if session.is_new {
-        if let Err(o) = shared.save_session(&session).await {
-            return shared.result_page(&o);
-        }
+    if session.is_new
+        && let Err(o) = shared.save_session(&session).await
+    {
+        return shared.result_page(&o);
     }
-    let user_name = session
-        .data
-        .user
-        .as_ref()
-        .map(|u| u.userinfo.name.clone().unwrap_or_else(|| u.account_id.clone()));
+    let user_name = session.data.user.as_ref().map(|u| {
+        u.userinfo
+            .name
+            .clone()
+            .unwrap_or_else(|| u.account_id.clone())
+    });
     let res = shared.render(
         "logout.html",
         StatusCode::OK,
@@ -991,7 +1076,9 @@ async fn logout_form(State(shared): St, info: RequestInfo, body: Bytes) -> Respo
         let res = shared.result_page(&logged_out());
         return end_session(&shared, &info, res).await;
     };
-    if !tokens_match(&session.data.csrf, form.csrf_token.as_deref()) && !has_api_header(&info.headers) {
+    if !tokens_match(&session.data.csrf, form.csrf_token.as_deref())
+        && !has_api_header(&info.headers)
+    {
         return shared.result_page(&Outcome::csrf());
     }
     tracing::info!("logged out");
@@ -1000,7 +1087,12 @@ async fn logout_form(State(shared): St, info: RequestInfo, body: Bytes) -> Respo
 }
 
 fn logged_out() -> Outcome {
-    Outcome::new("logged_out", "Logged out", "You are logged out.", StatusCode::OK)
+    Outcome::new(
+        "logged_out",
+        "Logged out",
+        "You are logged out.",
+        StatusCode::OK,
+    )
 }
 
 async fn not_found(State(shared): St, method: Method) -> Response {
@@ -1012,7 +1104,11 @@ async fn not_found(State(shared): St, method: Method) -> Response {
             StatusCode::NOT_FOUND,
         ))
     } else {
-        json_error(StatusCode::NOT_FOUND, "not_found", "There is no such route.")
+        json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no such route.",
+        )
     }
 }
 
@@ -1028,8 +1124,14 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
     let mut res = Response::new(Body::from(body));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 
@@ -1150,13 +1252,15 @@ async fn api_cancel(State(shared): St, info: RequestInfo, Path(id): Path<String>
 
 async fn api_me(State(shared): St, info: RequestInfo) -> Response {
     let session = shared.sessions.load_or_new(&info.headers).await;
-    if session.is_new {
-        if let Err(o) = shared.save_session(&session).await {
-            return shared.outcome_json(&o);
-        }
+    if session.is_new
+        && let Err(o) = shared.save_session(&session).await
+    {
+        return shared.outcome_json(&o);
     }
     let body = match &session.data.user {
-        Some(user) => json!({ "logged_in": true, "user": user_json(user), "csrf_token": session.data.csrf }),
+        Some(user) => {
+            json!({ "logged_in": true, "user": user_json(user), "csrf_token": session.data.csrf })
+        }
         None => json!({ "logged_in": false, "csrf_token": session.data.csrf }),
     };
     let res = json_ok(StatusCode::OK, body);

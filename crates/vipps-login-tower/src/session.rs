@@ -84,6 +84,14 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A session as the pass-through path last decoded it: the stored bytes it came from
+/// and the user built from them.
+pub(crate) struct Decoded {
+    bytes: Vec<u8>,
+    expires: u64,
+    user: Option<VippsUser>,
+}
+
 /// Session handling shared by the layer's routes and its pass-through path.
 pub(crate) struct Sessions {
     pub store: Arc<dyn Store>,
@@ -91,6 +99,18 @@ pub(crate) struct Sessions {
     pub cookie_name: String,
     pub ttl: Duration,
     pub secure: SecureCookies,
+    /// Decoded sessions by id. The store stays the source of truth: every request still
+    /// reads the stored bytes and the cached decoding is used only when they are equal,
+    /// so logout or rotation on another instance takes effect at once. It only saves
+    /// the JSON parsing and allocation of the identity on every request.
+    pub decoded: moka::sync::Cache<String, Arc<Decoded>>,
+}
+
+pub(crate) fn decoded_cache() -> moka::sync::Cache<String, Arc<Decoded>> {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_idle(Duration::from_secs(600))
+        .build()
 }
 
 impl std::fmt::Debug for Sessions {
@@ -147,6 +167,36 @@ impl Sessions {
             }
         }
         None
+    }
+
+    /// The logged-in user of the request's session, for the pass-through path.
+    pub(crate) async fn user(&self, headers: &HeaderMap) -> Option<VippsUser> {
+        let id = self.id_from_headers(headers)?;
+        let bytes = match self.store.get(&store_key(&id)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store read failed");
+                return None;
+            }
+        };
+        if let Some(hit) = self.decoded.get(&id)
+            && hit.bytes == bytes
+        {
+            return hit.user.clone().filter(|_| hit.expires > unix_now());
+        }
+        let data: SessionData = serde_json::from_slice(&bytes).ok()?;
+        let user = data.user.as_ref().map(|u| u.to_user(&data.csrf));
+        let expires = data.expires;
+        self.decoded.insert(
+            id,
+            Arc::new(Decoded {
+                bytes,
+                expires,
+                user: user.clone(),
+            }),
+        );
+        user.filter(|_| expires > unix_now())
     }
 
     /// Loads the session the request's cookie names, if it exists and has not ended.
@@ -206,6 +256,7 @@ impl Sessions {
 
     /// Deletes a session's data.
     pub(crate) async fn remove(&self, id: &str) {
+        self.decoded.invalidate(id);
         if let Err(e) = self.store.remove(&store_key(id)).await {
             tracing::warn!(error = %e, "session store delete failed");
         }
@@ -272,6 +323,7 @@ impl StoredUser {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -47,6 +47,7 @@ pub(crate) fn check(env: &Environment<'static>) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     #[test]
     fn defaults_compile() {

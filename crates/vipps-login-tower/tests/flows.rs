@@ -50,7 +50,16 @@ async fn finish_in_app_through_the_pages() {
     let (b, jar) = browser_with_jar();
 
     // Before: anonymous, guard redirects.
-    assert_eq!(b.get(app.url("/")).send().await.unwrap().text().await.unwrap(), "anonymous");
+    assert_eq!(
+        b.get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "anonymous"
+    );
     let res = b
         .get(app.url("/member"))
         .header("accept", "text/html")
@@ -61,7 +70,14 @@ async fn finish_in_app_through_the_pages() {
     let login_url = location(&res);
 
     // The login page the guard sent us to.
-    let html = b.get(app.url(&login_url)).send().await.unwrap().text().await.unwrap();
+    let html = b
+        .get(app.url(&login_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "lang=\"en\"",
         "id=\"phone\"",
@@ -100,7 +116,9 @@ async fn finish_in_app_through_the_pages() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(&format!("id=\"binding-message\" class=\"vl-code\">{code}</p>")));
+    assert!(html.contains(&format!(
+        "id=\"binding-message\" class=\"vl-code\">{code}</p>"
+    )));
     assert!(html.contains("Ask the customer to confirm code"));
     assert!(html.contains("aria-live=\"polite\""));
     assert!(html.contains("id=\"cancel\""));
@@ -147,10 +165,24 @@ async fn finish_in_app_through_the_pages() {
     assert_eq!(rotated.len(), 1, "a new session cookie");
     assert_ne!(jar_cookie(&jar, &app), old_cookie);
 
-    let me: serde_json::Value = b.get(app.url("/member")).send().await.unwrap().json().await.unwrap();
+    let me: serde_json::Value = b
+        .get(app.url("/member"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["name"], "Kari Nordmann");
     assert!(me["account_id"].as_str().unwrap().starts_with("member-"));
-    let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = b
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.starts_with("hello Kari Nordmann (member-"), "{home}");
 
     // The pre-login session id is dead: replaying the old cookie is anonymous.
@@ -166,7 +198,14 @@ async fn finish_in_app_through_the_pages() {
     assert_eq!(replay, "anonymous");
 
     // Logout page and POST.
-    let html = b.get(app.url("/auth/vipps/logout")).send().await.unwrap().text().await.unwrap();
+    let html = b
+        .get(app.url("/auth/vipps/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("id=\"logout\""));
     assert!(html.contains("Kari Nordmann"));
     let token = csrf_from(&html);
@@ -223,8 +262,14 @@ async fn json_api_flow() {
     let id = started["login_id"].as_str().unwrap().to_owned();
     assert_eq!(started["status"], "pending");
     let req = app.pending(OLA).await;
-    assert_eq!(started["binding_message"], req.binding_message.clone().unwrap());
-    assert_eq!(started["status_url"], format!("/auth/vipps/api/status/{id}"));
+    assert_eq!(
+        started["binding_message"],
+        req.binding_message.clone().unwrap()
+    );
+    assert_eq!(
+        started["status_url"],
+        format!("/auth/vipps/api/status/{id}")
+    );
 
     let status: serde_json::Value = b
         .get(app.url(&format!("/auth/vipps/api/status/{id}")))
@@ -256,7 +301,14 @@ async fn json_api_flow() {
     assert_eq!(done["redirect"], "/member");
     assert_eq!(done["user"]["userinfo"]["name"], "Ola Nordmann");
 
-    let me: serde_json::Value = b.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    let me: serde_json::Value = b
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["logged_in"], true);
     let res = b
         .post(app.url("/auth/vipps/api/logout"))
@@ -265,7 +317,14 @@ async fn json_api_flow() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let me: serde_json::Value = b.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    let me: serde_json::Value = b
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["logged_in"], false);
 }
 
@@ -294,7 +353,11 @@ async fn cancel_ends_the_login_and_frees_the_number() {
     let page = app.wait_until_done(&b, &id).await;
     assert_eq!(page.result().as_deref(), Some("cancelled"));
     let res = app.start_form(&b, KARI, &[]).await;
-    assert_eq!(res.status(), 303, "a cancelled login does not block the number");
+    assert_eq!(
+        res.status(),
+        303,
+        "a cancelled login does not block the number"
+    );
 }
 
 #[tokio::test]
@@ -313,7 +376,10 @@ async fn continue_in_browser_logs_in_the_phone() {
     let id = app.start_login(&clerk, KARI).await;
     let req = app.pending(KARI).await;
     let expected_redirect = app.url("/auth/vipps/callback");
-    assert_eq!(req.redirect_uri.as_deref(), Some(expected_redirect.as_str()));
+    assert_eq!(
+        req.redirect_uri.as_deref(),
+        Some(expected_redirect.as_str())
+    );
     let landing = app
         .sim
         .approve(&req.auth_req_id)
@@ -323,25 +389,62 @@ async fn continue_in_browser_logs_in_the_phone() {
     assert!(landing.as_str().starts_with(expected_redirect.as_str()));
 
     let phone = browser();
-    let clerk_cookie_probe = clerk.get(app.url("/auth/vipps/api/me")).send().await.unwrap();
+    let clerk_cookie_probe = clerk
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap();
     assert!(set_cookies(&clerk_cookie_probe).is_empty());
     let res = phone.get(landing.clone()).send().await.unwrap();
     let page = Page::read(res).await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(page.location.as_deref(), Some("/welcome"));
     assert_eq!(page.set_cookies.len(), 1);
-    let phone_home = phone.get(app.url("/welcome")).send().await.unwrap().text().await.unwrap();
+    let phone_home = phone
+        .get(app.url("/welcome"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(phone_home, "hello Kari Nordmann (phone-account)");
 
     // The clerk is told the customer continues on the phone and is not logged in.
     let page = app.wait_until_done(&clerk, &id).await;
-    assert_eq!(page.result().as_deref(), Some("continued_in_browser"), "{}", page.body);
-    let clerk_home = clerk.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        page.result().as_deref(),
+        Some("continued_in_browser"),
+        "{}",
+        page.body
+    );
+    let clerk_home = clerk
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(clerk_home, "anonymous");
 
     // Two different sessions: the phone's cookie is not the clerk's.
-    let clerk_me: serde_json::Value = clerk.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
-    let phone_me: serde_json::Value = phone.get(app.url("/auth/vipps/api/me")).send().await.unwrap().json().await.unwrap();
+    let clerk_me: serde_json::Value = clerk
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let phone_me: serde_json::Value = phone
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_ne!(clerk_me["csrf_token"], phone_me["csrf_token"]);
     assert_eq!(phone_me["logged_in"], true);
 
@@ -358,11 +461,15 @@ async fn plain_hyper_service() {
     use hyper_util::rt::TokioIo;
     use hyper_util::service::TowerToHyperService;
 
-    let sim = vipps_login_sim::Simulator::start(sim_config()).await.unwrap();
+    let sim = vipps_login_sim::Simulator::start(sim_config())
+        .await
+        .unwrap();
     sim.set_policy(Policy::AutoApprove {
         after: Duration::from_millis(50),
     });
-    let layer = VippsLoginLayer::builder(vipps_client(&sim)).build().unwrap();
+    let layer = VippsLoginLayer::builder(vipps_client(&sim))
+        .build()
+        .unwrap();
     async fn app(
         req: http::Request<hyper::body::Incoming>,
     ) -> Result<http::Response<Full<Bytes>>, Infallible> {
@@ -387,9 +494,20 @@ async fn plain_hyper_service() {
     });
 
     let b = browser();
-    let text = b.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let text = b
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text, "You are not logged in.");
-    let css = b.get(format!("{base}/auth/vipps/static/style.css")).send().await.unwrap();
+    let css = b
+        .get(format!("{base}/auth/vipps/static/style.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     let started: serde_json::Value = b
         .post(format!("{base}/auth/vipps/api/start"))
@@ -403,12 +521,26 @@ async fn plain_hyper_service() {
         .unwrap();
     let status_url = format!("{base}{}", started["status_url"].as_str().unwrap());
     for _ in 0..100 {
-        let v: serde_json::Value = b.get(&status_url).send().await.unwrap().json().await.unwrap();
+        let v: serde_json::Value = b
+            .get(&status_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["status"] == "approved" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let text = b.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let text = b
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text, "hello Kari Nordmann");
 }

@@ -103,7 +103,10 @@ async fn invalid_number_shows_a_clear_error_and_sends_nothing() {
         assert_eq!(page.status, 422, "{bad:?}");
         assert!(page.body.contains("id=\"error\""), "{bad:?}: {}", page.body);
         assert!(page.body.contains("data-error=\"invalid_phone_number\""));
-        assert!(page.body.contains("id=\"phone\""), "the form is shown again");
+        assert!(
+            page.body.contains("id=\"phone\""),
+            "the form is shown again"
+        );
     }
     let res = b
         .post(app.url("/auth/vipps/api/start"))
@@ -115,7 +118,12 @@ async fn invalid_number_shows_a_clear_error_and_sends_nothing() {
     let page = Page::read(res).await;
     assert_eq!(page.status, 400);
     assert_eq!(page.json()["error"], "invalid_phone_number");
-    assert!(page.json()["message"].as_str().unwrap().contains("phone number"));
+    assert!(
+        page.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("phone number")
+    );
     assert_eq!(app.sim.stats().backchannel, 0);
 }
 
@@ -196,7 +204,10 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(page.json()["error"], "rate_limited");
     assert!(page.retry_after.is_some());
     assert!(
-        app.sim.requests().iter().all(|r| r.msisdn != "358401234567"),
+        app.sim
+            .requests()
+            .iter()
+            .all(|r| r.msisdn != "358401234567"),
         "a refused start must not push"
     );
 }
@@ -217,7 +228,11 @@ async fn declined_push_starts_a_cool_down() {
 
 #[tokio::test]
 async fn ignored_push_expires_and_starts_a_cool_down() {
-    let app = start_app_with(sim_config().expires_in(Duration::from_millis(600)), |b, _| b).await;
+    let app = start_app_with(
+        sim_config().expires_in(Duration::from_millis(600)),
+        |b, _| b,
+    )
+    .await;
     let b = browser();
     let id = app.start_login(&b, KARI).await;
     let page = app.wait_until_done(&b, &id).await;
@@ -349,7 +364,11 @@ async fn session_cookie_flags() {
         assert!(c.contains(flag), "{flag} missing in {c}");
     }
     assert!(!c.contains("Secure"), "loopback is plain http: {c}");
-    let value = c.split(';').next().unwrap().trim_start_matches("vipps_login=");
+    let value = c
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("vipps_login=");
     assert!(value.len() > 60, "the id is sealed, not plain: {value}");
 
     let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
@@ -374,7 +393,9 @@ async fn session_cookie_flags() {
 async fn hook_refusal_is_shown_and_does_not_log_in() {
     let app = start_app(|b, _| {
         b.on_login(|_login: vipps_login_tower::CompletedLogin| async {
-            Err::<String, _>(HookError::new("Members only: this customer is not in the club."))
+            Err::<String, _>(HookError::new(
+                "Members only: this customer is not in the club.",
+            ))
         })
     })
     .await;
@@ -386,13 +407,22 @@ async fn hook_refusal_is_shown_and_does_not_log_in() {
     assert_eq!(page.status, 403);
     assert_eq!(page.result().as_deref(), Some("rejected"));
     assert!(page.body.contains("Members only"));
-    let home = b.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = b
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(home, "anonymous");
 }
 
 #[tokio::test]
 async fn bad_configuration_fails_at_build() {
-    let sim = vipps_login_sim::Simulator::start(sim_config()).await.unwrap();
+    let sim = vipps_login_sim::Simulator::start(sim_config())
+        .await
+        .unwrap();
     let client = vipps_client(&sim);
     let b = || vipps_login_tower::VippsLoginLayer::builder(client.clone());
     assert!(b().prefix("auth").build().is_err());
@@ -409,13 +439,88 @@ async fn bad_configuration_fails_at_build() {
         "http outside loopback"
     );
     assert!(b().template("login.html", "{% if %}").build().is_err());
-    assert!(b().templates(minijinja::Environment::new()).build().is_err());
+    assert!(
+        b().templates(minijinja::Environment::new())
+            .build()
+            .is_err()
+    );
     assert!(b().session_ttl(Duration::from_secs(1)).build().is_err());
     assert!(
         b().rate_limits(RateLimits::default().per_ip(Window::new(0, Duration::from_secs(1))))
             .build()
             .is_err()
     );
-    assert!(b().requested_expiry(Duration::from_secs(30)).build().is_err());
+    assert!(
+        b().requested_expiry(Duration::from_secs(30))
+            .build()
+            .is_err()
+    );
     assert!(b().cookie_secret(&[7u8; 64]).build().is_ok());
+}
+
+#[tokio::test]
+async fn callback_refuses_tampered_state_missing_code_and_foreign_logins() {
+    let app = start_app(|b, base| {
+        b.flow(FlowChoice::ContinueInBrowser)
+            .public_base_url(base.clone())
+    })
+    .await;
+    let phone = browser();
+    let res = phone
+        .get(app.url("/auth/vipps/callback"))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 400);
+    assert!(page.set_cookies.is_empty());
+    let res = phone
+        .get(app.url("/auth/vipps/callback?error=access_denied"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(Page::read(res).await.result().as_deref(), Some("declined"));
+    let res = phone
+        .get(app.url("/auth/vipps/callback?code=made-up"))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert!(page.status >= 400);
+    assert!(page.set_cookies.is_empty());
+
+    let clerk = browser();
+    let _ = app.start_login(&clerk, KARI).await;
+    let req = app.pending(KARI).await;
+    let mut landing = app.sim.approve(&req.auth_req_id).await.unwrap().unwrap();
+    let pairs: Vec<(String, String)> = landing
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(
+        pairs.iter().any(|(k, _)| k == "state"),
+        "the simulator echoes state"
+    );
+    landing.query_pairs_mut().clear();
+    for (k, v) in pairs {
+        let v = if k == "state" {
+            "tampered".to_owned()
+        } else {
+            v
+        };
+        landing.query_pairs_mut().append_pair(&k, &v);
+    }
+    let page = Page::read(phone.get(landing).send().await.unwrap()).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(page.result().as_deref(), Some("rejected"));
+    assert!(page.set_cookies.is_empty());
+    let home = phone
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(home, "anonymous");
 }
