@@ -524,3 +524,62 @@ async fn callback_refuses_tampered_state_missing_code_and_foreign_logins() {
         .unwrap();
     assert_eq!(home, "anonymous");
 }
+
+#[tokio::test]
+async fn webhook_route_is_off_by_default_and_refuses_unsigned_pings() {
+    let app = start_app(|b, _| b).await;
+    let res = browser()
+        .post(app.url("/auth/vipps/webhook"))
+        .body(r#"{"auth_req_id":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    let app = start_app(|b, _| b.webhook(true)).await;
+    let res = browser()
+        .post(app.url("/auth/vipps/webhook"))
+        .header("content-type", "application/json")
+        .body(r#"{"auth_req_id":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert!(
+        (400..500).contains(&page.status) || page.status == 500,
+        "{}",
+        page.status
+    );
+    assert!(page.json()["error"].is_string());
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let app = start_app(|b, _| b).await;
+    let res = browser()
+        .get(app.url("/auth/vipps/login"))
+        .send()
+        .await
+        .unwrap();
+    let h = res.headers();
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let js = browser()
+        .get(app.url("/auth/vipps/static/vipps-login.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    let res = browser()
+        .get(app.url("/auth/vipps/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
