@@ -1,0 +1,381 @@
+//! The app's own pages: the clerk's desk (live over server-sent events) and the
+//! customer's welcome page on the phone (terms and marketing consent, CSRF-protected);
+//! plus small additions to the layer's pages.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+use subtle::ConstantTimeEq as _;
+use vipps_login_sim::SimHandle;
+use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
+
+use crate::signups::TERMS_VERSION;
+use crate::{AppError, DEMO_CUSTOMER, Signups};
+
+const TEMPLATES: [(&str, &str); 3] = [
+    ("page.html", include_str!("../templates/page.html")),
+    ("desk.html", include_str!("../templates/desk.html")),
+    ("welcome.html", include_str!("../templates/welcome.html")),
+];
+const APP_CSS: &str = include_str!("../static/app.css");
+const DESK_JS: &str = include_str!("../static/desk.js");
+
+/// Shared state of the app's pages.
+#[derive(Clone)]
+pub(crate) struct Pages {
+    templates: Arc<Environment<'static>>,
+    signups: Signups,
+    app_name: &'static str,
+    prefix: Arc<str>,
+}
+
+impl Pages {
+    pub(crate) fn new(signups: Signups, app_name: &'static str) -> Result<Self, AppError> {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| AppError::Config(format!("{name}: {e}")))?;
+        }
+        Ok(Self {
+            templates: Arc::new(env),
+            signups,
+            app_name,
+            prefix: Arc::from(""),
+        })
+    }
+
+    fn render(&self, name: &str, status: StatusCode, page: Value) -> Response {
+        let ctx = context! {
+            ..page,
+            ..context! {
+                app_name => self.app_name,
+                style_url => format!("{}/static/style.css", self.prefix),
+                login_url => format!("{}/login", self.prefix),
+                logout_url => format!("{}/logout", self.prefix),
+            }
+        };
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+        {
+            Ok(html) => secure_html(status, html),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "page did not render");
+                secure_html(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be shown.".to_owned(),
+                )
+            }
+        }
+    }
+}
+
+/// `/` (the desk), `/desk/events`, the guarded `/welcome`, and static files.
+pub(crate) fn router(mut pages: Pages, layer: &VippsLoginLayer) -> Router {
+    pages.prefix = Arc::from(layer.prefix());
+    Router::new()
+        .route("/", get(desk))
+        .route("/desk/events", get(desk_events))
+        .route(
+            "/static/app.css",
+            get(|| async { static_file(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/static/desk.js",
+            get(|| async { static_file(DESK_JS, "text/javascript; charset=utf-8") }),
+        )
+        .merge(
+            Router::new()
+                .route("/welcome", get(welcome).post(accept))
+                .route_layer(RequireVippsLogin::layer()),
+        )
+        .with_state(pages)
+}
+
+type St = State<Pages>;
+
+fn secure_html(status: StatusCode, html: String) -> Response {
+    let mut res = (status, Html(html)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `HH:MM:SS UTC` (the desk needs no calendar).
+fn clock(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The clerk's desk
+
+async fn desk(State(pages): St) -> Response {
+    let version = pages.signups.version();
+    let rows: Vec<Value> = pages
+        .signups
+        .handovers()
+        .into_iter()
+        .map(|h| {
+            context! {
+                name => h.short_name,
+                phone => h.masked_phone,
+                continued_at => clock(h.continued_at),
+                status => if h.acceptance.is_some() { "accepted" } else { "continued" },
+                accepted_at => h.acceptance.as_ref().map(|a| clock(a.accepted_at)),
+                marketing => h.acceptance.as_ref().map(|a| a.marketing),
+            }
+        })
+        .collect();
+    pages.render(
+        "desk.html",
+        StatusCode::OK,
+        context! { rows => rows, version => version },
+    )
+}
+
+/// Server-sent events for the desk: an event `changed` with the change counter, first
+/// the current value, then one per change (the page reloads when it is newer than its own).
+async fn desk_events(State(pages): St) -> Response {
+    let rx = pages.signups.changes();
+    let stream = futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first && rx.changed().await.is_err() {
+            return None;
+        }
+        let version = *rx.borrow_and_update();
+        let event = Event::default().event("changed").data(version.to_string());
+        Some((Ok::<_, Infallible>(event), (rx, false)))
+    });
+    let mut res = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+// ---------------------------------------------------------------------------------------
+// The customer's welcome page (on the phone)
+
+fn first_name(user: &VippsUser) -> String {
+    let info = user.userinfo();
+    info.given_name
+        .clone()
+        .or_else(|| {
+            info.name
+                .as_deref()
+                .and_then(|n| n.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "there".to_owned())
+}
+
+fn welcome_page(
+    pages: &Pages,
+    user: &VippsUser,
+    status: StatusCode,
+    error: Option<(&str, &str)>,
+) -> Response {
+    let answer = pages.signups.answer(user.sub());
+    pages.render(
+        "welcome.html",
+        status,
+        context! {
+            first_name => first_name(user),
+            name => user.userinfo().name.clone(),
+            terms_version => TERMS_VERSION,
+            csrf_token => user.csrf_token(),
+            accepted => answer.as_ref().map(|a| context! {
+                at => clock(a.accepted_at),
+                marketing => a.marketing,
+                version => a.terms_version.clone(),
+            }),
+            error => error.map(|e| e.1),
+            error_code => error.map(|e| e.0),
+        },
+    )
+}
+
+async fn welcome(State(pages): St, user: VippsUser) -> Response {
+    welcome_page(&pages, &user, StatusCode::OK, None)
+}
+
+/// The welcome form.
+#[derive(Debug, Default, Deserialize)]
+struct TermsForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    terms: Option<String>,
+    #[serde(default)]
+    marketing: Option<String>,
+}
+
+async fn accept(
+    State(pages): St,
+    user: VippsUser,
+    form: Result<Form<TermsForm>, FormRejection>,
+) -> Response {
+    // An unreadable form counts as one without token.
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    // The session's synchronizer token (the layer's), compared in constant time.
+    let token_ok = !form.csrf_token.is_empty()
+        && bool::from(
+            form.csrf_token
+                .as_bytes()
+                .ct_eq(user.csrf_token().as_bytes()),
+        );
+    if !token_ok {
+        tracing::info!(
+            login_id = user.login_id(),
+            "terms form refused: CSRF token missing or wrong"
+        );
+        return welcome_page(
+            &pages,
+            &user,
+            StatusCode::FORBIDDEN,
+            Some((
+                "csrf",
+                "This form could not be verified. Reload the page and try again.",
+            )),
+        );
+    }
+    if form.terms.is_none() {
+        return welcome_page(
+            &pages,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some((
+                "terms_required",
+                "Please accept the terms to join the club.",
+            )),
+        );
+    }
+    let marketing = form.marketing.is_some();
+    pages.signups.accept(user.sub(), user.login_id(), marketing);
+    tracing::info!(
+        login_id = user.login_id(),
+        marketing,
+        "terms accepted on the phone"
+    );
+    Redirect::to("/welcome").into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// The layer's pages, extended
+
+/// "Back to the desk" under every result page (the clerk's screen after the customer
+/// continued on the phone, or a declined/expired login).
+const RESULT: &str = r#"{% extends "layer/result.html" %}{% block content %}{{ super() }}
+<p><a id="desk-link" class="vl-button vl-secondary" href="/">Back to the desk</a></p>
+{% endblock %}"#;
+
+const SIM_LOGIN: &str = r#"{% extends "layer/login.html" %}{% block content %}{{ super() }}
+<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> try the demo customer <strong>{{ sim_customer }}</strong> (Kari Nordmann) or 4798765432 (Ola Nordmann).</p>
+{% endblock %}"#;
+
+const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ super() }}
+<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>). Open it in a private window: it stands for the customer's own phone.</p>
+{% endblock %}"#;
+
+/// A `'static` copy of a template source the layer owns. The layer takes an
+/// `Environment<'static>`; this runs once per app start, so the few kilobytes stay.
+fn leak(source: &str) -> &'static str {
+    Box::leak(source.to_owned().into_boxed_str())
+}
+
+/// The layer's default templates with a "Back to the desk" link on result pages and,
+/// with the simulator, hints on the login and waiting pages. The layer's pages stay as
+/// they are: the additions extend them with `{{ super() }}`.
+pub(crate) fn layer_templates(sim: Option<&SimHandle>) -> Result<Environment<'static>, AppError> {
+    let err = |e: minijinja::Error| AppError::Config(format!("layer templates: {e}"));
+    let mut env = vipps_login_tower::default_templates().map_err(err)?;
+    let extend = |env: &mut Environment<'static>,
+                  name: &'static str,
+                  layer_name: &'static str,
+                  source: &'static str| {
+        let original = leak(env.get_template(name).map_err(err)?.source());
+        env.add_template(layer_name, original).map_err(err)?;
+        env.add_template(name, source).map_err(err)
+    };
+    extend(&mut env, "result.html", "layer/result.html", RESULT)?;
+    if let Some(sim) = sim {
+        extend(&mut env, "login.html", "layer/login.html", SIM_LOGIN)?;
+        extend(&mut env, "wait.html", "layer/wait.html", SIM_WAIT)?;
+        env.add_global("sim_customer", DEMO_CUSTOMER);
+        env.add_global("sim_phone_url", sim.phone_url(DEMO_CUSTOMER).to_string());
+        env.add_global("sim_phones_url", sim.base_url().to_string());
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn clock_format() {
+        let t = UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 13 * 3600 + 5 * 60 + 9);
+        assert_eq!(clock(t), "13:05:09 UTC");
+    }
+
+    #[test]
+    fn layer_templates_extend_the_defaults() {
+        let env = layer_templates(None).unwrap();
+        let html = env
+            .get_template("result.html")
+            .unwrap()
+            .render(context! {
+                status => "continued_in_browser", heading => "H", message => "M",
+                again_text => "Again", app_name => "A", login_url => "/auth/vipps/login",
+                style_url => "/s.css", script_url => "/s.js", lang => "en",
+            })
+            .unwrap();
+        assert!(html.contains("id=\"desk-link\""));
+        assert!(html.contains("data-status=\"continued_in_browser\""));
+    }
+}

@@ -1,0 +1,253 @@
+//! The `continue-on-phone` reference app (continue in browser) in process, against the
+//! simulator, over HTTP with two cookie jars: the clerk's browser and the customer's
+//! phone browser.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use url::Url;
+use vipps_login_sim::SimHandle;
+use vipps_login_tests::{Page, browser, login_id};
+
+const KARI: &str = "4712345678";
+
+struct Running {
+    base: Url,
+    sim: SimHandle,
+    signups: continue_on_phone::Signups,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path.trim_start_matches('/')).unwrap()
+    }
+
+    async fn start(&self, b: &reqwest::Client, phone: &str) -> Page {
+        let login = Page::get(b, &self.url("/auth/vipps/login")).await;
+        let token = login.csrf().unwrap();
+        Page::post(
+            b,
+            &self.url("/auth/vipps/start"),
+            &[("phone", phone), ("csrf_token", &token)],
+        )
+        .await
+    }
+
+    async fn wait_done(&self, b: &reqwest::Client, id: &str) -> Page {
+        for _ in 0..200 {
+            let page = Page::get(b, &self.url(&format!("/auth/vipps/wait/{id}"))).await;
+            if page.status != 200 || !page.body.contains("id=\"binding-message\"") {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("login {id} did not finish");
+    }
+}
+
+async fn start_app() -> Running {
+    let app = continue_on_phone::app(continue_on_phone::Options::parse_from([
+        "continue-on-phone",
+        "--listen",
+        "127.0.0.1:0",
+        "--simulator",
+        "--sim-interval-ms",
+        "50",
+    ]))
+    .await
+    .unwrap();
+    let running = Running {
+        base: app.urls.base.clone(),
+        sim: app.sim.clone().unwrap(),
+        signups: app.signups.clone(),
+    };
+    tokio::spawn(app.serve());
+    running
+}
+
+#[tokio::test]
+async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
+    let app = start_app().await;
+    let clerk = browser();
+    let phone = browser();
+
+    // The desk: nobody yet, a button to the login page.
+    let desk = Page::get(&clerk, &app.url("/")).await;
+    assert_eq!(desk.status, 200);
+    assert!(desk.body.contains("id=\"no-handovers\""));
+    assert!(desk.body.contains("id=\"start-login\""));
+
+    // The clerk starts; the flow chooser makes it a continue-in-browser login whose
+    // redirect URI is the layer's callback on this app.
+    let start = app.start(&clerk, KARI).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let id = login_id(start.location.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let req = app
+        .sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        req.redirect_uri.as_deref(),
+        Some(app.url("/auth/vipps/callback").as_str())
+    );
+
+    // The customer approves (simulator control API): the answer is where the phone's
+    // browser goes next.
+    let approve_url = app
+        .sim
+        .base_url()
+        .join(&format!("_sim/requests/{}/approve", req.auth_req_id))
+        .unwrap();
+    let approved: serde_json::Value = reqwest::Client::new()
+        .post(approve_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(approved["status"], "approved");
+    let redirect_to = Url::parse(approved["redirect_to"].as_str().unwrap()).unwrap();
+    assert!(
+        redirect_to
+            .as_str()
+            .starts_with(app.url("/auth/vipps/callback").as_str())
+    );
+
+    // The phone follows it: logged in, sent to the welcome page.
+    let landing = Page::get(&phone, &redirect_to).await;
+    assert_eq!(landing.status, 303, "{}", landing.body);
+    assert_eq!(landing.location.as_deref(), Some("/welcome"));
+    assert_eq!(landing.set_cookies.len(), 1);
+    let welcome = Page::get(&phone, &app.url("/welcome")).await;
+    assert_eq!(welcome.status, 200, "{}", welcome.body);
+    assert!(welcome.body.contains("id=\"welcome-name\">Kari Nordmann<"));
+    assert!(welcome.body.contains("id=\"terms-form\""));
+    let token = welcome.csrf().unwrap();
+
+    // The link works once.
+    let replay = Page::get(&browser(), &redirect_to).await;
+    assert_ne!(replay.status, 303);
+    assert!(replay.set_cookies.is_empty());
+
+    // The clerk is told the customer continues on the phone, and is not logged in.
+    let clerk_done = app.wait_done(&clerk, &id).await;
+    assert_eq!(clerk_done.result().as_deref(), Some("continued_in_browser"));
+    assert!(clerk_done.body.contains("id=\"desk-link\""));
+    let clerk_welcome = Page::get(&clerk, &app.url("/welcome")).await;
+    assert_eq!(
+        clerk_welcome.status, 303,
+        "the clerk's browser cannot see the phone's page"
+    );
+    assert!(
+        clerk_welcome
+            .location
+            .unwrap()
+            .starts_with("/auth/vipps/login")
+    );
+    let api = clerk.get(app.url("/welcome")).send().await.unwrap();
+    assert_eq!(api.status(), 401);
+
+    // The desk shows the handover.
+    let desk = Page::get(&clerk, &app.url("/")).await;
+    assert_eq!(
+        desk.attr("class=\"handover\"", "data-status").as_deref(),
+        Some("continued")
+    );
+    assert!(desk.body.contains("Kari N."));
+    assert!(desk.body.contains("47******78"));
+    assert!(
+        !desk.body.contains(KARI),
+        "the desk shows masked numbers only"
+    );
+
+    // The terms form is CSRF-protected and needs the terms box.
+    let url = app.url("/welcome");
+    let no_token = Page::post(&phone, &url, &[("terms", "yes")]).await;
+    assert_eq!(no_token.status, 403);
+    assert_eq!(
+        no_token.attr("id=\"error\"", "data-error").as_deref(),
+        Some("csrf")
+    );
+    let wrong = Page::post(&phone, &url, &[("terms", "yes"), ("csrf_token", "wrong")]).await;
+    assert_eq!(wrong.status, 403);
+    let clerk_try = Page::post(&clerk, &url, &[("terms", "yes"), ("csrf_token", &token)]).await;
+    assert_eq!(
+        clerk_try.status, 303,
+        "the clerk's browser is sent to log in"
+    );
+    assert!(clerk_try.location.unwrap().starts_with("/auth/vipps/login"));
+    let no_terms = Page::post(&phone, &url, &[("csrf_token", token.as_str())]).await;
+    assert_eq!(no_terms.status, 422);
+    assert_eq!(
+        no_terms.attr("id=\"error\"", "data-error").as_deref(),
+        Some("terms_required")
+    );
+    assert!(app.signups.handovers()[0].acceptance.is_none());
+
+    // Accepted, with marketing.
+    let ok = Page::post(
+        &phone,
+        &url,
+        &[
+            ("csrf_token", token.as_str()),
+            ("terms", "yes"),
+            ("marketing", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/welcome")));
+    let thanks = Page::get(&phone, &url).await;
+    assert!(thanks.body.contains("id=\"accepted\""));
+    assert_eq!(
+        thanks.attr("id=\"accepted\"", "data-marketing").as_deref(),
+        Some("yes")
+    );
+
+    // Stored, and the desk says so.
+    let handover = &app.signups.handovers()[0];
+    assert_eq!(handover.login_id, id);
+    let stored = handover.acceptance.clone().expect("stored");
+    assert!(stored.marketing);
+    assert_eq!(app.signups.answer(&handover.sub), Some(stored));
+    let desk = Page::get(&clerk, &app.url("/")).await;
+    assert_eq!(
+        desk.attr("class=\"handover\"", "data-status").as_deref(),
+        Some("accepted")
+    );
+    assert!(desk.body.contains("marketing: yes"));
+}
+
+#[tokio::test]
+async fn the_desk_streams_changes() {
+    let app = start_app().await;
+    let mut res = reqwest::Client::new()
+        .get(app.url("/desk/events"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    let mut read_until = async |needle: &str| {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !seen.contains(needle) {
+                let chunk = res.chunk().await.unwrap().expect("more events");
+                seen.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        })
+        .await
+        .expect("the event in time");
+    };
+    read_until("event: changed\ndata: 0\n").await;
+    app.signups.accept("some-sub", "some-login", false);
+    read_until("data: 1\n").await;
+}

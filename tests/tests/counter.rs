@@ -1,0 +1,301 @@
+//! The `counter` reference app (finish in app) in process, against the simulator, over
+//! HTTP: login through the layer's pages, the member page, the account-link hook,
+//! "Next customer", decline, a bad number, the guard.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use clap::Parser as _;
+use url::Url;
+use vipps_login_sim::SimHandle;
+use vipps_login_tests::{Page, browser, login_id};
+
+const KARI: &str = "4712345678";
+const OLA: &str = "4798765432";
+
+struct Running {
+    base: Url,
+    sim: SimHandle,
+    members: counter::Members,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path.trim_start_matches('/')).unwrap()
+    }
+
+    /// Types `phone` on the login page and sends it; returns the start answer.
+    async fn start(&self, b: &reqwest::Client, phone: &str) -> Page {
+        let login = Page::get(b, &self.url("/auth/vipps/login?return_to=/member")).await;
+        assert_eq!(login.status, 200);
+        let token = login.csrf().expect("a CSRF token on the login page");
+        Page::post(
+            b,
+            &self.url("/auth/vipps/start"),
+            &[
+                ("phone", phone),
+                ("csrf_token", &token),
+                ("return_to", "/member"),
+            ],
+        )
+        .await
+    }
+
+    /// Polls the waiting page until it is no longer waiting.
+    async fn wait_done(&self, b: &reqwest::Client, id: &str) -> Page {
+        for _ in 0..200 {
+            let page = Page::get(b, &self.url(&format!("/auth/vipps/wait/{id}"))).await;
+            if page.status != 200 || !page.body.contains("id=\"binding-message\"") {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("login {id} did not finish");
+    }
+
+    /// Approves the pending request of `msisdn` through the simulator's control API.
+    async fn approve_over_http(&self, msisdn: &str) -> serde_json::Value {
+        let req = self
+            .sim
+            .wait_for_pending(msisdn, Duration::from_secs(5))
+            .await
+            .expect("a pending request at the simulator");
+        let url = self
+            .sim
+            .base_url()
+            .join(&format!("_sim/requests/{}/approve", req.auth_req_id))
+            .unwrap();
+        let res = reqwest::Client::new().post(url).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// A whole login of `msisdn` in browser `b`, ending on the member page.
+    async fn login(&self, b: &reqwest::Client, msisdn: &str) -> Page {
+        let start = self.start(b, msisdn).await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let id = login_id(start.location.as_deref().unwrap())
+            .unwrap()
+            .to_owned();
+        let approved = self.approve_over_http(msisdn).await;
+        assert_eq!(approved["status"], "approved");
+        assert!(
+            approved["redirect_to"].is_null(),
+            "finish in app has no redirect"
+        );
+        let done = self.wait_done(b, &id).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.location.as_deref(), Some("/member"));
+        Page::get(b, &self.url("/member")).await
+    }
+}
+
+async fn start_counter(extra: &[&str]) -> Running {
+    let mut args = vec![
+        "counter",
+        "--listen",
+        "127.0.0.1:0",
+        "--simulator",
+        "--sim-interval-ms",
+        "50",
+        "--sim-expires-in-secs",
+        "30",
+    ];
+    args.extend_from_slice(extra);
+    let app = counter::app(counter::Options::parse_from(args))
+        .await
+        .unwrap();
+    let running = Running {
+        base: app.urls.base.clone(),
+        sim: app.sim.clone().expect("the simulator"),
+        members: app.members.clone(),
+    };
+    assert_eq!(app.urls.app, running.base);
+    assert_eq!(app.urls.phone.as_ref(), Some(&running.sim.phone_url(KARI)));
+    tokio::spawn(app.serve());
+    running
+}
+
+#[tokio::test]
+async fn clerk_logs_a_customer_in_and_sees_the_member() {
+    let app = start_counter(&[]).await;
+    let clerk = browser();
+
+    // The clerk's page leads through the guard to the login page.
+    let home = Page::get(&clerk, &app.url("/")).await;
+    assert_eq!(
+        (home.status, home.location.as_deref()),
+        (303, Some("/member"))
+    );
+    let guarded = Page::get(&clerk, &app.url("/member")).await;
+    assert_eq!(guarded.status, 303);
+    assert_eq!(
+        guarded.location.as_deref(),
+        Some("/auth/vipps/login?return_to=%2Fmember")
+    );
+    let login = Page::get(&clerk, &app.url(guarded.location.as_deref().unwrap())).await;
+    assert!(login.body.contains("id=\"phone\""));
+    assert!(
+        login.body.contains("id=\"sim-hint\""),
+        "simulator hint on the login page"
+    );
+    assert!(login.body.contains("Customer club desk"));
+
+    // The waiting page shows the code the simulator (the phone) shows.
+    let start = app.start(&clerk, "+47 123 45 678").await;
+    assert_eq!(start.status, 303);
+    let id = login_id(start.location.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let pending = app
+        .sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let code = pending.binding_message.clone().unwrap();
+    for scope in ["openid", "name", "phoneNumber", "address"] {
+        assert!(
+            pending.scopes.iter().any(|s| s == scope),
+            "{scope} in {:?}",
+            pending.scopes
+        );
+    }
+    let wait = Page::get(&clerk, &app.url(&format!("/auth/vipps/wait/{id}"))).await;
+    assert!(wait.body.contains(&code), "the code on the clerk's screen");
+    assert!(
+        wait.body.contains("id=\"sim-phone\""),
+        "link to the simulated phone"
+    );
+
+    // The customer approves; the clerk's screen moves on to the member.
+    let approved = app.approve_over_http(KARI).await;
+    assert_eq!(approved["status"], "approved");
+    let done = app.wait_done(&clerk, &id).await;
+    assert_eq!(done.location.as_deref(), Some("/member"));
+    let member = Page::get(&clerk, &app.url("/member")).await;
+    assert_eq!(member.status, 200, "{}", member.body);
+    assert!(
+        member
+            .body
+            .contains("<h1 id=\"member-name\">Kari Nordmann</h1>")
+    );
+    assert_eq!(
+        member
+            .attr("id=\"member-status\"", "data-status")
+            .as_deref(),
+        Some("new")
+    );
+    assert!(member.body.contains("+47 123 45 678"), "phone shown");
+    assert!(member.body.contains("0154 Oslo"), "address shown");
+    assert!(member.body.contains("M-0001"));
+    assert_eq!(app.members.len(), 1);
+
+    // "Next customer" logs the desk out.
+    let token = member.csrf().unwrap();
+    let out = Page::post(
+        &clerk,
+        &app.url("/auth/vipps/logout"),
+        &[("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(out.result().as_deref(), Some("logged_out"));
+    let after = Page::get(&clerk, &app.url("/member")).await;
+    assert_eq!(after.status, 303, "guarded again after logout");
+
+    // The same customer again: the hook finds the member.
+    let member = app.login(&clerk, KARI).await;
+    assert_eq!(
+        member
+            .attr("id=\"member-status\"", "data-status")
+            .as_deref(),
+        Some("returning")
+    );
+    assert!(member.body.contains("Welcome back, Kari!"));
+    assert!(member.body.contains("M-0001"));
+    assert!(member.body.contains("<dd id=\"member-visits\">2</dd>"));
+    assert_eq!(app.members.len(), 1);
+    assert_eq!(app.members.get("M-0001").unwrap().visits, 2);
+
+    // A second customer becomes member 2.
+    let out = Page::post(
+        &clerk,
+        &app.url("/auth/vipps/logout"),
+        &[("csrf_token", &member.csrf().unwrap())],
+    )
+    .await;
+    assert_eq!(out.result().as_deref(), Some("logged_out"));
+    let ola = app.login(&clerk, OLA).await;
+    assert!(ola.body.contains("Ola Nordmann"));
+    assert!(ola.body.contains("M-0002"));
+    assert_eq!(app.members.len(), 2);
+}
+
+#[tokio::test]
+async fn declined_and_invalid_numbers_make_no_member() {
+    let app = start_counter(&[]).await;
+    let clerk = browser();
+
+    // A malformed number never reaches the simulator.
+    let bad = app.start(&clerk, "12 34").await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        bad.attr("id=\"error\"", "data-error").as_deref(),
+        Some("invalid_phone_number")
+    );
+    assert!(app.sim.requests().is_empty());
+
+    // The customer declines.
+    let start = app.start(&clerk, OLA).await;
+    let id = login_id(start.location.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let req = app
+        .sim
+        .wait_for_pending(OLA, Duration::from_secs(5))
+        .await
+        .unwrap();
+    app.sim.deny(&req.auth_req_id).await.unwrap();
+    let done = app.wait_done(&clerk, &id).await;
+    assert_eq!(done.result().as_deref(), Some("declined"));
+    assert!(app.members.is_empty());
+    let member = Page::get(&clerk, &app.url("/member")).await;
+    assert_eq!(member.status, 303, "still not logged in");
+
+    // Right after a decline the number is in its cool-down: 429 with Retry-After.
+    let again = app.start(&clerk, OLA).await;
+    assert_eq!(again.status, 429);
+    assert_eq!(again.result().as_deref(), Some("rate_limited"));
+    assert!(again.retry_after.is_some());
+}
+
+#[tokio::test]
+async fn api_clients_get_401_and_rate_limits_are_configurable() {
+    let app = start_counter(&["--rate-limit-per-number", "1"]).await;
+    let client = browser();
+    let res = client.get(app.url("/member")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_logged_in");
+
+    let clerk = browser();
+    let start = app.start(&clerk, KARI).await;
+    assert_eq!(start.status, 303);
+    let id = login_id(start.location.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let wait = Page::get(&clerk, &app.url(&format!("/auth/vipps/wait/{id}"))).await;
+    let cancel = Page::post(
+        &clerk,
+        &app.url(&format!("/auth/vipps/cancel/{id}")),
+        &[("csrf_token", &wait.csrf().unwrap())],
+    )
+    .await;
+    assert_eq!(cancel.result().as_deref(), Some("cancelled"));
+    let again = app.start(&clerk, KARI).await;
+    assert_eq!(
+        again.status, 429,
+        "one start per number with --rate-limit-per-number 1"
+    );
+    let secs: u64 = again.retry_after.unwrap().parse().unwrap();
+    assert!(secs > 0 && secs <= 600, "{secs}");
+}
