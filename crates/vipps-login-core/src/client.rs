@@ -65,9 +65,39 @@ impl std::fmt::Debug for VippsClient {
     }
 }
 
+/// A login this instance follows. The watch channel is made on the first `watch`/`wait`,
+/// so logins nobody waits on in-process (e.g. read through `status`) stay small.
 struct Live {
-    tx: watch::Sender<LoginStatus>,
+    tx: Option<watch::Sender<LoginStatus>>,
+    browser: bool,
     finishing: bool,
+}
+
+/// The logins this instance follows, and (finish-in-app only) their `auth_req_id`s, so
+/// that a webhook ping finds its login without a store entry per login. Pings wake this
+/// instance's poller, so an in-process index is all they need; the browser variant keeps
+/// its index in the [`Store`] because the browser may reach any instance.
+#[derive(Default)]
+struct LiveMap {
+    logins: HashMap<LoginId, Live>,
+    by_auth_req_id: HashMap<[u8; 32], LoginId>,
+}
+
+impl Live {
+    fn current(&self) -> LoginStatus {
+        match &self.tx {
+            Some(tx) => tx.borrow().clone(),
+            None if self.browser => LoginStatus::AwaitingBrowser,
+            None => LoginStatus::Pending,
+        }
+    }
+
+    fn subscribe(&mut self) -> watch::Receiver<LoginStatus> {
+        let initial = self.current();
+        self.tx
+            .get_or_insert_with(|| watch::channel(initial).0)
+            .subscribe()
+    }
 }
 
 pub(crate) struct Inner {
@@ -76,9 +106,9 @@ pub(crate) struct Inner {
     pub(crate) meta: Metadata,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) verify: VerifyParams,
-    live: Mutex<HashMap<LoginId, Live>>,
+    live: Mutex<LiveMap>,
     poller: OnceLock<mpsc::UnboundedSender<Command>>,
-    pub(crate) poll_permits: Semaphore,
+    pub(crate) poll_permits: Arc<Semaphore>,
     pub(crate) metrics: Metrics,
     user_exists_cache: moka::future::Cache<String, bool>,
 }
@@ -147,10 +177,18 @@ fn login_key(id: &LoginId) -> String {
     format!("vipps-login:login:{id}")
 }
 
+fn areq_digest(auth_req_id: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, auth_req_id.as_bytes()).as_ref());
+    out
+}
+
 /// The upstream id is not used as a key as is: a hash keeps keys short and uniform.
 fn areq_key(auth_req_id: &str) -> String {
-    let d = digest::digest(&digest::SHA256, auth_req_id.as_bytes());
-    format!("vipps-login:areq:{}", URL_SAFE_NO_PAD.encode(d.as_ref()))
+    format!(
+        "vipps-login:areq:{}",
+        URL_SAFE_NO_PAD.encode(areq_digest(auth_req_id))
+    )
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -322,13 +360,13 @@ impl VippsClient {
             .build();
         Ok(VippsClient {
             inner: Arc::new(Inner {
-                poll_permits: Semaphore::new(config.max_concurrent_polls),
+                poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
                 config,
                 http,
                 meta,
                 store,
                 verify,
-                live: Mutex::new(HashMap::new()),
+                live: Mutex::new(LiveMap::default()),
                 poller: OnceLock::new(),
                 metrics: Metrics::new(),
                 user_exists_cache,
@@ -446,20 +484,27 @@ impl VippsClient {
         };
         let ttl = expires_in + inner.config.result_ttl;
         inner.save(&id, &record, ttl).await?;
-        inner
-            .store
-            .set(
-                &areq_key(&record.auth_req_id),
-                id.as_str().as_bytes().to_vec(),
-                ttl,
-            )
-            .await?;
+        if browser {
+            inner
+                .store
+                .set(
+                    &areq_key(&record.auth_req_id),
+                    id.as_str().as_bytes().to_vec(),
+                    ttl,
+                )
+                .await?;
+        }
         {
-            let (tx, _) = watch::channel(record.status.to_status());
-            lock(&inner.live).insert(
+            let mut live = lock(&inner.live);
+            if !browser {
+                live.by_auth_req_id
+                    .insert(areq_digest(&record.auth_req_id), id.clone());
+            }
+            live.logins.insert(
                 id.clone(),
                 Live {
-                    tx,
+                    tx: None,
+                    browser,
                     finishing: false,
                 },
             );
@@ -485,8 +530,8 @@ impl VippsClient {
 
     /// The current state of a login.
     pub async fn status(&self, id: &LoginId) -> Result<LoginStatus, Error> {
-        if let Some(live) = lock(&self.inner.live).get(id) {
-            return Ok(live.tx.borrow().clone());
+        if let Some(live) = lock(&self.inner.live).logins.get(id) {
+            return Ok(live.current());
         }
         let record = self.inner.load(id).await?.ok_or(Error::LoginNotFound)?;
         Ok(record.status.to_status())
@@ -497,8 +542,8 @@ impl VippsClient {
     /// For a login this instance does not follow (started elsewhere, or already finished)
     /// the receiver holds the stored state and sees no further change.
     pub async fn watch(&self, id: &LoginId) -> Result<watch::Receiver<LoginStatus>, Error> {
-        if let Some(live) = lock(&self.inner.live).get(id) {
-            return Ok(live.tx.subscribe());
+        if let Some(live) = lock(&self.inner.live).logins.get_mut(id) {
+            return Ok(live.subscribe());
         }
         let record = self.inner.load(id).await?.ok_or(Error::LoginNotFound)?;
         let (_tx, rx) = watch::channel(record.status.to_status());
@@ -639,7 +684,8 @@ impl VippsClient {
     ///
     /// `path_and_query` and `host` are those of the request as Vipps sent it (they are
     /// signed). Unsigned, wrongly signed or stale pings are [`Error::WebhookRejected`]; a
-    /// ping for an unknown login is [`Error::LoginNotFound`].
+    /// ping for a login this instance does not follow (unknown, finished, or polled by
+    /// another instance) is [`Error::LoginNotFound`]; answering it with 2xx is fine.
     pub async fn handle_webhook(
         &self,
         method: &Method,
@@ -672,9 +718,10 @@ impl VippsClient {
         }
         let ping: Ping = serde_json::from_slice(body)
             .map_err(|_| Error::WebhookRejected("the body is not a login ping".into()))?;
-        let id = inner
-            .lookup_areq(&ping.auth_req_id)
-            .await?
+        let id = lock(&inner.live)
+            .by_auth_req_id
+            .get(&areq_digest(&ping.auth_req_id))
+            .cloned()
             .ok_or(Error::LoginNotFound)?;
         tracing::debug!(login_id = %id, "webhook ping: polling now");
         inner.send(Command::Wake { id });
@@ -784,17 +831,8 @@ impl Inner {
         Ok(())
     }
 
-    async fn lookup_areq(&self, auth_req_id: &str) -> Result<Option<LoginId>, Error> {
-        Ok(self
-            .store
-            .get(&areq_key(auth_req_id))
-            .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok()))
-    }
-
     fn claim(&self, id: &LoginId) -> Claim {
-        match lock(&self.live).get_mut(id) {
+        match lock(&self.live).logins.get_mut(id) {
             None => Claim::NotLive,
             Some(l) if l.finishing => Claim::Busy,
             Some(l) => {
@@ -816,8 +854,12 @@ impl Inner {
                 if let Err(e) = self.save(id, &record, self.config.result_ttl).await {
                     tracing::error!(login_id = %id, error = %e, "could not store a login result");
                 }
-                if !record.browser {
+                if record.browser {
                     let _ = self.store.remove(&areq_key(&record.auth_req_id)).await;
+                } else {
+                    lock(&self.live)
+                        .by_auth_req_id
+                        .remove(&areq_digest(&record.auth_req_id));
                 }
                 true
             }
@@ -829,8 +871,8 @@ impl Inner {
         };
         let mut live = lock(&self.live);
         if changed {
-            if let Some(l) = live.remove(id) {
-                l.tx.send_replace(status.clone());
+            if let Some(tx) = live.logins.remove(id).and_then(|l| l.tx) {
+                tx.send_replace(status.clone());
             }
             match &status {
                 LoginStatus::Failed(e) => {
@@ -838,7 +880,7 @@ impl Inner {
                 }
                 _ => tracing::info!(login_id = %id, status = status.as_str(), "login finished"),
             }
-        } else if let Some(l) = live.get_mut(id) {
+        } else if let Some(l) = live.logins.get_mut(id) {
             l.finishing = false;
         }
         changed

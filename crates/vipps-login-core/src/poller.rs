@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rand::Rng as _;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::time::{DelayQueue, delay_queue};
 use tracing::Instrument as _;
@@ -110,9 +110,20 @@ impl Poller {
                 Some(expired) = std::future::poll_fn(|cx| self.queue.poll_expired(cx)),
                     if !self.queue.is_empty() => {
                     let id = expired.into_inner();
-                    if !self.dispatch(id) {
+                    let Some(inner) = self.inner.upgrade() else {
                         break;
-                    }
+                    };
+                    // Take the permit before spawning: at most `max_concurrent_polls`
+                    // poll tasks exist, however far behind the poller falls.
+                    let permit = if self.is_poll(&id) {
+                        match inner.poll_permits.clone().acquire_owned().await {
+                            Ok(p) => Some(p),
+                            Err(_) => break,
+                        }
+                    } else {
+                        None
+                    };
+                    self.dispatch(inner, id, permit);
                 }
             }
         }
@@ -244,13 +255,16 @@ impl Poller {
         Self::schedule(&mut self.queue, &id, e, at);
     }
 
-    /// Starts the work for a login that fell due. `false` when the client is gone.
-    fn dispatch(&mut self, id: LoginId) -> bool {
-        let Some(inner) = self.inner.upgrade() else {
-            return false;
-        };
+    fn is_poll(&self, id: &LoginId) -> bool {
+        self.entries
+            .get(id)
+            .is_some_and(|e| matches!(e.kind, Kind::Poll))
+    }
+
+    /// Starts the work for a login that fell due.
+    fn dispatch(&mut self, inner: Arc<Inner>, id: LoginId, permit: Option<OwnedSemaphorePermit>) {
         let Some(e) = self.entries.get_mut(&id) else {
-            return true;
+            return;
         };
         e.key = None;
         let due = e.due;
@@ -270,7 +284,7 @@ impl Poller {
                 tokio::spawn(
                     async move {
                         let outcome = {
-                            let _permit = inner.poll_permits.acquire().await;
+                            let _permit = permit;
                             inner.metrics.lateness.record(due.elapsed());
                             inner.metrics.polls.fetch_add(1, Ordering::Relaxed);
                             poll_once(&inner, &id, final_attempt).await
@@ -281,7 +295,6 @@ impl Poller {
                 );
             }
         }
-        true
     }
 }
 
