@@ -71,6 +71,8 @@ struct Live {
     tx: Option<watch::Sender<LoginStatus>>,
     browser: bool,
     finishing: bool,
+    /// Finish-in-app logins: the key in `LiveMap::by_auth_req_id`.
+    auth_req_digest: Option<[u8; 32]>,
 }
 
 /// The logins this instance follows, and (finish-in-app only) their `auth_req_id`s, so
@@ -142,7 +144,7 @@ impl StoredStatus {
         !matches!(self, StoredStatus::Pending | StoredStatus::AwaitingBrowser)
     }
 
-    fn to_status(&self) -> LoginStatus {
+    pub(crate) fn to_status(&self) -> LoginStatus {
         match self {
             StoredStatus::Pending => LoginStatus::Pending,
             StoredStatus::AwaitingBrowser => LoginStatus::AwaitingBrowser,
@@ -495,10 +497,10 @@ impl VippsClient {
                 .await?;
         }
         {
+            let digest = (!browser).then(|| areq_digest(&record.auth_req_id));
             let mut live = lock(&inner.live);
-            if !browser {
-                live.by_auth_req_id
-                    .insert(areq_digest(&record.auth_req_id), id.clone());
+            if let Some(d) = digest {
+                live.by_auth_req_id.insert(d, id.clone());
             }
             live.logins.insert(
                 id.clone(),
@@ -506,6 +508,7 @@ impl VippsClient {
                     tx: None,
                     browser,
                     finishing: false,
+                    auth_req_digest: digest,
                 },
             );
         }
@@ -513,11 +516,7 @@ impl VippsClient {
             id: id.clone(),
             interval,
             deadline,
-            kind: if browser {
-                Kind::ExpireOnly
-            } else {
-                Kind::Poll
-            },
+            kind: if browser { Kind::Browser } else { Kind::Poll },
         });
         tracing::info!(login_id = %id, hint = %masked, browser, expires_in = expires_in.as_secs(), "login started");
         Ok(StartedLogin {
@@ -529,12 +528,18 @@ impl VippsClient {
     }
 
     /// The current state of a login.
+    ///
+    /// Read from the [`Store`], so it is current even when another instance sharing the
+    /// store completed the login.
     pub async fn status(&self, id: &LoginId) -> Result<LoginStatus, Error> {
-        if let Some(live) = lock(&self.inner.live).logins.get(id) {
-            return Ok(live.current());
+        match self.inner.load(id).await? {
+            Some(record) => Ok(record.status.to_status()),
+            None => lock(&self.inner.live)
+                .logins
+                .get(id)
+                .map(Live::current)
+                .ok_or(Error::LoginNotFound),
         }
-        let record = self.inner.load(id).await?.ok_or(Error::LoginNotFound)?;
-        Ok(record.status.to_status())
     }
 
     /// A receiver that sees every change of the login's state.
@@ -843,12 +848,13 @@ impl Inner {
     }
 
     /// Moves a login to a final state (store, then waiters). Returns `false` when it was
-    /// already final or another finisher is at work.
+    /// already final (then waiters here get the stored outcome) or another finisher in this
+    /// process is at work.
     pub(crate) async fn finish(&self, id: &LoginId, status: LoginStatus) -> bool {
         if self.claim(id) == Claim::Busy {
             return false;
         }
-        let changed = match self.load(id).await {
+        let (published, changed) = match self.load(id).await {
             Ok(Some(mut record)) if !record.status.is_final() => {
                 record.status = StoredStatus::from_status(&status);
                 if let Err(e) = self.save(id, &record, self.config.result_ttl).await {
@@ -856,34 +862,43 @@ impl Inner {
                 }
                 if record.browser {
                     let _ = self.store.remove(&areq_key(&record.auth_req_id)).await;
-                } else {
-                    lock(&self.live)
-                        .by_auth_req_id
-                        .remove(&areq_digest(&record.auth_req_id));
                 }
-                true
+                (Some(status), true)
             }
-            Ok(_) => false,
+            // Finished by another instance sharing the store: adopt its outcome.
+            Ok(Some(record)) => (Some(record.status.to_status()), false),
+            // Forgotten by the store: waiters fall back to `LoginNotFound`.
+            Ok(None) => (None, false),
             Err(e) => {
                 tracing::error!(login_id = %id, error = %e, "could not read a login record");
-                true
+                (Some(status), true)
             }
         };
+        self.release(id, published);
+        changed
+    }
+
+    /// This instance stops following `id`; waiters get `outcome` when there is one.
+    pub(crate) fn release(&self, id: &LoginId, outcome: Option<LoginStatus>) {
         let mut live = lock(&self.live);
-        if changed {
-            if let Some(tx) = live.logins.remove(id).and_then(|l| l.tx) {
-                tx.send_replace(status.clone());
-            }
+        let Some(entry) = live.logins.remove(id) else {
+            return;
+        };
+        if let Some(digest) = &entry.auth_req_digest {
+            live.by_auth_req_id.remove(digest);
+        }
+        drop(live);
+        if let Some(status) = outcome {
             match &status {
                 LoginStatus::Failed(e) => {
                     tracing::warn!(login_id = %id, status = status.as_str(), error = %e.code(), "login finished");
                 }
                 _ => tracing::info!(login_id = %id, status = status.as_str(), "login finished"),
             }
-        } else if let Some(l) = live.logins.get_mut(id) {
-            l.finishing = false;
+            if let Some(tx) = entry.tx {
+                tx.send_replace(status);
+            }
         }
-        changed
     }
 
     /// Verifies signature and claims except `nonce`; refetches the JWKS once on an

@@ -24,8 +24,9 @@ use crate::{Error, LoginId, LoginStatus};
 pub(crate) enum Kind {
     /// Variant 1: poll the token endpoint.
     Poll,
-    /// Variant 2: nothing to poll; only mark the login expired at its deadline.
-    ExpireOnly,
+    /// Variant 2: nothing to poll upstream. Every interval the store is checked (another
+    /// instance may have exchanged the code); at the deadline the login expires.
+    Browser,
 }
 
 pub(crate) enum Command {
@@ -157,10 +158,7 @@ impl Poller {
                 kind,
             } => {
                 let now = Instant::now();
-                let first = match kind {
-                    Kind::Poll => now + interval,
-                    Kind::ExpireOnly => deadline,
-                };
+                let first = now + interval;
                 let mut e = Entry {
                     key: None,
                     due: first,
@@ -270,11 +268,11 @@ impl Poller {
         let due = e.due;
         let final_attempt = due >= e.deadline;
         match e.kind {
-            Kind::ExpireOnly => {
-                self.entries.remove(&id);
-                self.set_pending_gauge();
+            Kind::Browser => {
+                e.in_flight = true;
                 tokio::spawn(async move {
-                    inner.finish(&id, LoginStatus::Expired).await;
+                    let outcome = check_browser(&inner, &id, final_attempt).await;
+                    inner.send(Command::Report { id, outcome });
                 });
             }
             Kind::Poll => {
@@ -331,10 +329,38 @@ async fn poll_once(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Out
     }
 }
 
+/// A browser-variant login: adopt a result stored by another instance, or expire it.
+async fn check_browser(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Outcome {
+    match inner.load(id).await {
+        Ok(Some(r)) if r.status.is_final() => {
+            inner.release(id, Some(r.status.to_status()));
+            Outcome::Done
+        }
+        Ok(None) => {
+            inner.release(id, None);
+            Outcome::Done
+        }
+        _ if final_attempt => {
+            inner.finish(id, LoginStatus::Expired).await;
+            Outcome::Done
+        }
+        Ok(Some(_)) => Outcome::Pending,
+        Err(e) => Outcome::Transient(e),
+    }
+}
+
 async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
     let record = match inner.load(id).await {
         Ok(Some(r)) if !r.status.is_final() => r,
-        Ok(_) => return Outcome::Done,
+        // Finished elsewhere (another instance, a cancel) or forgotten.
+        Ok(Some(r)) => {
+            inner.release(id, Some(r.status.to_status()));
+            return Outcome::Done;
+        }
+        Ok(None) => {
+            inner.release(id, None);
+            return Outcome::Done;
+        }
         Err(e) => return Outcome::Transient(e),
     };
     let endpoints = match inner.meta.endpoints().await {

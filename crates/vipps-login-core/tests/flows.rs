@@ -494,3 +494,61 @@ async fn poller_stops_when_the_client_is_dropped() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(sim.stats().token, polls);
 }
+
+#[tokio::test]
+async fn instances_sharing_a_store() {
+    // Two instances behind a load balancer, one shared store (as Redis would be).
+    let sim = sim(fast_sim()).await;
+    let store = Arc::new(MemoryStore::new());
+    let a = VippsClient::with_store(config_for(&sim).build().unwrap(), store.clone()).unwrap();
+    let b = VippsClient::with_store(config_for(&sim).build().unwrap(), store.clone()).unwrap();
+
+    // The browser comes back to the other instance.
+    let started = a.start(browser(kari())).await.unwrap();
+    assert!(matches!(
+        b.status(&started.id).await.unwrap(),
+        LoginStatus::AwaitingBrowser
+    ));
+    let req = sim
+        .wait_for_pending(KARI, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let mut on_a = a.watch(&started.id).await.unwrap();
+    let (id, _) = b.exchange_code(&code).await.unwrap();
+    assert_eq!(id, started.id);
+    assert!(matches!(
+        a.status(&id).await.unwrap(),
+        LoginStatus::Approved(_)
+    ));
+    // `a` notices within about one interval and stops following the login.
+    tokio::time::timeout(Duration::from_secs(2), on_a.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(&*on_a.borrow(), LoginStatus::Approved(_)));
+    assert!(eventually(Duration::from_secs(1), || a.poller_stats().scheduled == 0).await);
+
+    // A finish-in-app login polled by `a` can be awaited through `b`.
+    let started = a
+        .start(LoginRequest::new(Msisdn::parse(OLA).unwrap()))
+        .await
+        .unwrap();
+    let waiter = {
+        let b = b.clone();
+        let id = started.id.clone();
+        tokio::spawn(async move { b.wait(&id).await })
+    };
+    let req = sim
+        .wait_for_pending(OLA, Duration::from_secs(2))
+        .await
+        .unwrap();
+    sim.approve(&req.auth_req_id).await.unwrap();
+    let identity = waiter.await.unwrap().unwrap();
+    assert_eq!(identity.sub, sim.sub_for(sim.client_id(), OLA));
+    assert_eq!(
+        b.poller_stats().polls,
+        0,
+        "only the starting instance polls"
+    );
+}
