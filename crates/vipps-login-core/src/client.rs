@@ -115,8 +115,9 @@ pub(crate) struct Inner {
     user_exists_cache: moka::future::Cache<String, bool>,
 }
 
-/// A login as kept in the [`Store`] (serialized as JSON).
-#[derive(Debug, Serialize, Deserialize)]
+/// A login as kept in the [`Store`] (serialized as JSON). No `Debug`: it holds the
+/// `auth_req_id`, the nonce and, once approved, personal data.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Record {
     pub auth_req_id: String,
     pub nonce: String,
@@ -127,7 +128,7 @@ pub(crate) struct Record {
     pub status: StoredStatus,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "s", rename_all = "snake_case")]
 pub(crate) enum StoredStatus {
     Pending,
@@ -930,7 +931,7 @@ impl Inner {
                 .await;
             let retryable = match &result {
                 Err(SendError::Connection(_)) => true,
-                Err(SendError::TooLarge) => false,
+                Err(SendError::TooLarge | SendError::Invalid(_)) => false,
                 Ok(r) => r.status.is_server_error(),
             };
             if !retryable || attempt >= 3 {

@@ -26,6 +26,9 @@ pub(crate) enum SendError {
     Connection(String),
     /// The answer was larger than allowed.
     TooLarge,
+    /// A value from Vipps cannot be sent back (e.g. an access token that is not a valid
+    /// header value).
+    Invalid(&'static str),
 }
 
 impl SendError {
@@ -33,6 +36,7 @@ impl SendError {
         match self {
             SendError::Connection(m) => Error::Transport(m),
             SendError::TooLarge => Error::Protocol("the answer was larger than allowed".into()),
+            SendError::Invalid(what) => Error::Protocol(what.into()),
         }
     }
 }
@@ -96,7 +100,7 @@ impl Http {
             .header(header::ACCEPT, "application/json");
         if let Some(token) = bearer {
             let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| SendError::Connection("invalid access token".into()))?;
+                .map_err(|_| SendError::Invalid("the access token is not usable"))?;
             v.set_sensitive(true);
             req = req.header(header::AUTHORIZATION, v);
         }
@@ -134,7 +138,7 @@ impl Http {
             }
         }
         let body = serde_urlencoded::to_string(&pairs)
-            .map_err(|e| SendError::Connection(format!("form encoding failed: {e}")))?;
+            .map_err(|_| SendError::Invalid("the form could not be encoded"))?;
         req = req
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);

@@ -381,7 +381,9 @@ async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
     let resp = match resp {
         Ok(r) => r,
         Err(SendError::Connection(m)) => return Outcome::Transient(Error::Transport(m)),
-        Err(e @ SendError::TooLarge) => return Outcome::Transient(e.into_error()),
+        Err(e @ (SendError::TooLarge | SendError::Invalid(_))) => {
+            return Outcome::Transient(e.into_error());
+        }
     };
     let now = inner.config.clock.now();
     if resp.status.is_success() {

@@ -1,5 +1,7 @@
 //! The identified customer: ID-token claims and typed userinfo.
 
+use std::fmt;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -29,8 +31,10 @@ impl Identity {
 
 /// Userinfo claims as Vipps returns them; which ones are present depends on the scopes.
 ///
-/// Unknown fields are kept in [`UserInfo::extra`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Unknown fields are kept in [`UserInfo::extra`]. `Debug` masks `phone_number` and
+/// `nin` (country code or first digits and the last two), so a stray `{:?}` in a log
+/// line does not leak them.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UserInfo {
     /// Stable per merchant.
@@ -83,6 +87,28 @@ pub struct UserInfo {
     /// Claims this crate does not know (kept, never dropped).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl fmt::Debug for UserInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |v: &Option<String>| v.as_deref().map(|d| crate::types::mask_digits(d, 2));
+        f.debug_struct("UserInfo")
+            .field("sub", &self.sub)
+            .field("name", &self.name)
+            .field("given_name", &self.given_name)
+            .field("family_name", &self.family_name)
+            .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
+            .field("phone_number", &masked(&self.phone_number))
+            .field("birthdate", &self.birthdate)
+            .field("nin", &masked(&self.nin))
+            .field("address", &self.address)
+            .field("other_addresses", &self.other_addresses)
+            .field("sid", &self.sid)
+            .field("delegated_consents", &self.delegated_consents)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// A postal address. Empty strings from Vipps are read as absent.
@@ -235,6 +261,9 @@ mod tests {
             Some("E-post")
         );
         assert_eq!(u.extra.get("future_claim"), Some(&serde_json::json!(42)));
+        let debug = format!("{u:?}");
+        assert!(!debug.contains("4712345678") && !debug.contains("31018012345"));
+        assert!(debug.contains("47******78"));
         let back: UserInfo = serde_json::from_value(serde_json::to_value(&u).unwrap()).unwrap();
         assert_eq!(back, u);
     }
