@@ -34,15 +34,15 @@ impl Running {
         .await
     }
 
-    async fn wait_done(&self, b: &reqwest::Client, id: &str) -> Page {
-        for _ in 0..200 {
-            let page = Page::get(b, &self.url(&format!("/auth/vipps/wait/{id}"))).await;
-            if page.status != 200 || !page.body.contains("id=\"binding-message\"") {
-                return page;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("login {id} did not finish");
+    /// The desk's view of one login (`/desk/logins/{id}`).
+    async fn desk_status(&self, b: &reqwest::Client, id: &str) -> serde_json::Value {
+        b.get(self.url(&format!("/desk/logins/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -78,22 +78,40 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     assert!(desk.body.contains("id=\"no-handovers\""));
     assert!(desk.body.contains("id=\"start-login\""));
 
-    // The clerk starts; the flow chooser makes it a continue-in-browser login whose
-    // redirect URI is the layer's callback on this app.
-    let start = app.start(&clerk, KARI).await;
-    assert_eq!(start.status, 303, "{}", start.body);
-    let id = login_id(start.location.as_deref().unwrap())
-        .unwrap()
-        .to_owned();
+    // The clerk starts at the desk (its script uses the layer's JSON API); the flow
+    // chooser makes it a continue-in-browser login whose redirect URI is the layer's
+    // callback on this app.
+    let res = clerk
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "desk")
+        .json(&serde_json::json!({ "phone": "+47 123 45 678" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let started: serde_json::Value = res.json().await.unwrap();
+    let id = started["login_id"].as_str().unwrap().to_owned();
     let req = app
         .sim
         .wait_for_pending(KARI, Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(
+        started["binding_message"].as_str(),
+        req.binding_message.as_deref(),
+        "the desk shows the code the phone shows"
+    );
+    assert_eq!(
         req.redirect_uri.as_deref(),
         Some(app.url("/auth/vipps/callback").as_str())
     );
+    assert_eq!(app.desk_status(&clerk, &id).await["status"], "waiting");
+
+    // Without JavaScript the clerk uses the layer's own pages: the start works the same.
+    let other = browser();
+    let form_start = app.start(&other, "4798765432").await;
+    assert_eq!(form_start.status, 303, "{}", form_start.body);
+    assert!(login_id(form_start.location.as_deref().unwrap()).is_some());
 
     // The customer approves (simulator control API): the answer is where the phone's
     // browser goes next.
@@ -134,10 +152,11 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     assert_ne!(replay.status, 303);
     assert!(replay.set_cookies.is_empty());
 
-    // The clerk is told the customer continues on the phone, and is not logged in.
-    let clerk_done = app.wait_done(&clerk, &id).await;
-    assert_eq!(clerk_done.result().as_deref(), Some("continued_in_browser"));
-    assert!(clerk_done.body.contains("id=\"desk-link\""));
+    // The desk learns that the customer continued on the phone; the clerk's browser is
+    // not logged in.
+    let status = app.desk_status(&clerk, &id).await;
+    assert_eq!(status["status"], "continued");
+    assert_eq!(status["name"], "Kari N.");
     let clerk_welcome = Page::get(&clerk, &app.url("/welcome")).await;
     assert_eq!(
         clerk_welcome.status, 303,
@@ -151,6 +170,15 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     );
     let api = clerk.get(app.url("/welcome")).send().await.unwrap();
     assert_eq!(api.status(), 401);
+    let me: serde_json::Value = clerk
+        .get(app.url("/auth/vipps/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["logged_in"], false);
 
     // The desk shows the handover.
     let desk = Page::get(&clerk, &app.url("/")).await;
@@ -160,9 +188,11 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     );
     assert!(desk.body.contains("Kari N."));
     assert!(desk.body.contains("47******78"));
+    let list = Page::get(&clerk, &app.url("/desk/handovers")).await;
+    assert!(list.body.contains("47******78"));
     assert!(
-        !desk.body.contains(KARI),
-        "the desk shows masked numbers only"
+        !list.body.contains(KARI),
+        "the desk lists masked numbers only"
     );
 
     // The terms form is CSRF-protected and needs the terms box.
@@ -220,6 +250,12 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
         Some("accepted")
     );
     assert!(desk.body.contains("marketing: yes"));
+    let status = app.desk_status(&clerk, &id).await;
+    assert_eq!(status["status"], "accepted");
+    assert_eq!(status["marketing"], true);
+    let fragment = Page::get(&clerk, &app.url("/desk/handovers")).await;
+    assert!(fragment.body.contains("class=\"handovers\""));
+    assert!(!fragment.body.contains("<html"), "a fragment");
 }
 
 #[tokio::test]

@@ -235,7 +235,7 @@ impl App {
                  \n\
                  Try a sign-up (it takes a minute):\n\
                  \x20 1. Open the clerk's desk:        {app}\n\
-                 \x20    Press \"Sign up a customer\", type {DEMO_CUSTOMER} (Kari Nordmann, a demo user)\n\
+                 \x20    Type the customer's number {DEMO_CUSTOMER} (Kari Nordmann, a demo user)\n\
                  \x20    and press \"Send login request\". Note the code on the screen.\n\
                  \x20 2. Open the simulated phone in a PRIVATE window (it plays the customer's\n\
                  \x20    own phone, which must not share the clerk's cookies):\n\
@@ -304,7 +304,11 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     };
     builder = builder.templates(pages::layer_templates(sim.as_ref())?);
     let layer = builder.build()?;
-    let router = pages::router(pages::Pages::new(signups.clone(), app_name)?, &layer).layer(layer);
+    let router = pages::router(
+        pages::Pages::new(signups.clone(), app_name, sim.as_ref())?,
+        &layer,
+    )
+    .layer(layer);
 
     let join = |path: &str| {
         base.join(path)

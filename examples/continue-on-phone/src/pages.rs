@@ -8,13 +8,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
+use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use vipps_login_sim::SimHandle;
 use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
@@ -22,8 +23,12 @@ use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
 use crate::signups::TERMS_VERSION;
 use crate::{AppError, DEMO_CUSTOMER, Signups};
 
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     ("page.html", include_str!("../templates/page.html")),
+    (
+        "handovers.html",
+        include_str!("../templates/handovers.html"),
+    ),
     ("desk.html", include_str!("../templates/desk.html")),
     ("welcome.html", include_str!("../templates/welcome.html")),
 ];
@@ -37,10 +42,16 @@ pub(crate) struct Pages {
     signups: Signups,
     app_name: &'static str,
     prefix: Arc<str>,
+    /// With the simulator: the demo phone's URL for the desk's hint.
+    sim_phone_url: Option<String>,
 }
 
 impl Pages {
-    pub(crate) fn new(signups: Signups, app_name: &'static str) -> Result<Self, AppError> {
+    pub(crate) fn new(
+        signups: Signups,
+        app_name: &'static str,
+        sim: Option<&SimHandle>,
+    ) -> Result<Self, AppError> {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
@@ -51,6 +62,7 @@ impl Pages {
             signups,
             app_name,
             prefix: Arc::from(""),
+            sim_phone_url: sim.map(|s| s.phone_url(DEMO_CUSTOMER).to_string()),
         })
     }
 
@@ -87,6 +99,8 @@ pub(crate) fn router(mut pages: Pages, layer: &VippsLoginLayer) -> Router {
     Router::new()
         .route("/", get(desk))
         .route("/desk/events", get(desk_events))
+        .route("/desk/handovers", get(desk_handovers))
+        .route("/desk/logins/{login_id}", get(desk_login))
         .route(
             "/static/app.css",
             get(|| async { static_file(APP_CSS, "text/css; charset=utf-8") }),
@@ -153,10 +167,8 @@ fn clock(t: SystemTime) -> String {
 // ---------------------------------------------------------------------------------------
 // The clerk's desk
 
-async fn desk(State(pages): St) -> Response {
-    let version = pages.signups.version();
-    let rows: Vec<Value> = pages
-        .signups
+fn rows(signups: &Signups) -> Vec<Value> {
+    signups
         .handovers()
         .into_iter()
         .map(|h| {
@@ -169,12 +181,52 @@ async fn desk(State(pages): St) -> Response {
                 marketing => h.acceptance.as_ref().map(|a| a.marketing),
             }
         })
-        .collect();
+        .collect()
+}
+
+async fn desk(State(pages): St) -> Response {
+    let version = pages.signups.version();
     pages.render(
         "desk.html",
         StatusCode::OK,
-        context! { rows => rows, version => version },
+        context! {
+            rows => rows(&pages.signups),
+            version => version,
+            api_start_url => format!("{}/api/start", pages.prefix),
+            sim_customer => pages.sim_phone_url.as_ref().map(|_| DEMO_CUSTOMER),
+            sim_phone_url => pages.sim_phone_url.clone(),
+        },
     )
+}
+
+/// The desk's list of handovers alone (the desk's script swaps it in on changes).
+async fn desk_handovers(State(pages): St) -> Response {
+    pages.render(
+        "handovers.html",
+        StatusCode::OK,
+        context! { rows => rows(&pages.signups) },
+    )
+}
+
+/// Where one login started at the desk stands, as far as this app knows: `waiting`
+/// until the customer's phone arrives (Vipps tells the merchant nothing before that in
+/// this variant), then `continued`, then `accepted`. Login ids are unguessable, so the id
+/// is the capability; unknown ids read as `waiting`.
+async fn desk_login(State(pages): St, Path(login_id): Path<String>) -> Response {
+    let body = match pages.signups.handover(&login_id) {
+        None => json!({ "status": "waiting" }),
+        Some(h) => json!({
+            "status": if h.acceptance.is_some() { "accepted" } else { "continued" },
+            "name": h.short_name,
+            "continued_at": clock(h.continued_at),
+            "accepted_at": h.acceptance.as_ref().map(|a| clock(a.accepted_at)),
+            "marketing": h.acceptance.as_ref().map(|a| a.marketing),
+        }),
+    };
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// Server-sent events for the desk: an event `changed` with the change counter, first

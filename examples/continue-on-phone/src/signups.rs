@@ -156,6 +156,16 @@ impl Signups {
         self.lock().answers.get(sub).cloned()
     }
 
+    /// The handover of one login, once the customer's phone arrived.
+    #[must_use]
+    pub fn handover(&self, login_id: &str) -> Option<Handover> {
+        self.lock()
+            .handovers
+            .iter()
+            .find(|h| h.login_id == login_id)
+            .cloned()
+    }
+
     /// The handovers, newest first.
     #[must_use]
     pub fn handovers(&self) -> Vec<Handover> {

@@ -140,10 +140,8 @@ pub(crate) fn address_lines(address: &Address) -> Vec<String> {
     if let Some(country) = &address.country {
         lines.push(country.clone());
     }
-    if lines.is_empty() {
-        if let Some(formatted) = &address.formatted {
-            lines.extend(formatted.lines().map(str::to_owned));
-        }
+    if let (true, Some(formatted)) = (lines.is_empty(), &address.formatted) {
+        lines.extend(formatted.lines().map(str::to_owned));
     }
     lines
 }

@@ -1,0 +1,133 @@
+// Variant 2 (continue in browser) in the browser: the clerk starts at the desk, the
+// customer approves on the simulated phone, the phone's browser lands on the merchant's
+// welcome page logged in, accepts the terms; the clerk's desk follows live.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  KARI,
+  clerkContext,
+  launchBrowser,
+  phoneContext,
+  screenshots,
+  simRequests,
+  startApp,
+} from './helpers.mjs';
+
+describe('continue-on-phone (continue in browser)', { timeout: 90_000 }, () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startApp('continue-on-phone', ['--sim-expires-in-secs', '60']);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('variant 2: the phone continues to the merchant page and accepts the terms', async () => {
+    const shot = screenshots('variant2');
+    const clerk = await clerkContext(browser);
+    const desk = await clerk.newPage();
+
+    // The desk, empty; the clerk types the number and gets the code to read aloud.
+    await desk.goto(server.app);
+    await desk.waitForSelector('#no-handovers');
+    assert.equal(await desk.isVisible('#start-login'), false, 'the no-JS link gives way to the form');
+    await shot(desk, 'clerk-desk-empty');
+    await desk.fill('#desk-phone', '+47 123 45 678');
+    const [started] = await Promise.all([
+      desk.waitForResponse((r) => r.url().endsWith('/auth/vipps/api/start')),
+      desk.click('#desk-start'),
+    ]);
+    assert.equal(started.status(), 201);
+    await desk.waitForSelector('#desk-login[data-status="waiting"]');
+    const code = (await desk.textContent('#desk-code')).trim();
+    assert.match(code, /^[A-Z0-9]{3}-[A-Z0-9]{3}$/);
+    assert.match(await desk.textContent('#desk-expires'), /expires in \d+ s/);
+    await shot(desk, 'clerk-wait');
+
+    // The customer's phone: same code, consent, confirm, and the browser goes on to the
+    // merchant's page (the layer's callback logs it in and sends it to /welcome).
+    const phoneCtx = await phoneContext(browser);
+    const phone = await phoneCtx.newPage();
+    await phone.goto(server.phone);
+    assert.equal((await phone.textContent('#binding-message')).trim(), code);
+    await shot(phone, 'phone-push');
+    await phone.click('#consent');
+    await phone.waitForSelector('#approve');
+    await Promise.all([phone.waitForURL(`${server.base}welcome`), phone.click('#approve')]);
+    assert.equal((await phone.textContent('#welcome-name')).trim(), 'Kari Nordmann');
+    await shot(phone, 'phone-welcome');
+
+    // The clerk's screen says, live, that the customer continues on the phone.
+    await desk.waitForSelector('#desk-login[data-status="continued"]');
+    assert.match(await desk.textContent('#desk-status'), /Kari N\. continued on the phone/);
+    await desk.waitForSelector('.handover[data-status="continued"]');
+    await shot(desk, 'clerk-desk-continued');
+
+    // The clerk's browser is not the customer's: /welcome sends it to log in.
+    const peek = await clerk.newPage();
+    await peek.goto(`${server.base}welcome`);
+    assert.match(peek.url(), /\/auth\/vipps\/login\?return_to=%2Fwelcome$/);
+    await peek.close();
+
+    // The terms form is CSRF-protected.
+    const forged = await phoneCtx.request.post(`${server.base}welcome`, {
+      form: { terms: 'yes', csrf_token: 'forged' },
+      maxRedirects: 0,
+    });
+    assert.equal(forged.status(), 403);
+
+    // Accept, with marketing; the desk updates by itself.
+    await phone.check('#terms');
+    await phone.check('#marketing');
+    await shot(phone, 'phone-terms-ticked');
+    await phone.click('#accept');
+    await phone.waitForSelector('#accepted');
+    assert.equal(await phone.getAttribute('#accepted', 'data-marketing'), 'yes');
+    await shot(phone, 'phone-accepted');
+    await desk.waitForSelector('#desk-login[data-status="accepted"]');
+    assert.match(await desk.textContent('#desk-status'), /accepted the terms and wants marketing/);
+    await desk.waitForSelector('.handover[data-status="accepted"]');
+    assert.match(await desk.textContent('.handover'), /Terms accepted .* marketing: yes/);
+    await shot(desk, 'clerk-desk-accepted');
+
+    // Next customer: the form is back.
+    await desk.click('#desk-again');
+    await desk.waitForSelector('#desk-phone');
+
+    // The customer logs out on the phone.
+    await phone.click('#logout');
+    await phone.waitForSelector('#result[data-status="logged_out"]');
+    await shot(phone, 'phone-logged-out');
+    await phone.goto(`${server.base}welcome`);
+    assert.match(phone.url(), /\/auth\/vipps\/login/);
+
+    await clerk.close();
+    await phoneCtx.close();
+  });
+
+  test('desk: a malformed number is explained on the desk and never reaches the simulator', async () => {
+    const shot = screenshots('variant2-invalid');
+    const clerk = await clerkContext(browser);
+    const desk = await clerk.newPage();
+    await desk.goto(server.app);
+    const before = (await simRequests(server)).length;
+    await desk.fill('#desk-phone', '+47 12');
+    const [res] = await Promise.all([
+      desk.waitForResponse((r) => r.url().endsWith('/auth/vipps/api/start')),
+      desk.click('#desk-start'),
+    ]);
+    assert.equal(res.status(), 400);
+    await desk.waitForSelector('#desk-error[data-error="invalid_phone_number"]');
+    assert.match(await desk.textContent('#desk-error'), /number/i);
+    await shot(desk, 'desk-error');
+    assert.equal((await simRequests(server)).length, before);
+    await clerk.close();
+  });
+});
