@@ -372,7 +372,9 @@ impl Outcome {
 fn status_text(status: &LoginStatus) -> &'static str {
     match status {
         LoginStatus::Pending => "Waiting for the customer to confirm in Vipps…",
-        LoginStatus::AwaitingBrowser => "The customer confirmed and continues on their phone.",
+        LoginStatus::AwaitingBrowser => {
+            "Waiting for the customer to confirm in Vipps; their phone then opens our page."
+        }
         LoginStatus::Approved(_) => "Confirmed. Logging in…",
         LoginStatus::Denied => "The customer declined the login.",
         LoginStatus::Expired => "The login expired.",
@@ -417,7 +419,7 @@ impl Shared {
 
     /// Notes the end of a login in the abuse limits (idempotent).
     fn note_final(&self, number_key: &str, login_id: &str, status: &LoginStatus) {
-        if !status.is_final() && !matches!(status, LoginStatus::AwaitingBrowser) {
+        if !status.is_final() {
             return;
         }
         self.limiter.clear_pending(number_key, login_id);
@@ -439,7 +441,7 @@ fn spawn_watcher(shared: Arc<Shared>, id: LoginId, number_key: String, deadline:
         let deadline = tokio::time::Instant::from_std(deadline + Duration::from_secs(60));
         loop {
             let status = rx.borrow_and_update().clone();
-            if status.is_final() || matches!(status, LoginStatus::AwaitingBrowser) {
+            if status.is_final() {
                 shared.note_final(&number_key, id.as_str(), &status);
                 return;
             }
@@ -655,7 +657,9 @@ async fn check_login(shared: &Arc<Shared>, session: &mut Session, id: &str) -> V
     shared.note_final(&record.number_key, id, &status);
     match status {
         LoginStatus::Pending => View::Pending(record, status),
-        LoginStatus::AwaitingBrowser => View::Done(Outcome::continued_in_browser()),
+        // Continue in browser: still waiting until the phone's browser brings the code,
+        // so the clerk keeps seeing the confirmation code.
+        LoginStatus::AwaitingBrowser => View::Pending(record, status),
         LoginStatus::Approved(identity) => {
             if record.flow == FlowChoice::ContinueInBrowser {
                 return View::Done(Outcome::continued_in_browser());
@@ -860,7 +864,7 @@ async fn events(State(shared): St, info: RequestInfo, Path(id): Path<String>) ->
                 return None;
             }
             let status = rx.borrow_and_update().clone();
-            let over = status.is_final() || matches!(status, LoginStatus::AwaitingBrowser);
+            let over = status.is_final();
             let mut payload = json!({
                 "status": status.as_str(),
                 "message": status_text(&status),

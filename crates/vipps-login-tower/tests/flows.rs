@@ -376,6 +376,25 @@ async fn continue_in_browser_logs_in_the_phone() {
     let id = app.start_login(&clerk, KARI).await;
     let req = app.pending(KARI).await;
     let expected_redirect = app.url("/auth/vipps/callback");
+    // Until the phone's browser arrives, the clerk keeps seeing the code and a live status.
+    let waiting = clerk
+        .get(app.url(&format!("/auth/vipps/wait/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(result_status(&waiting), None, "{waiting}");
+    let code = req.binding_message.clone().expect("a binding message");
+    assert!(
+        waiting.contains(&format!("id=\"binding-message\" class=\"vl-code\">{code}<")),
+        "{waiting}"
+    );
+    assert!(
+        waiting.contains("data-status=\"awaiting_browser\""),
+        "{waiting}"
+    );
     assert_eq!(
         req.redirect_uri.as_deref(),
         Some(expected_redirect.as_str())
