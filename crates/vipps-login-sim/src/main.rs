@@ -82,7 +82,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
     tracing::info!("issuer    {}", sim.issuer());
     tracing::info!("client    {} (the built-in demo client)", sim.client_id());
-    tracing::info!("phones    {} lists the demo users' phone pages", sim.base_url());
+    tracing::info!(
+        "phones    {} lists the demo users' phone pages",
+        sim.base_url()
+    );
     tracing::info!("requests  {}_sim/requests", sim.base_url());
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     tracing::info!("shutting down");

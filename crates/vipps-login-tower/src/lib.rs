@@ -110,5 +110,5 @@ pub use layer::{
 pub use rate_limit::{RateLimits, Window};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
-pub use templates::{PAGE_TEMPLATES, default_templates};
+pub use templates::{PAGE_TEMPLATES, default_template_source, default_templates};
 pub use user::{VippsUser, VippsUserRejection};

@@ -37,6 +37,26 @@ pub fn default_templates() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
+/// The source of one built-in template (`base.html` or a name in [`PAGE_TEMPLATES`]), for
+/// an app that registers it under another name and extends it with `{{ super() }}`:
+///
+/// ```
+/// use vipps_login_tower::{default_template_source, default_templates};
+/// let mut env = default_templates().unwrap();
+/// env.add_template("layer/wait.html", default_template_source("wait.html").unwrap()).unwrap();
+/// env.add_template(
+///     "wait.html",
+///     r#"{% extends "layer/wait.html" %}{% block content %}{{ super() }}<p>Till 3</p>{% endblock %}"#,
+/// ).unwrap();
+/// ```
+#[must_use]
+pub fn default_template_source(name: &str) -> Option<&'static str> {
+    DEFAULTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, source)| *source)
+}
+
 /// Checks that every page template exists and compiles.
 pub(crate) fn check(env: &Environment<'static>) -> Result<(), String> {
     for name in PAGE_TEMPLATES {

@@ -373,12 +373,6 @@ const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ s
 <p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>). Open it in a private window: it stands for the customer's own phone.</p>
 {% endblock %}"#;
 
-/// A `'static` copy of a template source the layer owns. The layer takes an
-/// `Environment<'static>`; this runs once per app start, so the few kilobytes stay.
-fn leak(source: &str) -> &'static str {
-    Box::leak(source.to_owned().into_boxed_str())
-}
-
 /// The layer's default templates with a "Back to the desk" link on result pages and,
 /// with the simulator, hints on the login and waiting pages. The layer's pages stay as
 /// they are: the additions extend them with `{{ super() }}`.
@@ -389,7 +383,8 @@ pub(crate) fn layer_templates(sim: Option<&SimHandle>) -> Result<Environment<'st
                   name: &'static str,
                   layer_name: &'static str,
                   source: &'static str| {
-        let original = leak(env.get_template(name).map_err(err)?.source());
+        let original = vipps_login_tower::default_template_source(name)
+            .ok_or_else(|| AppError::Config(format!("the layer has no template {name}")))?;
         env.add_template(layer_name, original).map_err(err)?;
         env.add_template(name, source).map_err(err)
     };

@@ -203,12 +203,6 @@ const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ s
 <p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>).</p>
 {% endblock %}"#;
 
-/// A `'static` copy of a template source the layer owns. The layer takes an
-/// `Environment<'static>`; this runs once per app start, so the few kilobytes stay.
-fn leak(source: &str) -> &'static str {
-    Box::leak(source.to_owned().into_boxed_str())
-}
-
 /// The layer's default templates, with a hint under the login form and a link to the
 /// simulated phone on the waiting page (the layer's own pages stay as they are: the hints
 /// extend them with `{{ super() }}`).
@@ -216,7 +210,8 @@ pub(crate) fn simulator_templates(sim: &SimHandle) -> Result<Environment<'static
     let err = |e: minijinja::Error| AppError::Config(format!("layer templates: {e}"));
     let mut env = vipps_login_tower::default_templates().map_err(err)?;
     for name in ["login.html", "wait.html"] {
-        let source = leak(env.get_template(name).map_err(err)?.source());
+        let source = vipps_login_tower::default_template_source(name)
+            .ok_or_else(|| AppError::Config(format!("the layer has no template {name}")))?;
         env.add_template(
             if name == "login.html" {
                 "layer/login.html"
