@@ -85,8 +85,9 @@ async fn simulator(interval: Duration) -> SimHandle {
 }
 
 fn main() {
-    // `cargo test --benches` runs bench targets with `--test`: stay tiny then.
-    let test_mode = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`, `--all-targets`)
+    // this is a smoke test: stay tiny.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
     let n = if test_mode {
         300
     } else {
