@@ -666,9 +666,17 @@ impl VippsClient {
             match outcome {
                 Ok(identity) => {
                     let identity = Arc::new(identity);
-                    inner
+                    if !inner
                         .finish(&id, LoginStatus::Approved(identity.clone()))
-                        .await;
+                        .await
+                    {
+                        // Cancelled (or expired) while the code was being exchanged.
+                        return Err(match self.status(&id).await? {
+                            LoginStatus::Cancelled => Error::Cancelled,
+                            LoginStatus::Expired => Error::Expired,
+                            _ => Error::AlreadyCompleted,
+                        });
+                    }
                     tracing::info!("login approved in the browser");
                     Ok((id.clone(), identity))
                 }
