@@ -3,33 +3,21 @@
 // welcome page logged in, accepts the terms; the clerk's desk follows live.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  KARI,
+  appAndBrowser,
   clerkContext,
-  launchBrowser,
-  phoneContext,
+  phoneShowsCodeAndConsents,
   screenshots,
   simRequests,
-  startApp,
-} from './helpers.mjs';
+} from './support.mjs';
 
 describe('continue-on-phone (continue in browser)', { timeout: 90_000 }, () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    server = await startApp('continue-on-phone', ['--sim-expires-in-secs', '60']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const setup = appAndBrowser('continue-on-phone', ['--sim-expires-in-secs', '60']);
 
   test('variant 2: the phone continues to the merchant page and accepts the terms', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('variant2');
     const clerk = await clerkContext(browser);
     const desk = await clerk.newPage();
@@ -53,13 +41,7 @@ describe('continue-on-phone (continue in browser)', { timeout: 90_000 }, () => {
 
     // The customer's phone: same code, consent, confirm, and the browser goes on to the
     // merchant's page (the layer's callback logs it in and sends it to /welcome).
-    const phoneCtx = await phoneContext(browser);
-    const phone = await phoneCtx.newPage();
-    await phone.goto(server.phone);
-    assert.equal((await phone.textContent('#binding-message')).trim(), code);
-    await shot(phone, 'phone-push');
-    await phone.click('#consent');
-    await phone.waitForSelector('#approve');
+    const { phoneCtx, phone } = await phoneShowsCodeAndConsents(browser, server, code, shot);
     await Promise.all([phone.waitForURL(`${server.base}welcome`), phone.click('#approve')]);
     assert.equal((await phone.textContent('#welcome-name')).trim(), 'Kari Nordmann');
     await shot(phone, 'phone-welcome');
@@ -113,6 +95,7 @@ describe('continue-on-phone (continue in browser)', { timeout: 90_000 }, () => {
   });
 
   test('desk: a malformed number is explained on the desk and never reaches the simulator', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('variant2-invalid');
     const clerk = await clerkContext(browser);
     const desk = await clerk.newPage();

@@ -2,36 +2,25 @@
 // plus logout, CSRF rejection and the session cookie's flags.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
   KARI,
   OLA,
+  appAndBrowser,
   clerkContext,
-  launchBrowser,
-  phoneContext,
+  phoneShowsCodeAndConsents,
   rawGet,
   screenshots,
   sendLogin,
   simRequests,
-  startApp,
-} from './helpers.mjs';
+} from './support.mjs';
 
 describe('counter (finish in app)', { timeout: 90_000 }, () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    server = await startApp('counter', ['--sim-expires-in-secs', '60']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const setup = appAndBrowser('counter', ['--sim-expires-in-secs', '60']);
 
   test('variant 1: the clerk logs Kari in, the phone approves, the clerk sees the member live', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('variant1');
     const clerk = await clerkContext(browser);
     const desk = await clerk.newPage();
@@ -60,13 +49,7 @@ describe('counter (finish in app)', { timeout: 90_000 }, () => {
     await shot(desk, 'clerk-wait');
 
     // The customer's phone shows the same code; first time: consent, then confirm.
-    const phoneCtx = await phoneContext(browser);
-    const phone = await phoneCtx.newPage();
-    await phone.goto(server.phone);
-    assert.equal((await phone.textContent('#binding-message')).trim(), code);
-    await shot(phone, 'phone-push');
-    await phone.click('#consent');
-    await phone.waitForSelector('#approve');
+    const { phoneCtx, phone } = await phoneShowsCodeAndConsents(browser, server, code, shot);
     await shot(phone, 'phone-confirm');
     await phone.click('#approve');
     await phone.waitForSelector('#done');
@@ -103,6 +86,7 @@ describe('counter (finish in app)', { timeout: 90_000 }, () => {
   });
 
   test('CSRF: forms without or with a wrong token are refused with 403', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('csrf');
     const ctx = await clerkContext(browser);
     const page = await ctx.newPage();
@@ -139,6 +123,7 @@ describe('counter (finish in app)', { timeout: 90_000 }, () => {
   });
 
   test('session cookie: HttpOnly, SameSite=Lax, Path=/, Secure except on loopback', async () => {
+    const { server, browser } = setup;
     const ctx = await clerkContext(browser);
     const page = await ctx.newPage();
     await page.goto(new URL('auth/vipps/login', server.base).href);

@@ -2,38 +2,27 @@
 // declines, the request expires, the rate limit.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
   DANISH,
   FINNISH,
   KARI,
   OLA,
+  appAndBrowser,
   clerkContext,
-  launchBrowser,
   phoneContext,
   screenshots,
   sendLogin,
   simRequests,
-  startApp,
-} from './helpers.mjs';
+} from './support.mjs';
 
 describe('counter: failures', { timeout: 90_000 }, () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    // One start per number per window, so that the limit shows after a cancel.
-    server = await startApp('counter', ['--rate-limit-per-number', '1']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  // One start per number per window, so that the limit shows after a cancel.
+  const setup = appAndBrowser('counter', ['--rate-limit-per-number', '1']);
 
   test('invalid number: a clear message, and nothing reaches the simulator', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('invalid-number');
     const ctx = await clerkContext(browser);
     const page = await ctx.newPage();
@@ -52,6 +41,7 @@ describe('counter: failures', { timeout: 90_000 }, () => {
   });
 
   test('decline: the customer says no on the phone, the clerk sees it live', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('decline');
     const clerk = await clerkContext(browser);
     const desk = await clerk.newPage();
@@ -78,6 +68,7 @@ describe('counter: failures', { timeout: 90_000 }, () => {
   });
 
   test('rate limit: a second start for the same number gets a 429 page with Retry-After', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('rate-limit');
     const ctx = await clerkContext(browser);
     const page = await ctx.newPage();
@@ -109,20 +100,10 @@ describe('counter: failures', { timeout: 90_000 }, () => {
 });
 
 describe('counter: expiry', { timeout: 60_000 }, () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    server = await startApp('counter', ['--sim-expires-in-secs', '2']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const setup = appAndBrowser('counter', ['--sim-expires-in-secs', '2']);
 
   test('expiry: nobody answers, the clerk sees that the login expired', async () => {
+    const { server, browser } = setup;
     const shot = screenshots('expiry');
     const ctx = await clerkContext(browser);
     const desk = await ctx.newPage();

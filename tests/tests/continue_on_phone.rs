@@ -58,11 +58,11 @@ async fn start_app() -> Running {
     .await
     .unwrap();
     let running = Running {
-        base: app.urls.base.clone(),
-        sim: app.sim.clone().unwrap(),
+        base: app.server.urls.base.clone(),
+        sim: app.server.sim.clone().unwrap(),
         signups: app.signups.clone(),
     };
-    tokio::spawn(app.serve());
+    tokio::spawn(app.server.serve());
     running
 }
 

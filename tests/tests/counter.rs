@@ -106,13 +106,16 @@ async fn start_counter(extra: &[&str]) -> Running {
         .await
         .unwrap();
     let running = Running {
-        base: app.urls.base.clone(),
-        sim: app.sim.clone().expect("the simulator"),
+        base: app.server.urls.base.clone(),
+        sim: app.server.sim.clone().expect("the simulator"),
         members: app.members.clone(),
     };
-    assert_eq!(app.urls.app, running.base);
-    assert_eq!(app.urls.phone.as_ref(), Some(&running.sim.phone_url(KARI)));
-    tokio::spawn(app.serve());
+    assert_eq!(app.server.urls.app, running.base);
+    assert_eq!(
+        app.server.urls.phone.as_ref(),
+        Some(&running.sim.phone_url(KARI))
+    );
+    tokio::spawn(app.server.serve());
     running
 }
 

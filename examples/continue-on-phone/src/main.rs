@@ -5,21 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match continue_on_phone::run(continue_on_phone::Options::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("continue-on-phone: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    example_support::main("continue-on-phone", || {
+        continue_on_phone::run(continue_on_phone::Options::parse())
+    })
 }

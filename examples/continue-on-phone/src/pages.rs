@@ -11,8 +11,9 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use example_support::pages::{extend_layer_template, secure_html, static_file};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 use serde_json::json;
@@ -118,39 +119,6 @@ pub(crate) fn router(mut pages: Pages, layer: &VippsLoginLayer) -> Router {
 }
 
 type St = State<Pages>;
-
-fn secure_html(status: StatusCode, html: String) -> Response {
-    let mut res = (status, Html(html)).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    res
-}
-
-fn static_file(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
-}
 
 /// `HH:MM:SS UTC` (the desk needs no calendar).
 fn clock(t: SystemTime) -> String {
@@ -365,10 +333,6 @@ const RESULT: &str = r#"{% extends "layer/result.html" %}{% block content %}{{ s
 <p><a id="desk-link" class="vl-button vl-secondary" href="/">Back to the desk</a></p>
 {% endblock %}"#;
 
-const SIM_LOGIN: &str = r#"{% extends "layer/login.html" %}{% block content %}{{ super() }}
-<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> try the demo customer <strong>{{ sim_customer }}</strong> (Kari Nordmann) or 4798765432 (Ola Nordmann).</p>
-{% endblock %}"#;
-
 const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ super() }}
 <p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>). Open it in a private window: it stands for the customer's own phone.</p>
 {% endblock %}"#;
@@ -377,24 +341,10 @@ const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ s
 /// with the simulator, hints on the login and waiting pages. The layer's pages stay as
 /// they are: the additions extend them with `{{ super() }}`.
 pub(crate) fn layer_templates(sim: Option<&SimHandle>) -> Result<Environment<'static>, AppError> {
-    let err = |e: minijinja::Error| AppError::Config(format!("layer templates: {e}"));
-    let mut env = vipps_login_tower::default_templates().map_err(err)?;
-    let extend = |env: &mut Environment<'static>,
-                  name: &'static str,
-                  layer_name: &'static str,
-                  source: &'static str| {
-        let original = vipps_login_tower::default_template_source(name)
-            .ok_or_else(|| AppError::Config(format!("the layer has no template {name}")))?;
-        env.add_template(layer_name, original).map_err(err)?;
-        env.add_template(name, source).map_err(err)
-    };
-    extend(&mut env, "result.html", "layer/result.html", RESULT)?;
+    let mut env = example_support::pages::layer_templates()?;
+    extend_layer_template(&mut env, "result.html", RESULT)?;
     if let Some(sim) = sim {
-        extend(&mut env, "login.html", "layer/login.html", SIM_LOGIN)?;
-        extend(&mut env, "wait.html", "layer/wait.html", SIM_WAIT)?;
-        env.add_global("sim_customer", DEMO_CUSTOMER);
-        env.add_global("sim_phone_url", sim.phone_url(DEMO_CUSTOMER).to_string());
-        env.add_global("sim_phones_url", sim.base_url().to_string());
+        example_support::pages::add_simulator_hints(&mut env, sim, SIM_WAIT)?;
     }
     Ok(env)
 }

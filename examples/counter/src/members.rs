@@ -32,8 +32,9 @@ struct Inner {
 
 /// The member list: Vipps `sub` ↔ the club's member number. Cheap to clone.
 ///
-/// The login hook ([`Members::hook`]) links each Vipps login to a member, creating one
-/// the first time; a real club would do the same against its database.
+/// As the layer's login hook (its [`LoginHook`] implementation) it links each Vipps login
+/// to a member, creating one the first time; a real club would do the same against its
+/// database.
 #[derive(Debug, Clone, Default)]
 pub struct Members(Arc<Mutex<Inner>>);
 

@@ -1,13 +1,16 @@
-// Shared harness of the browser tests: start a reference app binary (which starts the
-// Vipps simulator in process), read the URLs it prints, drive Debian's Chromium with
-// playwright-core, save a screenshot of every page, and always stop the app.
+// Shared harness of the browser tests (imported by every `*.test.mjs`; `node --test`
+// runs only those): start a reference app binary (which starts the Vipps simulator in
+// process), read the URLs it prints, drive Debian's Chromium with playwright-core, save a
+// screenshot of every page, and always stop the app.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = import.meta.dirname;
@@ -98,6 +101,24 @@ export async function startApp(bin, extraArgs = []) {
   };
 }
 
+/**
+ * For a `describe` block: starts `bin` (as `startApp(bin, extraArgs)` does) and headless
+ * Chromium before its tests, stops both after them. The tests read `server` and
+ * `browser` off the returned object.
+ */
+export function appAndBrowser(bin, extraArgs = []) {
+  const setup = { server: undefined, browser: undefined };
+  before(async () => {
+    setup.server = await startApp(bin, extraArgs);
+    setup.browser = await launchBrowser();
+  });
+  after(async () => {
+    await setup.browser?.close();
+    await setup.server?.stop();
+  });
+  return setup;
+}
+
 /** The simulator's requests (control API), optionally for one number. */
 export async function simRequests(server, msisdn) {
   const url = new URL('_sim/requests', server.simBase);
@@ -169,6 +190,22 @@ export function screenshots(testName) {
     await page.screenshot({ path: file, fullPage: true });
     return file;
   };
+}
+
+/**
+ * The customer's phone, in its own browser context: opens Kari's simulated phone, checks
+ * that it shows the confirmation `code`, takes the `phone-push` screenshot and gives
+ * consent. Resolves on the confirm step with `{ phoneCtx, phone }`.
+ */
+export async function phoneShowsCodeAndConsents(browser, server, code, shot) {
+  const phoneCtx = await phoneContext(browser);
+  const phone = await phoneCtx.newPage();
+  await phone.goto(server.phone);
+  assert.equal((await phone.textContent('#binding-message')).trim(), code);
+  await shot(phone, 'phone-push');
+  await phone.click('#consent');
+  await phone.waitForSelector('#approve');
+  return { phoneCtx, phone };
 }
 
 /** A raw GET with a chosen Host header (to see what the app does outside loopback). */

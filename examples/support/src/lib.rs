@@ -1,0 +1,186 @@
+//! `example-support`: the start-up that the two reference deployments, `counter` and
+//! `continue-on-phone` (both in `examples/`), share, so that
+//! each of them holds only what is its own: its pages, its login hook, its flow and its
+//! instructions.
+//!
+//! What is here:
+//!
+//! * [`CommonOptions`]: the command-line options both apps take (`#[command(flatten)]`):
+//!   the simulator's timings, the layer's rate limits and cool-downs, the cookie secret.
+//! * [`Startup`]: binds the listener, picks the backend — Vipps when `VIPPS_CLIENT_ID` is
+//!   set, else an in-process **simulator** (logged loudly) — and hands out a
+//!   [`VippsLoginLayerBuilder`](vipps_login_tower::VippsLoginLayerBuilder) already
+//!   carrying the settings derived from the options (scopes, rate limits, cookie key,
+//!   public URL).
+//! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
+//!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
+//! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
+//! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
+//! * [`testing`]: the start-up test of a binary, which both apps run against their own.
+//!
+//! An app's `app()` reads like this:
+//!
+//! ```no_run
+//! # async fn demo(options: example_support::CommonOptions) -> Result<(), example_support::AppError> {
+//! use example_support::Startup;
+//!
+//! let start = Startup::bind(([127, 0, 0, 1], 0).into(), None, &options).await?;
+//! let layer = start
+//!     .layer_builder("My desk", "openid name phoneNumber")?
+//!     .continue_url("/member")
+//!     .build()?;
+//! let server = start.into_server(axum::Router::new().layer(layer))?;
+//! println!("clerk page: {}", server.urls.app);
+//! server.serve().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod pages;
+mod startup;
+pub mod testing;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+use vipps_login_tower::{RateLimits, Window};
+
+pub use startup::{SIMULATOR_BANNER, Server, Startup, main};
+
+/// The demo customer the instructions point at (Kari Nordmann in the simulator).
+pub const DEMO_CUSTOMER: &str = "4712345678";
+
+/// The options both reference apps take; each app flattens them into its own `Options`
+/// next to its listen address, public URL and scopes.
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct CommonOptions {
+    /// Use the in-process simulator even when VIPPS_CLIENT_ID is set.
+    #[arg(long)]
+    pub simulator: bool,
+    /// Simulator: polling interval it hands out, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub sim_interval_ms: u64,
+    /// Simulator: how long a login request waits for the customer, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub sim_expires_in_secs: f64,
+    /// Simulator: approve every login by itself after this many milliseconds.
+    #[arg(long)]
+    pub sim_auto_approve_ms: Option<u64>,
+    /// Simulator: the address it listens on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sim_listen: SocketAddr,
+    /// Starts allowed per phone number in the rate-limit window (layer default 3).
+    #[arg(long)]
+    pub rate_limit_per_number: Option<u32>,
+    /// Starts allowed per client IP in the rate-limit window (layer default 30).
+    #[arg(long)]
+    pub rate_limit_per_ip: Option<u32>,
+    /// Length of the rate-limit window for the two limits above, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub rate_limit_window_secs: u64,
+    /// Cool-down after a customer declined, in seconds (layer default 60).
+    #[arg(long)]
+    pub declined_cool_down_secs: Option<u64>,
+    /// Cool-down after a login expired unanswered, in seconds (layer default 300).
+    #[arg(long)]
+    pub ignored_cool_down_secs: Option<u64>,
+    /// At least 64 random bytes that encrypt the session cookie (default: a random key
+    /// per start, so sessions end when the app restarts).
+    #[arg(long, env = "COOKIE_SECRET", hide_env_values = true)]
+    pub cookie_secret: Option<String>,
+}
+
+impl CommonOptions {
+    /// The layer's rate limits: its defaults, with what the options set.
+    pub fn rate_limits(&self) -> RateLimits {
+        let window = Duration::from_secs(self.rate_limit_window_secs.max(1));
+        let mut limits = RateLimits::default();
+        if let Some(max) = self.rate_limit_per_number {
+            limits = limits.per_number(Window::new(max, window));
+        }
+        if let Some(max) = self.rate_limit_per_ip {
+            limits = limits.per_ip(Window::new(max, window));
+        }
+        if let Some(s) = self.declined_cool_down_secs {
+            limits = limits.declined_cool_down(Duration::from_secs(s));
+        }
+        if let Some(s) = self.ignored_cool_down_secs {
+            limits = limits.ignored_cool_down(Duration::from_secs(s));
+        }
+        limits
+    }
+}
+
+/// Why an app could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A bad option.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listen address is taken or not allowed.
+    #[error(
+        "could not listen on {addr}: {source} (is another copy running? `--listen 127.0.0.1:0` picks a free port)"
+    )]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The in-process simulator did not start.
+    #[error("the Vipps simulator did not start: {0}")]
+    Simulator(#[from] vipps_login_sim::SimError),
+    /// The Vipps configuration or client is wrong.
+    #[error("Vipps: {0}")]
+    Vipps(#[from] vipps_login_core::Error),
+    /// The login layer rejected its configuration.
+    #[error(transparent)]
+    Layer(#[from] vipps_login_tower::BuildError),
+    /// Writing the URLs or serving failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The URLs a person (or a test) needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Urls {
+    /// The app's base URL, e.g. `http://127.0.0.1:3000/`.
+    pub base: Url,
+    /// The clerk's page.
+    pub app: Url,
+    /// With the simulator: the simulated phone of [`DEMO_CUSTOMER`].
+    pub phone: Option<Url>,
+    /// With the simulator: its issuer URL.
+    pub sim_issuer: Option<Url>,
+    /// With the simulator: its base URL (phones are listed there, control API under `/_sim/`).
+    pub sim_base: Option<Url>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn common_option_defaults() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            common: CommonOptions,
+        }
+        let o = Cli::try_parse_from(["app"]).unwrap().common;
+        assert!(!o.simulator);
+        assert_eq!(o.sim_interval_ms, 1000);
+        assert!(o.sim_auto_approve_ms.is_none());
+        assert_eq!(o.rate_limit_window_secs, 600);
+        let o = Cli::try_parse_from(["app", "--rate-limit-per-number", "1"])
+            .unwrap()
+            .common;
+        assert_eq!(o.rate_limit_per_number, Some(1));
+        let _ = o.rate_limits();
+    }
+}

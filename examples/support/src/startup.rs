@@ -1,0 +1,359 @@
+//! Binding, the backend (simulator or Vipps), the layer's common settings, serving.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use url::Url;
+use vipps_login_core::{ClientAuth, Config, Issuer, Scopes, Secret, VippsClient};
+use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
+use vipps_login_tower::{VippsLoginLayer, VippsLoginLayerBuilder};
+
+use crate::{AppError, CommonOptions, DEMO_CUSTOMER, Urls};
+
+/// The loud head of the instructions in simulator mode (the app's own steps follow).
+pub const SIMULATOR_BANNER: &str = "\n\
+    ************************************************************************\n\
+    *  SIMULATOR MODE: VIPPS_CLIENT_ID is not set, so this app talks to an  *\n\
+    *  in-process Vipps SIMULATOR, not to Vipps. No real phone gets a push. *\n\
+    ************************************************************************\n\
+    \n";
+
+/// An app on its way up: the bound listener, its base URL, the Vipps client and, without
+/// Vipps credentials, the in-process simulator. The app builds its layer from
+/// [`layer_builder`](Self::layer_builder), puts it in front of its pages, and gets its
+/// [`Server`] from [`into_server`](Self::into_server).
+#[non_exhaustive]
+pub struct Startup {
+    /// `--public-url`, else `http://{bound address}/`.
+    pub base: Url,
+    /// The in-process simulator, when there are no Vipps credentials (or `--simulator`).
+    pub sim: Option<SimHandle>,
+    listener: TcpListener,
+    client: VippsClient,
+    options: CommonOptions,
+    public_url_given: bool,
+}
+
+impl std::fmt::Debug for Startup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Startup")
+            .field("base", &self.base.as_str())
+            .field("simulator", &self.sim.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Startup {
+    /// Binds `listen`, works out the base URL (`public_url`, else the bound address with
+    /// unspecified addresses shown as loopback) and starts the backend: Vipps when
+    /// `VIPPS_CLIENT_ID` is set (see [`Config::from_env`]), else the simulator, which
+    /// then lives as long as the app. `--simulator` forces the simulator.
+    ///
+    /// # Errors
+    /// A taken port, a bad simulator option, a simulator or Vipps configuration problem.
+    pub async fn bind(
+        listen: SocketAddr,
+        public_url: Option<Url>,
+        options: &CommonOptions,
+    ) -> Result<Self, AppError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| AppError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let local = listener.local_addr()?;
+        let public_url_given = public_url.is_some();
+        let base = match public_url {
+            Some(url) => url,
+            None => base_url(local)?,
+        };
+        let (client, sim) = backend(options).await?;
+        Ok(Self {
+            listener,
+            base,
+            client,
+            sim,
+            options: options.clone(),
+            public_url_given,
+        })
+    }
+
+    /// The layer's builder with what the options decide: `app_name`, `scopes`, the rate
+    /// limits and cool-downs, the cookie secret (with the simulator and without a secret,
+    /// a fresh random key: its sessions die with the process anyway, no warning needed),
+    /// and the public base URL when `--public-url` was given.
+    ///
+    /// # Errors
+    /// Scopes that do not parse.
+    pub fn layer_builder(
+        &self,
+        app_name: &str,
+        scopes: &str,
+    ) -> Result<VippsLoginLayerBuilder, AppError> {
+        let mut builder = VippsLoginLayer::builder(self.client.clone())
+            .app_name(app_name)
+            .scopes(scopes.parse::<Scopes>()?)
+            .rate_limits(self.options.rate_limits());
+        if self.public_url_given {
+            builder = builder.public_base_url(self.base.clone());
+        }
+        Ok(match (&self.options.cookie_secret, &self.sim) {
+            (Some(secret), _) => builder.cookie_secret(secret.as_bytes()),
+            (None, Some(_)) => builder.cookie_key(cookie::Key::generate()),
+            (None, None) => builder,
+        })
+    }
+
+    /// The app ready to serve: `router` (the app's pages behind the layer) on the bound
+    /// listener, with its URLs and the simulator.
+    ///
+    /// # Errors
+    /// A public URL that cannot be a base.
+    pub fn into_server(self, router: Router) -> Result<Server, AppError> {
+        Ok(Server {
+            urls: self.urls()?,
+            router,
+            listener: self.listener,
+            sim: self.sim,
+        })
+    }
+
+    /// The app's URLs: its base (the clerk's page) and, with the simulator, the demo
+    /// customer's phone, the simulator's issuer and its base URL.
+    fn urls(&self) -> Result<Urls, AppError> {
+        let base = &self.base;
+        let sim = self.sim.as_ref();
+        Ok(Urls {
+            app: base
+                .join("")
+                .map_err(|e| AppError::Config(format!("public URL {base}: {e}")))?,
+            phone: sim.map(|s| s.phone_url(DEMO_CUSTOMER)),
+            sim_issuer: sim.map(SimHandle::issuer),
+            sim_base: sim.map(SimHandle::base_url),
+            base: base.clone(),
+        })
+    }
+}
+
+/// An app ready to serve: its router, the bound listener, its URLs and, without Vipps
+/// credentials, the simulator (which lives as long as the server).
+#[non_exhaustive]
+pub struct Server {
+    /// The whole app: its pages behind the Vipps login layer.
+    pub router: Router,
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// Where to find everything.
+    pub urls: Urls,
+    /// The in-process simulator, when there are no Vipps credentials.
+    pub sim: Option<SimHandle>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("urls", &self.urls)
+            .field("simulator", &self.sim.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Serves until the listener fails (the simulator, if any, lives as long).
+    ///
+    /// # Errors
+    /// What `axum::serve` returns.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let Server {
+            router,
+            listener,
+            sim,
+            ..
+        } = self;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        drop(sim);
+        served
+    }
+
+    /// Writes the machine-readable lines: `app: <url>`, and with the simulator
+    /// `phone: <url>` and `sim: <issuer>`.
+    ///
+    /// # Errors
+    /// What writing to `out` returns.
+    pub fn write_urls(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let urls = &self.urls;
+        writeln!(out, "app: {}", urls.app)?;
+        if let Some(phone) = &urls.phone {
+            writeln!(out, "phone: {phone}")?;
+        }
+        if let Some(issuer) = &urls.sim_issuer {
+            writeln!(out, "sim: {issuer}")?;
+        }
+        out.flush()
+    }
+
+    /// Runs as the binaries do: the URL lines to stdout, the app's `instructions` for
+    /// these URLs to stderr, then serves until the listener fails or Ctrl-C.
+    ///
+    /// # Errors
+    /// Writing to stdout, or a failure to serve.
+    pub async fn run(self, instructions: impl FnOnce(&Urls) -> String) -> Result<(), AppError> {
+        {
+            let mut out = std::io::stdout().lock();
+            self.write_urls(&mut out)?;
+        }
+        eprintln!("{}", instructions(&self.urls));
+        tokio::select! {
+            served = self.serve() => served?,
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+        }
+        Ok(())
+    }
+}
+
+/// The binaries' `main`: logs to stderr (filter from `RUST_LOG`, default `info`), runs
+/// the future `run` makes on a multi-threaded tokio runtime, and turns an error into
+/// `{bin}: {error}` on stderr and a failing exit code.
+pub fn main<F>(bin: &str, run: impl FnOnce() -> F) -> ExitCode
+where
+    F: Future<Output = Result<(), AppError>>,
+{
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{bin}: no async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `http://{addr}/`, with unspecified addresses (`0.0.0.0`, `::`) shown as loopback.
+fn base_url(addr: SocketAddr) -> Result<Url, AppError> {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let shown = SocketAddr::new(ip, addr.port());
+    Url::parse(&format!("http://{shown}/")).map_err(|e| AppError::Config(e.to_string()))
+}
+
+fn secs(value: f64, flag: &str) -> Result<Duration, AppError> {
+    Duration::try_from_secs_f64(value).map_err(|e| AppError::Config(format!("--{flag}: {e}")))
+}
+
+/// The Vipps client: Vipps itself when `VIPPS_CLIENT_ID` is set, else an in-process
+/// simulator (returned too, so that it lives as long as the app).
+async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHandle>), AppError> {
+    let has_credentials = std::env::var("VIPPS_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty());
+    if has_credentials && !options.simulator {
+        let config = Config::from_env()?;
+        tracing::info!(
+            issuer = %config.issuer(),
+            client_id = config.client_id(),
+            "using Vipps (credentials from VIPPS_* environment variables)"
+        );
+        return Ok((VippsClient::new(config)?, None));
+    }
+    let interval = Duration::from_millis(options.sim_interval_ms.max(1));
+    let mut sim_config = SimConfig::default()
+        .listen(options.sim_listen)
+        .interval(interval)
+        .slow_down_step(interval)
+        .expires_in(secs(options.sim_expires_in_secs, "sim-expires-in-secs")?);
+    if let Some(ms) = options.sim_auto_approve_ms {
+        sim_config = sim_config.policy(Policy::AutoApprove {
+            after: Duration::from_millis(ms),
+        });
+    }
+    let sim = Simulator::start(sim_config).await?;
+    tracing::warn!(
+        issuer = %sim.issuer(),
+        "SIMULATOR MODE: no VIPPS_CLIENT_ID, logins go to an in-process Vipps simulator, not to Vipps"
+    );
+    let config = Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .client_auth(ClientAuth::Basic)
+    .build()?;
+    Ok((VippsClient::new(config)?, Some(sim)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn unspecified_listen_addresses_show_as_loopback() {
+        let url = base_url("0.0.0.0:3000".parse().unwrap()).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:3000/");
+        let url = base_url("[::]:3000".parse().unwrap()).unwrap();
+        assert_eq!(url.as_str(), "http://[::1]:3000/");
+        let url = base_url("127.0.0.1:3000".parse().unwrap()).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:3000/");
+    }
+
+    #[test]
+    fn bad_expiry_is_a_configuration_error() {
+        assert!(matches!(
+            secs(-1.0, "sim-expires-in-secs"),
+            Err(AppError::Config(m)) if m.starts_with("--sim-expires-in-secs")
+        ));
+    }
+
+    #[tokio::test]
+    async fn url_lines_without_simulator_are_only_the_app() {
+        let base = Url::parse("https://desk.example.com/").unwrap();
+        let server = Server {
+            router: Router::new(),
+            listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            urls: Urls {
+                app: base.clone(),
+                base,
+                phone: None,
+                sim_issuer: None,
+                sim_base: None,
+            },
+            sim: None,
+        };
+        let mut out = Vec::new();
+        server.write_urls(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "app: https://desk.example.com/\n"
+        );
+    }
+
+    #[test]
+    fn the_banner_says_simulator_mode() {
+        assert!(SIMULATOR_BANNER.contains("SIMULATOR MODE"));
+        assert!(SIMULATOR_BANNER.ends_with("*\n\n"));
+    }
+}
