@@ -115,7 +115,12 @@ fn main() {
 /// Runs this program as a child that only fills a simulator; returns its RSS growth.
 fn measure_sim_share() -> Option<u64> {
     let exe = std::env::current_exe().ok()?;
-    let out = Command::new(exe).env(CHILD_ENV, "1").output().ok()?;
+    // Same arguments (`--bench`), so the child sizes N as this run does, not as a smoke test.
+    let out = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(CHILD_ENV, "1")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("SIM_ONLY_RSS_KIB "))
