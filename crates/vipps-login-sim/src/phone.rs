@@ -233,28 +233,18 @@ async fn home(
     let user = sim.users.get(&msisdn);
     let idle_url = format!("{}?idle=1", phone_base(&msisdn));
     let Some(user) = user else {
-        return html(
-            StatusCode::OK,
-            page(
-                &msisdn,
-                "No app",
-                None,
-                "<h1>No Vipps app</h1><p>This number has no Vipps or MobilePay account in the simulator.</p>",
-            ),
+        return no_app_page(
+            &msisdn,
+            "<h1>No Vipps app</h1><p>This number has no Vipps or MobilePay account in the simulator.</p>",
         );
     };
     let opened = q.idle.is_none();
     let pending: Vec<SimRequest> = sim.pending_for(&msisdn, opened, false);
     let name = user.display_name().unwrap_or_else(|| "there".to_owned());
     if user.no_account || user.under_15 {
-        return html(
-            StatusCode::OK,
-            page(
-                &msisdn,
-                "No app",
-                None,
-                "<h1>Vipps Login not available</h1><p>This user cannot log in with Vipps (no account or under 15).</p>",
-            ),
+        return no_app_page(
+            &msisdn,
+            "<h1>Vipps Login not available</h1><p>This user cannot log in with Vipps (no account or under 15).</p>",
         );
     }
     let Some(newest) = pending.last() else {
@@ -298,6 +288,11 @@ async fn home(
         b.push_str("</div>");
     }
     html(StatusCode::OK, page(&msisdn, "Log in?", None, &b))
+}
+
+/// The "No app" screen (200): this number cannot log in with Vipps; `body` says why.
+fn no_app_page(msisdn: &str, body: &str) -> Response {
+    html(StatusCode::OK, page(msisdn, "No app", None, body))
 }
 
 fn not_found_page(msisdn: &str) -> Response {

@@ -158,6 +158,22 @@ impl AuthRequest {
         }
     }
 
+    /// Marks an approved request as completed (tokens issued) and returns its grant;
+    /// `redirect` tells whether it came from the code exchange of the webpage variant.
+    fn complete(&mut self, redirect: bool) -> Grant {
+        self.status = RequestStatus::Completed;
+        Grant {
+            client: self.client.clone(),
+            user: self.user.clone(),
+            scopes: self.scopes.clone(),
+            nonce: self.nonce.clone(),
+            sid: self.sid.clone(),
+            auth_req_id: self.id.clone(),
+            answers: self.answers.clone(),
+            redirect,
+        }
+    }
+
     pub(crate) fn snapshot(&self, now: Instant) -> SimRequest {
         SimRequest {
             auth_req_id: self.id.clone(),
@@ -670,19 +686,7 @@ impl Sim {
                 "authorization_pending",
                 "The customer continues in the browser; exchange the code from the redirect",
             )),
-            RequestStatus::Approved => {
-                req.status = RequestStatus::Completed;
-                Ok(Grant {
-                    client: req.client.clone(),
-                    user: req.user.clone(),
-                    scopes: req.scopes.clone(),
-                    nonce: req.nonce.clone(),
-                    sid: req.sid.clone(),
-                    auth_req_id: req.id.clone(),
-                    answers: req.answers.clone(),
-                    redirect: false,
-                })
-            }
+            RequestStatus::Approved => Ok(req.complete(false)),
             RequestStatus::Denied => Err(OAuthError::bad(
                 "access_denied",
                 "The customer declined the login",
@@ -729,17 +733,7 @@ impl Sim {
             .get_mut(&grant.auth_req_id)
             .filter(|r| r.status == RequestStatus::Approved)
             .ok_or_else(|| OAuthError::bad("invalid_grant", "The login request is gone"))?;
-        req.status = RequestStatus::Completed;
-        Ok(Grant {
-            client: req.client.clone(),
-            user: req.user.clone(),
-            scopes: req.scopes.clone(),
-            nonce: req.nonce.clone(),
-            sid: req.sid.clone(),
-            auth_req_id: req.id.clone(),
-            answers: req.answers.clone(),
-            redirect: true,
-        })
+        Ok(req.complete(true))
     }
 
     /// Issues the ID token and access token of a grant; the token response body.
