@@ -948,15 +948,7 @@ impl Inner {
             // GET userinfo is safe to repeat; the access token lives ~10 minutes.
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt * attempt))).await;
         };
-        if !resp.status.is_success() {
-            return Err(if resp.status.is_server_error() {
-                Error::Upstream {
-                    status: resp.status.as_u16(),
-                }
-            } else {
-                Error::Protocol(format!("userinfo answered HTTP {}", resp.status.as_u16()))
-            });
-        }
+        resp.require_success("userinfo")?;
         let userinfo: UserInfo = serde_json::from_slice(&resp.body)
             .map_err(|_| Error::Protocol("the userinfo answer is not understood".into()))?;
         if userinfo.sub != verified.sub {

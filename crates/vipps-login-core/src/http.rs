@@ -19,6 +19,24 @@ pub(crate) struct Response {
     pub body: Bytes,
 }
 
+impl Response {
+    /// `Ok` for a 2xx answer. Otherwise a 5xx is [`Error::Upstream`] and anything else
+    /// [`Error::Protocol`] saying "`{what}` answered HTTP `{status}`" (for GETs of public
+    /// documents, where no OAuth error body is expected).
+    pub(crate) fn require_success(&self, what: &str) -> Result<(), Error> {
+        if self.status.is_success() {
+            return Ok(());
+        }
+        Err(if self.status.is_server_error() {
+            Error::Upstream {
+                status: self.status.as_u16(),
+            }
+        } else {
+            Error::Protocol(format!("{what} answered HTTP {}", self.status.as_u16()))
+        })
+    }
+}
+
 /// Why a request produced no response.
 #[derive(Debug)]
 pub(crate) enum SendError {

@@ -155,15 +155,7 @@ impl Metadata {
             .get(&self.discovery_url, None)
             .await
             .map_err(|e| e.into_error())?;
-        if !resp.status.is_success() {
-            return Err(if resp.status.is_server_error() {
-                Error::Upstream {
-                    status: resp.status.as_u16(),
-                }
-            } else {
-                Error::Protocol(format!("discovery answered HTTP {}", resp.status.as_u16()))
-            });
-        }
+        resp.require_success("discovery")?;
         let meta: VippsProviderMetadata = serde_json::from_slice(&resp.body)
             .map_err(|e| Error::Protocol(format!("discovery document is invalid ({e})")))?;
         if meta.issuer().as_str() != self.issuer.as_str() {
@@ -255,18 +247,7 @@ impl Metadata {
             .get(&endpoints.jwks_uri, None)
             .await
             .map_err(|e| e.into_error())?;
-        if !resp.status.is_success() {
-            return Err(if resp.status.is_server_error() {
-                Error::Upstream {
-                    status: resp.status.as_u16(),
-                }
-            } else {
-                Error::Protocol(format!(
-                    "the JWKS endpoint answered HTTP {}",
-                    resp.status.as_u16()
-                ))
-            });
-        }
+        resp.require_success("the JWKS endpoint")?;
         let jwks = Jwks::from_json(&resp.body)?;
         Ok(Cached {
             value: Arc::new(jwks),
