@@ -106,10 +106,7 @@ async fn phone_finish_in_app_with_first_time_consent() {
             ("binding_message", "XYZ-42"),
         ])
         .await;
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     let (_, html) = page(&env, &format!("{phone}?idle=1")).await;
     assert!(
         !html.contains("http-equiv=\"refresh\""),
@@ -130,12 +127,12 @@ async fn phone_finish_in_app_with_first_time_consent() {
     let req_page = format!("/_sim/phone/{KARI}/requests/{id}");
     // approving before consenting is refused
     let r = env
-        .http
-        .post(env.url(&format!("{req_page}/approve")))
-        .form(&[("action", "approve")])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.url(&format!("{req_page}/approve")),
+            None,
+            &[("action", "approve")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let to = press(&env, &format!("{req_page}/consent"), &[("consent", "yes")]).await;
     assert_eq!(to, req_page);
@@ -186,10 +183,7 @@ async fn phone_continue_in_browser_follows_redirect_with_code() {
             ("state", "a&b<c"),
         ])
         .await;
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     assert_eq!(
         env.sim.request(&id).unwrap().flow,
         vipps_login_sim::RequestFlow::LoginToWebpage
@@ -251,25 +245,16 @@ async fn delegated_consents_on_the_phone() {
     assert!(html.contains(r#"id="dc-terms""#) && html.contains(r#"id="dc-newsletter""#));
     // the required one unticked: refused
     let r = env
-        .http
-        .post(env.url(&format!("{req_page}/approve")))
-        .form(&[("dc_newsletter", "on")])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.url(&format!("{req_page}/approve")),
+            None,
+            &[("dc_newsletter", "on")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     press(&env, &format!("{req_page}/approve"), &[("dc_terms", "on")]).await;
     let (_, t) = env.poll_until_done(&id).await;
-    let u: Value = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: Value = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
     let consents = &u["delegatedConsents"]["consents"];
     assert_eq!(consents[0]["accepted"], true);
     assert_eq!(consents[1]["id"], "newsletter");
@@ -284,13 +269,12 @@ async fn phone_escapes_html() {
     )
     .await;
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("evil", Some("evil-secret"))
-        .form(&[("scope", "openid"), ("login_hint", "urn:msisdn:4712345678")])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.backchannel_url(),
+            Some(("evil", "evil-secret")),
+            &[("scope", "openid"), ("login_hint", "urn:msisdn:4712345678")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, html) = page(&env, &format!("_sim/phone/{KARI}")).await;
     assert!(!html.contains("<script>"));
@@ -453,10 +437,7 @@ async fn webhook_ping_is_signed_as_vipps_does() {
             ("redirect_uri", "http://127.0.0.1/cb"),
         ])
         .await;
-    let id2 = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id2 = auth_req_id(r).await;
     env.sim.approve(&id2).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(inbox.lock().unwrap().is_empty());

@@ -106,92 +106,47 @@ async fn client_authentication() {
         ("client_id", "demo-client"),
         ("client_secret", "demo-secret"),
     ]);
-    let r = env
-        .http
-        .post(env.backchannel_url())
-        .form(&post)
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_form_as(env.backchannel_url(), None, &post).await;
     assert_eq!(r.status(), StatusCode::OK);
     // wrong secret, both ways
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("demo-client", Some("nope"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(env.backchannel_url(), Some(("demo-client", "nope")), &form)
+        .await;
     assert!(r.headers().contains_key("www-authenticate"));
     assert_error(r, 401, "invalid_client").await;
     let mut bad = form.to_vec();
     bad.extend([("client_id", "demo-client"), ("client_secret", "nope")]);
-    let r = env
-        .http
-        .post(env.backchannel_url())
-        .form(&bad)
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_form_as(env.backchannel_url(), None, &bad).await;
     assert_error(r, 401, "invalid_client").await;
     // unknown client, missing credentials
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("who", Some("demo-secret"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(env.backchannel_url(), Some(("who", "demo-secret")), &form)
+        .await;
     assert_error(r, 401, "invalid_client").await;
-    let r = env
-        .http
-        .post(env.backchannel_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_form_as(env.backchannel_url(), None, &form).await;
     assert_error(r, 401, "invalid_client").await;
     // both methods at once
-    let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("demo-client", Some("demo-secret"))
-        .form(&post)
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_basic(env.backchannel_url(), &post).await;
     assert_error(r, 400, "invalid_request").await;
     // a client restricted to basic may not use post
     let mut restricted = form.to_vec();
     restricted.extend([("client_id", "basic-only"), ("client_secret", "s3cret")]);
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .form(&restricted)
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(env.backchannel_url(), None, &restricted)
+        .await;
     assert_error(r, 401, "invalid_client").await;
     // ... but basic works; the token endpoint authenticates the same way
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("basic-only", Some("s3cret"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(env.backchannel_url(), Some(("basic-only", "s3cret")), &form)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = env
-        .http
-        .post(env.token_url())
-        .basic_auth("demo-client", Some("wrong"))
-        .form(&[("grant_type", CIBA), ("auth_req_id", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.token_url(),
+            Some(("demo-client", "wrong")),
+            &[("grant_type", CIBA), ("auth_req_id", "x")],
+        )
+        .await;
     assert_error(r, 401, "invalid_client").await;
 }
 
@@ -362,18 +317,17 @@ async fn registered_redirect_uris_of_other_clients() {
     let start = |uri: &'static str| {
         let env = &env;
         async move {
-            env.http
-                .post(env.backchannel_url())
-                .basic_auth("shop", Some("shop-secret"))
-                .form(&[
+            env.post_form_as(
+                env.backchannel_url(),
+                Some(("shop", "shop-secret")),
+                &[
                     ("scope", "openid"),
                     ("login_hint", "urn:msisdn:4712345678"),
                     ("requested_flow", "login_to_webpage"),
                     ("redirect_uri", uri),
-                ])
-                .send()
-                .await
-                .unwrap()
+                ],
+            )
+            .await
         }
     };
     assert_eq!(
@@ -505,13 +459,12 @@ async fn other_clients_cannot_poll_a_login() {
     let id = env.start_login(KARI, "openid").await;
     env.approve(&id).await;
     let r = env
-        .http
-        .post(env.token_url())
-        .basic_auth("other", Some("other-secret"))
-        .form(&[("grant_type", CIBA), ("auth_req_id", id.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.token_url(),
+            Some(("other", "other-secret")),
+            &[("grant_type", CIBA), ("auth_req_id", id.as_str())],
+        )
+        .await;
     assert_error(r, 400, "invalid_grant").await;
     let (s, _) = env.poll_until_done(&id).await;
     assert_eq!(s, StatusCode::OK);
@@ -523,11 +476,8 @@ async fn deny_and_expiry() {
     let denied = env.start_login(KARI, "openid").await;
     let expired = env.start_login(OLA, "openid").await;
     let r = env
-        .http
-        .post(env.url(&format!("_sim/requests/{denied}/deny")))
-        .send()
-        .await
-        .unwrap();
+        .post_empty(&format!("_sim/requests/{denied}/deny"))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (s, v) = env.poll(&denied).await;
     assert_eq!(
@@ -539,11 +489,8 @@ async fn deny_and_expiry() {
     assert_eq!(v["error"], "expired_token");
     // an expired request can no longer be approved
     let r = env
-        .http
-        .post(env.url(&format!("_sim/requests/{expired}/approve")))
-        .send()
-        .await
-        .unwrap();
+        .post_empty(&format!("_sim/requests/{expired}/approve"))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(env.sim.approve(&expired).await.is_err());
     let req = env.sim.request(&expired).unwrap();
@@ -572,10 +519,7 @@ async fn continue_in_browser_code_is_single_use() {
             ("state", "st-1"),
         ])
         .await;
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     let v = env.approve(&id).await;
     let to = url::Url::parse(v["redirect_to"].as_str().unwrap()).unwrap();
     assert_eq!(to.path(), "/continue");
@@ -588,13 +532,7 @@ async fn continue_in_browser_code_is_single_use() {
     assert_eq!(p["error"], "authorization_pending");
     let exchange = |code: String| {
         let env = &env;
-        async move {
-            env.post_basic(
-                env.token_url(),
-                &[("grant_type", REDIRECT), ("code", code.as_str())],
-            )
-            .await
-        }
+        async move { env.exchange_code(code.as_str()).await }
     };
     let r = exchange("wrong".into()).await;
     assert_error(r, 400, "invalid_grant").await;
@@ -641,12 +579,8 @@ async fn userinfo_per_scope() {
     for (scope, present, absent) in cases {
         let t = env.login(KARI, scope).await;
         let r = env
-            .http
-            .get(env.userinfo_url())
-            .bearer_auth(t["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+            .userinfo(Some(t["access_token"].as_str().unwrap()))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let u: Value = r.json().await.unwrap();
         for k in present {
@@ -678,26 +612,11 @@ async fn userinfo_per_scope() {
     }
     // An unset address comes back as empty strings.
     let t = env.login(PUSH_OFF, "openid address").await;
-    let u: Value = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: Value = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
     assert_eq!(u["address"]["street_address"], "");
     assert_eq!(u["address"]["postal_code"], "");
     // bad or missing tokens
-    let r = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth("nope")
-        .send()
-        .await
-        .unwrap();
+    let r = env.userinfo(Some("nope")).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
         r.headers()["www-authenticate"]
@@ -705,7 +624,7 @@ async fn userinfo_per_scope() {
             .unwrap()
             .starts_with("Bearer")
     );
-    let r = env.http.get(env.userinfo_url()).send().await.unwrap();
+    let r = env.userinfo(None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -714,22 +633,10 @@ async fn access_tokens_expire() {
     let env = start(fast().access_token_ttl(Duration::from_millis(300))).await;
     let t = env.login(KARI, "openid").await;
     let at = t["access_token"].as_str().unwrap().to_owned();
-    let r = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap();
+    let r = env.userinfo(Some(&at)).await;
     assert_eq!(r.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let r = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(&at)
-        .send()
-        .await
-        .unwrap();
+    let r = env.userinfo(Some(&at)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -757,12 +664,8 @@ async fn user_exists() {
         .await;
     assert_error(r, 400, "invalid_request").await;
     let r = env
-        .http
-        .post(url)
-        .form(&[("login_hint", "urn:msisdn:4712345678")])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(url, None, &[("login_hint", "urn:msisdn:4712345678")])
+        .await;
     assert_error(r, 401, "invalid_client").await;
     assert_eq!(env.sim.stats().user_exists, 9);
 }
@@ -776,10 +679,7 @@ async fn customer_token_login_and_danish_and_finnish_users() {
         .start_raw(&[("scope", "openid phoneNumber"), ("login_hint", &hint)])
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     assert_eq!(env.sim.request(&id).unwrap().msisdn, OLA);
     for m in [DANE, FINN] {
         let t = env.login(m, "openid name").await;

@@ -116,16 +116,7 @@ async fn rs256_poll_tokens_verify() {
     // the access token is opaque, and userinfo's sub matches
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(at.split('.').count(), 1);
-    let u: Value = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: Value = env.userinfo_json(at).await;
     assert_eq!(u["sub"], p["sub"]);
     assert_eq!(u["sid"], p["sid"]);
 }
@@ -142,26 +133,10 @@ async fn es256_redirect_tokens_verify() {
             ("nonce", "n-2"),
         ])
         .await;
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     let to = env.sim.approve(&id).await.unwrap().unwrap();
-    let code = to
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let t: Value = env
-        .post_basic(
-            env.token_url(),
-            &[("grant_type", REDIRECT), ("code", &code)],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let code = code_of(&to);
+    let t: Value = env.exchange_code(&code).await.json().await.unwrap();
     let jwt = t["id_token"].as_str().unwrap();
     assert_eq!(header(jwt)["alg"], "ES256");
     assert_eq!(header(jwt)["kid"], env.sim.kids().1);
@@ -181,26 +156,10 @@ async fn camel_case_auth_req_id_option() {
             ("redirect_uri", "http://localhost/cb"),
         ])
         .await;
-    let id = r.json::<Value>().await.unwrap()["auth_req_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = auth_req_id(r).await;
     let to = env.sim.approve(&id).await.unwrap().unwrap();
-    let code = to
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let t: Value = env
-        .post_basic(
-            env.token_url(),
-            &[("grant_type", REDIRECT), ("code", &code)],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let code = code_of(&to);
+    let t: Value = env.exchange_code(&code).await.json().await.unwrap();
     let extra = verify(
         &env,
         &env.jwks().await,
@@ -344,12 +303,7 @@ async fn key_rotation() {
     );
     verify(&env, &jwks, &jwt, "demo-client", Some("n-1")).unwrap();
     // over the control API
-    let r = env
-        .http
-        .post(env.url("_sim/keys/rotate"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_empty("_sim/keys/rotate").await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["kids"]["RS256"], env.sim.kids().0);
     assert_ne!(env.sim.kids().0, rs);
@@ -474,13 +428,7 @@ async fn drop_connection_fault() {
         .await;
     let e = r.unwrap_err();
     assert!(!e.is_status(), "{e}");
-    let r = env
-        .http
-        .get(env.userinfo_url())
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
+    let r = env.userinfo(Some(at)).await;
     assert_eq!(r.status(), StatusCode::OK);
     env.post_json(
         "_sim/faults",

@@ -63,15 +63,56 @@ impl Env {
         self.url("vipps-userinfo-api/userinfo")
     }
 
+    /// POSTs a form, with client_secret_basic `(id, secret)` when given.
+    pub async fn post_form_as<T: serde::Serialize + ?Sized>(
+        &self,
+        url: Url,
+        basic: Option<(&str, &str)>,
+        form: &T,
+    ) -> Response {
+        let mut req = self.http.post(url);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.form(form).send().await.unwrap()
+    }
+
     /// POSTs a form with client_secret_basic.
     pub async fn post_basic(&self, url: Url, form: &[(&str, &str)]) -> Response {
-        self.http
-            .post(url)
-            .basic_auth("demo-client", Some("demo-secret"))
-            .form(form)
-            .send()
+        self.post_form_as(url, Some(("demo-client", "demo-secret")), form)
+            .await
+    }
+
+    /// POSTs an empty body to a path (control API and phone buttons).
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.http.post(self.url(path)).send().await.unwrap()
+    }
+
+    /// GETs userinfo, with this bearer token when given.
+    pub async fn userinfo(&self, bearer: Option<&str>) -> Response {
+        let mut req = self.http.get(self.userinfo_url());
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// GETs userinfo with this access token; the body as JSON, whatever the status.
+    pub async fn userinfo_json(&self, access_token: &str) -> Value {
+        self.userinfo(Some(access_token))
+            .await
+            .json()
             .await
             .unwrap()
+    }
+
+    /// Exchanges a code of the continue-in-browser variant (client_secret_basic).
+    pub async fn exchange_code(&self, code: &str) -> Response {
+        self.post_basic(
+            self.token_url(),
+            &[("grant_type", REDIRECT), ("code", code)],
+        )
+        .await
     }
 
     /// Starts a login with client_secret_basic and these parameters.
@@ -86,8 +127,7 @@ impl Env {
             .start_raw(&[("scope", scope), ("login_hint", &hint), ("nonce", "n-1")])
             .await;
         assert_eq!(r.status(), StatusCode::OK);
-        let v: Value = r.json().await.unwrap();
-        v["auth_req_id"].as_str().unwrap().to_owned()
+        auth_req_id(r).await
     }
 
     /// One CIBA poll: (status, body).
@@ -116,11 +156,8 @@ impl Env {
 
     pub async fn approve(&self, auth_req_id: &str) -> Value {
         let r = self
-            .http
-            .post(self.url(&format!("_sim/requests/{auth_req_id}/approve")))
-            .send()
-            .await
-            .unwrap();
+            .post_empty(&format!("_sim/requests/{auth_req_id}/approve"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
     }
@@ -156,6 +193,23 @@ impl Env {
         self.get_json("access-management-1.0/access/.well-known/jwks.json")
             .await
     }
+}
+
+/// The `auth_req_id` of a start answer (the status is not checked).
+pub async fn auth_req_id(r: Response) -> String {
+    r.json::<Value>().await.unwrap()["auth_req_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `code` query parameter of a redirect URL.
+pub fn code_of(to: &Url) -> String {
+    to.query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 /// Asserts an OAuth error answer.
