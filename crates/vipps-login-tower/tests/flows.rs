@@ -50,34 +50,13 @@ async fn finish_in_app_through_the_pages() {
     let (b, jar) = browser_with_jar();
 
     // Before: anonymous, guard redirects.
-    assert_eq!(
-        b.get(app.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "anonymous"
-    );
-    let res = b
-        .get(app.url("/member"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(get_text(&b, app.url("/")).await, "anonymous");
+    let res = get_with(&b, app.url("/member"), ("accept", "text/html")).await;
     assert_eq!(res.status(), 303);
     let login_url = location(&res);
 
     // The login page the guard sent us to.
-    let html = b
-        .get(app.url(&login_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&b, app.url(&login_url)).await;
     for needle in [
         "lang=\"en\"",
         "id=\"phone\"",
@@ -89,7 +68,7 @@ async fn finish_in_app_through_the_pages() {
         assert!(html.contains(needle), "login page lacks {needle}");
     }
     let token = csrf_from(&html);
-    let before = set_cookies(&b.get(app.url("/auth/vipps/login")).send().await.unwrap());
+    let before = set_cookies(&http_get(&b, app.url("/auth/vipps/login")).await);
     assert!(before.is_empty(), "the session cookie is set once");
 
     let res = b
@@ -108,14 +87,7 @@ async fn finish_in_app_through_the_pages() {
     // Waiting page: the code the simulator got, big; status live region; cancel.
     let req = app.pending(KARI).await;
     let code = req.binding_message.clone().expect("a binding message");
-    let html = b
-        .get(app.url(&format!("/auth/vipps/wait/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&b, app.url(&format!("/auth/vipps/wait/{id}"))).await;
     assert!(html.contains(&format!(
         "id=\"binding-message\" class=\"vl-code\">{code}</p>"
     )));
@@ -127,11 +99,7 @@ async fn finish_in_app_through_the_pages() {
     assert!(!html.contains(KARI));
 
     // Live status over SSE; approve while it is open.
-    let sse = b
-        .get(app.url(&format!("/auth/vipps/events/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let sse = http_get(&b, app.url(&format!("/auth/vipps/events/{id}"))).await;
     assert_eq!(sse.status(), 200);
     assert!(
         sse.headers()["content-type"]
@@ -154,76 +122,46 @@ async fn finish_in_app_through_the_pages() {
     // Following `next` completes the login: rotated session, back to return_to.
     let old_cookie = jar_cookie(&jar, &app);
     assert!(old_cookie.starts_with("vipps_login="));
-    let res = b
-        .get(app.url(&format!("/auth/vipps/wait/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&b, app.url(&format!("/auth/vipps/wait/{id}"))).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/member");
     let rotated = set_cookies(&res);
     assert_eq!(rotated.len(), 1, "a new session cookie");
     assert_ne!(jar_cookie(&jar, &app), old_cookie);
 
-    let me: serde_json::Value = b
-        .get(app.url("/member"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&b, app.url("/member")).await;
     assert_eq!(me["name"], "Kari Nordmann");
     assert!(me["account_id"].as_str().unwrap().starts_with("member-"));
-    let home = b
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = get_text(&b, app.url("/")).await;
     assert!(home.starts_with("hello Kari Nordmann (member-"), "{home}");
 
     // The pre-login session id is dead: replaying the old cookie is anonymous.
-    let replay = reqwest::Client::new()
-        .get(app.url("/"))
-        .header("cookie", old_cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let replay = get_with(
+        &reqwest::Client::new(),
+        app.url("/"),
+        ("cookie", &old_cookie),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert_eq!(replay, "anonymous");
 
     // Logout page and POST.
-    let html = b
-        .get(app.url("/auth/vipps/logout"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&b, app.url("/auth/vipps/logout")).await;
     assert!(html.contains("id=\"logout\""));
     assert!(html.contains("Kari Nordmann"));
     let token = csrf_from(&html);
-    let res = b
-        .post(app.url("/auth/vipps/logout"))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url("/auth/vipps/logout"),
+        &[("csrf_token", token.as_str())],
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.result().as_deref(), Some("logged_out"));
     assert!(page.set_cookies[0].contains("Max-Age=0"));
-    let res = b
-        .get(app.url("/member"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(&b, app.url("/member"), ("accept", "text/html")).await;
     assert_eq!(res.status(), 303, "guard again after logout");
 }
 
@@ -249,13 +187,13 @@ fn jar_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> String {
 async fn json_api_flow() {
     let app = start_app(|b, _| b).await;
     let b = browser();
-    let res = b
-        .post(app.url("/auth/vipps/api/start"))
-        .header("x-requested-with", "fetch")
-        .json(&serde_json::json!({ "phone": "004798765432", "return_to": "/member" }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &b,
+        app.url("/auth/vipps/api/start"),
+        "fetch",
+        Some(serde_json::json!({ "phone": "004798765432", "return_to": "/member" })),
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 201, "{}", page.body);
     let started = page.json();
@@ -271,24 +209,14 @@ async fn json_api_flow() {
         format!("/auth/vipps/api/status/{id}")
     );
 
-    let status: serde_json::Value = b
-        .get(app.url(&format!("/auth/vipps/api/status/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value =
+        get_json(&b, app.url(&format!("/auth/vipps/api/status/{id}"))).await;
     assert_eq!(status["status"], "pending");
 
     app.sim.approve(&req.auth_req_id).await.unwrap();
     let mut done = None;
     for _ in 0..100 {
-        let res = b
-            .get(app.url(&format!("/auth/vipps/api/status/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let res = http_get(&b, app.url(&format!("/auth/vipps/api/status/{id}"))).await;
         let v: serde_json::Value = res.json().await.unwrap();
         if v["status"] != "pending" {
             done = Some(v);
@@ -301,30 +229,11 @@ async fn json_api_flow() {
     assert_eq!(done["redirect"], "/member");
     assert_eq!(done["user"]["userinfo"]["name"], "Ola Nordmann");
 
-    let me: serde_json::Value = b
-        .get(app.url("/auth/vipps/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&b, app.url("/auth/vipps/api/me")).await;
     assert_eq!(me["logged_in"], true);
-    let res = b
-        .post(app.url("/auth/vipps/api/logout"))
-        .header("x-requested-with", "fetch")
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(&b, app.url("/auth/vipps/api/logout"), "fetch", None).await;
     assert_eq!(res.status(), 200);
-    let me: serde_json::Value = b
-        .get(app.url("/auth/vipps/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&b, app.url("/auth/vipps/api/me")).await;
     assert_eq!(me["logged_in"], false);
 }
 
@@ -333,21 +242,14 @@ async fn cancel_ends_the_login_and_frees_the_number() {
     let app = start_app(|b, _| b).await;
     let b = browser();
     let id = app.start_login(&b, KARI).await;
-    let html = b
-        .get(app.url(&format!("/auth/vipps/wait/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&b, app.url(&format!("/auth/vipps/wait/{id}"))).await;
     let token = csrf_from(&html);
-    let res = b
-        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url(&format!("/auth/vipps/cancel/{id}")),
+        &[("csrf_token", token.as_str())],
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.result().as_deref(), Some("cancelled"));
     let page = app.wait_until_done(&b, &id).await;
@@ -377,14 +279,7 @@ async fn continue_in_browser_logs_in_the_phone() {
     let req = app.pending(KARI).await;
     let expected_redirect = app.url("/auth/vipps/callback");
     // Until the phone's browser arrives, the clerk keeps seeing the code and a live status.
-    let waiting = clerk
-        .get(app.url(&format!("/auth/vipps/wait/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let waiting = get_text(&clerk, app.url(&format!("/auth/vipps/wait/{id}"))).await;
     assert_eq!(result_status(&waiting), None, "{waiting}");
     let code = req.binding_message.clone().expect("a binding message");
     assert!(
@@ -408,25 +303,14 @@ async fn continue_in_browser_logs_in_the_phone() {
     assert!(landing.as_str().starts_with(expected_redirect.as_str()));
 
     let phone = browser();
-    let clerk_cookie_probe = clerk
-        .get(app.url("/auth/vipps/api/me"))
-        .send()
-        .await
-        .unwrap();
+    let clerk_cookie_probe = http_get(&clerk, app.url("/auth/vipps/api/me")).await;
     assert!(set_cookies(&clerk_cookie_probe).is_empty());
-    let res = phone.get(landing.clone()).send().await.unwrap();
+    let res = http_get(&phone, landing.clone()).await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(page.location.as_deref(), Some("/welcome"));
     assert_eq!(page.set_cookies.len(), 1);
-    let phone_home = phone
-        .get(app.url("/welcome"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let phone_home = get_text(&phone, app.url("/welcome")).await;
     assert_eq!(phone_home, "hello Kari Nordmann (phone-account)");
 
     // The clerk is told the customer continues on the phone and is not logged in.
@@ -437,38 +321,17 @@ async fn continue_in_browser_logs_in_the_phone() {
         "{}",
         page.body
     );
-    let clerk_home = clerk
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let clerk_home = get_text(&clerk, app.url("/")).await;
     assert_eq!(clerk_home, "anonymous");
 
     // Two different sessions: the phone's cookie is not the clerk's.
-    let clerk_me: serde_json::Value = clerk
-        .get(app.url("/auth/vipps/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let phone_me: serde_json::Value = phone
-        .get(app.url("/auth/vipps/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clerk_me: serde_json::Value = get_json(&clerk, app.url("/auth/vipps/api/me")).await;
+    let phone_me: serde_json::Value = get_json(&phone, app.url("/auth/vipps/api/me")).await;
     assert_ne!(clerk_me["csrf_token"], phone_me["csrf_token"]);
     assert_eq!(phone_me["logged_in"], true);
 
     // The link is single use: a third browser replaying it gets nothing.
-    let replay = Page::read(browser().get(landing).send().await.unwrap()).await;
+    let replay = Page::read(http_get(&browser(), landing).await).await;
     assert_ne!(replay.status, 303);
     assert!(replay.set_cookies.is_empty());
 }
@@ -513,53 +376,28 @@ async fn plain_hyper_service() {
     });
 
     let b = browser();
-    let text = b
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&b, format!("{base}/")).await;
     assert_eq!(text, "You are not logged in.");
-    let css = b
-        .get(format!("{base}/auth/vipps/static/style.css"))
-        .send()
-        .await
-        .unwrap();
+    let css = http_get(&b, format!("{base}/auth/vipps/static/style.css")).await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    let started: serde_json::Value = b
-        .post(format!("{base}/auth/vipps/api/start"))
-        .header("x-requested-with", "fetch")
-        .json(&serde_json::json!({ "phone": KARI }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started: serde_json::Value = api_post(
+        &b,
+        format!("{base}/auth/vipps/api/start"),
+        "fetch",
+        Some(serde_json::json!({ "phone": KARI })),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let status_url = format!("{base}{}", started["status_url"].as_str().unwrap());
     for _ in 0..100 {
-        let v: serde_json::Value = b
-            .get(&status_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: serde_json::Value = get_json(&b, &status_url).await;
         if v["status"] == "approved" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let text = b
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&b, format!("{base}/")).await;
     assert_eq!(text, "hello Kari Nordmann");
 }

@@ -15,43 +15,38 @@ async fn csrf_missing_or_wrong_is_403_and_nothing_is_sent() {
     let _ = app.csrf(&b).await; // the browser has a session
 
     // Missing token.
-    let res = b
-        .post(app.url("/auth/vipps/start"))
-        .form(&[("phone", KARI)])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(&b, app.url("/auth/vipps/start"), &[("phone", KARI)]).await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 403);
     assert_eq!(page.result().as_deref(), Some("csrf"));
 
     // Wrong token.
-    let res = b
-        .post(app.url("/auth/vipps/start"))
-        .form(&[("phone", KARI), ("csrf_token", "not-the-token")])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url("/auth/vipps/start"),
+        &[("phone", KARI), ("csrf_token", "not-the-token")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
 
     // Another browser's token is no good either.
     let other = browser();
     let foreign = app.csrf(&other).await;
-    let res = b
-        .post(app.url("/auth/vipps/start"))
-        .form(&[("phone", KARI), ("csrf_token", foreign.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url("/auth/vipps/start"),
+        &[("phone", KARI), ("csrf_token", foreign.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 403);
 
     // No session at all.
-    let res = browser()
-        .post(app.url("/auth/vipps/start"))
-        .form(&[("phone", KARI), ("csrf_token", foreign.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &browser(),
+        app.url("/auth/vipps/start"),
+        &[("phone", KARI), ("csrf_token", foreign.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 403);
 
     // JSON API without the custom header.
@@ -66,24 +61,19 @@ async fn csrf_missing_or_wrong_is_403_and_nothing_is_sent() {
     assert_eq!(page.json()["error"], "csrf");
 
     // Logout without a token.
-    let res = b
-        .post(app.url("/auth/vipps/logout"))
-        .form(&[("x", "y")])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(&b, app.url("/auth/vipps/logout"), &[("x", "y")]).await;
     assert_eq!(res.status(), 403);
 
     assert_eq!(app.sim.stats().backchannel, 0, "nothing may reach Vipps");
 
     // Cancel without a token, for a login this browser did start.
     let id = app.start_login(&b, KARI).await;
-    let res = b
-        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
-        .form(&[("csrf_token", "wrong")])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url(&format!("/auth/vipps/cancel/{id}")),
+        &[("csrf_token", "wrong")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
     let res = b
         .post(app.url(&format!("/auth/vipps/api/cancel/{id}")))
@@ -108,13 +98,13 @@ async fn invalid_number_shows_a_clear_error_and_sends_nothing() {
             "the form is shown again"
         );
     }
-    let res = b
-        .post(app.url("/auth/vipps/api/start"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({ "phone": "not a number" }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &b,
+        app.url("/auth/vipps/api/start"),
+        "test",
+        Some(serde_json::json!({ "phone": "not a number" })),
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 400);
     assert_eq!(page.json()["error"], "invalid_phone_number");
@@ -136,13 +126,13 @@ async fn cannot_use_vipps_pages() {
         assert_eq!(page.result().as_deref(), Some(status), "{}", page.body);
         assert!(page.status >= 400);
     }
-    let res = b
-        .post(app.url("/auth/vipps/api/start"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({ "phone": NO_ACCOUNT }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &b,
+        app.url("/auth/vipps/api/start"),
+        "test",
+        Some(serde_json::json!({ "phone": NO_ACCOUNT })),
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.json()["error"], "invalid_user");
 }
@@ -169,20 +159,21 @@ async fn rate_limits_answer_429_with_retry_after() {
 
     // Cancel, start again (second of two per window), cancel, third is refused.
     let token = app.csrf(&b).await;
-    let res = b
-        .post(app.url(&format!("/auth/vipps/cancel/{first}")))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &b,
+        app.url(&format!("/auth/vipps/cancel/{first}")),
+        &[("csrf_token", token.as_str())],
+    )
+    .await;
     assert_eq!(Page::read(res).await.result().as_deref(), Some("cancelled"));
     let second = app.start_login(&b, KARI).await;
-    let res = b
-        .post(app.url(&format!("/auth/vipps/api/cancel/{second}")))
-        .header("x-requested-with", "test")
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &b,
+        app.url(&format!("/auth/vipps/api/cancel/{second}")),
+        "test",
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let page = Page::read(app.start_form(&b, KARI, &[]).await).await;
     assert_eq!(page.status, 429);
@@ -192,13 +183,13 @@ async fn rate_limits_answer_429_with_retry_after() {
     // Per client IP: 2 accepted starts so far; two more numbers fit, the fifth is refused.
     let _ = app.start_login(&b, OLA).await;
     let _ = app.start_login(&b, "4587654321").await;
-    let res = b
-        .post(app.url("/auth/vipps/api/start"))
-        .header("x-requested-with", "test")
-        .json(&serde_json::json!({ "phone": "358401234567" }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &b,
+        app.url("/auth/vipps/api/start"),
+        "test",
+        Some(serde_json::json!({ "phone": "358401234567" })),
+    )
+    .await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 429);
     assert_eq!(page.json()["error"], "rate_limited");
@@ -253,37 +244,34 @@ async fn foreign_login_id_is_404() {
         format!("/auth/vipps/events/{id}"),
         format!("/auth/vipps/api/status/{id}"),
     ] {
-        let res = thief.get(app.url(&path)).send().await.unwrap();
+        let res = http_get(&thief, app.url(&path)).await;
         assert_eq!(res.status(), 404, "{path}");
     }
-    let res = thief
-        .post(app.url(&format!("/auth/vipps/cancel/{id}")))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(
+        &thief,
+        app.url(&format!("/auth/vipps/cancel/{id}")),
+        &[("csrf_token", token.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 404);
-    let res = thief
-        .post(app.url(&format!("/auth/vipps/api/cancel/{id}")))
-        .header("x-requested-with", "test")
-        .send()
-        .await
-        .unwrap();
+    let res = api_post(
+        &thief,
+        app.url(&format!("/auth/vipps/api/cancel/{id}")),
+        "test",
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 404);
     // Unknown and malformed ids look the same.
     for path in [
         "/auth/vipps/wait/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "/auth/vipps/wait/..%2F..%2Fetc",
     ] {
-        let res = owner.get(app.url(path)).send().await.unwrap();
+        let res = http_get(&owner, app.url(path)).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     // The owner still sees it pending.
-    let res = owner
-        .get(app.url(&format!("/auth/vipps/api/status/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&owner, app.url(&format!("/auth/vipps/api/status/{id}"))).await;
     let page = Page::read(res).await;
     assert_eq!(page.json()["status"], "pending");
 }
@@ -326,23 +314,18 @@ async fn open_redirects_are_rejected() {
 async fn guard_sends_browsers_to_login_and_api_clients_401() {
     let app = start_app(|b, _| b).await;
     let b = browser();
-    let res = b
-        .get(app.url("/member?tab=2"))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(
+        &b,
+        app.url("/member?tab=2"),
+        ("accept", "text/html,application/xhtml+xml"),
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         location(&res),
         "/auth/vipps/login?return_to=%2Fmember%3Ftab%3D2"
     );
-    let res = b
-        .get(app.url("/member"))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(&b, app.url("/member"), ("accept", "application/json")).await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 401);
     assert_eq!(page.json()["error"], "not_logged_in");
@@ -351,11 +334,7 @@ async fn guard_sends_browsers_to_login_and_api_clients_401() {
 #[tokio::test]
 async fn session_cookie_flags() {
     let app = start_app(|b, _| b).await;
-    let res = browser()
-        .get(app.url("/auth/vipps/login"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
     let cookies = set_cookies(&res);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let c = &cookies[0];
@@ -372,20 +351,16 @@ async fn session_cookie_flags() {
     assert!(value.len() > 60, "the id is sealed, not plain: {value}");
 
     let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
-    let res = browser()
-        .get(app.url("/auth/vipps/login"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
     assert!(set_cookies(&res)[0].contains("Secure"));
 
     // A tampered cookie is ignored (a new session is issued).
-    let res = reqwest::Client::new()
-        .get(app.url("/auth/vipps/login"))
-        .header("cookie", "vipps_login=AAAAtampered")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(
+        &reqwest::Client::new(),
+        app.url("/auth/vipps/login"),
+        ("cookie", "vipps_login=AAAAtampered"),
+    )
+    .await;
     assert_eq!(set_cookies(&res).len(), 1);
 }
 
@@ -407,14 +382,7 @@ async fn hook_refusal_is_shown_and_does_not_log_in() {
     assert_eq!(page.status, 403);
     assert_eq!(page.result().as_deref(), Some("rejected"));
     assert!(page.body.contains("Members only"));
-    let home = b
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = get_text(&b, app.url("/")).await;
     assert_eq!(home, "anonymous");
 }
 
@@ -466,25 +434,13 @@ async fn callback_refuses_tampered_state_missing_code_and_foreign_logins() {
     })
     .await;
     let phone = browser();
-    let res = phone
-        .get(app.url("/auth/vipps/callback"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&phone, app.url("/auth/vipps/callback")).await;
     let page = Page::read(res).await;
     assert_eq!(page.status, 400);
     assert!(page.set_cookies.is_empty());
-    let res = phone
-        .get(app.url("/auth/vipps/callback?error=access_denied"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&phone, app.url("/auth/vipps/callback?error=access_denied")).await;
     assert_eq!(Page::read(res).await.result().as_deref(), Some("declined"));
-    let res = phone
-        .get(app.url("/auth/vipps/callback?code=made-up"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&phone, app.url("/auth/vipps/callback?code=made-up")).await;
     let page = Page::read(res).await;
     assert!(page.status >= 400);
     assert!(page.set_cookies.is_empty());
@@ -510,18 +466,11 @@ async fn callback_refuses_tampered_state_missing_code_and_foreign_logins() {
         };
         landing.query_pairs_mut().append_pair(&k, &v);
     }
-    let page = Page::read(phone.get(landing).send().await.unwrap()).await;
+    let page = Page::read(http_get(&phone, landing).await).await;
     assert_eq!(page.status, 403);
     assert_eq!(page.result().as_deref(), Some("rejected"));
     assert!(page.set_cookies.is_empty());
-    let home = phone
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = get_text(&phone, app.url("/")).await;
     assert_eq!(home, "anonymous");
 }
 
@@ -556,11 +505,7 @@ async fn webhook_route_is_off_by_default_and_refuses_unsigned_pings() {
 #[tokio::test]
 async fn pages_carry_security_headers() {
     let app = start_app(|b, _| b).await;
-    let res = browser()
-        .get(app.url("/auth/vipps/login"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
     let h = res.headers();
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["x-frame-options"], "DENY");
@@ -570,16 +515,8 @@ async fn pages_carry_security_headers() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    let js = browser()
-        .get(app.url("/auth/vipps/static/vipps-login.js"))
-        .send()
-        .await
-        .unwrap();
+    let js = http_get(&browser(), app.url("/auth/vipps/static/vipps-login.js")).await;
     assert_eq!(js.status(), 200);
-    let res = browser()
-        .get(app.url("/auth/vipps/nope"))
-        .send()
-        .await
-        .unwrap();
+    let res = http_get(&browser(), app.url("/auth/vipps/nope")).await;
     assert_eq!(res.status(), 404);
 }

@@ -112,6 +112,54 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// GETs `url` with browser `b`.
+pub async fn http_get(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
+    b.get(url).send().await.unwrap()
+}
+
+/// GETs `url` with one extra request header (`accept`, `cookie`, ...).
+pub async fn get_with(
+    b: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    (name, value): (&str, &str),
+) -> reqwest::Response {
+    b.get(url).header(name, value).send().await.unwrap()
+}
+
+/// GETs `url`; the body as text, whatever the status.
+pub async fn get_text(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    http_get(b, url).await.text().await.unwrap()
+}
+
+/// GETs `url`; the body as JSON, whatever the status.
+pub async fn get_json(b: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
+    http_get(b, url).await.json().await.unwrap()
+}
+
+/// POSTs a form to `url`.
+pub async fn post_form<T: serde::Serialize + ?Sized>(
+    b: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    form: &T,
+) -> reqwest::Response {
+    b.post(url).form(form).send().await.unwrap()
+}
+
+/// POSTs to a JSON API route with `x-requested-with: {requested_with}` and, when given,
+/// a JSON body.
+pub async fn api_post(
+    b: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    requested_with: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut req = b.post(url).header("x-requested-with", requested_with);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    req.send().await.unwrap()
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path.trim_start_matches('/')).unwrap()
@@ -119,15 +167,7 @@ impl TestApp {
 
     /// GETs the login page and returns its CSRF token.
     pub async fn csrf(&self, b: &reqwest::Client) -> String {
-        let html = b
-            .get(self.url("/auth/vipps/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        csrf_from(&html)
+        csrf_from(&get_text(b, self.url("/auth/vipps/login")).await)
     }
 
     /// Posts the start form; returns the response (303 to the wait page on success).
@@ -140,11 +180,7 @@ impl TestApp {
         let token = self.csrf(b).await;
         let mut form = vec![("phone", phone), ("csrf_token", token.as_str())];
         form.extend_from_slice(extra);
-        b.post(self.url("/auth/vipps/start"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        post_form(b, self.url("/auth/vipps/start"), &form).await
     }
 
     /// Starts a login through the form and returns the login id (from the redirect).
@@ -165,11 +201,7 @@ impl TestApp {
     /// Polls `GET wait/{id}` until it is no longer the waiting page; returns that answer.
     pub async fn wait_until_done(&self, b: &reqwest::Client, id: &str) -> Page {
         for _ in 0..300 {
-            let res = b
-                .get(self.url(&format!("/auth/vipps/wait/{id}")))
-                .send()
-                .await
-                .unwrap();
+            let res = http_get(b, self.url(&format!("/auth/vipps/wait/{id}"))).await;
             let page = Page::read(res).await;
             if page.status != 200 || !page.body.contains("id=\"binding-message\"") {
                 return page;
