@@ -18,10 +18,6 @@ use vipps_login_core::{
 };
 use vipps_login_sim::{Endpoint, Fault, Policy};
 
-fn kari() -> LoginRequest {
-    LoginRequest::new(Msisdn::parse(KARI).unwrap())
-}
-
 fn auto(after_ms: u64) -> Policy {
     Policy::AutoApprove {
         after: Duration::from_millis(after_ms),
@@ -288,17 +284,8 @@ async fn serve_hook(client: VippsClient) -> (Url, Arc<Mutex<Vec<Result<(), Error
 #[tokio::test]
 async fn webhook_ping_wakes_the_login() {
     // A long interval: without the ping the first poll would come after 20 s.
-    let sim = sim(fast_sim()
-        .interval(Duration::from_secs(20))
-        .expires_in(Duration::from_secs(60)))
-    .await;
-    let client = VippsClient::new(
-        config_for(&sim)
-            .webhook_secret(Secret::new("hook-secret"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let sim = slow_polling_sim().await;
+    let client = webhook_client(&sim, "hook-secret");
     let (url, results) = serve_hook(client.clone()).await;
     sim.set_webhook(url, "hook-secret".into());
     let started = client.start(kari()).await.unwrap();
@@ -306,10 +293,7 @@ async fn webhook_ping_wakes_the_login() {
         .start(LoginRequest::new(Msisdn::parse(OLA).unwrap()))
         .await
         .unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let req = pending(&sim, KARI).await;
     let t = Instant::now();
     sim.approve(&req.auth_req_id).await.unwrap();
     client.wait(&started.id).await.unwrap();
@@ -328,24 +312,12 @@ async fn webhook_ping_wakes_the_login() {
 
 #[tokio::test]
 async fn webhook_with_a_bad_signature_is_refused() {
-    let sim = sim(fast_sim()
-        .interval(Duration::from_secs(20))
-        .expires_in(Duration::from_secs(60)))
-    .await;
-    let client = VippsClient::new(
-        config_for(&sim)
-            .webhook_secret(Secret::new("hook-secret"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let sim = slow_polling_sim().await;
+    let client = webhook_client(&sim, "hook-secret");
     let (url, results) = serve_hook(client.clone()).await;
     sim.set_webhook(url.clone(), "another-secret".into());
     let started = client.start(kari()).await.unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let req = pending(&sim, KARI).await;
     sim.approve(&req.auth_req_id).await.unwrap();
     assert!(
         eventually(Duration::from_secs(2), || !results

@@ -15,21 +15,10 @@ use vipps_login_core::{
 };
 use vipps_login_sim::{AuthMethod, ErrorStyle, Policy, RequestFlow, SigningAlg, SimClient};
 
-fn kari() -> LoginRequest {
-    LoginRequest::new(Msisdn::parse(KARI).unwrap())
-}
-
 fn browser(req: LoginRequest) -> LoginRequest {
     req.flow(Flow::ContinueInBrowser {
         redirect_uri: Url::parse("http://127.0.0.1:9/continue").unwrap(),
     })
-}
-
-fn code_of(url: &Url) -> String {
-    url.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
 }
 
 #[tokio::test]
@@ -57,10 +46,7 @@ async fn finish_in_app_approved() {
         LoginStatus::Pending
     ));
 
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let req = pending(&sim, KARI).await;
     assert_eq!(req.binding_message.as_deref(), Some(code.as_str()));
     assert_eq!(req.flow, RequestFlow::FinishInApp);
     assert!(req.scopes.iter().any(|s| s == "phoneNumber"));
@@ -218,10 +204,7 @@ async fn continue_in_browser_exchange() {
         client.status(&started.id).await.unwrap(),
         LoginStatus::AwaitingBrowser
     ));
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let req = pending(&sim, KARI).await;
     assert_eq!(req.flow, RequestFlow::LoginToWebpage);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The poller does not poll this variant.
@@ -250,11 +233,7 @@ async fn continue_in_browser_es256_camel_case() {
     .await;
     let client = client_for(&sim);
     let started = client.start(browser(kari())).await.unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let code = approve_for_code(&sim, KARI).await;
     let (id, identity) = client.exchange_code(&code).await.unwrap();
     assert_eq!(id, started.id);
     assert!(identity.id_token_claims.contains_key("authReqId"));
@@ -266,11 +245,7 @@ async fn code_for_a_login_started_elsewhere_is_refused() {
     let a = client_for(&sim);
     let b = client_for(&sim); // same credentials, its own store: it did not start the login
     let started = a.start(browser(kari())).await.unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let code = approve_for_code(&sim, KARI).await;
     let err = b.exchange_code(&code).await.unwrap_err();
     assert_eq!(
         err,
@@ -509,11 +484,7 @@ async fn instances_sharing_a_store() {
         b.status(&started.id).await.unwrap(),
         LoginStatus::AwaitingBrowser
     ));
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let code = approve_for_code(&sim, KARI).await;
     let mut on_a = a.watch(&started.id).await.unwrap();
     let (id, _) = b.exchange_code(&code).await.unwrap();
     assert_eq!(id, started.id);
@@ -539,10 +510,7 @@ async fn instances_sharing_a_store() {
         let id = started.id.clone();
         tokio::spawn(async move { b.wait(&id).await })
     };
-    let req = sim
-        .wait_for_pending(OLA, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let req = pending(&sim, OLA).await;
     sim.approve(&req.auth_req_id).await.unwrap();
     let identity = waiter.await.unwrap().unwrap();
     assert_eq!(identity.sub, sim.sub_for(sim.client_id(), OLA));

@@ -82,17 +82,8 @@ async fn nothing_secret_is_logged() {
         )
         .await
         .unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let redirect = sim.approve(&req.auth_req_id).await.unwrap().unwrap();
-    let code = redirect
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let req = pending(&sim, KARI).await;
+    let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
     client.exchange_code(&code).await.unwrap();
 
     // Refusals and the user-exists check.

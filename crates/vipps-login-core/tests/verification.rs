@@ -20,10 +20,6 @@ use vipps_login_core::{
 };
 use vipps_login_sim::{Fault, Policy};
 
-fn kari() -> LoginRequest {
-    LoginRequest::new(Msisdn::parse(KARI).unwrap())
-}
-
 fn auto() -> Policy {
     Policy::AutoApprove {
         after: Duration::from_millis(100),
@@ -78,13 +74,11 @@ async fn crafted_but_valid_token_is_accepted() {
 
 #[tokio::test]
 async fn wrong_issuer() {
-    let r = login_with(|c| {
-        sign(
-            Algorithm::RS256,
-            TEST_RSA_KID,
-            &with(c, "iss", json!("https://evil.example/")),
-        )
-    })
+    let r = login_with(resign_with(
+        Algorithm::RS256,
+        "iss",
+        json!("https://evil.example/"),
+    ))
     .await;
     assert_eq!(r, Err(Error::TokenVerification(TokenError::Issuer)));
     // Trailing-slash variants are not "close enough".
@@ -98,36 +92,15 @@ async fn wrong_issuer() {
 
 #[tokio::test]
 async fn wrong_audience() {
-    let r = login_with(|c| {
-        sign(
-            Algorithm::RS256,
-            TEST_RSA_KID,
-            &with(c, "aud", json!("other")),
-        )
-    })
-    .await;
+    let r = login_with(resign_with(Algorithm::RS256, "aud", json!("other"))).await;
     assert_eq!(r, Err(Error::TokenVerification(TokenError::Audience)));
-    let r = login_with(|c| {
-        sign(
-            Algorithm::RS256,
-            TEST_RSA_KID,
-            &with(c, "aud", json!(["a", "b"])),
-        )
-    })
-    .await;
+    let r = login_with(resign_with(Algorithm::RS256, "aud", json!(["a", "b"]))).await;
     assert_eq!(r, Err(Error::TokenVerification(TokenError::Audience)));
 }
 
 #[tokio::test]
 async fn nonce_mismatch() {
-    let r = login_with(|c| {
-        sign(
-            Algorithm::RS256,
-            TEST_RSA_KID,
-            &with(c, "nonce", json!("not-ours")),
-        )
-    })
-    .await;
+    let r = login_with(resign_with(Algorithm::RS256, "nonce", json!("not-ours"))).await;
     assert_eq!(r, Err(Error::TokenVerification(TokenError::Nonce)));
     let r = login_with(|c| {
         let mut c = c.clone();
@@ -204,14 +177,7 @@ async fn malformed_tokens() {
 
 #[tokio::test]
 async fn userinfo_of_another_subject() {
-    let r = login_with(|c| {
-        sign(
-            Algorithm::RS256,
-            TEST_RSA_KID,
-            &with(c, "sub", json!("else")),
-        )
-    })
-    .await;
+    let r = login_with(resign_with(Algorithm::RS256, "sub", json!("else"))).await;
     assert_eq!(
         r,
         Err(Error::TokenVerification(TokenError::SubjectMismatch))
@@ -282,27 +248,15 @@ async fn browser_variant_auth_req_id_must_match() {
             redirect_uri: Url::parse("http://127.0.0.1:9/cb").unwrap(),
         })
     };
-    let code = |u: Url| {
-        u.query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
 
     // auth_req_id of another request.
-    proxy.rewrite_id_token(|c| {
-        sign(
-            Algorithm::ES256,
-            TEST_EC_KID,
-            &with(c, "auth_req_id", json!("someone-else")),
-        )
-    });
+    proxy.rewrite_id_token(resign_with(
+        Algorithm::ES256,
+        "auth_req_id",
+        json!("someone-else"),
+    ));
     let started = client.start(browser(kari())).await.unwrap();
-    let req = sim
-        .wait_for_pending(KARI, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let c = code(sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let c = approve_for_code(&sim, KARI).await;
     assert_eq!(
         client.exchange_code(&c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
@@ -313,22 +267,16 @@ async fn browser_variant_auth_req_id_must_match() {
     ));
 
     // Both spellings, disagreeing.
-    proxy.rewrite_id_token(|c| {
-        sign(
-            Algorithm::ES256,
-            TEST_EC_KID,
-            &with(c, "authReqId", json!("someone-else")),
-        )
-    });
+    proxy.rewrite_id_token(resign_with(
+        Algorithm::ES256,
+        "authReqId",
+        json!("someone-else"),
+    ));
     let started = client
         .start(browser(LoginRequest::new(Msisdn::parse(OLA).unwrap())))
         .await
         .unwrap();
-    let req = sim
-        .wait_for_pending(OLA, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let c = code(sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let c = approve_for_code(&sim, OLA).await;
     assert_eq!(
         client.exchange_code(&c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
@@ -347,35 +295,21 @@ async fn browser_variant_auth_req_id_must_match() {
         )))
         .await
         .unwrap();
-    let req = sim
-        .wait_for_pending("4587654321", Duration::from_secs(2))
-        .await
-        .unwrap();
-    let c = code(sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let c = approve_for_code(&sim, "4587654321").await;
     assert_eq!(
         client.exchange_code(&c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
     );
 
     // Nonce mismatch on a matching auth_req_id fails that login.
-    proxy.rewrite_id_token(|c| {
-        sign(
-            Algorithm::ES256,
-            TEST_EC_KID,
-            &with(c, "nonce", json!("forged")),
-        )
-    });
+    proxy.rewrite_id_token(resign_with(Algorithm::ES256, "nonce", json!("forged")));
     let started3 = client
         .start(browser(LoginRequest::new(
             Msisdn::parse("358401234567").unwrap(),
         )))
         .await
         .unwrap();
-    let req = sim
-        .wait_for_pending("358401234567", Duration::from_secs(2))
-        .await
-        .unwrap();
-    let c = code(sim.approve(&req.auth_req_id).await.unwrap().unwrap());
+    let c = approve_for_code(&sim, "358401234567").await;
     assert_eq!(
         client.exchange_code(&c).await.unwrap_err(),
         Error::TokenVerification(TokenError::Nonce)

@@ -23,8 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 use url::Url;
-use vipps_login_core::{ClientAuth, Config, ConfigBuilder, Issuer, Secret, VippsClient};
-use vipps_login_sim::{SimConfig, SimHandle, Simulator};
+use vipps_login_core::{
+    ClientAuth, Config, ConfigBuilder, Issuer, LoginRequest, Msisdn, Secret, VippsClient,
+};
+use vipps_login_sim::{SimConfig, SimHandle, SimRequest, Simulator};
 
 pub const RSA_PEM: &str = include_str!("../fixtures/rsa.pem");
 pub const RSA_PUB_PEM: &str = include_str!("../fixtures/rsa_pub.pem");
@@ -62,6 +64,72 @@ pub fn client_for(sim: &SimHandle) -> VippsClient {
 
 pub async fn sim(config: SimConfig) -> SimHandle {
     Simulator::start(config).await.unwrap()
+}
+
+/// A login request for Kari (finish in app, default scopes).
+pub fn kari() -> LoginRequest {
+    LoginRequest::new(Msisdn::parse(KARI).unwrap())
+}
+
+/// The simulator's pending request for `msisdn` (waits up to 2 s for it).
+pub async fn pending(sim: &SimHandle, msisdn: &str) -> SimRequest {
+    sim.wait_for_pending(msisdn, Duration::from_secs(2))
+        .await
+        .unwrap()
+}
+
+/// The `code` query parameter of a redirect URL.
+pub fn code_of(url: &Url) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// Approves the pending continue-in-browser request for `msisdn` at the simulator;
+/// the code of the redirect it answers.
+pub async fn approve_for_code(sim: &SimHandle, msisdn: &str) -> String {
+    let req = pending(sim, msisdn).await;
+    code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap())
+}
+
+/// A simulator whose 20 s interval no test waits out (login expiry 60 s): a timely poll
+/// only happens when a webhook ping asks for it.
+pub async fn slow_polling_sim() -> SimHandle {
+    sim(fast_sim()
+        .interval(Duration::from_secs(20))
+        .expires_in(Duration::from_secs(60)))
+    .await
+}
+
+/// A client for `sim` that accepts webhooks signed with `secret`.
+pub fn webhook_client(sim: &SimHandle, secret: &str) -> VippsClient {
+    VippsClient::new(
+        config_for(sim)
+            .webhook_secret(Secret::new(secret))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// An ID-token rewrite that sets claim `key` to `value` and re-signs with the test key
+/// of `alg` (ES256: the EC key, otherwise the RSA key).
+pub fn resign_with(
+    alg: Algorithm,
+    key: &'static str,
+    value: Value,
+) -> impl Fn(&Map<String, Value>) -> String + Send + Sync + 'static {
+    let kid = if alg == Algorithm::ES256 {
+        TEST_EC_KID
+    } else {
+        TEST_RSA_KID
+    };
+    move |claims| {
+        let mut c = claims.clone();
+        c.insert(key.into(), value.clone());
+        sign(alg, kid, &c)
+    }
 }
 
 /// What the proxy does with the next token-endpoint call.
