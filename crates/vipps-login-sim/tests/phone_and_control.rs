@@ -78,13 +78,7 @@ async fn page(env: &Env, path: &str) -> (StatusCode, String) {
 
 /// POSTs a phone form; returns the 303 Location.
 async fn press(env: &Env, path: &str, form: &[(&str, &str)]) -> String {
-    let r = env
-        .http
-        .post(env.url(path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let r = env.post_form(path, form).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
     r.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -127,11 +121,7 @@ async fn phone_finish_in_app_with_first_time_consent() {
     let req_page = format!("/_sim/phone/{KARI}/requests/{id}");
     // approving before consenting is refused
     let r = env
-        .post_form_as(
-            env.url(&format!("{req_page}/approve")),
-            None,
-            &[("action", "approve")],
-        )
+        .post_form(&format!("{req_page}/approve"), &[("action", "approve")])
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let to = press(&env, &format!("{req_page}/consent"), &[("consent", "yes")]).await;
@@ -245,11 +235,7 @@ async fn delegated_consents_on_the_phone() {
     assert!(html.contains(r#"id="dc-terms""#) && html.contains(r#"id="dc-newsletter""#));
     // the required one unticked: refused
     let r = env
-        .post_form_as(
-            env.url(&format!("{req_page}/approve")),
-            None,
-            &[("dc_newsletter", "on")],
-        )
+        .post_form(&format!("{req_page}/approve"), &[("dc_newsletter", "on")])
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     press(&env, &format!("{req_page}/approve"), &[("dc_terms", "on")]).await;

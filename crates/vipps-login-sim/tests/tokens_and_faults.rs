@@ -124,8 +124,8 @@ async fn rs256_poll_tokens_verify() {
 #[tokio::test]
 async fn es256_redirect_tokens_verify() {
     let env = start(fast()).await;
-    let r = env
-        .start_raw(&[
+    let (id, t) = env
+        .redirect_login(&[
             ("scope", "openid"),
             ("login_hint", "urn:msisdn:4712345678"),
             ("requested_flow", "login_to_webpage"),
@@ -133,10 +133,6 @@ async fn es256_redirect_tokens_verify() {
             ("nonce", "n-2"),
         ])
         .await;
-    let id = auth_req_id(r).await;
-    let to = env.sim.approve(&id).await.unwrap().unwrap();
-    let code = code_of(&to);
-    let t: Value = env.exchange_code(&code).await.json().await.unwrap();
     let jwt = t["id_token"].as_str().unwrap();
     assert_eq!(header(jwt)["alg"], "ES256");
     assert_eq!(header(jwt)["kid"], env.sim.kids().1);
@@ -148,18 +144,14 @@ async fn es256_redirect_tokens_verify() {
 #[tokio::test]
 async fn camel_case_auth_req_id_option() {
     let env = start(fast().camel_case_auth_req_id(true)).await;
-    let r = env
-        .start_raw(&[
+    let (id, t) = env
+        .redirect_login(&[
             ("scope", "openid"),
             ("login_hint", "urn:msisdn:4712345678"),
             ("requested_flow", "login_to_webpage"),
             ("redirect_uri", "http://localhost/cb"),
         ])
         .await;
-    let id = auth_req_id(r).await;
-    let to = env.sim.approve(&id).await.unwrap().unwrap();
-    let code = code_of(&to);
-    let t: Value = env.exchange_code(&code).await.json().await.unwrap();
     let extra = verify(
         &env,
         &env.jwks().await,

@@ -77,6 +77,11 @@ impl Env {
         req.form(form).send().await.unwrap()
     }
 
+    /// POSTs a form to a path without client credentials (phone page buttons).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form_as(self.url(path), None, form).await
+    }
+
     /// POSTs a form with client_secret_basic.
     pub async fn post_basic(&self, url: Url, form: &[(&str, &str)]) -> Response {
         self.post_form_as(url, Some(("demo-client", "demo-secret")), form)
@@ -128,6 +133,20 @@ impl Env {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         auth_req_id(r).await
+    }
+
+    /// A continue-in-browser login started with `form`, approved through the library
+    /// API, its code exchanged: (auth_req_id, token response body).
+    pub async fn redirect_login(&self, form: &[(&str, &str)]) -> (String, Value) {
+        let id = auth_req_id(self.start_raw(form).await).await;
+        let to = self.sim.approve(&id).await.unwrap().unwrap();
+        let tokens = self
+            .exchange_code(&code_of(&to))
+            .await
+            .json()
+            .await
+            .unwrap();
+        (id, tokens)
     }
 
     /// One CIBA poll: (status, body).
