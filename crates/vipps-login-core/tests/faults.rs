@@ -60,24 +60,25 @@ async fn persistent_poll_failures_fail_the_login() {
     ));
 }
 
-#[tokio::test]
-async fn dropped_connections_on_polls_are_retried() {
+/// A login auto-approved after 300 ms whose polls meet `fault` (two times): it still
+/// succeeds, and the poller counts at least two retries.
+async fn assert_poll_fault_is_retried(fault: Fault) {
     let sim = sim(fast_sim().policy(auto(300))).await;
     let client = client_for(&sim);
     let started = client.start(kari()).await.unwrap();
-    sim.inject_at(Endpoint::Token, Fault::DropConnection { count: 2 });
+    sim.inject_at(Endpoint::Token, fault);
     client.wait(&started.id).await.unwrap();
     assert!(client.poller_stats().retries >= 2);
 }
 
 #[tokio::test]
+async fn dropped_connections_on_polls_are_retried() {
+    assert_poll_fault_is_retried(Fault::DropConnection { count: 2 }).await;
+}
+
+#[tokio::test]
 async fn malformed_poll_answers_are_retried() {
-    let sim = sim(fast_sim().policy(auto(300))).await;
-    let client = client_for(&sim);
-    let started = client.start(kari()).await.unwrap();
-    sim.inject_at(Endpoint::Token, Fault::MalformedBody { count: 2 });
-    client.wait(&started.id).await.unwrap();
-    assert!(client.poller_stats().retries >= 2);
+    assert_poll_fault_is_retried(Fault::MalformedBody { count: 2 }).await;
 }
 
 #[tokio::test]
