@@ -72,8 +72,22 @@ async fn wait_for(inbox: &Inbox) -> Received {
 }
 
 async fn page(env: &Env, path: &str) -> (StatusCode, String) {
-    let r = env.http.get(env.url(path)).send().await.unwrap();
+    let r = env.get(env.url(path)).await;
     (r.status(), r.text().await.unwrap())
+}
+
+/// POSTs a form as the `shop` client of the users file (client_secret_basic); the JSON
+/// answer, whatever the status.
+async fn post_as_shop(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Value {
+    http.post(url)
+        .basic_auth("shop", Some("shop-secret"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// POSTs a phone form; returns the 303 Location.
@@ -558,34 +572,26 @@ name = "Shop AS"
         .unwrap();
     assert_eq!(d["issuer"], first.as_str());
     let bc = d["backchannel_authentication_endpoint"].as_str().unwrap();
-    let v: Value = http
-        .post(bc)
-        .basic_auth("shop", Some("shop-secret"))
-        .form(&[
+    let v: Value = post_as_shop(
+        &http,
+        bc,
+        &[
             ("scope", "openid name address"),
             ("login_hint", "urn:msisdn:4790000001"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(v["interval"], 0.1);
     let id = v["auth_req_id"].as_str().unwrap();
     let mut tokens = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(120)).await;
-        let t: Value = http
-            .post(d["token_endpoint"].as_str().unwrap())
-            .basic_auth("shop", Some("shop-secret"))
-            .form(&[("grant_type", CIBA), ("auth_req_id", id)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t: Value = post_as_shop(
+            &http,
+            d["token_endpoint"].as_str().unwrap(),
+            &[("grant_type", CIBA), ("auth_req_id", id)],
+        )
+        .await;
         if t["error"] != "authorization_pending" {
             tokens = t;
             break;
@@ -602,16 +608,12 @@ name = "Shop AS"
         .unwrap();
     assert_eq!(u["name"], "Per Hansen");
     assert_eq!(u["address"]["region"], "Oslo");
-    let v: Value = http
-        .post(bc)
-        .basic_auth("shop", Some("shop-secret"))
-        .form(&[("scope", "openid"), ("login_hint", "urn:msisdn:4790000002")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_as_shop(
+        &http,
+        bc,
+        &[("scope", "openid"), ("login_hint", "urn:msisdn:4790000002")],
+    )
+    .await;
     assert_eq!(v["error_code"], "old_app");
     child.kill().await.unwrap();
     // a broken users file is refused with a clear message
@@ -653,16 +655,15 @@ async fn users_file_formats() {
     let config = fast().users_file(&toml_path).unwrap();
     let env = start(config).await;
     let r = env
-        .http
-        .post(env.backchannel_url())
-        .basic_auth("shop", Some("shop-secret"))
-        .form(&[
-            ("scope", "openid"),
-            ("login_hint", "urn:customer-token:per-token"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form_as(
+            env.backchannel_url(),
+            Some(("shop", "shop-secret")),
+            &[
+                ("scope", "openid"),
+                ("login_hint", "urn:customer-token:per-token"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, html) = page(&env, "_sim/phone/4790000001").await;
     assert!(html.contains("Shop AS"));

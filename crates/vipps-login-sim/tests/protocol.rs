@@ -17,11 +17,8 @@ async fn discovery_and_jwks() {
     assert!(issuer.as_str().ends_with("/access-management-1.0/access/"));
     assert_eq!(issuer.path(), "/access-management-1.0/access/");
     let r = env
-        .http
         .get(issuer.join(".well-known/openid-configuration").unwrap())
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "max-age=3600");
     let d: Value = r.json().await.unwrap();
@@ -36,12 +33,7 @@ async fn discovery_and_jwks() {
         d["jwks_uri"],
         issuer.join(".well-known/jwks.json").unwrap().as_str()
     );
-    let r = env
-        .http
-        .get(d["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let r = env.get(d["jwks_uri"].as_str().unwrap()).await;
     assert_eq!(r.headers()["cache-control"], "max-age=3600");
     let jwks: Value = r.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();

@@ -314,7 +314,7 @@ async fn latency_fault() {
         .join(".well-known/openid-configuration")
         .unwrap();
     let t = Instant::now();
-    let r = env.http.get(disco.clone()).send().await.unwrap();
+    let r = env.get(disco.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(t.elapsed() >= Duration::from_millis(300));
     // other endpoints are not delayed
@@ -370,11 +370,8 @@ async fn server_error_fault_counts_down() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["faults"][0]["status"], 500);
     let r = env
-        .http
         .get(env.sim.issuer().join(".well-known/jwks.json").unwrap())
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     env.jwks().await;
     assert!(env.get_json("_sim/faults").await["faults"] == json!([]));
@@ -385,11 +382,8 @@ async fn malformed_body_fault() {
     let env = start(fast()).await;
     env.sim.inject(Fault::MalformedBody { count: 1 });
     let r = env
-        .http
         .get(env.sim.issuer().join(".well-known/jwks.json").unwrap())
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.json::<Value>().await.is_err());
     env.jwks().await;

@@ -77,6 +77,11 @@ impl Env {
         req.form(form).send().await.unwrap()
     }
 
+    /// GETs a URL, nothing added.
+    pub async fn get(&self, url: impl reqwest::IntoUrl) -> Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
     /// POSTs a form to a path without client credentials (phone page buttons).
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
         self.post_form_as(self.url(path), None, form).await
