@@ -1,7 +1,8 @@
 //! Project automation for vipps-login-rs, run as `cargo xtask <task>`.
 //!
 //! - `ci`: everything CI checks, in the order that reuses the most build output:
-//!   format, clippy (all targets, `-D warnings`), the whole test suite with doc tests,
+//!   format, clippy (all targets, `-D warnings`), rustdoc (`-D warnings`), the whole test
+//!   suite with doc tests,
 //!   then the browser tests. Installs what the browser tests need when it is missing.
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 ci     fmt check, clippy -D warnings, all tests (unit, integration, doc), browser tests\n  \
+                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests\n  \
                  test   all Rust tests (unit, integration, doc), no lint, no browser\n  \
                  demo   run the simulator and the counter reference app (no credentials needed)\n  \
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
@@ -87,6 +88,10 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    // Broken intra-doc links and malformed docs fail like lints do.
+    run(cargo()
+        .args(["doc", "--no-deps", "--workspace"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     test()?;
     e2e()
 }
