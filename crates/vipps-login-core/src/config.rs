@@ -127,6 +127,7 @@ pub struct Config {
     pub(crate) default_metadata_ttl: Duration,
     pub(crate) result_ttl: Duration,
     pub(crate) user_exists_ttl: Duration,
+    pub(crate) poll_lease: Duration,
     pub(crate) allow_http_loopback: bool,
 }
 
@@ -171,6 +172,7 @@ impl Config {
             default_metadata_ttl: Duration::from_secs(3600),
             result_ttl: Duration::from_secs(600),
             user_exists_ttl: Duration::from_secs(60),
+            poll_lease: Duration::from_secs(10),
         }
     }
 
@@ -185,6 +187,7 @@ impl Config {
     /// | `VIPPS_SYSTEM_NAME`, `VIPPS_SYSTEM_VERSION` | `Vipps-System-*` headers |
     /// | `VIPPS_SYSTEM_PLUGIN_NAME`, `VIPPS_SYSTEM_PLUGIN_VERSION` | `Vipps-System-Plugin-*` headers |
     /// | `VIPPS_WEBHOOK_SECRET` | verifies `login.merchant-initiated.ping.v1` webhooks |
+    /// | `VIPPS_POLL_LEASE_MS` | see [`ConfigBuilder::poll_lease`] |
     pub fn from_env() -> Result<Config, Error> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -221,6 +224,12 @@ impl Config {
         }
         if let Some(v) = get("VIPPS_WEBHOOK_SECRET") {
             b = b.webhook_secret(Secret::new(v));
+        }
+        if let Some(v) = get("VIPPS_POLL_LEASE_MS") {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                Error::Config("VIPPS_POLL_LEASE_MS must be a whole number of milliseconds".into())
+            })?;
+            b = b.poll_lease(Duration::from_millis(ms));
         }
         b.build()
     }
@@ -289,6 +298,7 @@ pub struct ConfigBuilder {
     default_metadata_ttl: Duration,
     result_ttl: Duration,
     user_exists_ttl: Duration,
+    poll_lease: Duration,
 }
 
 impl ConfigBuilder {
@@ -415,6 +425,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long an instance's claim to poll its logins lasts without a heartbeat
+    /// (default 10 s). With a store shared by several instances, the logins of an instance
+    /// that died are taken over by another within about this time plus one interval.
+    pub fn poll_lease(mut self, lease: Duration) -> Self {
+        self.poll_lease = lease;
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let issuer = self.issuer.url()?;
@@ -460,6 +478,9 @@ impl ConfigBuilder {
                 "the clock skew may be at most 10 minutes".into(),
             ));
         }
+        if self.poll_lease < Duration::from_millis(300) {
+            return Err(Error::Config("the poll lease must be at least 300 ms".into()));
+        }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Config("timeouts must be above zero".into()));
         }
@@ -497,6 +518,7 @@ impl ConfigBuilder {
             default_metadata_ttl: self.default_metadata_ttl,
             result_ttl: self.result_ttl,
             user_exists_ttl: self.user_exists_ttl,
+            poll_lease: self.poll_lease,
             allow_http_loopback,
         })
     }

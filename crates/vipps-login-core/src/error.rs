@@ -95,12 +95,64 @@ pub enum Error {
     /// The configuration is incomplete or invalid; the text names the setting.
     #[error("The Vipps login configuration is invalid: {0}.")]
     Config(String),
-    /// The login store failed.
-    #[error("The login store failed ({0}); try again.")]
+    /// The login store (memory, or Redis shared by several instances) failed or cannot
+    /// be reached; nothing was half-written.
+    #[error("The login store is not available ({0}); try again in a few seconds. If it persists, check that the store (Redis) runs and is reachable.")]
     Store(String),
+    /// A login is already waiting for this phone number (one at a time per number).
+    #[error("A login is already waiting for this customer's confirmation; cancel it or wait until it ends.")]
+    LoginPending {
+        /// When that login runs out at the latest.
+        retry_after: Option<Duration>,
+    },
+    /// The number was pushed to recently and the customer declined or did not answer;
+    /// pushing again right away would pester them.
+    #[error("{}", cool_down_sentence(*reason, *retry_after))]
+    CoolingDown {
+        /// What happened to the last push.
+        reason: CoolDownReason,
+        /// When a new push may be sent.
+        retry_after: Duration,
+    },
+    /// The login has not finished yet: there is no result to hand out.
+    #[error("The customer has not confirmed the login yet.")]
+    NotFinished,
+    /// A browser came back with a `state` that matches no login waiting for the phone's
+    /// browser (forged, missing, replayed, or expired). Nothing was sent to Vipps.
+    #[error("This link does not belong to a login waiting on this phone; start a new login.")]
+    UnknownCallback,
     /// A webhook request was refused (unsigned, wrongly signed, or too old).
     #[error("The webhook call was refused: {0}.")]
     WebhookRejected(String),
+}
+
+/// Why a number is in a cool-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CoolDownReason {
+    /// The customer declined the last login.
+    Declined,
+    /// The customer did not answer the last login before it expired.
+    Ignored,
+}
+
+/// `m:ss`, for the sentences a clerk reads.
+pub(crate) fn minutes_seconds(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
+    let wait = minutes_seconds(retry_after);
+    match reason {
+        CoolDownReason::Declined => {
+            format!("The customer declined the last request; wait {wait} before asking again.")
+        }
+        CoolDownReason::Ignored => format!(
+            "The customer did not answer the last request; you can send a new one in {wait}."
+        ),
+    }
 }
 
 fn rate_limited_sentence(retry_after: Option<Duration>) -> String {
@@ -142,6 +194,10 @@ impl Error {
             Error::Config(_) => "config",
             Error::Store(_) => "store",
             Error::WebhookRejected(_) => "webhook_rejected",
+            Error::LoginPending { .. } => "login_pending",
+            Error::CoolingDown { .. } => "cooling_down",
+            Error::NotFinished => "not_finished",
+            Error::UnknownCallback => "unknown_callback",
         }
     }
 
@@ -157,7 +213,12 @@ impl Error {
             Error::Declined => StatusCode::FORBIDDEN,
             Error::Expired => StatusCode::GONE,
             Error::InvalidUser | Error::OldApp => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. }
+            | Error::LoginPending { .. }
+            | Error::CoolingDown { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::NotFinished => StatusCode::CONFLICT,
+            Error::UnknownCallback => StatusCode::BAD_REQUEST,
+            Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::LoginNotFound => StatusCode::NOT_FOUND,
             Error::Cancelled | Error::AlreadyCompleted => StatusCode::CONFLICT,
             Error::WebhookRejected(_) => StatusCode::UNAUTHORIZED,
@@ -168,7 +229,7 @@ impl Error {
             | Error::Protocol(_)
             | Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Error::Transport(_) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Config(_) | Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -176,7 +237,9 @@ impl Error {
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::RateLimited { retry_after } => *retry_after,
+            Error::RateLimited { retry_after } | Error::LoginPending { retry_after } => *retry_after,
+            Error::CoolingDown { retry_after, .. } => Some(*retry_after),
+            Error::Store(_) => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
@@ -195,6 +258,8 @@ impl Error {
                 | Error::InvalidUser
                 | Error::OldApp
                 | Error::RateLimited { .. }
+                | Error::LoginPending { .. }
+                | Error::CoolingDown { .. }
         )
     }
 }

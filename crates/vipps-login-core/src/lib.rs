@@ -54,26 +54,34 @@ mod client;
 mod config;
 mod error;
 mod http;
+pub mod login;
 mod metadata;
 mod metrics;
 mod poller;
 mod secret;
 mod store;
 mod types;
+mod upstream;
 mod userinfo;
 mod verify;
 mod webhook;
+mod wire;
 
 pub use crate::client::VippsClient;
 pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
-pub use crate::error::{Error, TokenError};
+pub use crate::error::{CoolDownReason, Error, TokenError};
+pub use crate::login::policy::{RateLimits, Window};
+pub use crate::login::state::{IllegalTransition, LoginStatus};
+pub use crate::login::{LoginContext, LoginView, Transition};
 pub use crate::metrics::PollerStats;
 pub use crate::secret::Secret;
-pub use crate::store::{MemoryStore, Store, StoreError};
+pub use crate::store::{
+    DEFAULT_MEMORY_STORE_CAPACITY, MemoryStore, Notification, Store, StoreError, StoreErrorSource,
+};
 pub use crate::types::{
-    BindingMessage, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn, Scope, Scopes,
-    StartedLogin,
+    BindingMessage, Flow, LoginHint, LoginId, LoginRequest, Msisdn, Scope, Scopes, StartedLogin,
 };
 pub use crate::userinfo::{Address, Consent, DelegatedConsents, Identity, UserInfo};
 pub use crate::verify::{IdTokenVerifier, Jwks, VerifiedIdToken};
+#[cfg(feature = "test-util")]
 pub use crate::webhook::sign_webhook;

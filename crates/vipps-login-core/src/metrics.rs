@@ -80,6 +80,7 @@ impl Histogram {
         Duration::from_micros(self.max.load(Ordering::Relaxed))
     }
 
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn reset(&self) {
         for b in self.buckets.iter() {
             b.store(0, Ordering::Relaxed);

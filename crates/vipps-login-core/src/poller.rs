@@ -17,24 +17,16 @@ use tokio::time::Instant;
 use tokio_util::time::{DelayQueue, delay_queue};
 use tracing::Instrument as _;
 
-use crate::client::{CIBA_GRANT, ErrorBody, Inner, Stage, error_from_response, parse_tokens};
-use crate::http::{SendError, retry_after};
-use crate::{Error, LoginId, LoginStatus};
-
-pub(crate) enum Kind {
-    /// Variant 1: poll the token endpoint.
-    Poll,
-    /// Variant 2: nothing to poll upstream. Every interval the store is checked (another
-    /// instance may have exchanged the code); at the deadline the login expires.
-    Browser,
-}
+use crate::client::Inner;
+use crate::login::state::Event;
+use crate::wire::{CIBA_GRANT, PollAnswer, classify_poll};
+use crate::{Error, LoginId};
 
 pub(crate) enum Command {
     Add {
         id: LoginId,
         interval: Duration,
         deadline: Instant,
-        kind: Kind,
     },
     Wake {
         id: LoginId,
@@ -67,7 +59,6 @@ struct Entry {
     failures: u32,
     in_flight: bool,
     wake: bool,
-    kind: Kind,
 }
 
 struct Poller {
@@ -116,13 +107,9 @@ impl Poller {
                     };
                     // Take the permit before spawning: at most `max_concurrent_polls`
                     // poll tasks exist, however far behind the poller falls.
-                    let permit = if self.is_poll(&id) {
-                        match inner.poll_permits.clone().acquire_owned().await {
-                            Ok(p) => Some(p),
-                            Err(_) => break,
-                        }
-                    } else {
-                        None
+                    let permit = match inner.poll_permits.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
                     };
                     self.dispatch(inner, id, permit);
                 }
@@ -155,8 +142,10 @@ impl Poller {
                 id,
                 interval,
                 deadline,
-                kind,
             } => {
+                if self.entries.contains_key(&id) {
+                    return;
+                }
                 let now = Instant::now();
                 let first = now + interval;
                 let mut e = Entry {
@@ -168,7 +157,6 @@ impl Poller {
                     failures: 0,
                     in_flight: false,
                     wake: false,
-                    kind,
                 };
                 Self::schedule(&mut self.queue, &id, &mut e, first);
                 self.entries.insert(id, e);
@@ -178,9 +166,6 @@ impl Poller {
                 let Some(e) = self.entries.get_mut(&id) else {
                     return;
                 };
-                if !matches!(e.kind, Kind::Poll) {
-                    return;
-                }
                 if e.in_flight {
                     e.wake = true;
                 } else {
@@ -236,7 +221,7 @@ impl Poller {
                     self.set_pending_gauge();
                     if let Some(inner) = self.inner.upgrade() {
                         tokio::spawn(async move {
-                            inner.finish(&id, LoginStatus::Failed(Arc::new(err))).await;
+                            inner.finish(&id, Event::Fail(Arc::new(err))).await;
                         });
                     }
                     return;
@@ -253,46 +238,29 @@ impl Poller {
         Self::schedule(&mut self.queue, &id, e, at);
     }
 
-    fn is_poll(&self, id: &LoginId) -> bool {
-        self.entries
-            .get(id)
-            .is_some_and(|e| matches!(e.kind, Kind::Poll))
-    }
-
     /// Starts the work for a login that fell due.
-    fn dispatch(&mut self, inner: Arc<Inner>, id: LoginId, permit: Option<OwnedSemaphorePermit>) {
+    fn dispatch(&mut self, inner: Arc<Inner>, id: LoginId, permit: OwnedSemaphorePermit) {
         let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
         e.key = None;
         let due = e.due;
         let final_attempt = due >= e.deadline;
-        match e.kind {
-            Kind::Browser => {
-                e.in_flight = true;
-                tokio::spawn(async move {
-                    let outcome = check_browser(&inner, &id, final_attempt).await;
-                    inner.send(Command::Report { id, outcome });
-                });
+        e.in_flight = true;
+        e.last_sent = Some(Instant::now());
+        let span = tracing::debug_span!("vipps_login_poll", login_id = %id);
+        tokio::spawn(
+            async move {
+                let outcome = {
+                    let _permit = permit;
+                    inner.metrics.lateness.record(due.elapsed());
+                    inner.metrics.polls.fetch_add(1, Ordering::Relaxed);
+                    poll_once(&inner, &id, final_attempt).await
+                };
+                inner.send(Command::Report { id, outcome });
             }
-            Kind::Poll => {
-                e.in_flight = true;
-                e.last_sent = Some(Instant::now());
-                let span = tracing::debug_span!("vipps_login_poll", login_id = %id);
-                tokio::spawn(
-                    async move {
-                        let outcome = {
-                            let _permit = permit;
-                            inner.metrics.lateness.record(due.elapsed());
-                            inner.metrics.polls.fetch_add(1, Ordering::Relaxed);
-                            poll_once(&inner, &id, final_attempt).await
-                        };
-                        inner.send(Command::Report { id, outcome });
-                    }
-                    .instrument(span),
-                );
-            }
-        }
+            .instrument(span),
+        );
     }
 }
 
@@ -313,7 +281,7 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
     base + Duration::from_millis(rand::rng().random_range(0..jitter_ms))
 }
 
-/// One token request for a pending login; finishes the login when the answer is final.
+/// One token request for a waiting login; moves the login on when the answer is final.
 async fn poll_once(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Outcome {
     let outcome = poll_inner(inner, id).await;
     match outcome {
@@ -322,45 +290,21 @@ async fn poll_once(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Out
             if let Outcome::Transient(e) = &other {
                 tracing::debug!(error = %e.code(), "last poll before the deadline failed");
             }
-            inner.finish(id, LoginStatus::Expired).await;
+            inner.finish(id, Event::Expire).await;
             Outcome::Done
         }
         other => other,
     }
 }
 
-/// A browser-variant login: adopt a result stored by another instance, or expire it.
-async fn check_browser(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Outcome {
-    match inner.load(id).await {
-        Ok(Some(r)) if r.status.is_final() => {
-            inner.release(id, Some(r.status.to_status()));
-            Outcome::Done
-        }
-        Ok(None) => {
-            inner.release(id, None);
-            Outcome::Done
-        }
-        _ if final_attempt => {
-            inner.finish(id, LoginStatus::Expired).await;
-            Outcome::Done
-        }
-        Ok(Some(_)) => Outcome::Pending,
-        Err(e) => Outcome::Transient(e),
-    }
-}
-
 async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
-    let record = match inner.load(id).await {
-        Ok(Some(r)) if !r.status.is_final() => r,
-        // Finished elsewhere (another instance, a cancel) or forgotten.
-        Ok(Some(r)) => {
-            inner.release(id, Some(r.status.to_status()));
-            return Outcome::Done;
+    let record = match inner.engine.load(id).await {
+        // Still ours to poll. Another instance may have taken it over (this one was
+        // thought dead), or it ended elsewhere: then this instance lets it go.
+        Ok(Some(l)) if l.record.status.is_waiting() && l.record.poller == inner.engine.instance => {
+            l.record
         }
-        Ok(None) => {
-            inner.release(id, None);
-            return Outcome::Done;
-        }
+        Ok(_) => return Outcome::Done,
         Err(e) => return Outcome::Transient(e),
     };
     let endpoints = match inner.meta.endpoints().await {
@@ -378,64 +322,29 @@ async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
             ],
         )
         .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(SendError::Connection(m)) => return Outcome::Transient(Error::Transport(m)),
-        Err(e @ (SendError::TooLarge | SendError::Invalid(_))) => {
-            return Outcome::Transient(e.into_error());
+    let answer = classify_poll(resp, inner.config.clock.now());
+    let event = match answer {
+        PollAnswer::Pending => return Outcome::Pending,
+        PollAnswer::SlowDown(hint) => return Outcome::SlowDown(hint),
+        PollAnswer::RetryAfter(d) => return Outcome::RetryAfter(d),
+        PollAnswer::Transient(e) => return Outcome::Transient(e),
+        PollAnswer::Denied => Event::Deny,
+        PollAnswer::Expired => Event::Expire,
+        // Continue in browser: the customer's confirmation reaches us through the
+        // browser's code, never as tokens here. Any other answer (Vipps may call the
+        // exchanged request `invalid_grant`) is left to the callback to decide.
+        PollAnswer::Tokens(_) | PollAnswer::Failed(_) if record.browser => {
+            return Outcome::Pending;
         }
-    };
-    let now = inner.config.clock.now();
-    if resp.status.is_success() {
         // Tokens are issued once: whatever happens next, this login is decided now.
-        let tokens = match parse_tokens(&resp.body) {
-            Ok(t) => t,
-            // A garbled 200: the next poll may bring a readable answer.
-            Err(e) => return Outcome::Transient(e),
-        };
-        let status = match inner.complete_poll(&tokens, &record.nonce).await {
-            Ok(identity) => LoginStatus::Approved(Arc::new(identity)),
-            Err(e) => LoginStatus::Failed(Arc::new(e)),
-        };
-        inner.finish(id, status).await;
-        return Outcome::Done;
-    }
-    if resp.status == http::StatusCode::TOO_MANY_REQUESTS {
-        return Outcome::RetryAfter(retry_after(&resp.headers, now));
-    }
-    if resp.status.is_server_error() {
-        return Outcome::Transient(Error::Upstream {
-            status: resp.status.as_u16(),
-        });
-    }
-    let Some(body) = ErrorBody::parse(&resp.body) else {
-        return Outcome::Transient(Error::Protocol(format!(
-            "HTTP {} without a readable error",
-            resp.status.as_u16()
-        )));
+        PollAnswer::Tokens(tokens) => match inner.complete_poll(&tokens, &record.nonce).await {
+            Ok(identity) => Event::Approve(Arc::new(identity)),
+            Err(e) => Event::Fail(Arc::new(e)),
+        },
+        PollAnswer::Failed(e) => Event::Fail(Arc::new(e)),
     };
-    match body.code() {
-        "authorization_pending" => Outcome::Pending,
-        "slow_down" => Outcome::SlowDown(
-            body.interval
-                .filter(|i| i.is_finite() && *i > 0.0 && *i <= 3600.0)
-                .map(Duration::from_secs_f64)
-                .or_else(|| retry_after(&resp.headers, now)),
-        ),
-        "access_denied" => {
-            inner.finish(id, LoginStatus::Denied).await;
-            Outcome::Done
-        }
-        "expired_token" => {
-            inner.finish(id, LoginStatus::Expired).await;
-            Outcome::Done
-        }
-        _ => {
-            let e = error_from_response(&resp, Stage::Poll, now);
-            inner.finish(id, LoginStatus::Failed(Arc::new(e))).await;
-            Outcome::Done
-        }
-    }
+    inner.finish(id, event).await;
+    Outcome::Done
 }
 
 #[cfg(test)]

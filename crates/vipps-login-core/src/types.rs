@@ -11,7 +11,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::{Error, Identity, Secret};
+use crate::{Error, Secret};
 
 // ---------------------------------------------------------------------------------------
 // Msisdn
@@ -684,62 +684,6 @@ pub struct StartedLogin {
     pub expires_at: SystemTime,
     /// How often Vipps allows polling for this login.
     pub interval: Duration,
-}
-
-/// Where a login stands.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum LoginStatus {
-    /// Waiting for the customer to confirm in the app.
-    Pending,
-    /// Variant 2: waiting for the phone's browser to arrive with a code.
-    AwaitingBrowser,
-    /// Logged in.
-    Approved(Arc<Identity>),
-    /// The customer declined.
-    Denied,
-    /// Nobody confirmed in time.
-    Expired,
-    /// Cancelled by the merchant.
-    Cancelled,
-    /// Failed for another reason.
-    Failed(Arc<Error>),
-}
-
-impl LoginStatus {
-    /// Whether the login is over (no further change will come).
-    #[must_use]
-    pub fn is_final(&self) -> bool {
-        !matches!(self, LoginStatus::Pending | LoginStatus::AwaitingBrowser)
-    }
-
-    /// A short `snake_case` name, e.g. `pending` or `approved`.
-    #[must_use]
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            LoginStatus::Pending => "pending",
-            LoginStatus::AwaitingBrowser => "awaiting_browser",
-            LoginStatus::Approved(_) => "approved",
-            LoginStatus::Denied => "denied",
-            LoginStatus::Expired => "expired",
-            LoginStatus::Cancelled => "cancelled",
-            LoginStatus::Failed(_) => "failed",
-        }
-    }
-
-    /// The outcome as a `Result` once final: the identity, or the reason it failed.
-    /// `None` while still waiting.
-    #[must_use]
-    pub fn outcome(&self) -> Option<Result<Arc<Identity>, Error>> {
-        match self {
-            LoginStatus::Pending | LoginStatus::AwaitingBrowser => None,
-            LoginStatus::Approved(i) => Some(Ok(i.clone())),
-            LoginStatus::Denied => Some(Err(Error::Declined)),
-            LoginStatus::Expired => Some(Err(Error::Expired)),
-            LoginStatus::Cancelled => Some(Err(Error::Cancelled)),
-            LoginStatus::Failed(e) => Some(Err((**e).clone())),
-        }
-    }
 }
 
 #[cfg(test)]

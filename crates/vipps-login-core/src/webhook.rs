@@ -157,6 +157,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 /// Signs a webhook the way Vipps does: the headers to send with `body`.
 ///
 /// Meant for tests and simulators; returns `(x-ms-date, x-ms-content-sha256, authorization)`.
+#[cfg(feature = "test-util")]
 #[must_use]
 pub fn sign_webhook(
     secret: &Secret,

@@ -185,8 +185,12 @@ async fn bad_input_never_reaches_the_network() {
     let err = client.start(kari().state("")).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
     assert!(matches!(
-        client.exchange_code("").await,
+        client.complete_browser("some-state", "").await,
         Err(Error::InvalidCode)
+    ));
+    assert!(matches!(
+        client.complete_browser("", "some-code").await,
+        Err(Error::UnknownCallback)
     ));
     let s = sim.stats();
     assert_eq!((s.discovery, s.backchannel, s.token), (0, 0, 0));
@@ -206,23 +210,44 @@ async fn continue_in_browser_exchange() {
     ));
     let req = pending(&sim, KARI).await;
     assert_eq!(req.flow, RequestFlow::LoginToWebpage);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The poller does not poll this variant.
-    assert_eq!(sim.stats().token, 0);
+    // This variant is polled too (a decline reaches the merchant that way); an approval
+    // still waits for the browser.
+    assert!(eventually(Duration::from_secs(2), || sim.stats().token > 0).await);
     let redirect = sim.approve(&req.auth_req_id).await.unwrap().unwrap();
     assert_eq!(redirect.path(), "/continue");
-    let code = code_of(&redirect);
+    let cb = code_of(&redirect);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(matches!(
+        client.status(&started.id).await.unwrap(),
+        LoginStatus::AwaitingBrowser
+    ));
 
-    let (id, identity) = client.exchange_code(&code).await.unwrap();
+    // A forged state costs nothing upstream and leaves the genuine link working.
+    let before = sim.stats().code_exchanges;
+    let forged = Callback {
+        state: "forged-state".into(),
+        code: cb.code.clone(),
+    };
+    assert_eq!(exchange(&client, &forged).await.unwrap_err(), Error::UnknownCallback);
+    assert_eq!(sim.stats().code_exchanges, before);
+
+    let (id, identity) = exchange(&client, &cb).await.unwrap();
     assert_eq!(id, started.id);
     assert_eq!(identity.userinfo.name.as_deref(), Some("Kari Nordmann"));
+    assert!(matches!(client.status(&id).await.unwrap(), LoginStatus::Exchanged(_)));
     assert!(matches!(client.wait(&id).await, Ok(i) if i.sub == identity.sub));
 
-    // Single use, never retried.
-    let before = sim.stats().token;
-    let err = client.exchange_code(&code).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidCode), "{err:?}");
-    assert_eq!(sim.stats().token, before + 1);
+    // Single use: a replay is refused before any call upstream.
+    let before = sim.stats().code_exchanges;
+    let err = exchange(&client, &cb).await.unwrap_err();
+    assert_eq!(err, Error::AlreadyCompleted);
+    assert_eq!(sim.stats().code_exchanges, before);
+
+    // Redeemed exactly once, by its owner only.
+    assert_eq!(client.redeem(&id, "someone else").await.unwrap_err(), Error::LoginNotFound);
+    assert_eq!(client.redeem(&id, "").await.unwrap().sub, identity.sub);
+    assert_eq!(client.redeem(&id, "").await.unwrap_err(), Error::AlreadyCompleted);
+    assert!(matches!(client.status(&id).await.unwrap(), LoginStatus::Redeemed));
 }
 
 #[tokio::test]
@@ -234,7 +259,7 @@ async fn continue_in_browser_es256_camel_case() {
     let client = client_for(&sim);
     let started = client.start(browser(kari())).await.unwrap();
     let code = approve_for_code(&sim, KARI).await;
-    let (id, identity) = client.exchange_code(&code).await.unwrap();
+    let (id, identity) = exchange(&client, &code).await.unwrap();
     assert_eq!(id, started.id);
     assert!(identity.id_token_claims.contains_key("authReqId"));
 }
@@ -246,11 +271,10 @@ async fn code_for_a_login_started_elsewhere_is_refused() {
     let b = client_for(&sim); // same credentials, its own store: it did not start the login
     let started = a.start(browser(kari())).await.unwrap();
     let code = approve_for_code(&sim, KARI).await;
-    let err = b.exchange_code(&code).await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::TokenVerification(vipps_login_core::TokenError::AuthReqId)
-    );
+    let before = sim.stats().code_exchanges;
+    let err = exchange(&b, &code).await.unwrap_err();
+    assert_eq!(err, Error::UnknownCallback);
+    assert_eq!(sim.stats().code_exchanges, before, "no call upstream");
     assert!(matches!(
         a.status(&started.id).await.unwrap(),
         LoginStatus::AwaitingBrowser
@@ -486,18 +510,18 @@ async fn instances_sharing_a_store() {
     ));
     let code = approve_for_code(&sim, KARI).await;
     let mut on_a = a.watch(&started.id).await.unwrap();
-    let (id, _) = b.exchange_code(&code).await.unwrap();
+    let (id, _) = exchange(&b, &code).await.unwrap();
     assert_eq!(id, started.id);
     assert!(matches!(
         a.status(&id).await.unwrap(),
-        LoginStatus::Approved(_)
+        LoginStatus::Exchanged(_)
     ));
-    // `a` notices within about one interval and stops following the login.
+    // `a` is told through the store and stops following the login.
     tokio::time::timeout(Duration::from_secs(2), on_a.changed())
         .await
         .unwrap()
         .unwrap();
-    assert!(matches!(&*on_a.borrow(), LoginStatus::Approved(_)));
+    assert!(matches!(&*on_a.borrow(), LoginStatus::Exchanged(_)));
     assert!(eventually(Duration::from_secs(1), || a.poller_stats().scheduled == 0).await);
 
     // A finish-in-app login polled by `a` can be awaited through `b`.

@@ -84,7 +84,7 @@ async fn nothing_secret_is_logged() {
         .unwrap();
     let req = pending(&sim, KARI).await;
     let code = code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap());
-    client.exchange_code(&code).await.unwrap();
+    exchange(&client, &code).await.unwrap();
 
     // Refusals and the user-exists check.
     let err = client
@@ -120,7 +120,8 @@ async fn nothing_secret_is_logged() {
         KARI[2..].to_owned(),
         "4711111111".to_owned(),
         token,
-        code,
+        code.code.clone(),
+        code.state.clone(),
         req.auth_req_id.clone(),
     ];
     let seen = proxy.seen_tokens();

@@ -258,7 +258,7 @@ async fn browser_variant_auth_req_id_must_match() {
     let started = client.start(browser(kari())).await.unwrap();
     let c = approve_for_code(&sim, KARI).await;
     assert_eq!(
-        client.exchange_code(&c).await.unwrap_err(),
+        exchange(&client, &c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
     );
     assert!(matches!(
@@ -278,7 +278,7 @@ async fn browser_variant_auth_req_id_must_match() {
         .unwrap();
     let c = approve_for_code(&sim, OLA).await;
     assert_eq!(
-        client.exchange_code(&c).await.unwrap_err(),
+        exchange(&client, &c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
     );
 
@@ -297,7 +297,7 @@ async fn browser_variant_auth_req_id_must_match() {
         .unwrap();
     let c = approve_for_code(&sim, "4587654321").await;
     assert_eq!(
-        client.exchange_code(&c).await.unwrap_err(),
+        exchange(&client, &c).await.unwrap_err(),
         Error::TokenVerification(TokenError::AuthReqId)
     );
 
@@ -311,7 +311,7 @@ async fn browser_variant_auth_req_id_must_match() {
         .unwrap();
     let c = approve_for_code(&sim, "358401234567").await;
     assert_eq!(
-        client.exchange_code(&c).await.unwrap_err(),
+        exchange(&client, &c).await.unwrap_err(),
         Error::TokenVerification(TokenError::Nonce)
     );
     assert!(matches!(

@@ -199,6 +199,8 @@ pub struct SimStats {
     pub user_exists: u64,
     /// Successful token responses.
     pub tokens_issued: u64,
+    /// Token requests with the redirect (code) grant of variant 2.
+    pub code_exchanges: u64,
     /// Webhook pings answered with 2xx.
     pub webhooks_sent: u64,
     /// Webhook pings that failed or were refused.

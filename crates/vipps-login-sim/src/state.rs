@@ -229,6 +229,7 @@ pub(crate) struct Counters {
     pub(crate) webhooks_failed: AtomicU64,
     pub(crate) consent_revoked_sent: AtomicU64,
     pub(crate) tokens_issued: AtomicU64,
+    pub(crate) code_exchanges: AtomicU64,
 }
 
 impl Counters {
@@ -709,6 +710,7 @@ impl Sim {
         code: &str,
         redirect_uri: Option<&str>,
     ) -> Result<Grant, OAuthError> {
+        self.stats.code_exchanges.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let grant = self.codes.shard(code).remove(code);
         let grant = match grant {
@@ -826,6 +828,7 @@ impl Sim {
             userinfo: g(&self.stats.userinfo),
             user_exists: g(&self.stats.user_exists),
             tokens_issued: g(&self.stats.tokens_issued),
+            code_exchanges: g(&self.stats.code_exchanges),
             webhooks_sent: g(&self.stats.webhooks_sent),
             webhooks_failed: g(&self.stats.webhooks_failed),
             consent_revoked_sent: g(&self.stats.consent_revoked_sent),

@@ -79,16 +79,40 @@ pub async fn pending(sim: &SimHandle, msisdn: &str) -> SimRequest {
 }
 
 /// The `code` query parameter of a redirect URL.
-pub fn code_of(url: &Url) -> String {
-    url.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
+pub fn code_of(url: &Url) -> Callback {
+    let get = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    Callback {
+        state: get("state"),
+        code: get("code"),
+    }
+}
+
+/// What the phone's browser brings back to the merchant in variant 2.
+#[derive(Clone, Debug)]
+pub struct Callback {
+    pub state: String,
+    pub code: String,
+}
+
+/// Completes the browser variant with `cb`: the login's id and identity.
+pub async fn exchange(
+    client: &VippsClient,
+    cb: &Callback,
+) -> Result<(vipps_login_core::LoginId, std::sync::Arc<vipps_login_core::Identity>), vipps_login_core::Error> {
+    client
+        .complete_browser(&cb.state, &cb.code)
+        .await
+        .map(|(view, identity)| (view.id, identity))
 }
 
 /// Approves the pending continue-in-browser request for `msisdn` at the simulator;
-/// the code of the redirect it answers.
-pub async fn approve_for_code(sim: &SimHandle, msisdn: &str) -> String {
+/// the state and code of the redirect it answers.
+pub async fn approve_for_code(sim: &SimHandle, msisdn: &str) -> Callback {
     let req = pending(sim, msisdn).await;
     code_of(&sim.approve(&req.auth_req_id).await.unwrap().unwrap())
 }

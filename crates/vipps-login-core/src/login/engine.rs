@@ -1,0 +1,316 @@
+//! The stored record of a login and the conditional writes that move it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use super::policy::{self, CoolDowns};
+use super::state::Event;
+use super::{LoginContext, LoginView, Transition, keys};
+use crate::error::CoolDownReason;
+use crate::store::from_unix_ms;
+use crate::{BindingMessage, Clock, Error, LoginId, LoginStatus, Store};
+
+/// A login as stored. No `Debug`: it holds the `auth_req_id`, the nonce and, once
+/// approved, personal data.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct LoginRecord {
+    /// Grows by one with every write; makes every write's bytes unique.
+    pub version: u64,
+    pub status: LoginStatus,
+    pub auth_req_id: String,
+    pub nonce: String,
+    pub browser: bool,
+    /// Unix milliseconds.
+    pub expires_at: u64,
+    pub interval_ms: u64,
+    /// The instance that polls this login.
+    pub poller: String,
+    /// Keyed hash of the phone number (empty for customer-token hints).
+    pub number_key: String,
+    pub cool_downs: CoolDowns,
+    pub binding_message: Option<String>,
+    pub masked_hint: String,
+    pub context: LoginContext,
+}
+
+impl LoginRecord {
+    pub(crate) fn expires_at(&self) -> SystemTime {
+        from_unix_ms(self.expires_at)
+    }
+
+    pub(crate) fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    pub(crate) fn view(&self, id: &LoginId) -> LoginView {
+        LoginView {
+            id: id.clone(),
+            status: self.status.clone(),
+            context: self.context.clone(),
+            continue_in_browser: self.browser,
+            binding_message: self
+                .binding_message
+                .as_deref()
+                .and_then(|b| BindingMessage::parse(b).ok()),
+            masked_hint: self.masked_hint.clone(),
+            expires_at: self.expires_at(),
+        }
+    }
+}
+
+/// A record with the exact bytes it was read as (the compare-and-swap's expectation).
+pub(crate) struct Loaded {
+    pub bytes: Vec<u8>,
+    pub record: LoginRecord,
+}
+
+/// What instances tell each other through the store's notifications.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub(crate) enum Message {
+    /// A login changed state.
+    Transition { id: LoginId },
+    /// A webhook ping arrived for a login: its poller should poll now.
+    Wake { id: LoginId },
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The store side of the engine: records, transitions, and who is told about them.
+pub(crate) struct Engine {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub result_ttl: Duration,
+    /// This instance's id (random per client).
+    pub instance: String,
+    transitions: broadcast::Sender<Transition>,
+    watchers: Mutex<HashMap<LoginId, watch::Sender<LoginStatus>>>,
+}
+
+impl Engine {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, result_ttl: Duration) -> Self {
+        Engine {
+            store,
+            clock,
+            result_ttl,
+            instance: crate::types::random_token(),
+            transitions: broadcast::channel(1024).0,
+            watchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    pub(crate) async fn load(&self, id: &LoginId) -> Result<Option<Loaded>, Error> {
+        let Some(bytes) = self.store.get(&keys::login(id)).await? else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
+        Ok(Some(Loaded { bytes, record }))
+    }
+
+    /// How long a record in this state is kept.
+    fn ttl(&self, record: &LoginRecord) -> Duration {
+        if record.status.is_waiting() {
+            record
+                .expires_at()
+                .duration_since(self.now())
+                .unwrap_or(Duration::ZERO)
+                + self.result_ttl
+        } else {
+            self.result_ttl
+        }
+    }
+
+    fn encode(record: &LoginRecord) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(record)
+            .map_err(|_| Error::Store("a login record could not be serialized".into()))
+    }
+
+    /// Stores a new login (its id is fresh, so it cannot exist yet).
+    pub(crate) async fn insert(&self, id: &LoginId, record: &LoginRecord) -> Result<(), Error> {
+        let bytes = Self::encode(record)?;
+        if self
+            .store
+            .insert_if_absent(&keys::login(id), bytes, self.ttl(record))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::Store("a login id was used twice".into()))
+        }
+    }
+
+    /// Replaces `loaded` by `record` if nobody wrote in between.
+    pub(crate) async fn swap(
+        &self,
+        id: &LoginId,
+        loaded: &Loaded,
+        mut record: LoginRecord,
+    ) -> Result<Option<LoginRecord>, Error> {
+        record.version = loaded.record.version + 1;
+        let bytes = Self::encode(&record)?;
+        let ttl = self.ttl(&record);
+        let swapped = self
+            .store
+            .compare_and_swap(&keys::login(id), &loaded.bytes, Some(bytes), ttl)
+            .await?;
+        Ok(swapped.then_some(record))
+    }
+
+    /// Applies `event` to the login with a compare-and-swap, retrying when another writer
+    /// got there first. An illegal move answers the error its current state implies.
+    /// Returns the record as it was before and after.
+    pub(crate) async fn transition(
+        &self,
+        id: &LoginId,
+        event: Event,
+    ) -> Result<(LoginRecord, LoginRecord), Error> {
+        for _ in 0..16 {
+            let loaded = self.load(id).await?.ok_or(Error::LoginNotFound)?;
+            let next = match loaded.record.status.apply(event.clone()) {
+                Ok(next) => next,
+                Err(illegal) => {
+                    tracing::debug!(login_id = %id, %illegal, "transition refused");
+                    return Err(loaded.record.status.refusal());
+                }
+            };
+            let mut record = loaded.record.clone();
+            record.status = next;
+            if let Some(done) = self.swap(id, &loaded, record).await? {
+                self.after_transition(id, &loaded.record, &done).await;
+                return Ok((loaded.record, done));
+            }
+        }
+        Err(Error::Store(
+            "a login record kept changing while it was being written".into(),
+        ))
+    }
+
+    /// Everything a transition sets off: the waiters and every instance are told, and
+    /// when the customer's part ended, the number's pending mark and indexes go and a
+    /// cool-down may start. Failures here are logged; the transition itself stands.
+    async fn after_transition(&self, id: &LoginId, before: &LoginRecord, after: &LoginRecord) {
+        let status = &after.status;
+        match status {
+            LoginStatus::Failed(e) => {
+                tracing::warn!(login_id = %id, status = status.as_str(), error = %e.code(), "login transition");
+            }
+            _ => tracing::info!(login_id = %id, status = status.as_str(), "login transition"),
+        }
+        self.notify_local(id, status.clone());
+        let msg = serde_json::to_vec(&Message::Transition { id: id.clone() }).unwrap_or_default();
+        if let Err(e) = self.store.publish(keys::EVENTS, msg).await {
+            tracing::warn!(login_id = %id, error = %e, "could not announce a login transition");
+        }
+        if !(before.status.is_waiting() && status.is_final()) {
+            return;
+        }
+        let store = &*self.store;
+        let mut results = Vec::new();
+        if !after.number_key.is_empty() {
+            results.push(policy::release_pending(store, &after.number_key, id).await);
+            let reason = match status {
+                LoginStatus::Denied => Some(CoolDownReason::Declined),
+                LoginStatus::Expired => Some(CoolDownReason::Ignored),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                results.push(
+                    policy::start_cool_down(
+                        store,
+                        &after.number_key,
+                        after.cool_downs,
+                        reason,
+                        self.now(),
+                    )
+                    .await,
+                );
+            }
+        }
+        results.push(
+            store
+                .index_remove(&keys::owned_by(&after.poller), id.as_str())
+                .await
+                .map_err(Error::from),
+        );
+        for r in results {
+            if let Err(e) = r {
+                tracing::warn!(login_id = %id, error = %e, "clean-up after a login ended failed; it expires by itself");
+            }
+        }
+    }
+
+    /// Tells this instance's waiters and subscribers about a login's new state.
+    pub(crate) fn notify_local(&self, id: &LoginId, status: LoginStatus) {
+        let _ = self.transitions.send(Transition {
+            id: id.clone(),
+            status: status.as_str(),
+        });
+        let mut watchers = lock(&self.watchers);
+        if let Some(tx) = watchers.get(id) {
+            if tx.receiver_count() == 0 {
+                watchers.remove(id);
+            } else {
+                // States only move forward: the same name is no news (a re-read).
+                tx.send_if_modified(|current| {
+                    let changed = current.as_str() != status.as_str();
+                    if changed {
+                        *current = status;
+                    }
+                    changed
+                });
+            }
+        }
+    }
+
+    /// Re-reads a watched login after a notification from another instance.
+    pub(crate) async fn refresh(&self, id: &LoginId) {
+        if !lock(&self.watchers).contains_key(id) {
+            return;
+        }
+        if let Ok(Some(loaded)) = self.load(id).await {
+            self.notify_local(id, loaded.record.status);
+        }
+    }
+
+    /// Re-reads every watched login (notifications may have been lost).
+    pub(crate) async fn refresh_all(&self) {
+        let ids: Vec<LoginId> = {
+            let mut watchers = lock(&self.watchers);
+            watchers.retain(|_, tx| tx.receiver_count() > 0);
+            watchers.keys().cloned().collect()
+        };
+        for id in ids {
+            self.refresh(&id).await;
+        }
+    }
+
+    /// A receiver of the login's state, current now and updated on every change.
+    pub(crate) async fn watch(&self, id: &LoginId) -> Result<watch::Receiver<LoginStatus>, Error> {
+        if let Some(tx) = lock(&self.watchers).get(id) {
+            return Ok(tx.subscribe());
+        }
+        let loaded = self.load(id).await?.ok_or(Error::LoginNotFound)?;
+        let rx = lock(&self.watchers)
+            .entry(id.clone())
+            .or_insert_with(|| watch::channel(loaded.record.status).0)
+            .subscribe();
+        // A transition between the read and the registration would be missed: read again.
+        self.refresh(id).await;
+        Ok(rx)
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.transitions.subscribe()
+    }
+}
