@@ -185,18 +185,14 @@ pub(crate) async fn admit(
             });
         }
     }
-    if let Some(w) = limits.per_number {
-        check_window(store, &keys::count_number(number_key), w).await?;
-    }
-    if let (Some(w), Some(key)) = (limits.per_client, client_key) {
-        check_window(store, &keys::count_client(key), w).await?;
-    }
     if limits.one_pending_per_number {
         let key = keys::pending_number(number_key);
         let mine = id.as_str().as_bytes().to_vec();
+        let mut reserved = false;
         for _ in 0..3 {
             if store.insert_if_absent(&key, mine.clone(), hold).await? {
-                return Ok(());
+                reserved = true;
+                break;
             }
             let Some(other) = store.get(&key).await? else {
                 continue;
@@ -219,7 +215,29 @@ pub(crate) async fn admit(
             }
             store.compare_and_swap(&key, &other, None, hold).await?;
         }
-        return Err(Error::LoginPending { retry_after: None });
+        if !reserved {
+            return Err(Error::LoginPending { retry_after: None });
+        }
+    }
+    // Counted only for starts that may go ahead, so a refused attempt costs no slot.
+    let counted = count_starts(store, limits, number_key, client_key).await;
+    if counted.is_err() && limits.one_pending_per_number {
+        release_pending(store, number_key, id).await?;
+    }
+    counted
+}
+
+async fn count_starts(
+    store: &dyn Store,
+    limits: &RateLimits,
+    number_key: &str,
+    client_key: Option<&str>,
+) -> Result<(), Error> {
+    if let Some(w) = limits.per_number {
+        check_window(store, &keys::count_number(number_key), w).await?;
+    }
+    if let (Some(w), Some(key)) = (limits.per_client, client_key) {
+        check_window(store, &keys::count_client(key), w).await?;
     }
     Ok(())
 }
