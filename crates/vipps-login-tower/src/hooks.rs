@@ -178,3 +178,63 @@ impl LoginHook for SubIsAccount {
         Ok(login.identity.sub.clone())
     }
 }
+
+/// What to do once an operator's finish-in-app login is redeemed on the layer's pages.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Completion {
+    /// Log the browser in: a session for `account_id` (the default).
+    Session {
+        /// The app's account id ([`VippsUser::account_id`](crate::VippsUser::account_id)).
+        account_id: String,
+    },
+    /// No session: send the browser to `location` (a same-origin path or the caller's own
+    /// URL), e.g. an identity provider returning an authorization code to its client.
+    Redirect {
+        /// Where the browser goes next.
+        location: String,
+    },
+}
+
+/// The step after an operator's login is redeemed, replaceable with
+/// [`VippsLoginLayerBuilder::completion`](crate::VippsLoginLayerBuilder::completion):
+/// the layer's pages, CSRF and limits stay the same, only the result goes elsewhere.
+/// The default logs the browser in through the [`LoginHook`].
+///
+/// ```
+/// use vipps_login_tower::{CompletedLogin, Completion, CompletionStep, HookError};
+/// struct HandBack;
+/// #[async_trait::async_trait]
+/// impl CompletionStep for HandBack {
+///     async fn complete(&self, login: &CompletedLogin, return_to: Option<&str>)
+///         -> Result<Completion, HookError> {
+///         let to = return_to.ok_or_else(|| HookError::new("No pending request."))?;
+///         Ok(Completion::Redirect { location: format!("{to}?login={}", login.login_id) })
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait CompletionStep: Send + Sync + 'static {
+    /// Decides what the redeemed `login` leads to; `return_to` is the safe path the login
+    /// was started with.
+    async fn complete(
+        &self,
+        login: &CompletedLogin,
+        return_to: Option<&str>,
+    ) -> Result<Completion, HookError>;
+}
+
+/// The default completion: a session for the account the [`LoginHook`] names.
+pub(crate) struct SessionCompletion(pub Arc<dyn LoginHook>);
+
+#[async_trait]
+impl CompletionStep for SessionCompletion {
+    async fn complete(
+        &self,
+        login: &CompletedLogin,
+        _return_to: Option<&str>,
+    ) -> Result<Completion, HookError> {
+        let account_id = self.0.on_login(login).await?;
+        Ok(Completion::Session { account_id })
+    }
+}

@@ -13,10 +13,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Request, Response, header};
 use tower::{Layer, Service, ServiceExt as _};
 use url::Url;
-use vipps_login_core::{Scopes, Store, VippsClient};
+use vipps_login_core::{RateLimits, Scopes, Store, VippsClient};
 
-use crate::hooks::{FlowChoice, FlowChooser, LoginHook, SubIsAccount};
-use crate::rate_limit::{Limiter, RateLimits};
+use crate::hooks::{
+    CompletionStep, FlowChoice, FlowChooser, LoginHook, SessionCompletion, SubIsAccount,
+};
 use crate::return_to::safe_return_to;
 use crate::session::{SecureCookies, Sessions};
 use crate::templates;
@@ -81,8 +82,8 @@ pub(crate) struct Shared {
     pub sessions: Sessions,
     pub prefix: String,
     pub templates: minijinja::Environment<'static>,
-    pub limiter: Limiter,
     pub hook: Arc<dyn LoginHook>,
+    pub completion: Arc<dyn CompletionStep>,
     pub flow_chooser: Arc<dyn FlowChooser>,
     pub public_base_url: Option<Url>,
     pub continue_url: String,
@@ -100,7 +101,6 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("VippsLoginLayer")
             .field("prefix", &self.prefix)
             .field("sessions", &self.sessions)
-            .field("limiter", &self.limiter)
             .field("public_base_url", &self.public_base_url)
             .field("continue_url", &self.continue_url)
             .finish_non_exhaustive()
@@ -248,6 +248,7 @@ pub struct VippsLoginLayerBuilder {
     secure_cookies: SecureCookies,
     store: Option<Arc<dyn Store>>,
     hook: Arc<dyn LoginHook>,
+    completion: Option<Arc<dyn CompletionStep>>,
     flow_chooser: Arc<dyn FlowChooser>,
     constant_flow: Option<FlowChoice>,
     templates: Option<minijinja::Environment<'static>>,
@@ -286,6 +287,7 @@ impl VippsLoginLayerBuilder {
             secure_cookies: SecureCookies::Auto,
             store: None,
             hook: Arc::new(SubIsAccount),
+            completion: None,
             flow_chooser: Arc::new(FlowChoice::FinishInApp),
             constant_flow: Some(FlowChoice::FinishInApp),
             templates: None,
@@ -402,7 +404,16 @@ impl VippsLoginLayerBuilder {
         self
     }
 
-    /// The abuse limits (see [`RateLimits`] for the defaults).
+    /// Replaces what happens after an operator's finish-in-app login is redeemed on the
+    /// layer's pages (default: a session, through [`on_login`](Self::on_login)). An
+    /// identity provider uses this to hand an authorization code to its client instead.
+    pub fn completion(mut self, step: impl CompletionStep) -> Self {
+        self.completion = Some(Arc::new(step));
+        self
+    }
+
+    /// The abuse limits (see [`RateLimits`] for the defaults). The core engine applies
+    /// them, counting in its store, so every instance sharing the store counts the same.
     pub fn rate_limits(mut self, limits: RateLimits) -> Self {
         self.rate_limits = limits;
         self
@@ -502,7 +513,10 @@ impl VippsLoginLayerBuilder {
         if self.session_ttl < Duration::from_secs(60) {
             return err("session_ttl must be at least 60 seconds".to_owned());
         }
-        self.rate_limits.validate().map_err(BuildError)?;
+        let client = self
+            .client
+            .with_limits(self.rate_limits)
+            .map_err(|e| BuildError(e.to_string()))?;
         if safe_return_to(&self.continue_url).is_none() {
             return err(format!(
                 "continue_url {:?} must be a same-origin path like \"/welcome\"",
@@ -571,10 +585,10 @@ impl VippsLoginLayerBuilder {
         };
         let store = self
             .store
-            .unwrap_or_else(|| Arc::clone(self.client.store()));
+            .unwrap_or_else(|| Arc::clone(client.store()));
         let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
         let shared = Arc::new(Shared {
-            client: self.client,
+            client,
             sessions: Sessions {
                 store,
                 key,
@@ -584,7 +598,9 @@ impl VippsLoginLayerBuilder {
                 decoded: crate::session::decoded_cache(),
             },
             templates: env,
-            limiter: Limiter::new(self.rate_limits),
+            completion: self
+                .completion
+                .unwrap_or_else(|| Arc::new(SessionCompletion(Arc::clone(&self.hook)))),
             hook: self.hook,
             flow_chooser: self.flow_chooser,
             public_base_url: self.public_base_url,

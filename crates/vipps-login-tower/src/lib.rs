@@ -89,7 +89,6 @@ mod csrf;
 mod guard;
 mod hooks;
 mod layer;
-mod rate_limit;
 mod return_to;
 mod routes;
 mod session;
@@ -102,12 +101,14 @@ pub mod manual {
 
 pub use guard::{RequireVippsLogin, RequireVippsLoginLayer};
 pub use hooks::{
-    CompletedLogin, FlowChoice, FlowChooser, HookError, LoginHook, RequestedFlow, StartContext,
+    CompletedLogin, Completion, CompletionStep, FlowChoice, FlowChooser, HookError, LoginHook,
+    RequestedFlow, StartContext,
 };
 pub use layer::{
     BuildError, ClientIp, ResponseFuture, VippsLogin, VippsLoginLayer, VippsLoginLayerBuilder,
 };
-pub use rate_limit::{RateLimits, Window};
+/// The abuse limits, applied by the core engine (re-exported for the builder).
+pub use vipps_login_core::{RateLimits, Window};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
 pub use templates::{PAGE_TEMPLATES, default_template_source, default_templates};

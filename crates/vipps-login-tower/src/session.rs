@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
-use vipps_login_core::{Store, UserInfo};
+use vipps_login_core::{Error, Store, UserInfo};
 
 use crate::csrf::random_token;
 use crate::user::VippsUser;
@@ -26,9 +26,6 @@ pub enum SecureCookies {
     Never,
 }
 
-/// How many login ids one session remembers (the newest win).
-const MAX_LOGINS_PER_SESSION: usize = 16;
-
 /// The data behind a session id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SessionData {
@@ -36,9 +33,9 @@ pub(crate) struct SessionData {
     pub csrf: String,
     /// Unix seconds when the session ends (absolute lifetime).
     pub expires: u64,
-    /// Login ids this session started; only these may be watched or cancelled by it.
-    #[serde(default)]
-    pub logins: Vec<String>,
+    /// The owner of the logins this session starts (their engine context names it);
+    /// only this session may follow, cancel and redeem them. Never sent to the browser.
+    pub owner: String,
     /// The logged-in identity, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<StoredUser>,
@@ -53,20 +50,6 @@ pub(crate) struct StoredUser {
     pub logged_in_at: u64,
     pub id_token_claims: serde_json::Map<String, serde_json::Value>,
     pub userinfo: UserInfo,
-}
-
-impl SessionData {
-    pub(crate) fn owns(&self, login_id: &str) -> bool {
-        self.logins.iter().any(|l| l == login_id)
-    }
-
-    pub(crate) fn add_login(&mut self, login_id: String) {
-        self.logins.push(login_id);
-        if self.logins.len() > MAX_LOGINS_PER_SESSION {
-            let extra = self.logins.len() - MAX_LOGINS_PER_SESSION;
-            self.logins.drain(..extra);
-        }
-    }
 }
 
 /// A loaded (or freshly created, not yet saved) session.
@@ -150,12 +133,17 @@ pub(crate) fn host_is_loopback(headers: &HeaderMap, uri: &http::Uri) -> bool {
 impl Sessions {
     /// The session id carried by the request's private cookie, if any authenticates.
     pub(crate) fn id_from_headers(&self, headers: &HeaderMap) -> Option<String> {
+        self.private_value(headers, &self.cookie_name)
+    }
+
+    /// The 43-character value of the private cookie `name`, if one authenticates.
+    fn private_value(&self, headers: &HeaderMap, name: &str) -> Option<String> {
         let jar = CookieJar::new();
         let private = jar.private(&self.key);
         for value in headers.get_all(header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             for cookie in Cookie::split_parse(value).flatten() {
-                if cookie.name() != self.cookie_name {
+                if cookie.name() != name {
                     continue;
                 }
                 if let Some(plain) = private.decrypt(cookie.into_owned()) {
@@ -167,6 +155,41 @@ impl Sessions {
             }
         }
         None
+    }
+
+    fn csrf_cookie_name(&self) -> String {
+        format!("{}_csrf", self.cookie_name)
+    }
+
+    /// The CSRF token of a visitor without a session: kept in an encrypted cookie of its
+    /// own, so that the start form is protected while nothing is stored for the visitor.
+    pub(crate) fn anonymous_csrf(&self, headers: &HeaderMap) -> Option<String> {
+        self.private_value(headers, &self.csrf_cookie_name())
+    }
+
+    /// Whether `submitted` is the CSRF token of `session`, or (without one) the visitor's.
+    pub(crate) fn csrf_ok(
+        &self,
+        session: Option<&Session>,
+        headers: &HeaderMap,
+        submitted: Option<&str>,
+    ) -> bool {
+        match session {
+            Some(s) => crate::csrf::tokens_match(&s.data.csrf, submitted),
+            None => self
+                .anonymous_csrf(headers)
+                .is_some_and(|t| crate::csrf::tokens_match(&t, submitted)),
+        }
+    }
+
+    /// The `Set-Cookie` value carrying a visitor's CSRF token, encrypted.
+    pub(crate) fn set_csrf_cookie(
+        &self,
+        token: &str,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+    ) -> Option<HeaderValue> {
+        self.sealed_cookie(&self.csrf_cookie_name(), token, headers, uri)
     }
 
     /// The logged-in user of the request's session, for the pass-through path.
@@ -200,35 +223,22 @@ impl Sessions {
     }
 
     /// Loads the session the request's cookie names, if it exists and has not ended.
-    pub(crate) async fn load(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = self.id_from_headers(headers)?;
-        let data = self.load_data(&id).await?;
-        Some(Session {
+    /// A store failure is an error (the caller answers 503), not "no session".
+    pub(crate) async fn load(&self, headers: &HeaderMap) -> Result<Option<Session>, Error> {
+        let Some(id) = self.id_from_headers(headers) else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.store.get(&store_key(&id)).await? else {
+            return Ok(None);
+        };
+        let Ok(data) = serde_json::from_slice::<SessionData>(&bytes) else {
+            return Ok(None);
+        };
+        Ok((data.expires > unix_now()).then_some(Session {
             id,
             data,
             is_new: false,
-        })
-    }
-
-    pub(crate) async fn load_data(&self, id: &str) -> Option<SessionData> {
-        let bytes = match self.store.get(&store_key(id)).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(error = %e, "session store read failed");
-                return None;
-            }
-        };
-        let data: SessionData = serde_json::from_slice(&bytes).ok()?;
-        (data.expires > unix_now()).then_some(data)
-    }
-
-    /// The request's session, or a new anonymous one (not yet saved).
-    pub(crate) async fn load_or_new(&self, headers: &HeaderMap) -> Session {
-        match self.load(headers).await {
-            Some(s) => s,
-            None => self.new_session(),
-        }
+        }))
     }
 
     pub(crate) fn new_session(&self) -> Session {
@@ -237,7 +247,7 @@ impl Sessions {
             data: SessionData {
                 csrf: random_token(),
                 expires: unix_now() + self.ttl.as_secs(),
-                logins: Vec::new(),
+                owner: random_token(),
                 user: None,
             },
             is_new: true,
@@ -245,13 +255,14 @@ impl Sessions {
     }
 
     /// Saves the session for the rest of its lifetime.
-    pub(crate) async fn save(&self, session: &Session) -> Result<(), String> {
+    pub(crate) async fn save(&self, session: &Session) -> Result<(), Error> {
         let left = session.data.expires.saturating_sub(unix_now()).max(1);
-        let bytes = serde_json::to_vec(&session.data).map_err(|e| e.to_string())?;
+        let bytes = serde_json::to_vec(&session.data)
+            .map_err(|_| Error::Store("a session could not be serialized".into()))?;
         self.store
             .set(&store_key(&session.id), bytes, Duration::from_secs(left))
-            .await
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(())
     }
 
     /// Deletes a session's data.
@@ -289,7 +300,17 @@ impl Sessions {
         headers: &HeaderMap,
         uri: &http::Uri,
     ) -> Option<HeaderValue> {
-        let cookie = Cookie::build((self.cookie_name.clone(), id.to_owned()))
+        self.sealed_cookie(&self.cookie_name, id, headers, uri)
+    }
+
+    fn sealed_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+    ) -> Option<HeaderValue> {
+        let cookie = Cookie::build((name.to_owned(), value.to_owned()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
@@ -299,7 +320,7 @@ impl Sessions {
             ));
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key).add(cookie);
-        let sealed = jar.get(&self.cookie_name)?;
+        let sealed = jar.get(name)?;
         HeaderValue::from_str(&sealed.to_string()).ok()
     }
 

@@ -176,11 +176,16 @@ fn browser_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>)
     (client, jar)
 }
 
+/// The session cookie (`vipps_login=…`) the jar sends to the app.
 fn jar_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> String {
     use reqwest::cookie::CookieStore as _;
     jar.cookies(&app.url("/"))
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
+        .split("; ")
+        .find(|c| c.starts_with("vipps_login="))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]

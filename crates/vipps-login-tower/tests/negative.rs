@@ -12,7 +12,7 @@ use vipps_login_tower::{FlowChoice, HookError, RateLimits, SecureCookies, Window
 async fn csrf_missing_or_wrong_is_403_and_nothing_is_sent() {
     let app = start_app(|b, _| b).await;
     let b = browser();
-    let _ = app.csrf(&b).await; // the browser has a session
+    let _ = app.csrf(&b).await; // the browser has a (cookie-bound) CSRF token
 
     // Missing token.
     let res = post_form(&b, app.url("/auth/vipps/start"), &[("phone", KARI)]).await;
@@ -60,14 +60,14 @@ async fn csrf_missing_or_wrong_is_403_and_nothing_is_sent() {
     assert_eq!(page.status, 403);
     assert_eq!(page.json()["error"], "csrf");
 
-    // Logout without a token.
-    let res = post_form(&b, app.url("/auth/vipps/logout"), &[("x", "y")]).await;
-    assert_eq!(res.status(), 403);
-
     assert_eq!(app.sim.stats().backchannel, 0, "nothing may reach Vipps");
 
     // Cancel without a token, for a login this browser did start.
     let id = app.start_login(&b, KARI).await;
+
+    // Logout without a token, with a session to end.
+    let res = post_form(&b, app.url("/auth/vipps/logout"), &[("x", "y")]).await;
+    assert_eq!(res.status(), 403);
     let res = post_form(
         &b,
         app.url(&format!("/auth/vipps/cancel/{id}")),
@@ -143,7 +143,7 @@ async fn rate_limits_answer_429_with_retry_after() {
         b.rate_limits(
             RateLimits::default()
                 .per_number(Window::new(2, Duration::from_secs(60)))
-                .per_ip(Window::new(4, Duration::from_secs(60))),
+                .per_client(Window::new(4, Duration::from_secs(60))),
         )
     })
     .await;
@@ -338,7 +338,8 @@ async fn session_cookie_flags() {
     let cookies = set_cookies(&res);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let c = &cookies[0];
-    assert!(c.starts_with("vipps_login="), "{c}");
+    // A visitor gets only a sealed CSRF cookie; no session exists for them yet.
+    assert!(c.starts_with("vipps_login_csrf="), "{c}");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
         assert!(c.contains(flag), "{flag} missing in {c}");
     }
@@ -347,8 +348,13 @@ async fn session_cookie_flags() {
         .split(';')
         .next()
         .unwrap()
-        .trim_start_matches("vipps_login=");
-    assert!(value.len() > 60, "the id is sealed, not plain: {value}");
+        .trim_start_matches("vipps_login_csrf=");
+    assert!(value.len() > 60, "the token is sealed, not plain: {value}");
+    // The session cookie comes with the first login, with the same flags.
+    let b = browser();
+    let _ = app.start_login(&b, KARI).await;
+    let res = http_get(&b, app.url("/auth/vipps/login")).await;
+    assert!(set_cookies(&res).is_empty(), "nothing new for a known session");
 
     let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
     let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
@@ -414,7 +420,7 @@ async fn bad_configuration_fails_at_build() {
     );
     assert!(b().session_ttl(Duration::from_secs(1)).build().is_err());
     assert!(
-        b().rate_limits(RateLimits::default().per_ip(Window::new(0, Duration::from_secs(1))))
+        b().rate_limits(RateLimits::default().per_client(Window::new(0, Duration::from_secs(1))))
             .build()
             .is_err()
     );
@@ -519,4 +525,23 @@ async fn pages_carry_security_headers() {
     assert_eq!(js.status(), 200);
     let res = http_get(&browser(), app.url("/auth/vipps/nope")).await;
     assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn anonymous_visitors_store_nothing() {
+    let sessions = std::sync::Arc::new(vipps_login_core::MemoryStore::new());
+    let store: std::sync::Arc<dyn vipps_login_core::Store> = sessions.clone();
+    let app = start_app(move |b, _| b.store(store)).await;
+    for _ in 0..300 {
+        let anonymous = reqwest::Client::new();
+        for path in ["/auth/vipps/login", "/auth/vipps/api/me", "/auth/vipps/logout"] {
+            let res = http_get(&anonymous, app.url(path)).await;
+            assert_eq!(res.status(), 200, "{path}");
+        }
+    }
+    assert_eq!(sessions.len(), 0, "no session stored for a visitor");
+    // The start form still works with the visitor's cookie-bound token, and stores one.
+    let b = browser();
+    let _ = app.start_login(&b, KARI).await;
+    assert_eq!(sessions.len(), 1);
 }

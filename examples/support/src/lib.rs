@@ -100,7 +100,7 @@ impl CommonOptions {
             limits = limits.per_number(Window::new(max, window));
         }
         if let Some(max) = self.rate_limit_per_ip {
-            limits = limits.per_ip(Window::new(max, window));
+            limits = limits.per_client(Window::new(max, window));
         }
         if let Some(s) = self.declined_cool_down_secs {
             limits = limits.declined_cool_down(Duration::from_secs(s));
