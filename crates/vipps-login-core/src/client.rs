@@ -215,8 +215,8 @@ impl VippsClient {
         };
         let id = LoginId::generate();
         let now = inner.engine.now();
-        let hold = request.requested_expiry.unwrap_or(Duration::from_secs(600))
-            + Duration::from_secs(30);
+        let hold =
+            request.requested_expiry.unwrap_or(Duration::from_secs(600)) + Duration::from_secs(30);
         if !number_key.is_empty() {
             policy::admit(
                 &inner.engine,
@@ -277,7 +277,9 @@ impl VippsClient {
             .post_form_authenticated(&endpoints.backchannel, &form)
             .await
             .map_err(SendError::into_error)
-            .inspect_err(|e| tracing::warn!(hint = %masked, error = %e.code(), "login start failed"))?;
+            .inspect_err(
+                |e| tracing::warn!(hint = %masked, error = %e.code(), "login start failed"),
+            )?;
         if !resp.status.is_success() {
             let e = error_from_response(&resp, Stage::Start, inner.config.clock.now());
             tracing::info!(hint = %masked, status = resp.status.as_u16(), error = %e.code(), "login start refused");
@@ -300,7 +302,10 @@ impl VippsClient {
             poller: inner.engine.instance.clone(),
             number_key: number_key.to_owned(),
             cool_downs: CoolDowns::from(&*self.limits),
-            binding_message: request.binding_message.as_ref().map(|b| b.as_str().to_owned()),
+            binding_message: request
+                .binding_message
+                .as_ref()
+                .map(|b| b.as_str().to_owned()),
             masked_hint: masked.clone(),
             context,
         };
@@ -341,7 +346,12 @@ impl VippsClient {
 
     /// The login with its state and the context its front end stored.
     pub async fn login(&self, id: &LoginId) -> Result<LoginView, Error> {
-        let loaded = self.inner.engine.load(id).await?.ok_or(Error::LoginNotFound)?;
+        let loaded = self
+            .inner
+            .engine
+            .load(id)
+            .await?
+            .ok_or(Error::LoginNotFound)?;
         Ok(loaded.record.view(id))
     }
 

@@ -479,7 +479,9 @@ impl ConfigBuilder {
             ));
         }
         if self.poll_lease < Duration::from_millis(300) {
-            return Err(Error::Config("the poll lease must be at least 300 ms".into()));
+            return Err(Error::Config(
+                "the poll lease must be at least 300 ms".into(),
+            ));
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Config("timeouts must be above zero".into()));

@@ -97,10 +97,14 @@ pub enum Error {
     Config(String),
     /// The login store (memory, or Redis shared by several instances) failed or cannot
     /// be reached; nothing was half-written.
-    #[error("The login store is not available ({0}); try again in a few seconds. If it persists, check that the store (Redis) runs and is reachable.")]
+    #[error(
+        "The login store is not available ({0}); try again in a few seconds. If it persists, check that the store (Redis) runs and is reachable."
+    )]
     Store(String),
     /// A login is already waiting for this phone number (one at a time per number).
-    #[error("A login is already waiting for this customer's confirmation; cancel it or wait until it ends.")]
+    #[error(
+        "A login is already waiting for this customer's confirmation; cancel it or wait until it ends."
+    )]
     LoginPending {
         /// When that login runs out at the latest.
         retry_after: Option<Duration>,
@@ -213,9 +217,9 @@ impl Error {
             Error::Declined => StatusCode::FORBIDDEN,
             Error::Expired => StatusCode::GONE,
             Error::InvalidUser | Error::OldApp => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::RateLimited { .. }
-            | Error::LoginPending { .. }
-            | Error::CoolingDown { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::LoginPending { .. } | Error::CoolingDown { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::NotFinished => StatusCode::CONFLICT,
             Error::UnknownCallback => StatusCode::BAD_REQUEST,
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -237,7 +241,9 @@ impl Error {
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::RateLimited { retry_after } | Error::LoginPending { retry_after } => *retry_after,
+            Error::RateLimited { retry_after } | Error::LoginPending { retry_after } => {
+                *retry_after
+            }
             Error::CoolingDown { retry_after, .. } => Some(*retry_after),
             Error::Store(_) => Some(Duration::from_secs(5)),
             _ => None,

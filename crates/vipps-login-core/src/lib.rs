@@ -10,13 +10,20 @@
 //! - **Both variants**: the login finishes in the app ([`Flow::FinishInApp`], followed by
 //!   one shared background poller honouring `interval`, `slow_down`, `Retry-After` and
 //!   expiry, woken early by signed webhook pings), or continues in the phone's browser
-//!   ([`Flow::ContinueInBrowser`], completed by [`VippsClient::exchange_code`]).
+//!   ([`Flow::ContinueInBrowser`], completed by [`VippsClient::complete_browser`] with
+//!   the `state` and `code` the phone's browser brings back).
+//! - **One login engine** shared by every front end and every instance: each login is
+//!   one record in a [`Store`] with the states of [`login::state`], moved only by
+//!   conditional writes; a result is [redeemed](VippsClient::redeem) exactly once on
+//!   whichever instance asks; polling survives the death of an instance (another takes
+//!   its logins over); abuse limits ([`RateLimits`]) are counted in the store.
 //! - **Verification**: ID tokens are checked against the issuer's JWKS (RS256/ES256 only,
 //!   `iss`, `aud`, `exp`/`iat`, `nonce`, `auth_req_id`); userinfo comes typed ([`UserInfo`])
 //!   and must belong to the same `sub`.
 //! - **Operations**: discovery and JWKS cached for as long as Vipps allows, one [`Error`]
 //!   type whose messages a cashier can act on, secrets and phone numbers kept out of logs,
-//!   login state in a pluggable [`Store`] ([`MemoryStore`] by default).
+//!   login state in a pluggable [`Store`] ([`MemoryStore`] by default, Redis through
+//!   `vipps-login-redis` for several instances).
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -567,7 +567,8 @@ pub enum Flow {
     /// Variant 1: the login ends in the app; the result comes by polling (or webhook).
     FinishInApp,
     /// Variant 2: the phone's browser opens `redirect_uri?code=…`; call
-    /// [`VippsClient::exchange_code`](crate::VippsClient::exchange_code) with the code.
+    /// [`VippsClient::complete_browser`](crate::VippsClient::complete_browser) with its
+    /// `state` and `code`.
     ContinueInBrowser {
         /// Pre-registered redirect URI (`https`, or `http` on loopback).
         redirect_uri: Url,

@@ -143,7 +143,6 @@ pub(crate) fn error_from_response(resp: &Response, stage: Stage, now: SystemTime
     }
 }
 
-
 /// Seconds as a duration (finite, non-negative, at most a day).
 pub(crate) fn secs(s: f64) -> Option<Duration> {
     (s.is_finite() && (0.0..=86_400.0).contains(&s)).then(|| Duration::from_secs_f64(s))
@@ -162,7 +161,6 @@ pub(crate) fn parse_tokens(body: &[u8]) -> Result<TokenResponse, Error> {
     }
     Ok(t)
 }
-
 
 /// A successful start, checked.
 pub(crate) struct Started {

@@ -77,7 +77,10 @@ async fn cancel_racing_an_approval_has_one_outcome_everywhere() {
             }
             Err(e) => {
                 assert_eq!(e, Error::AlreadyCompleted, "a late cancel is refused");
-                assert!(final_a.is_ok() && final_b.is_ok(), "and the login stays approved");
+                assert!(
+                    final_a.is_ok() && final_b.is_ok(),
+                    "and the login stays approved"
+                );
                 assert!(matches!(
                     a.status(&started.id).await.unwrap(),
                     LoginStatus::Approved(_)
@@ -103,7 +106,13 @@ async fn two_hundred_logins_are_each_redeemed_exactly_once() {
         let m = Msisdn::parse(&format!("479{i:07}")).unwrap();
         let client = &instances[i as usize % 3];
         let ctx = LoginContext::new(format!("owner-{i}"));
-        ids.push(client.start_login(LoginRequest::new(m), ctx).await.unwrap().id);
+        ids.push(
+            client
+                .start_login(LoginRequest::new(m), ctx)
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
@@ -135,8 +144,12 @@ async fn two_hundred_logins_are_each_redeemed_exactly_once() {
 async fn one_waiting_login_per_number_in_both_flows_on_every_instance() {
     let sim = sim(fast_sim()).await;
     let store = Arc::new(MemoryStore::new());
-    let a = instance(&sim, &store).with_limits(RateLimits::default()).unwrap();
-    let b = instance(&sim, &store).with_limits(RateLimits::default()).unwrap();
+    let a = instance(&sim, &store)
+        .with_limits(RateLimits::default())
+        .unwrap();
+    let b = instance(&sim, &store)
+        .with_limits(RateLimits::default())
+        .unwrap();
     let browser = || {
         kari().flow(Flow::ContinueInBrowser {
             redirect_uri: Url::parse("http://127.0.0.1:9/cb").unwrap(),
@@ -161,13 +174,19 @@ async fn one_waiting_login_per_number_in_both_flows_on_every_instance() {
     assert_eq!(b.wait(&first.id).await.unwrap_err(), Error::Declined);
     let err = b.start(kari()).await.unwrap_err();
     match &err {
-        Error::CoolingDown { reason, retry_after } => {
+        Error::CoolingDown {
+            reason,
+            retry_after,
+        } => {
             assert_eq!(*reason, CoolDownReason::Declined);
             assert!(*retry_after > Duration::from_secs(55));
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.to_string().starts_with("The customer declined the last request; wait 0:5"));
+    assert!(
+        err.to_string()
+            .starts_with("The customer declined the last request; wait 0:5")
+    );
 }
 
 #[tokio::test]
@@ -182,7 +201,9 @@ async fn starts_per_number_are_counted_across_instances() {
     a.start(kari()).await.unwrap();
     b.start(kari()).await.unwrap();
     let err = a.start(kari()).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d <= Duration::from_secs(60)));
+    assert!(
+        matches!(err, Error::RateLimited { retry_after: Some(d) } if d <= Duration::from_secs(60))
+    );
 }
 
 #[tokio::test]

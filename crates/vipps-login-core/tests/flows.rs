@@ -228,13 +228,19 @@ async fn continue_in_browser_exchange() {
         state: "forged-state".into(),
         code: cb.code.clone(),
     };
-    assert_eq!(exchange(&client, &forged).await.unwrap_err(), Error::UnknownCallback);
+    assert_eq!(
+        exchange(&client, &forged).await.unwrap_err(),
+        Error::UnknownCallback
+    );
     assert_eq!(sim.stats().code_exchanges, before);
 
     let (id, identity) = exchange(&client, &cb).await.unwrap();
     assert_eq!(id, started.id);
     assert_eq!(identity.userinfo.name.as_deref(), Some("Kari Nordmann"));
-    assert!(matches!(client.status(&id).await.unwrap(), LoginStatus::Exchanged(_)));
+    assert!(matches!(
+        client.status(&id).await.unwrap(),
+        LoginStatus::Exchanged(_)
+    ));
     assert!(matches!(client.wait(&id).await, Ok(i) if i.sub == identity.sub));
 
     // Single use: a replay is refused before any call upstream.
@@ -244,10 +250,19 @@ async fn continue_in_browser_exchange() {
     assert_eq!(sim.stats().code_exchanges, before);
 
     // Redeemed exactly once, by its owner only.
-    assert_eq!(client.redeem(&id, "someone else").await.unwrap_err(), Error::LoginNotFound);
+    assert_eq!(
+        client.redeem(&id, "someone else").await.unwrap_err(),
+        Error::LoginNotFound
+    );
     assert_eq!(client.redeem(&id, "").await.unwrap().sub, identity.sub);
-    assert_eq!(client.redeem(&id, "").await.unwrap_err(), Error::AlreadyCompleted);
-    assert!(matches!(client.status(&id).await.unwrap(), LoginStatus::Redeemed));
+    assert_eq!(
+        client.redeem(&id, "").await.unwrap_err(),
+        Error::AlreadyCompleted
+    );
+    assert!(matches!(
+        client.status(&id).await.unwrap(),
+        LoginStatus::Redeemed
+    ));
 }
 
 #[tokio::test]

@@ -583,9 +583,7 @@ impl VippsLoginLayerBuilder {
                 cookie::Key::generate()
             }
         };
-        let store = self
-            .store
-            .unwrap_or_else(|| Arc::clone(client.store()));
+        let store = self.store.unwrap_or_else(|| Arc::clone(client.store()));
         let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
         let shared = Arc::new(Shared {
             client,

@@ -107,9 +107,9 @@ pub use hooks::{
 pub use layer::{
     BuildError, ClientIp, ResponseFuture, VippsLogin, VippsLoginLayer, VippsLoginLayerBuilder,
 };
-/// The abuse limits, applied by the core engine (re-exported for the builder).
-pub use vipps_login_core::{RateLimits, Window};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
 pub use templates::{PAGE_TEMPLATES, default_template_source, default_templates};
 pub use user::{VippsUser, VippsUserRejection};
+/// The abuse limits, applied by the core engine (re-exported for the builder).
+pub use vipps_login_core::{RateLimits, Window};

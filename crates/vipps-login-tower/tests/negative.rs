@@ -354,7 +354,10 @@ async fn session_cookie_flags() {
     let b = browser();
     let _ = app.start_login(&b, KARI).await;
     let res = http_get(&b, app.url("/auth/vipps/login")).await;
-    assert!(set_cookies(&res).is_empty(), "nothing new for a known session");
+    assert!(
+        set_cookies(&res).is_empty(),
+        "nothing new for a known session"
+    );
 
     let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
     let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
@@ -534,7 +537,11 @@ async fn anonymous_visitors_store_nothing() {
     let app = start_app(move |b, _| b.store(store)).await;
     for _ in 0..300 {
         let anonymous = reqwest::Client::new();
-        for path in ["/auth/vipps/login", "/auth/vipps/api/me", "/auth/vipps/logout"] {
+        for path in [
+            "/auth/vipps/login",
+            "/auth/vipps/api/me",
+            "/auth/vipps/logout",
+        ] {
             let res = http_get(&anonymous, app.url(path)).await;
             assert_eq!(res.status(), 200, "{path}");
         }

@@ -88,7 +88,11 @@ async fn heartbeat_and_take_over(inner: &Arc<Inner>) -> Result<(), Error> {
     let now = engine.now();
     engine
         .store
-        .index_add(keys::INSTANCES, &engine.instance, now + inner.config.poll_lease)
+        .index_add(
+            keys::INSTANCES,
+            &engine.instance,
+            now + inner.config.poll_lease,
+        )
         .await?;
     for (other, until) in engine.store.index_members(keys::INSTANCES).await? {
         if other != engine.instance && until < now {

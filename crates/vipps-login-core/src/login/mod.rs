@@ -7,9 +7,9 @@
 //! record of their own.
 
 pub(crate) mod background;
+pub(crate) mod engine;
 pub(crate) mod keys;
 pub(crate) mod policy;
-pub(crate) mod engine;
 pub mod state;
 
 use std::time::SystemTime;

@@ -112,7 +112,10 @@ impl RateLimits {
 
     /// Checks the limits for sense: a window allows at least one start in a non-zero period.
     pub fn validate(&self) -> Result<(), Error> {
-        for (name, w) in [("per_number", self.per_number), ("per_client", self.per_client)] {
+        for (name, w) in [
+            ("per_number", self.per_number),
+            ("per_client", self.per_client),
+        ] {
             if let Some(w) = w {
                 if w.max == 0 {
                     return Err(Error::Config(format!(

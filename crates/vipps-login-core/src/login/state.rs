@@ -257,7 +257,10 @@ mod tests {
     fn refusals_say_why() {
         assert_eq!(LoginStatus::Cancelled.refusal(), Error::Cancelled);
         assert_eq!(LoginStatus::Redeemed.refusal(), Error::AlreadyCompleted);
-        assert_eq!(LoginStatus::Approved(identity()).refusal(), Error::AlreadyCompleted);
+        assert_eq!(
+            LoginStatus::Approved(identity()).refusal(),
+            Error::AlreadyCompleted
+        );
         assert_eq!(LoginStatus::Pending.refusal(), Error::NotFinished);
     }
 

@@ -103,7 +103,13 @@ pub struct Callback {
 pub async fn exchange(
     client: &VippsClient,
     cb: &Callback,
-) -> Result<(vipps_login_core::LoginId, std::sync::Arc<vipps_login_core::Identity>), vipps_login_core::Error> {
+) -> Result<
+    (
+        vipps_login_core::LoginId,
+        std::sync::Arc<vipps_login_core::Identity>,
+    ),
+    vipps_login_core::Error,
+> {
     client
         .complete_browser(&cb.state, &cb.code)
         .await

@@ -8,9 +8,7 @@ use serde_json::json;
 
 use super::flow::{self, StartFailure, StartInput, View};
 use super::outcome::status_text;
-use super::{
-    Outcome, RequestInfo, St, end_session, has_api_header, json_error, json_ok, unix,
-};
+use super::{Outcome, RequestInfo, St, end_session, has_api_header, json_error, json_ok, unix};
 use crate::session::StoredUser;
 
 fn csrf_failure() -> Response {
@@ -85,7 +83,11 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
     shared.with_cookie(res, &session, &info)
 }
 
-pub(super) async fn status(State(shared): St, info: RequestInfo, Path(id): Path<String>) -> Response {
+pub(super) async fn status(
+    State(shared): St,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
     let mut session = match shared.session(&info).await {
         Ok(Some(s)) => s,
         Ok(None) => return shared.outcome_json(&Outcome::not_found()),
@@ -127,7 +129,11 @@ pub(super) async fn status(State(shared): St, info: RequestInfo, Path(id): Path<
     }
 }
 
-pub(super) async fn cancel(State(shared): St, info: RequestInfo, Path(id): Path<String>) -> Response {
+pub(super) async fn cancel(
+    State(shared): St,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
     if !has_api_header(&info.headers) {
         return csrf_failure();
     }

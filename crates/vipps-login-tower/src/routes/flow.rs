@@ -94,8 +94,8 @@ pub(super) async fn start(
         };
         request = request.flow(Flow::ContinueInBrowser { redirect_uri });
     }
-    let mut context = LoginContext::new(session.data.owner.clone())
-        .extra(json!({ "flow": flow_name(flow) }));
+    let mut context =
+        LoginContext::new(session.data.owner.clone()).extra(json!({ "flow": flow_name(flow) }));
     if let Some(r) = &return_to {
         context = context.return_to(r.clone());
     }
@@ -139,7 +139,11 @@ pub(super) enum View {
 }
 
 /// The login `id` of `session`, or `None` when it is not this session's (or unknown).
-async fn own_login(shared: &Shared, session: &Session, id: &str) -> Result<Option<LoginView>, Outcome> {
+async fn own_login(
+    shared: &Shared,
+    session: &Session,
+    id: &str,
+) -> Result<Option<LoginView>, Outcome> {
     let Ok(login_id) = id.parse::<LoginId>() else {
         return Ok(None);
     };
@@ -194,7 +198,11 @@ async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginVie
         flow: FlowChoice::FinishInApp,
     };
     let return_to = view.context.return_to_path().map(str::to_owned);
-    let account_id = match shared.completion.complete(&completed, return_to.as_deref()).await {
+    let account_id = match shared
+        .completion
+        .complete(&completed, return_to.as_deref())
+        .await
+    {
         Ok(Completion::Session { account_id }) => account_id,
         Ok(Completion::Redirect { location }) => return View::Redirect(location),
         Err(e) => {
@@ -298,8 +306,12 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_count_per_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
+        let b: IpAddr = "2001:db8:1:2:bbbb::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
         assert_eq!(client_key(a), client_key(b));
         assert_ne!(client_key(a), client_key(c));

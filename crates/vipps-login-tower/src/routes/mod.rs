@@ -41,8 +41,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{p}/start"), post(pages::start_form))
         .route(&format!("{p}/wait/{{login_id}}"), get(pages::wait_page))
         .route(&format!("{p}/events/{{login_id}}"), get(pages::events))
-        .route(&format!("{p}/cancel/{{login_id}}"), post(pages::cancel_form))
-        .route(&format!("{p}/logout"), get(pages::logout_page).post(pages::logout_form))
+        .route(
+            &format!("{p}/cancel/{{login_id}}"),
+            post(pages::cancel_form),
+        )
+        .route(
+            &format!("{p}/logout"),
+            get(pages::logout_page).post(pages::logout_form),
+        )
         .route(&format!("{p}/api/start"), post(api::start))
         .route(&format!("{p}/api/status/{{login_id}}"), get(api::status))
         .route(&format!("{p}/api/cancel/{{login_id}}"), post(api::cancel))
@@ -230,7 +236,6 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
     res
 }
 
-
 fn unix(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -268,7 +273,11 @@ impl Shared {
 
     /// The CSRF token for a form: the session's, or a visitor's own (set as a cookie on
     /// `res` when new). Nothing is stored for a visitor.
-    fn form_csrf(&self, session: Option<&Session>, info: &RequestInfo) -> (String, Option<HeaderValue>) {
+    fn form_csrf(
+        &self,
+        session: Option<&Session>,
+        info: &RequestInfo,
+    ) -> (String, Option<HeaderValue>) {
         if let Some(s) = session {
             return (s.data.csrf.clone(), None);
         }
@@ -276,7 +285,9 @@ impl Shared {
             Some(token) => (token, None),
             None => {
                 let token = crate::csrf::random_token();
-                let cookie = self.sessions.set_csrf_cookie(&token, &info.headers, &info.uri);
+                let cookie = self
+                    .sessions
+                    .set_csrf_cookie(&token, &info.headers, &info.uri);
                 (token, cookie)
             }
         }

@@ -94,10 +94,11 @@ pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes
         Ok(s) => s,
         Err(o) => return shared.result_page(&o),
     };
-    if !shared
-        .sessions
-        .csrf_ok(existing.as_ref(), &info.headers, input.csrf_token.as_deref())
-    {
+    if !shared.sessions.csrf_ok(
+        existing.as_ref(),
+        &info.headers,
+        input.csrf_token.as_deref(),
+    ) {
         tracing::info!("start refused: CSRF token missing or wrong");
         return shared.result_page(&Outcome::csrf());
     }
@@ -159,7 +160,11 @@ pub(super) async fn wait_page(
     }
 }
 
-pub(super) async fn events(State(shared): St, info: RequestInfo, Path(id): Path<String>) -> Response {
+pub(super) async fn events(
+    State(shared): St,
+    info: RequestInfo,
+    Path(id): Path<String>,
+) -> Response {
     let not_found = || {
         json_error(
             StatusCode::NOT_FOUND,
@@ -233,7 +238,10 @@ pub(super) async fn cancel_form(
         Err(o) => return shared.result_page(&o),
     };
     let token = form.csrf_token.as_deref();
-    if !shared.sessions.csrf_ok(session.as_ref(), &info.headers, token) {
+    if !shared
+        .sessions
+        .csrf_ok(session.as_ref(), &info.headers, token)
+    {
         return shared.result_page(&Outcome::csrf());
     }
     // A visitor without a session owns no login.
@@ -299,12 +307,15 @@ pub(super) async fn logout_page(State(shared): St, info: RequestInfo) -> Respons
         Ok(s) => s,
         Err(o) => return shared.result_page(&o),
     };
-    let user_name = session.as_ref().and_then(|s| s.data.user.as_ref()).map(|u| {
-        u.userinfo
-            .name
-            .clone()
-            .unwrap_or_else(|| u.account_id.clone())
-    });
+    let user_name = session
+        .as_ref()
+        .and_then(|s| s.data.user.as_ref())
+        .map(|u| {
+            u.userinfo
+                .name
+                .clone()
+                .unwrap_or_else(|| u.account_id.clone())
+        });
     let (csrf, cookie) = shared.form_csrf(session.as_ref(), &info);
     let mut res = shared.render(
         "logout.html",
