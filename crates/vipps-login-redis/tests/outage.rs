@@ -69,6 +69,7 @@ async fn redis_down_fails_fast_and_recovers_by_itself() {
 
     redis.stop();
     for round in 0..2 {
+        let started = Instant::now();
         let ops: Vec<(&str, Result<(), StoreError>)> = vec![
             ("get", a.get("k").await.map(drop)),
             ("set", a.set("k", b"w".to_vec(), MINUTE).await),
@@ -82,9 +83,20 @@ async fn redis_down_fails_fast_and_recovers_by_itself() {
             ("publish", a.publish("ch", b"x".to_vec()).await),
             ("subscribe", a.subscribe("new").await.map(drop)),
         ];
+        let took = started.elapsed();
+        let kinds: Vec<String> = ops
+            .iter()
+            .map(|(what, outcome)| match outcome {
+                Err(StoreError::Timeout) => format!("{what}: timeout"),
+                Err(StoreError::Unavailable { .. }) => format!("{what}: unavailable"),
+                other => format!("{what}: {other:?}"),
+            })
+            .collect();
+        eprintln!("round {round} with Redis down, 8 operations in {took:?}: {kinds:?}");
         for (what, outcome) in ops {
             assert_down(&format!("{what} (round {round})"), &outcome.unwrap_err());
         }
+        assert!(took < 8 * TIMEOUT + Duration::from_secs(1), "{took:?}");
     }
     // Each of those returned within the command timeout (plus scheduling slack).
     let started = Instant::now();
