@@ -497,7 +497,10 @@ mod tests {
         let (n, left) = s.increment("c", Duration::from_secs(60)).await.unwrap();
         assert_eq!((n, left), (2, Duration::from_secs(29)));
         *lock(&clock.0) += Duration::from_secs(30);
-        assert_eq!(s.increment("c", Duration::from_secs(60)).await.unwrap().0, 1);
+        assert_eq!(
+            s.increment("c", Duration::from_secs(60)).await.unwrap().0,
+            1
+        );
     }
 
     #[tokio::test]
@@ -544,7 +547,10 @@ mod tests {
         s.index_add("i", "a", t).await.unwrap();
         s.index_add("i", "b", t).await.unwrap();
         s.index_remove("i", "a").await.unwrap();
-        assert_eq!(s.index_members("i").await.unwrap(), vec![("b".to_owned(), t)]);
+        assert_eq!(
+            s.index_members("i").await.unwrap(),
+            vec![("b".to_owned(), t)]
+        );
         let mut rx = s.subscribe("ch").await.unwrap();
         s.publish("ch", b"hello".to_vec()).await.unwrap();
         assert_eq!(&*rx.recv().await.unwrap(), b"hello");

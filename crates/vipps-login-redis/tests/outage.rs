@@ -52,7 +52,10 @@ async fn a_restart_is_announced_with_an_empty_notification() {
     let mut rx = a.subscribe("login:1").await.unwrap();
     redis.restart();
     let announced = next(&mut rx, Duration::from_secs(10)).await;
-    assert!(announced.is_empty(), "expected the empty notification, got {announced:?}");
+    assert!(
+        announced.is_empty(),
+        "expected the empty notification, got {announced:?}"
+    );
     // Resubscribed: what another instance publishes now arrives.
     let b = store(&redis, &prefix).await;
     b.publish("login:1", b"approved".to_vec()).await.unwrap();
@@ -102,7 +105,11 @@ async fn redis_down_fails_fast_and_recovers_by_itself() {
     let started = Instant::now();
     let err = a.get("k").await.unwrap_err();
     assert_down("get", &err);
-    assert!(started.elapsed() < TIMEOUT + Duration::from_millis(400), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < TIMEOUT + Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
     if let StoreError::Unavailable { message, .. } = &err {
         assert!(message.contains(redis.url()), "{message}");
         assert!(message.contains("check that Redis runs"), "{message}");
@@ -116,11 +123,18 @@ async fn redis_down_fails_fast_and_recovers_by_itself() {
     eprintln!("operations succeeded again {took:?} after Redis was back");
     assert_eq!(a.get("k").await.unwrap(), Some(b"back".to_vec()));
     assert_eq!(a.increment("c", MINUTE).await.unwrap().0, 1);
-    assert!(a.compare_and_swap("k", b"back", None, MINUTE).await.unwrap());
+    assert!(
+        a.compare_and_swap("k", b"back", None, MINUTE)
+            .await
+            .unwrap()
+    );
 
     // The subscriber heard of the outage, and hears what follows it.
     let announced = next(&mut rx, Duration::from_secs(10)).await;
-    assert!(announced.is_empty(), "expected the empty notification, got {announced:?}");
+    assert!(
+        announced.is_empty(),
+        "expected the empty notification, got {announced:?}"
+    );
     let b = store(&redis, &prefix).await;
     b.publish("ch", b"after".to_vec()).await.unwrap();
     assert_eq!(next(&mut rx, Duration::from_secs(5)).await, b"after");

@@ -27,7 +27,9 @@ async fn every_key_is_namespaced_and_has_a_lifetime() {
     let prefix = unique_prefix();
     let s = redis.store_with_prefix(&prefix).await;
     s.set("value", b"v".to_vec(), MINUTE).await.unwrap();
-    s.insert_if_absent("inserted", b"v".to_vec(), MINUTE).await.unwrap();
+    s.insert_if_absent("inserted", b"v".to_vec(), MINUTE)
+        .await
+        .unwrap();
     s.set("swapped", b"v".to_vec(), MINUTE).await.unwrap();
     s.compare_and_swap("swapped", b"v", Some(b"w".to_vec()), MINUTE)
         .await
@@ -58,12 +60,18 @@ async fn every_key_is_namespaced_and_has_a_lifetime() {
     // The index lives until its latest deadline plus a day.
     let pttl: i64 = conn.pttl(format!("{prefix}index")).await.unwrap();
     let want = unix_ms(latest) + DAY_MS - unix_ms(SystemTime::now());
-    assert!((pttl - want).abs() < 2_000, "index PTTL {pttl}, want about {want}");
+    assert!(
+        (pttl - want).abs() < 2_000,
+        "index PTTL {pttl}, want about {want}"
+    );
     // Moving the latest deadline earlier shortens the index's life with it.
     s.index_add("index", "b", SystemTime::now()).await.unwrap();
     let pttl: i64 = conn.pttl(format!("{prefix}index")).await.unwrap();
     let want = 60_000 + DAY_MS;
-    assert!((pttl - want).abs() < 2_000, "index PTTL {pttl}, want about {want}");
+    assert!(
+        (pttl - want).abs() < 2_000,
+        "index PTTL {pttl}, want about {want}"
+    );
 
     // Another prefix is another namespace, for values and notifications alike.
     let other = redis.store_with_prefix(&unique_prefix()).await;
@@ -77,12 +85,18 @@ async fn counters_report_the_lifetime_redis_keeps() {
     let redis = Redis::start();
     let prefix = unique_prefix();
     let s = redis.store_with_prefix(&prefix).await;
-    let (n, left) = s.increment("c", Duration::from_millis(1_500)).await.unwrap();
+    let (n, left) = s
+        .increment("c", Duration::from_millis(1_500))
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     let mut conn = redis.inspect().await;
     let pttl: i64 = conn.pttl(format!("{prefix}c")).await.unwrap();
     let left_ms = i64::try_from(left.as_millis()).unwrap();
-    assert!(left_ms >= pttl && left_ms - pttl < 200, "{left_ms} vs PTTL {pttl}");
+    assert!(
+        left_ms >= pttl && left_ms - pttl < 200,
+        "{left_ms} vs PTTL {pttl}"
+    );
     // A counter someone left without a lifetime gets one on its next increment.
     let _: () = conn.set(format!("{prefix}bare"), 41).await.unwrap();
     let (n, left) = s.increment("bare", MINUTE).await.unwrap();
@@ -100,7 +114,10 @@ async fn notifications_travel_between_instances() {
     let stranger = redis.store_with_prefix(&unique_prefix()).await;
     let mut on_a = a.subscribe("login:1").await.unwrap();
     let mut on_b = b.subscribe("login:1").await.unwrap();
-    stranger.publish("login:1", b"not for you".to_vec()).await.unwrap();
+    stranger
+        .publish("login:1", b"not for you".to_vec())
+        .await
+        .unwrap();
     b.publish("login:1", b"approved".to_vec()).await.unwrap();
     for rx in [&mut on_a, &mut on_b] {
         let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
@@ -108,7 +125,9 @@ async fn notifications_travel_between_instances() {
     }
     // Many in a row arrive whole and in order.
     for i in 0..100u32 {
-        a.publish("login:1", i.to_be_bytes().to_vec()).await.unwrap();
+        a.publish("login:1", i.to_be_bytes().to_vec())
+            .await
+            .unwrap();
     }
     for i in 0..100u32 {
         let got = tokio::time::timeout(Duration::from_secs(5), on_b.recv()).await;
@@ -127,19 +146,34 @@ async fn round_trips_are_counted() {
     s.compare_and_swap("k", b"v", None, MINUTE).await.unwrap();
     let after_first_script = s.round_trips();
     // 2 or 3: EVALSHA, plus EVAL when this server did not know the script yet.
-    assert!((3..=4).contains(&after_first_script), "{after_first_script}");
+    assert!(
+        (3..=4).contains(&after_first_script),
+        "{after_first_script}"
+    );
     s.compare_and_swap("k", b"v", None, MINUTE).await.unwrap();
-    assert_eq!(s.round_trips(), after_first_script + 1, "a known script is one trip");
+    assert_eq!(
+        s.round_trips(),
+        after_first_script + 1,
+        "a known script is one trip"
+    );
     let clone = s.clone();
     clone.increment("c", MINUTE).await.unwrap();
     let before = s.round_trips();
     let _rx = s.subscribe("ch").await.unwrap();
     assert_eq!(s.round_trips(), before + 1, "SUBSCRIBE");
     let _rx2 = s.subscribe("ch").await.unwrap();
-    assert_eq!(s.round_trips(), before + 1, "a channel already subscribed costs nothing");
+    assert_eq!(
+        s.round_trips(),
+        before + 1,
+        "a channel already subscribed costs nothing"
+    );
     // A server that forgot its scripts costs one EVAL more, and still answers.
     let mut conn = redis.inspect().await;
-    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let before = s.round_trips();
     s.set("k", b"v".to_vec(), MINUTE).await.unwrap();
     assert!(s.compare_and_swap("k", b"v", None, MINUTE).await.unwrap());
@@ -156,7 +190,11 @@ async fn a_redis_that_is_not_there_is_named_without_its_password() {
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
     let started = Instant::now();
     let err = RedisStore::connect(url.clone()).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let StoreError::Unavailable { message, .. } = &err else {
         panic!("expected Unavailable, got {err:?}");
     };
@@ -185,7 +223,11 @@ async fn a_redis_that_is_not_there_is_named_without_its_password() {
         matches!(err, StoreError::Unavailable { .. } | StoreError::Timeout),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!format!("{err} {err:?}").contains("hunter2"));
 }
 
