@@ -53,6 +53,16 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// Whether a command may be sent again when the connection broke under it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// A read: sending it twice changes nothing.
+    Read,
+    /// Only when it certainly never reached Redis: a write sent twice could undo what
+    /// another instance wrote in between.
+    Never,
+}
+
 /// Why a command failed, before it becomes a [`StoreError`].
 enum Failure {
     Timeout,
@@ -109,9 +119,16 @@ impl RedisStore {
         }
     }
 
-    /// Sends `cmd` once, and once more if it failed before reaching Redis (a refused
-    /// connection, typically the first command after Redis came back).
-    async fn send<T: FromRedisValue>(&self, cmd: &Cmd, deadline: Instant) -> Result<T, Failure> {
+    /// Sends `cmd`, and once more on a fresh connection when the first attempt failed
+    /// before reaching Redis (a refused connection), or failed on a broken connection and
+    /// `repeat` says that it is a read. That hides the stale connection an outage leaves
+    /// behind from the first caller after Redis is back.
+    async fn send<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        deadline: Instant,
+        repeat: Repeat,
+    ) -> Result<T, Failure> {
         let mut conn = self.inner.conn.clone();
         let mut retried = false;
         loop {
@@ -119,14 +136,21 @@ impl RedisStore {
             match tokio::time::timeout_at(deadline, cmd.query_async::<T>(&mut conn)).await {
                 Err(_) => return Err(Failure::Timeout),
                 Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) if !retried && errors::failed_before_sending(&e) => retried = true,
+                Ok(Err(e))
+                    if !retried
+                        && (errors::failed_before_sending(&e)
+                            || (repeat == Repeat::Read && errors::is_connection_error(&e))) =>
+                {
+                    tracing::debug!(error = %e, "Redis command failed on a stale connection; sending it again");
+                    retried = true;
+                }
                 Ok(Err(e)) => return Err(Failure::Redis(e)),
             }
         }
     }
 
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        self.send(cmd, self.deadline())
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd, repeat: Repeat) -> Result<T, StoreError> {
+        self.send(cmd, self.deadline(), repeat)
             .await
             .map_err(|f| self.fail(f))
     }
@@ -137,6 +161,7 @@ impl RedisStore {
         script: &LuaScript,
         key: &str,
         args: &[&[u8]],
+        repeat: Repeat,
     ) -> Result<T, StoreError> {
         let deadline = self.deadline();
         let mut by_hash = redis::cmd("EVALSHA");
@@ -144,14 +169,16 @@ impl RedisStore {
         for a in args {
             by_hash.arg(*a);
         }
-        match self.send(&by_hash, deadline).await {
+        match self.send(&by_hash, deadline, repeat).await {
             Err(Failure::Redis(e)) if e.code() == Some("NOSCRIPT") => {
                 let mut full = redis::cmd("EVAL");
                 full.arg(script.code()).arg(1).arg(key);
                 for a in args {
                     full.arg(*a);
                 }
-                self.send(&full, deadline).await.map_err(|f| self.fail(f))
+                self.send(&full, deadline, repeat)
+                    .await
+                    .map_err(|f| self.fail(f))
             }
             other => other.map_err(|f| self.fail(f)),
         }
@@ -178,7 +205,8 @@ fn num(n: u64) -> Vec<u8> {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GET").arg(self.key(key))).await
+        self.query(redis::cmd("GET").arg(self.key(key)), Repeat::Read)
+            .await
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
@@ -187,17 +215,18 @@ impl Store for RedisStore {
             .arg(value.as_slice())
             .arg("PX")
             .arg(ttl_ms(ttl));
-        self.query(&cmd).await
+        self.query(&cmd, Repeat::Never).await
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.query::<i64>(redis::cmd("DEL").arg(self.key(key)))
+        self.query::<i64>(redis::cmd("DEL").arg(self.key(key)), Repeat::Never)
             .await
             .map(drop)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GETDEL").arg(self.key(key))).await
+        self.query(redis::cmd("GETDEL").arg(self.key(key)), Repeat::Never)
+            .await
     }
 
     async fn insert_if_absent(
@@ -212,7 +241,7 @@ impl Store for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms(ttl));
-        let reply: Option<String> = self.query(&cmd).await?;
+        let reply: Option<String> = self.query(&cmd, Repeat::Never).await?;
         Ok(reply.is_some())
     }
 
@@ -233,6 +262,7 @@ impl Store for RedisStore {
                 &scripts::COMPARE_AND_SWAP,
                 &self.key(key),
                 &[expected, replace, value, &ms],
+                Repeat::Never,
             )
             .await?;
         Ok(swapped == 1)
@@ -241,7 +271,7 @@ impl Store for RedisStore {
     async fn increment(&self, key: &str, ttl: Duration) -> Result<(u64, Duration), StoreError> {
         let ms = num(ttl_ms(ttl));
         let (count, left): (i64, i64) = self
-            .eval(&scripts::INCREMENT, &self.key(key), &[&ms])
+            .eval(&scripts::INCREMENT, &self.key(key), &[&ms], Repeat::Never)
             .await?;
         let count = u64::try_from(count).map_err(|_| {
             StoreError::Corrupt(format!("counter {key} holds a negative count ({count})"))
@@ -263,15 +293,19 @@ impl Store for RedisStore {
             &scripts::INDEX_ADD,
             &self.key(key),
             &[&until, member.as_bytes(), &now, &grace],
+            Repeat::Never,
         )
         .await
         .map(drop)
     }
 
     async fn index_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
-        self.query::<i64>(redis::cmd("ZREM").arg(self.key(key)).arg(member))
-            .await
-            .map(drop)
+        self.query::<i64>(
+            redis::cmd("ZREM").arg(self.key(key)).arg(member),
+            Repeat::Never,
+        )
+        .await
+        .map(drop)
     }
 
     async fn index_members(&self, key: &str) -> Result<Vec<(String, SystemTime)>, StoreError> {
@@ -282,7 +316,7 @@ impl Store for RedisStore {
             .arg(format!("({oldest}"))
             .arg("+inf")
             .arg("WITHSCORES");
-        let members: Vec<(String, f64)> = self.query(&cmd).await?;
+        let members: Vec<(String, f64)> = self.query(&cmd, Repeat::Read).await?;
         members
             .into_iter()
             .map(|(member, score)| {
@@ -303,7 +337,7 @@ impl Store for RedisStore {
     async fn publish(&self, channel: &str, message: Vec<u8>) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(self.key(channel)).arg(message.as_slice());
-        self.query::<i64>(&cmd).await.map(drop)
+        self.query::<i64>(&cmd, Repeat::Never).await.map(drop)
     }
 
     async fn subscribe(
