@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use redis::ProtocolVersion;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use vipps_login_core::StoreError;
 
@@ -118,12 +119,23 @@ impl RedisStoreBuilder {
                 "the Redis notification capacity must be at least one".to_owned()
             ));
         }
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+        let unusable = |e: redis::RedisError| {
             StoreError::unavailable(
                 format!("the Redis URL {shown_url} is not usable: {e}; fix REDIS_URL"),
                 e,
             )
-        })?;
+        };
+        // Pub/sub on a connection of its own speaks RESP2; commands go over RESP3, whose
+        // connection notices a server that went away and reconnects before the next
+        // command needs it.
+        let client = redis::Client::open(self.url.as_str()).map_err(unusable)?;
+        let info = client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let command_client =
+            redis::Client::open(info.set_redis_settings(resp3)).map_err(unusable)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(self.command_timeout))
             .set_connection_timeout(Some(self.command_timeout))
@@ -131,10 +143,10 @@ impl RedisStoreBuilder {
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(500));
         let conn = if self.lazy {
-            ConnectionManager::new_lazy_with_config(client.clone(), config)
+            ConnectionManager::new_lazy_with_config(command_client, config)
                 .map_err(|e| errors::map(e, &shown_url))?
         } else {
-            let connecting = ConnectionManager::new_with_config(client.clone(), config);
+            let connecting = ConnectionManager::new_with_config(command_client, config);
             match tokio::time::timeout(self.command_timeout, connecting).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => return Err(errors::map(e, &shown_url)),
