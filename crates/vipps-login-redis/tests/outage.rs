@@ -178,3 +178,37 @@ async fn a_lazy_store_starts_before_redis_does() {
     a.publish("ch", b"up".to_vec()).await.unwrap();
     assert_eq!(next(&mut rx, Duration::from_secs(5)).await, b"up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_keep_idle_subscriptions_and_drop_abandoned_ones() {
+    let redis = Redis::start_own();
+    let prefix = unique_prefix();
+    let a = store(&redis, &prefix).await;
+    let mut rx = a.subscribe("quiet").await.unwrap();
+    drop(a.subscribe("abandoned").await.unwrap());
+    let mut conn = redis.inspect().await;
+    let subscribers =
+        |counts: Vec<(String, i64)>| counts.into_iter().map(|(_, n)| n).collect::<Vec<_>>();
+    let numsub = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{prefix}quiet"))
+        .arg(format!("{prefix}abandoned"))
+        .clone();
+    assert_eq!(
+        subscribers(numsub.query_async(&mut conn).await.unwrap()),
+        vec![1, 1]
+    );
+    // Past the first health check (every 10 s): the connection answered its PING, so
+    // nothing was announced, and the channel nobody listens to was unsubscribed.
+    tokio::time::sleep(Duration::from_millis(11_500)).await;
+    assert!(
+        matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)),
+        "a healthy connection was treated as lost"
+    );
+    assert_eq!(
+        subscribers(numsub.query_async(&mut conn).await.unwrap()),
+        vec![1, 0]
+    );
+    a.publish("quiet", b"still here".to_vec()).await.unwrap();
+    assert_eq!(next(&mut rx, Duration::from_secs(5)).await, b"still here");
+}

@@ -135,6 +135,37 @@ async fn notifications_travel_between_instances() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_nobody_listens_to_is_unsubscribed() {
+    let redis = Redis::start();
+    let prefix = unique_prefix();
+    let a = redis.store_with_prefix(&prefix).await;
+    drop(a.subscribe("gone").await.unwrap());
+    let mut conn = redis.inspect().await;
+    let numsub = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{prefix}gone"))
+        .clone();
+    let count = |v: Vec<(String, i64)>| v[0].1;
+    assert_eq!(count(numsub.query_async(&mut conn).await.unwrap()), 1);
+    // Its next message finds no receiver: the store unsubscribes.
+    a.publish("gone", b"x".to_vec()).await.unwrap();
+    let mut left = 1;
+    for _ in 0..100 {
+        left = count(numsub.query_async(&mut conn).await.unwrap());
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 0, "still subscribed");
+    // Subscribing again works as the first time.
+    let mut rx = a.subscribe("gone").await.unwrap();
+    a.publish("gone", b"back".to_vec()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+    assert_eq!(&*got.unwrap().unwrap(), b"back");
+}
+
 #[tokio::test]
 async fn round_trips_are_counted() {
     let redis = Redis::start();
@@ -249,7 +280,7 @@ async fn unusable_configuration_fails_at_build() {
 }
 
 #[tokio::test]
-async fn a_key_of_another_kind_is_a_backend_error() {
+async fn a_key_of_another_kind_is_a_backend_error_and_a_bad_counter_corrupt() {
     let redis = Redis::start();
     let s = redis.store().await;
     s.set("k", b"v".to_vec(), MINUTE).await.unwrap();
@@ -257,6 +288,11 @@ async fn a_key_of_another_kind_is_a_backend_error() {
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
     let err = s.increment("k", MINUTE).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    // A counter that holds what no increment could have made is corrupt, not a count.
+    let mut conn = redis.inspect().await;
+    let _: () = conn.set(format!("{}neg", s.prefix()), -5).await.unwrap();
+    let err = s.increment("neg", MINUTE).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     // The store goes on answering.
     assert_eq!(s.get("k").await.unwrap(), Some(b"v".to_vec()));
 }
