@@ -3,7 +3,8 @@
 //! - `ci`: everything CI checks, in the order that reuses the most build output:
 //!   format, clippy (all targets, `-D warnings`), rustdoc (`-D warnings`), the whole test
 //!   suite with doc tests,
-//!   then the browser tests. Installs what the browser tests need when it is missing.
+//!   then the browser tests. Installs what the tests need when it is missing (Debian's
+//!   `redis-server` for the Redis store's tests, Chromium for the browser tests).
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
@@ -13,6 +14,8 @@
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod redis;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -97,9 +100,13 @@ fn ci() -> Result {
 }
 
 fn test() -> Result {
+    // The Redis store's tests start redis-servers of their own (unless REDIS_URL is set).
+    let redis_server = redis::ensure_redis_server()?;
     // `cargo test` runs unit, integration and doc tests; examples are built too, so
     // a reference deployment that stops compiling fails CI.
-    run(cargo().args(["test", "--workspace"]))
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("REDIS_SERVER", redis_server))
 }
 
 fn demo(args: &[String]) -> Result {

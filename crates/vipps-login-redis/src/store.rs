@@ -1,0 +1,366 @@
+//! [`RedisStore`]: the [`Store`] contract on Redis.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::{Cmd, FromRedisValue, RedisError};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use vipps_login_core::{Store, StoreError};
+
+use crate::builder::RedisStoreBuilder;
+use crate::errors;
+use crate::pubsub::{Notification, Subscriber};
+use crate::scripts::{self, LuaScript};
+
+/// How long an index outlives its latest deadline.
+const INDEX_GRACE: Duration = Duration::from_secs(86_400);
+/// The longest lifetime handed to Redis (a hundred years).
+const MAX_TTL_MS: u64 = 100 * 365 * 86_400 * 1000;
+
+/// The login store on Redis, shared by every instance that points at the same server and
+/// prefix. Cheap to clone (an `Arc` inside); see the [crate docs](crate).
+///
+/// Each operation is one atomic step on the server (a command, or a Lua script for the
+/// conditional ones) and fails within the command timeout: [`StoreError::Timeout`] when
+/// Redis does not answer, [`StoreError::Unavailable`] when it cannot be reached. The
+/// connection comes back by itself when Redis does.
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) prefix: String,
+    pub(crate) command_timeout: Duration,
+    /// The URL with its password masked: the only form that is ever shown.
+    pub(crate) shown_url: String,
+    pub(crate) round_trips: AtomicU64,
+    pub(crate) subscriber: Subscriber,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.shown_url)
+            .field("prefix", &self.inner.prefix)
+            .field("command_timeout", &self.inner.command_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a command may be sent again when the connection broke under it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// A read: sending it twice changes nothing.
+    Read,
+    /// Only when it certainly never reached Redis: a write sent twice could undo what
+    /// another instance wrote in between.
+    Never,
+}
+
+/// Why a command failed, before it becomes a [`StoreError`].
+enum Failure {
+    Timeout,
+    Redis(RedisError),
+}
+
+impl RedisStore {
+    /// Connects with the defaults (prefix [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX),
+    /// timeout [`DEFAULT_COMMAND_TIMEOUT`](crate::DEFAULT_COMMAND_TIMEOUT)).
+    ///
+    /// # Errors
+    /// As [`RedisStoreBuilder::build`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
+        RedisStore::builder(url).build().await
+    }
+
+    /// A builder for a store on the Redis at `url` (`redis://[user:password@]host:port[/db]`
+    /// or `redis+unix:///path`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(url)
+    }
+
+    /// How many commands this store (and its clones) has sent to Redis so far: one per
+    /// plain operation, one more when a script had to be loaded, one per `SUBSCRIBE`.
+    /// Background health checks and resubscriptions of the notification task are not
+    /// counted.
+    #[must_use]
+    pub fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The prefix before every key and channel.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.inner.prefix)
+    }
+
+    fn count(&self) {
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.inner.command_timeout
+    }
+
+    fn fail(&self, f: Failure) -> StoreError {
+        match f {
+            Failure::Timeout => errors::timeout(),
+            Failure::Redis(e) => errors::map(e, &self.inner.shown_url),
+        }
+    }
+
+    /// Sends `cmd`, and once more on a fresh connection when the first attempt failed
+    /// before reaching Redis (a refused connection), or failed on a broken connection and
+    /// `repeat` says that it is a read. That hides the stale connection an outage leaves
+    /// behind from the first caller after Redis is back.
+    async fn send<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        deadline: Instant,
+        repeat: Repeat,
+    ) -> Result<T, Failure> {
+        let mut conn = self.inner.conn.clone();
+        let mut retried = false;
+        loop {
+            self.count();
+            match tokio::time::timeout_at(deadline, cmd.query_async::<T>(&mut conn)).await {
+                Err(_) => return Err(Failure::Timeout),
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e))
+                    if !retried
+                        && (errors::failed_before_sending(&e)
+                            || (repeat == Repeat::Read && errors::is_connection_error(&e))) =>
+                {
+                    tracing::debug!(error = %e, "Redis command failed on a stale connection; sending it again");
+                    retried = true;
+                }
+                Ok(Err(e)) => return Err(Failure::Redis(e)),
+            }
+        }
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd, repeat: Repeat) -> Result<T, StoreError> {
+        self.send(cmd, self.deadline(), repeat)
+            .await
+            .map_err(|f| self.fail(f))
+    }
+
+    /// Runs `script` by its hash, loading it with `EVAL` when the server does not know it.
+    async fn eval<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        key: &str,
+        args: &[&[u8]],
+        repeat: Repeat,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline();
+        let mut by_hash = redis::cmd("EVALSHA");
+        by_hash.arg(script.hash()).arg(1).arg(key);
+        for a in args {
+            by_hash.arg(*a);
+        }
+        match self.send(&by_hash, deadline, repeat).await {
+            Err(Failure::Redis(e)) if e.code() == Some("NOSCRIPT") => {
+                let mut full = redis::cmd("EVAL");
+                full.arg(script.code()).arg(1).arg(key);
+                for a in args {
+                    full.arg(*a);
+                }
+                self.send(&full, deadline, repeat)
+                    .await
+                    .map_err(|f| self.fail(f))
+            }
+            other => other.map_err(|f| self.fail(f)),
+        }
+    }
+}
+
+/// A lifetime in whole milliseconds, rounded up, at least 1 ms.
+fn ttl_ms(ttl: Duration) -> u64 {
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
+}
+
+/// Unix milliseconds of `t` (0 before 1970).
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn num(n: u64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(redis::cmd("GET").arg(self.key(key)), Repeat::Read)
+            .await
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(value.as_slice())
+            .arg("PX")
+            .arg(ttl_ms(ttl));
+        self.query(&cmd, Repeat::Never).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.query::<i64>(redis::cmd("DEL").arg(self.key(key)), Repeat::Never)
+            .await
+            .map(drop)
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(redis::cmd("GETDEL").arg(self.key(key)), Repeat::Never)
+            .await
+    }
+
+    async fn insert_if_absent(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(value.as_slice())
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl));
+        let reply: Option<String> = self.query(&cmd, Repeat::Never).await?;
+        Ok(reply.is_some())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: Option<Vec<u8>>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (replace, value): (&[u8], &[u8]) = match &new {
+            Some(v) => (b"1", v.as_slice()),
+            None => (b"0", b""),
+        };
+        let ms = num(ttl_ms(ttl));
+        let swapped: i64 = self
+            .eval(
+                &scripts::COMPARE_AND_SWAP,
+                &self.key(key),
+                &[expected, replace, value, &ms],
+                Repeat::Never,
+            )
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<(u64, Duration), StoreError> {
+        let ms = num(ttl_ms(ttl));
+        let (count, left): (i64, i64) = self
+            .eval(&scripts::INCREMENT, &self.key(key), &[&ms], Repeat::Never)
+            .await?;
+        let count = u64::try_from(count).map_err(|_| {
+            StoreError::Corrupt(format!("counter {key} holds a negative count ({count})"))
+        })?;
+        let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+        Ok((count, left))
+    }
+
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        let until = num(unix_ms(until));
+        let now = num(unix_ms(SystemTime::now()));
+        let grace = num(ttl_ms(INDEX_GRACE));
+        self.eval::<i64>(
+            &scripts::INDEX_ADD,
+            &self.key(key),
+            &[&until, member.as_bytes(), &now, &grace],
+            Repeat::Never,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn index_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.query::<i64>(
+            redis::cmd("ZREM").arg(self.key(key)).arg(member),
+            Repeat::Never,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn index_members(&self, key: &str) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        // Members a day past their deadline are forgotten, as the index's lifetime says.
+        let oldest = unix_ms(SystemTime::now()).saturating_sub(ttl_ms(INDEX_GRACE));
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(self.key(key))
+            .arg(format!("({oldest}"))
+            .arg("+inf")
+            .arg("WITHSCORES");
+        let members: Vec<(String, f64)> = self.query(&cmd, Repeat::Read).await?;
+        members
+            .into_iter()
+            .map(|(member, score)| {
+                if score.is_finite() && score >= 0.0 {
+                    // Scores are whole milliseconds far below 2^53: exact in an f64.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let ms = score as u64;
+                    Ok((member, UNIX_EPOCH + Duration::from_millis(ms)))
+                } else {
+                    Err(StoreError::Corrupt(format!(
+                        "index {key} has member {member} with deadline {score}"
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    async fn publish(&self, channel: &str, message: Vec<u8>) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(self.key(channel)).arg(message.as_slice());
+        self.query::<i64>(&cmd, Repeat::Never).await.map(drop)
+    }
+
+    async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> Result<broadcast::Receiver<Notification>, StoreError> {
+        self.inner
+            .subscriber
+            .subscribe(channel, || self.count())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_round_up_to_whole_milliseconds() {
+        assert_eq!(ttl_ms(Duration::ZERO), 1);
+        assert_eq!(ttl_ms(Duration::from_micros(1)), 1);
+        assert_eq!(ttl_ms(Duration::from_micros(1_001)), 2);
+        assert_eq!(ttl_ms(Duration::from_secs(60)), 60_000);
+        assert_eq!(ttl_ms(Duration::MAX), MAX_TTL_MS);
+    }
+}
