@@ -85,6 +85,11 @@ pub struct CommonOptions {
     /// Cool-down after a login expired unanswered, in seconds (layer default 300).
     #[arg(long)]
     pub ignored_cool_down_secs: Option<u64>,
+    /// Keep logins, sessions, limits and polling in this Redis (e.g.
+    /// `redis://127.0.0.1:6379`), shared by every instance started with the same Redis and
+    /// COOKIE_SECRET. Without it they live in this process only.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// At least 64 random bytes that encrypt the session cookie (default: a random key
     /// per start, so sessions end when the app restarts).
     #[arg(long, env = "COOKIE_SECRET", hide_env_values = true)]

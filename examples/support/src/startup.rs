@@ -277,7 +277,7 @@ async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHand
             client_id = config.client_id(),
             "using Vipps (credentials from VIPPS_* environment variables)"
         );
-        return Ok((VippsClient::new(config)?, None));
+        return Ok((client_with_store(config, options).await?, None));
     }
     let interval = Duration::from_millis(options.sim_interval_ms.max(1));
     let mut sim_config = SimConfig::default()
@@ -302,7 +302,30 @@ async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHand
     )
     .client_auth(ClientAuth::Basic)
     .build()?;
-    Ok((VippsClient::new(config)?, Some(sim)))
+    Ok((client_with_store(config, options).await?, Some(sim)))
+}
+
+/// The client on Redis when `--redis-url` is given (instances share logins), else on
+/// this process' memory. Its background work (heartbeat, takeover) starts right away, so
+/// an instance that starts no logins still takes over those of a dead one.
+async fn client_with_store(
+    config: Config,
+    options: &CommonOptions,
+) -> Result<VippsClient, AppError> {
+    let client = match &options.redis_url {
+        Some(url) => {
+            let store = vipps_login_redis::RedisStore::connect(url.as_str())
+                .await
+                .map_err(|e| AppError::Config(format!("--redis-url: {e}")))?;
+            tracing::info!(
+                "logins, sessions and limits are kept in Redis, shared by every instance"
+            );
+            VippsClient::with_store(config, std::sync::Arc::new(store))?
+        }
+        None => VippsClient::new(config)?,
+    };
+    client.start_background();
+    Ok(client)
 }
 
 #[cfg(test)]
