@@ -5,25 +5,25 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Method};
 use serde::Deserialize;
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::Instrument as _;
 
+use crate::commands::Command;
 use crate::config::Config;
 use crate::http::{Http, SendError};
+use crate::instance::Inner;
 use crate::login::engine::{Engine, LoginRecord, Message};
 use crate::login::policy::{self, CoolDowns, RateLimits};
 use crate::login::state::Event;
 use crate::login::{LoginContext, LoginView, Transition, background, keys};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, PollerStats};
-use crate::poller::{self, Command};
+use crate::poller;
 use crate::store::unix_ms;
 use crate::verify::{VerifyParams, check_nonce};
-use crate::wire::{REDIRECT_GRANT, Stage, error_from_response, parse_start, parse_tokens};
+use crate::wire::{Stage, error_from_response, parse_start};
 use crate::{
     Error, Flow, Identity, LoginHint, LoginId, LoginRequest, LoginStatus, MemoryStore, Msisdn,
     StartedLogin, Store, TokenError,
@@ -73,22 +73,6 @@ impl std::fmt::Debug for VippsClient {
     }
 }
 
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) http: Http,
-    pub(crate) meta: Metadata,
-    pub(crate) verify: VerifyParams,
-    pub(crate) engine: Engine,
-    poller: OnceLock<mpsc::UnboundedSender<Command>>,
-    background: OnceLock<()>,
-    pub(crate) poll_permits: Arc<Semaphore>,
-    pub(crate) metrics: Metrics,
-    user_exists_cache: moka::future::Cache<String, bool>,
-    /// Keys the hash of phone numbers in the store (derived from the client secret, so
-    /// every instance of one merchant computes the same).
-    number_key: hmac::Key,
-}
-
 impl VippsClient {
     /// A client keeping logins in a fresh [`MemoryStore`] (one process).
     pub fn new(config: Config) -> Result<VippsClient, Error> {
@@ -129,6 +113,7 @@ impl VippsClient {
                 verify,
                 engine,
                 poller: OnceLock::new(),
+                spawn_poller: poller::spawn,
                 background: OnceLock::new(),
                 metrics: Metrics::new(),
                 user_exists_cache,
@@ -218,23 +203,38 @@ impl VippsClient {
         let hold =
             request.requested_expiry.unwrap_or(Duration::from_secs(600)) + Duration::from_secs(30);
         if !number_key.is_empty() {
-            policy::admit(
-                &inner.engine,
-                &self.limits,
-                &number_key,
-                context.client_key_value(),
-                &id,
-                hold,
-                now,
-            )
-            .await
-            .inspect_err(|e| tracing::info!(hint = %masked, error = %e.code(), "login start refused by the limits"))?;
+            self.admit(&number_key, context.client_key_value(), &id, hold, now)
+                .await
+                .inspect_err(|e| tracing::info!(hint = %masked, error = %e.code(), "login start refused by the limits"))?;
         }
         let result = self.send_start(&request, &id, &number_key, context).await;
         if result.is_err() && !number_key.is_empty() {
-            let _ = policy::release_pending(&*inner.engine.store, &number_key, &id).await;
+            let _ = inner.engine.release_number(&number_key, &id).await;
         }
         result
+    }
+
+    /// The limits for one start: cool-down, the number's one waiting login, then the
+    /// windows (counted only for a start that may go ahead).
+    async fn admit(
+        &self,
+        number_key: &str,
+        client_key: Option<&str>,
+        id: &LoginId,
+        hold: Duration,
+        now: std::time::SystemTime,
+    ) -> Result<(), Error> {
+        let engine = &self.inner.engine;
+        let limits = &*self.limits;
+        policy::check_cool_down(&*engine.store, number_key, now).await?;
+        if limits.one_pending_per_number {
+            engine.reserve_number(number_key, id, hold).await?;
+        }
+        let counted = policy::count_starts(&*engine.store, limits, number_key, client_key).await;
+        if counted.is_err() && limits.one_pending_per_number {
+            engine.release_number(number_key, id).await?;
+        }
+        counted
     }
 
     async fn send_start(
@@ -612,67 +612,5 @@ impl VippsClient {
             check_nonce(&v, n)?;
         }
         Ok(v)
-    }
-}
-
-impl Inner {
-    pub(crate) fn send(self: &Arc<Self>, cmd: Command) {
-        let tx = self
-            .poller
-            .get_or_init(|| poller::spawn(Arc::downgrade(self)));
-        // Fails only when the poller is gone, i.e. the runtime shuts down.
-        let _ = tx.send(cmd);
-    }
-
-    /// Has this instance's poller follow `record` from now until its deadline.
-    pub(crate) fn schedule(self: &Arc<Self>, id: &LoginId, record: &LoginRecord) {
-        let left = record
-            .expires_at()
-            .duration_since(self.engine.now())
-            .unwrap_or(Duration::ZERO);
-        self.send(Command::Add {
-            id: id.clone(),
-            interval: record.interval().max(Duration::from_millis(10)),
-            deadline: tokio::time::Instant::now() + left,
-        });
-    }
-
-    /// Applies `event` for the poller; a refusal (the login moved on elsewhere) is fine.
-    pub(crate) async fn finish(&self, id: &LoginId, event: Event) {
-        if let Err(e) = self.engine.transition(id, event).await {
-            tracing::debug!(login_id = %id, error = %e.code(), "the login had moved on");
-        }
-    }
-
-    /// The keyed hash of a phone number, for limits kept in the store.
-    fn number_key(&self, msisdn: &Msisdn) -> String {
-        let tag = hmac::sign(&self.number_key, msisdn.as_str().as_bytes());
-        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
-    }
-
-    /// The code exchange of variant 2, verified against `record`.
-    async fn exchange(&self, code: &str, record: &LoginRecord) -> Result<Identity, Error> {
-        let endpoints = self.meta.endpoints().await?;
-        let resp = self
-            .http
-            .post_form_authenticated(
-                &endpoints.token,
-                &[("grant_type", REDIRECT_GRANT), ("code", code)],
-            )
-            .await
-            .map_err(SendError::into_error)?;
-        if !resp.status.is_success() {
-            let e = error_from_response(&resp, Stage::Exchange, self.config.clock.now());
-            tracing::info!(status = resp.status.as_u16(), error = %e.code(), "code exchange refused");
-            return Err(e);
-        }
-        let tokens = parse_tokens(&resp.body)?;
-        let verified = self.verify_id_token(&tokens.id_token).await?;
-        if verified.auth_req_id.as_deref() != Some(record.auth_req_id.as_str()) {
-            tracing::warn!("code exchange for another login than the browser's state names");
-            return Err(TokenError::AuthReqId.into());
-        }
-        check_nonce(&verified, &record.nonce)?;
-        self.fetch_identity(&tokens, verified).await
     }
 }

@@ -58,9 +58,11 @@
 //! `http://` issuers are accepted only on loopback.
 
 mod client;
+mod commands;
 mod config;
 mod error;
 mod http;
+mod instance;
 pub mod login;
 mod metadata;
 mod metrics;

@@ -17,38 +17,11 @@ use tokio::time::Instant;
 use tokio_util::time::{DelayQueue, delay_queue};
 use tracing::Instrument as _;
 
-use crate::client::Inner;
+use crate::LoginId;
+use crate::commands::{Command, Outcome};
+use crate::instance::Inner;
 use crate::login::state::Event;
 use crate::wire::{CIBA_GRANT, PollAnswer, classify_poll};
-use crate::{Error, LoginId};
-
-pub(crate) enum Command {
-    Add {
-        id: LoginId,
-        interval: Duration,
-        deadline: Instant,
-    },
-    Wake {
-        id: LoginId,
-    },
-    Cancel {
-        id: LoginId,
-    },
-    Report {
-        id: LoginId,
-        outcome: Outcome,
-    },
-}
-
-/// What one poll found, as far as scheduling is concerned.
-pub(crate) enum Outcome {
-    Pending,
-    SlowDown(Option<Duration>),
-    RetryAfter(Option<Duration>),
-    Transient(Error),
-    /// The login is over (finished by the poll task, or gone).
-    Done,
-}
 
 struct Entry {
     key: Option<delay_queue::Key>,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::client::Inner;
 use crate::http::SendError;
+use crate::instance::Inner;
 use crate::verify::{VerifiedIdToken, check_nonce};
 use crate::wire::TokenResponse;
 use crate::{Error, Identity, TokenError, UserInfo};

@@ -1,132 +1,18 @@
-//! [`VippsLoginLayer`], its builder and its service [`VippsLogin`].
+//! [`VippsLoginLayer`] and its service [`VippsLogin`]: the layer's own routes under the
+//! prefix, the user attached to every other request.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::BoxError;
 use axum::body::{Body, HttpBody};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response, header};
+use http::{Request, Response};
 use tower::{Layer, Service, ServiceExt as _};
-use url::Url;
-use vipps_login_core::{RateLimits, Scopes, Store, VippsClient};
 
-use crate::hooks::{
-    CompletionStep, FlowChoice, FlowChooser, LoginHook, SessionCompletion, SubIsAccount,
-};
-use crate::return_to::safe_return_to;
-use crate::session::{SecureCookies, Sessions};
-use crate::templates;
-use crate::user::LayerMark;
-
-/// A configuration problem found by [`VippsLoginLayerBuilder::build`].
-#[derive(Debug, thiserror::Error)]
-#[error("invalid VippsLoginLayer configuration: {0}")]
-pub struct BuildError(String);
-
-/// Where the client IP used for the per-IP limit comes from.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub enum ClientIp {
-    /// The peer address in axum's `ConnectInfo<SocketAddr>` extension (set by
-    /// `into_make_service_with_connect_info`, or inserted by a hyper app). Without it the
-    /// per-IP limit does not apply.
-    #[default]
-    ConnectInfo,
-    /// The rightmost address of `X-Forwarded-For` (the one your own reverse proxy added),
-    /// falling back to `ConnectInfo`. Only behind a proxy that always sets it.
-    RightmostForwardedFor,
-    /// The address in this header (e.g. `X-Real-IP` from your proxy), falling back to
-    /// `ConnectInfo`.
-    Header(HeaderName),
-}
-
-impl ClientIp {
-    pub(crate) fn get(&self, headers: &HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
-        let from_header = |name: &HeaderName, rightmost: bool| {
-            let mut values = headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim);
-            let candidate = if rightmost {
-                values.next_back()
-            } else {
-                values.next()
-            };
-            candidate.and_then(|c| c.parse::<IpAddr>().ok())
-        };
-        let header_ip = match self {
-            Self::ConnectInfo => None,
-            Self::RightmostForwardedFor => {
-                from_header(&HeaderName::from_static("x-forwarded-for"), true)
-            }
-            Self::Header(name) => from_header(name, false),
-        };
-        header_ip.or_else(|| {
-            extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
-    }
-}
-
-/// Everything the routes and the pass-through path share.
-pub(crate) struct Shared {
-    pub client: VippsClient,
-    pub sessions: Sessions,
-    pub prefix: String,
-    pub templates: minijinja::Environment<'static>,
-    pub hook: Arc<dyn LoginHook>,
-    pub completion: Arc<dyn CompletionStep>,
-    pub flow_chooser: Arc<dyn FlowChooser>,
-    pub public_base_url: Option<Url>,
-    pub continue_url: String,
-    pub scopes: Option<Scopes>,
-    pub requested_expiry: Option<Duration>,
-    pub client_ip: ClientIp,
-    pub app_name: String,
-    pub webhook: bool,
-    pub refresh_seconds: u32,
-    pub mark: LayerMark,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VippsLoginLayer")
-            .field("prefix", &self.prefix)
-            .field("sessions", &self.sessions)
-            .field("public_base_url", &self.public_base_url)
-            .field("continue_url", &self.continue_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    pub(crate) fn url(&self, tail: &str) -> String {
-        format!("{}{tail}", self.prefix)
-    }
-
-    fn is_own_path(&self, path: &str) -> bool {
-        path.strip_prefix(self.prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-
-    /// Attaches the layer mark and, for a logged-in session, the [`VippsUser`].
-    async fn attach<B>(&self, req: &mut Request<B>) {
-        req.extensions_mut().insert(self.mark.clone());
-        if req.headers().contains_key(header::COOKIE)
-            && let Some(user) = self.sessions.user(req.headers()).await
-        {
-            req.extensions_mut().insert(user);
-        }
-    }
-}
+use crate::shared::Shared;
 
 /// The tower [`Layer`] that adds Vipps phone-number login to an axum or hyper service.
 ///
@@ -136,8 +22,8 @@ impl Shared {
 /// cheap. See the [crate docs](crate) for the routes and a full example.
 #[derive(Clone)]
 pub struct VippsLoginLayer {
-    shared: Arc<Shared>,
-    router: axum::Router,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) router: axum::Router,
 }
 
 impl std::fmt::Debug for VippsLoginLayer {
@@ -147,11 +33,6 @@ impl std::fmt::Debug for VippsLoginLayer {
 }
 
 impl VippsLoginLayer {
-    /// Starts configuring a layer that logs in through `client`.
-    pub fn builder(client: VippsClient) -> VippsLoginLayerBuilder {
-        VippsLoginLayerBuilder::new(client)
-    }
-
     /// The route prefix, e.g. `/auth/vipps`.
     #[must_use]
     pub fn prefix(&self) -> &str {
@@ -191,8 +72,26 @@ impl<S> std::fmt::Debug for VippsLogin<S> {
     }
 }
 
-/// The response future of [`VippsLogin`].
-pub type ResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
+/// The response future of [`VippsLogin`]: the layer's own answer, or the inner
+/// service's once the user is attached.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture<E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
+}
+
+impl<E> std::fmt::Debug for ResponseFuture<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<E> Future for ResponseFuture<E> {
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VippsLogin<S>
 where
@@ -215,404 +114,24 @@ where
         if self.shared.is_own_path(req.uri().path()) {
             let router = self.router.clone();
             let req = req.map(Body::new);
-            return Box::pin(async move {
-                match router.oneshot(req).await {
-                    Ok(res) => Ok(res),
-                    Err(never) => match never {},
-                }
-            });
+            return ResponseFuture {
+                inner: Box::pin(async move {
+                    match router.oneshot(req).await {
+                        Ok(res) => Ok(res),
+                        Err(never) => match never {},
+                    }
+                }),
+            };
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            shared.attach(&mut req).await;
-            let res = inner.call(req).await?;
-            Ok(res.map(Body::new))
-        })
-    }
-}
-
-/// Configures a [`VippsLoginLayer`]; created by [`VippsLoginLayer::builder`].
-///
-/// Every setting has a default except the client; [`build`](Self::build) checks the
-/// configuration and fails on anything inconsistent.
-#[must_use]
-pub struct VippsLoginLayerBuilder {
-    client: VippsClient,
-    prefix: String,
-    cookie_key: Option<cookie::Key>,
-    cookie_secret_error: Option<String>,
-    cookie_name: String,
-    session_ttl: Duration,
-    secure_cookies: SecureCookies,
-    store: Option<Arc<dyn Store>>,
-    hook: Arc<dyn LoginHook>,
-    completion: Option<Arc<dyn CompletionStep>>,
-    flow_chooser: Arc<dyn FlowChooser>,
-    constant_flow: Option<FlowChoice>,
-    templates: Option<minijinja::Environment<'static>>,
-    template_overrides: Vec<(&'static str, &'static str)>,
-    rate_limits: RateLimits,
-    continue_url: String,
-    public_base_url: Option<Url>,
-    scopes: Option<Scopes>,
-    requested_expiry: Option<Duration>,
-    client_ip: ClientIp,
-    app_name: String,
-    webhook: bool,
-    refresh_seconds: u32,
-}
-
-impl std::fmt::Debug for VippsLoginLayerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VippsLoginLayerBuilder")
-            .field("prefix", &self.prefix)
-            .field("cookie_name", &self.cookie_name)
-            .field("session_ttl", &self.session_ttl)
-            .field("continue_url", &self.continue_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl VippsLoginLayerBuilder {
-    fn new(client: VippsClient) -> Self {
-        Self {
-            client,
-            prefix: "/auth/vipps".to_owned(),
-            cookie_key: None,
-            cookie_secret_error: None,
-            cookie_name: "vipps_login".to_owned(),
-            session_ttl: Duration::from_secs(8 * 3600),
-            secure_cookies: SecureCookies::Auto,
-            store: None,
-            hook: Arc::new(SubIsAccount),
-            completion: None,
-            flow_chooser: Arc::new(FlowChoice::FinishInApp),
-            constant_flow: Some(FlowChoice::FinishInApp),
-            templates: None,
-            template_overrides: Vec::new(),
-            rate_limits: RateLimits::default(),
-            continue_url: "/".to_owned(),
-            public_base_url: None,
-            scopes: None,
-            requested_expiry: None,
-            client_ip: ClientIp::ConnectInfo,
-            app_name: "Vipps login".to_owned(),
-            webhook: false,
-            refresh_seconds: 3,
+        ResponseFuture {
+            inner: Box::pin(async move {
+                shared.attach(&mut req).await;
+                let res = inner.call(req).await?;
+                Ok(res.map(Body::new))
+            }),
         }
-    }
-
-    /// The path prefix of the layer's routes (default `/auth/vipps`). Must start with `/`,
-    /// must not end with `/` and must not be `/` itself.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The key that encrypts and authenticates the session cookie. Without one a random
-    /// key is generated at build time (sessions then end when the process restarts and
-    /// are not shared between instances; a warning is logged).
-    pub fn cookie_key(mut self, key: cookie::Key) -> Self {
-        self.cookie_key = Some(key);
-        self
-    }
-
-    /// Like [`cookie_key`](Self::cookie_key) from raw secret bytes (at least 64 random
-    /// bytes, e.g. from a secrets manager); shorter input fails at build time.
-    pub fn cookie_secret(mut self, secret: &[u8]) -> Self {
-        match cookie::Key::try_from(secret) {
-            Ok(key) => {
-                self.cookie_key = Some(key);
-                self.cookie_secret_error = None;
-            }
-            Err(_) => {
-                self.cookie_secret_error = Some(format!(
-                    "cookie secret must be at least 64 bytes, got {}",
-                    secret.len()
-                ));
-            }
-        }
-        self
-    }
-
-    /// The session cookie's name (default `vipps_login`).
-    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_name = name.into();
-        self
-    }
-
-    /// How long a session lasts from its creation or last login (default 8 hours,
-    /// a shift). Also the cookie's `Max-Age`.
-    pub fn session_ttl(mut self, ttl: Duration) -> Self {
-        self.session_ttl = ttl;
-        self
-    }
-
-    /// The `Secure` attribute of the session cookie (default [`SecureCookies::Auto`]:
-    /// secure except on loopback hosts).
-    pub fn secure_cookies(mut self, secure: SecureCookies) -> Self {
-        self.secure_cookies = secure;
-        self
-    }
-
-    /// Where sessions and the layer's per-login records live (default: the
-    /// [`VippsClient`]'s own store, a [`MemoryStore`](vipps_login_core::MemoryStore)
-    /// unless the client was made with another).
-    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
-        self
-    }
-
-    /// The hook called after each successful login (default: the account id is the
-    /// Vipps `sub`). See [`LoginHook`].
-    pub fn on_login(mut self, hook: impl LoginHook) -> Self {
-        self.hook = Arc::new(hook);
-        self
-    }
-
-    /// Chooses per login between finishing in the app and continuing in the phone's
-    /// browser (default: always [`FlowChoice::FinishInApp`]). See [`FlowChooser`].
-    /// Continue-in-browser needs [`public_base_url`](Self::public_base_url).
-    pub fn flow_chooser(mut self, chooser: impl FlowChooser) -> Self {
-        self.constant_flow = None;
-        self.flow_chooser = Arc::new(chooser);
-        self
-    }
-
-    /// Shorthand for a constant [`flow_chooser`](Self::flow_chooser); with
-    /// `ContinueInBrowser` the build fails unless a public base URL is set.
-    pub fn flow(mut self, flow: FlowChoice) -> Self {
-        self.constant_flow = Some(flow);
-        self.flow_chooser = Arc::new(flow);
-        self
-    }
-
-    /// Replaces all templates. The environment must hold every name in
-    /// [`PAGE_TEMPLATES`](crate::PAGE_TEMPLATES); start from
-    /// [`default_templates`](crate::default_templates) to keep the defaults.
-    pub fn templates(mut self, env: minijinja::Environment<'static>) -> Self {
-        self.templates = Some(env);
-        self
-    }
-
-    /// Overrides one template by name (`base.html`, `login.html`, `wait.html`,
-    /// `result.html`, `logout.html`); a template that does not compile fails the build.
-    pub fn template(mut self, name: &'static str, source: &'static str) -> Self {
-        self.template_overrides.push((name, source));
-        self
-    }
-
-    /// Replaces what happens after an operator's finish-in-app login is redeemed on the
-    /// layer's pages (default: a session, through [`on_login`](Self::on_login)). An
-    /// identity provider uses this to hand an authorization code to its client instead.
-    pub fn completion(mut self, step: impl CompletionStep) -> Self {
-        self.completion = Some(Arc::new(step));
-        self
-    }
-
-    /// The abuse limits (see [`RateLimits`] for the defaults). The core engine applies
-    /// them, counting in its store, so every instance sharing the store counts the same.
-    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
-        self.rate_limits = limits;
-        self
-    }
-
-    /// Where a browser lands after a successful login when it brought no `return_to`:
-    /// the clerk's browser in finish-in-app, the customer's phone browser after the
-    /// continue-in-browser callback (default `/`). A same-origin path.
-    pub fn continue_url(mut self, path: impl Into<String>) -> Self {
-        self.continue_url = path.into();
-        self
-    }
-
-    /// The public origin of this app, e.g. `https://club.example.com/`; the
-    /// continue-in-browser `redirect_uri` is this plus `{prefix}/callback`, so it must be
-    /// registered with Vipps.
-    pub fn public_base_url(mut self, url: Url) -> Self {
-        self.public_base_url = Some(url);
-        self
-    }
-
-    /// The scopes requested for every login (default `openid name phoneNumber`).
-    pub fn scopes(mut self, scopes: Scopes) -> Self {
-        self.scopes = Some(scopes);
-        self
-    }
-
-    /// How long the customer has to confirm (60–900 s; default: the core client's
-    /// default).
-    pub fn requested_expiry(mut self, expiry: Duration) -> Self {
-        self.requested_expiry = Some(expiry);
-        self
-    }
-
-    /// Where the client IP for the per-IP limit comes from (default
-    /// [`ClientIp::ConnectInfo`]).
-    pub fn client_ip(mut self, source: ClientIp) -> Self {
-        self.client_ip = source;
-        self
-    }
-
-    /// The app name shown on the pages (default "Vipps login").
-    pub fn app_name(mut self, name: impl Into<String>) -> Self {
-        self.app_name = name.into();
-        self
-    }
-
-    /// Serves `POST {prefix}/webhook`, forwarding Vipps' signed
-    /// `login.merchant-initiated.ping.v1` to the core client (default off).
-    pub fn webhook(mut self, enabled: bool) -> Self {
-        self.webhook = enabled;
-        self
-    }
-
-    /// Seconds between reloads of the waiting page without JavaScript (default 3).
-    pub fn no_script_refresh(mut self, seconds: u32) -> Self {
-        self.refresh_seconds = seconds;
-        self
-    }
-
-    /// Checks the configuration and builds the layer.
-    ///
-    /// # Errors
-    /// A [`BuildError`] naming the setting: a malformed prefix or cookie name, a cookie
-    /// secret under 64 bytes, a zero session lifetime or limit, a `continue_url` that is
-    /// not a same-origin path, a public base URL that is not http(s) or not `https` outside
-    /// loopback, continue-in-browser without a public base URL, or a missing or broken
-    /// template.
-    pub fn build(self) -> Result<VippsLoginLayer, BuildError> {
-        let err = |m: String| Err(BuildError(m));
-        if let Some(e) = self.cookie_secret_error {
-            return err(e);
-        }
-        let prefix = self.prefix;
-        if !prefix.starts_with('/')
-            || prefix.len() < 2
-            || prefix.ends_with('/')
-            || prefix.contains("//")
-            || prefix.contains(['?', '#', '{', '}', '*'])
-            || safe_return_to(&prefix).is_none()
-        {
-            return err(format!(
-                "prefix {prefix:?} must look like \"/auth/vipps\" (leading slash, no trailing slash)"
-            ));
-        }
-        if self.cookie_name.is_empty()
-            || !self
-                .cookie_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return err(format!(
-                "cookie name {:?} must be non-empty ASCII letters, digits, '_' or '-'",
-                self.cookie_name
-            ));
-        }
-        if self.session_ttl < Duration::from_secs(60) {
-            return err("session_ttl must be at least 60 seconds".to_owned());
-        }
-        let client = self
-            .client
-            .with_limits(self.rate_limits)
-            .map_err(|e| BuildError(e.to_string()))?;
-        if safe_return_to(&self.continue_url).is_none() {
-            return err(format!(
-                "continue_url {:?} must be a same-origin path like \"/welcome\"",
-                self.continue_url
-            ));
-        }
-        if let Some(base) = &self.public_base_url {
-            let loopback = base.host_str().is_some_and(|h| {
-                h == "localhost"
-                    || h.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            });
-            match base.scheme() {
-                "https" => {}
-                "http" if loopback => {}
-                _ => {
-                    return err(format!(
-                        "public_base_url {base} must be https (http only on loopback)"
-                    ));
-                }
-            }
-            if base.query().is_some() || base.fragment().is_some() {
-                return err("public_base_url must not have a query or fragment".to_owned());
-            }
-        }
-        if self.constant_flow == Some(FlowChoice::ContinueInBrowser)
-            && self.public_base_url.is_none()
-        {
-            return err(
-                "continue-in-browser needs public_base_url (the redirect_uri is built from it)"
-                    .to_owned(),
-            );
-        }
-        if let Some(expiry) = self.requested_expiry
-            && !(60..=900).contains(&expiry.as_secs())
-        {
-            return err("requested_expiry must be between 60 and 900 seconds".to_owned());
-        }
-        let mut env = match self.templates {
-            Some(env) => env,
-            None => templates::default_templates().map_err(|e| BuildError(e.to_string()))?,
-        };
-        for (name, source) in self.template_overrides {
-            env.add_template(name, source)
-                .map_err(|e| BuildError(format!("template {name}: {e}")))?;
-        }
-        templates::check(&env).map_err(BuildError)?;
-
-        let scopes = match self.scopes {
-            Some(scopes) => scopes,
-            None => "openid name phoneNumber"
-                .parse::<Scopes>()
-                .map_err(|e| BuildError(e.to_string()))?,
-        };
-        let key = match self.cookie_key {
-            Some(key) => key,
-            None => {
-                tracing::warn!(
-                    "VippsLoginLayer: no cookie key configured; using a random one \
-                     (sessions end on restart and are not shared between instances)"
-                );
-                cookie::Key::generate()
-            }
-        };
-        let store = self.store.unwrap_or_else(|| Arc::clone(client.store()));
-        let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
-        let shared = Arc::new(Shared {
-            client,
-            sessions: Sessions {
-                store,
-                key,
-                cookie_name: self.cookie_name,
-                ttl: self.session_ttl,
-                secure: self.secure_cookies,
-                decoded: crate::session::decoded_cache(),
-            },
-            templates: env,
-            completion: self
-                .completion
-                .unwrap_or_else(|| Arc::new(SessionCompletion(Arc::clone(&self.hook)))),
-            hook: self.hook,
-            flow_chooser: self.flow_chooser,
-            public_base_url: self.public_base_url,
-            continue_url: self.continue_url,
-            scopes: Some(scopes),
-            requested_expiry: self.requested_expiry,
-            client_ip: self.client_ip,
-            app_name: self.app_name,
-            webhook: self.webhook,
-            refresh_seconds: self.refresh_seconds.max(1),
-            mark: LayerMark { login_path },
-            prefix,
-        });
-        let router = crate::routes::router(Arc::clone(&shared));
-        Ok(VippsLoginLayer { shared, router })
     }
 }

@@ -85,13 +85,16 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod csrf;
 mod guard;
 mod hooks;
 mod layer;
+mod response;
 mod return_to;
 mod routes;
 mod session;
+mod shared;
 mod templates;
 mod user;
 
@@ -99,16 +102,16 @@ pub mod manual {
     #![doc = include_str!("docs/manual.md")]
 }
 
+pub use builder::{BuildError, VippsLoginLayerBuilder};
 pub use guard::{RequireVippsLogin, RequireVippsLoginLayer};
 pub use hooks::{
     CompletedLogin, Completion, CompletionStep, FlowChoice, FlowChooser, HookError, LoginHook,
     RequestedFlow, StartContext,
 };
-pub use layer::{
-    BuildError, ClientIp, ResponseFuture, VippsLogin, VippsLoginLayer, VippsLoginLayerBuilder,
-};
+pub use layer::{ResponseFuture, VippsLogin, VippsLoginLayer};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
+pub use shared::ClientIp;
 pub use templates::{PAGE_TEMPLATES, default_template_source, default_templates};
 pub use user::{VippsUser, VippsUserRejection};
 /// The abuse limits, applied by the core engine (re-exported for the builder).

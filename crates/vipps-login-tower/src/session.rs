@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
-use vipps_login_core::{Error, Store, UserInfo};
+use vipps_login_core::{Error, Store};
 
 use crate::csrf::random_token;
-use crate::user::VippsUser;
+use crate::user::{StoredUser, VippsUser};
 
 /// Where the `Secure` attribute of the session cookie comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,17 +39,6 @@ pub(crate) struct SessionData {
     /// The logged-in identity, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<StoredUser>,
-}
-
-/// The identity kept in a session.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct StoredUser {
-    pub sub: String,
-    pub account_id: String,
-    pub login_id: String,
-    pub logged_in_at: u64,
-    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
-    pub userinfo: UserInfo,
 }
 
 /// A loaded (or freshly created, not yet saved) session.
@@ -334,12 +323,6 @@ impl Sessions {
             .max_age(cookie::time::Duration::ZERO)
             .expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
         HeaderValue::from_str(&cookie.to_string()).ok()
-    }
-}
-
-impl StoredUser {
-    pub(crate) fn to_user(&self, csrf: &str) -> VippsUser {
-        VippsUser::from_stored(self, csrf)
     }
 }
 

@@ -9,7 +9,24 @@ use http::request::Parts;
 use http::{Extensions, StatusCode};
 use vipps_login_core::UserInfo;
 
-use crate::session::StoredUser;
+use serde::{Deserialize, Serialize};
+
+/// The identity kept in a session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredUser {
+    pub sub: String,
+    pub account_id: String,
+    pub login_id: String,
+    pub logged_in_at: u64,
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
+    pub userinfo: UserInfo,
+}
+
+impl StoredUser {
+    pub(crate) fn to_user(&self, csrf: &str) -> VippsUser {
+        VippsUser::from_stored(self, csrf)
+    }
+}
 
 /// Marks a request that went through a [`VippsLoginLayer`](crate::VippsLoginLayer);
 /// carries what the guard needs (the login page's path).
@@ -170,7 +187,7 @@ impl VippsUserRejection {
 
 impl IntoResponse for VippsUserRejection {
     fn into_response(self) -> Response {
-        crate::routes::json_error(self.status(), self.code(), &self.to_string())
+        crate::response::json_error(self.status(), self.code(), &self.to_string())
     }
 }
 

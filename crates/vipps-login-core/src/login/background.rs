@@ -16,8 +16,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::engine::Message;
 use super::keys;
-use crate::client::Inner;
-use crate::poller::Command;
+use crate::commands::Command;
+use crate::instance::Inner;
 use crate::store::Notification;
 use crate::{Error, LoginId};
 

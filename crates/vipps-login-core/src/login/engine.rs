@@ -218,7 +218,7 @@ impl Engine {
         let store = &*self.store;
         let mut results = Vec::new();
         if !after.number_key.is_empty() {
-            results.push(policy::release_pending(store, &after.number_key, id).await);
+            results.push(self.release_number(&after.number_key, id).await);
             let reason = match status {
                 LoginStatus::Denied => Some(CoolDownReason::Declined),
                 LoginStatus::Expired => Some(CoolDownReason::Ignored),
@@ -308,6 +308,58 @@ impl Engine {
         // A transition between the read and the registration would be missed: read again.
         self.refresh(id).await;
         Ok(rx)
+    }
+
+    /// Marks the number as having the waiting login `id` (one at a time per number, on
+    /// every instance). A mark whose login is no longer waiting (its instance died before
+    /// lifting it) is cleared and taken.
+    pub(crate) async fn reserve_number(
+        &self,
+        number_key: &str,
+        id: &LoginId,
+        hold: Duration,
+    ) -> Result<(), Error> {
+        let store = &*self.store;
+        let key = keys::pending_number(number_key);
+        let mine = id.as_str().as_bytes().to_vec();
+        for _ in 0..3 {
+            if store.insert_if_absent(&key, mine.clone(), hold).await? {
+                return Ok(());
+            }
+            let Some(other) = store.get(&key).await? else {
+                continue;
+            };
+            let other_id = std::str::from_utf8(&other)
+                .ok()
+                .and_then(|s| s.parse::<LoginId>().ok());
+            let waiting = match &other_id {
+                Some(o) => self
+                    .load(o)
+                    .await?
+                    .is_some_and(|l| l.record.status.is_waiting()),
+                None => false,
+            };
+            if waiting {
+                return Err(Error::LoginPending {
+                    retry_after: Some(hold),
+                });
+            }
+            store.compare_and_swap(&key, &other, None, hold).await?;
+        }
+        Err(Error::LoginPending { retry_after: None })
+    }
+
+    /// Lifts the number's pending mark if it still names `id`.
+    pub(crate) async fn release_number(&self, number_key: &str, id: &LoginId) -> Result<(), Error> {
+        self.store
+            .compare_and_swap(
+                &keys::pending_number(number_key),
+                id.as_str().as_bytes(),
+                None,
+                Duration::from_secs(1),
+            )
+            .await?;
+        Ok(())
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Transition> {

@@ -6,11 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::Engine;
 use super::keys;
 use crate::error::CoolDownReason;
 use crate::store::{from_unix_ms, unix_ms};
-use crate::{Error, LoginId, Store};
+use crate::{Error, Store};
 
 /// A fixed window: at most `max` starts per `period`, counted from the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,19 +163,12 @@ struct CoolDownMark {
     until_ms: u64,
 }
 
-/// Admission of one start. `number_key` is the keyed hash of the phone number.
-/// On success, the number's pending mark (when the limits have one) names `id`; the
-/// caller releases it with [`release_pending`] if the start then fails.
-pub(crate) async fn admit(
-    engine: &Engine,
-    limits: &RateLimits,
+/// Refuses a start while the number cools down after a declined or unanswered push.
+pub(crate) async fn check_cool_down(
+    store: &dyn Store,
     number_key: &str,
-    client_key: Option<&str>,
-    id: &LoginId,
-    hold: Duration,
     now: SystemTime,
 ) -> Result<(), Error> {
-    let store = &*engine.store;
     if let Some(bytes) = store.get(&keys::cool_down(number_key)).await?
         && let Ok(mark) = serde_json::from_slice::<CoolDownMark>(&bytes)
     {
@@ -188,49 +180,11 @@ pub(crate) async fn admit(
             });
         }
     }
-    if limits.one_pending_per_number {
-        let key = keys::pending_number(number_key);
-        let mine = id.as_str().as_bytes().to_vec();
-        let mut reserved = false;
-        for _ in 0..3 {
-            if store.insert_if_absent(&key, mine.clone(), hold).await? {
-                reserved = true;
-                break;
-            }
-            let Some(other) = store.get(&key).await? else {
-                continue;
-            };
-            // The mark may outlive its login (an instance died before lifting it): check.
-            let other_id = std::str::from_utf8(&other)
-                .ok()
-                .and_then(|s| s.parse::<LoginId>().ok());
-            let waiting = match &other_id {
-                Some(o) => engine
-                    .load(o)
-                    .await?
-                    .is_some_and(|l| l.record.status.is_waiting()),
-                None => false,
-            };
-            if waiting {
-                return Err(Error::LoginPending {
-                    retry_after: Some(hold),
-                });
-            }
-            store.compare_and_swap(&key, &other, None, hold).await?;
-        }
-        if !reserved {
-            return Err(Error::LoginPending { retry_after: None });
-        }
-    }
-    // Counted only for starts that may go ahead, so a refused attempt costs no slot.
-    let counted = count_starts(store, limits, number_key, client_key).await;
-    if counted.is_err() && limits.one_pending_per_number {
-        release_pending(store, number_key, id).await?;
-    }
-    counted
+    Ok(())
 }
 
-async fn count_starts(
+/// Counts a start that may go ahead against the per-number and per-client windows.
+pub(crate) async fn count_starts(
     store: &dyn Store,
     limits: &RateLimits,
     number_key: &str,
@@ -252,23 +206,6 @@ async fn check_window(store: &dyn Store, key: &str, w: Window) -> Result<(), Err
             retry_after: Some(left.max(Duration::from_secs(1))),
         });
     }
-    Ok(())
-}
-
-/// Lifts the number's pending mark if it still names `id`.
-pub(crate) async fn release_pending(
-    store: &dyn Store,
-    number_key: &str,
-    id: &LoginId,
-) -> Result<(), Error> {
-    store
-        .compare_and_swap(
-            &keys::pending_number(number_key),
-            id.as_str().as_bytes(),
-            None,
-            Duration::from_secs(1),
-        )
-        .await?;
     Ok(())
 }
 

@@ -6,10 +6,12 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde_json::json;
 
+use super::context::{RequestInfo, St, end_session, has_api_header, unix};
 use super::flow::{self, StartFailure, StartInput, View};
+use super::outcome::Outcome;
 use super::outcome::status_text;
-use super::{Outcome, RequestInfo, St, end_session, has_api_header, json_error, json_ok, unix};
-use crate::session::StoredUser;
+use crate::response::{json_error, json_ok};
+use crate::user::StoredUser;
 
 fn csrf_failure() -> Response {
     json_error(

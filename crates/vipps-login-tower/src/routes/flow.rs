@@ -12,11 +12,13 @@ use vipps_login_core::{
     LoginView, Msisdn,
 };
 
-use super::{Outcome, RequestInfo};
+use super::context::RequestInfo;
+use super::outcome::Outcome;
 use crate::hooks::{CompletedLogin, Completion, FlowChoice, StartContext};
-use crate::layer::Shared;
 use crate::return_to::safe_return_to;
-use crate::session::{Session, StoredUser, unix_now};
+use crate::session::{Session, unix_now};
+use crate::shared::Shared;
+use crate::user::StoredUser;
 
 /// What the start form and the JSON API send.
 #[derive(Debug, Default, Deserialize)]

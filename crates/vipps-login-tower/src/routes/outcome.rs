@@ -2,13 +2,8 @@
 
 use std::time::Duration;
 
-use axum::response::Response;
 use http::StatusCode;
-use minijinja::context;
 use vipps_login_core::{Error, LoginStatus};
-
-use super::{json_error, retry_after_secs, set_retry_after};
-use crate::layer::Shared;
 
 /// A final answer: the `data-status` of `#result` (and the JSON `error`/`status` code),
 /// a heading, a sentence, an HTTP status.
@@ -166,33 +161,5 @@ pub(crate) fn status_text(status: &LoginStatus) -> &'static str {
         LoginStatus::Expired => "The login expired.",
         LoginStatus::Cancelled => "The login was cancelled.",
         _ => "The login ended.",
-    }
-}
-
-impl Shared {
-    pub(crate) fn result_page(&self, outcome: &Outcome) -> Response {
-        let mut res = self.render(
-            "result.html",
-            outcome.http,
-            context! {
-                status => outcome.status,
-                heading => &outcome.heading,
-                message => &outcome.message,
-                retry_after => outcome.retry_after.map(retry_after_secs),
-                again_text => if outcome.status == "logged_out" { "Log in again" } else { "Start a new login" },
-            },
-        );
-        if let Some(d) = outcome.retry_after {
-            set_retry_after(&mut res, d);
-        }
-        res
-    }
-
-    pub(crate) fn outcome_json(&self, outcome: &Outcome) -> Response {
-        let mut res = json_error(outcome.http, outcome.status, &outcome.message);
-        if let Some(d) = outcome.retry_after {
-            set_retry_after(&mut res, d);
-        }
-        res
     }
 }

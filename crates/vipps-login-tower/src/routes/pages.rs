@@ -13,14 +13,14 @@ use serde::Deserialize;
 use serde_json::json;
 use vipps_login_core::{Error, LoginId};
 
+use super::context::{RequestInfo, St, end_session, has_api_header, parse_form, unix};
 use super::flow::{self, StartFailure, StartInput, View};
+use super::outcome::Outcome;
 use super::outcome::status_text;
-use super::{
-    Outcome, RequestInfo, St, end_session, has_api_header, json_error, parse_form, redirect, unix,
-};
-use crate::layer::Shared;
+use crate::response::{json_error, redirect};
 use crate::return_to::safe_return_to;
 use crate::session::Session;
+use crate::shared::Shared;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct LoginQuery {

@@ -1,0 +1,199 @@
+//! What every handler shares: the request's parts, the session and CSRF helpers, and
+//! how pages, result pages and JSON outcomes are rendered.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::outcome::Outcome;
+use crate::response::{json_error, retry_after_secs, security_headers, set_retry_after};
+use crate::session::Session;
+use crate::shared::Shared;
+
+pub(super) type St = State<Arc<Shared>>;
+
+/// The header the JSON API's state-changing routes require (see the crate docs, "CSRF").
+pub(super) const API_CSRF_HEADER: &str = "x-requested-with";
+
+/// The parts of a request the handlers need besides the body.
+pub(super) struct RequestInfo {
+    pub headers: HeaderMap,
+    pub uri: Uri,
+    pub extensions: http::Extensions,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestInfo {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self {
+            headers: parts.headers.clone(),
+            uri: parts.uri.clone(),
+            extensions: parts.extensions.clone(),
+        })
+    }
+}
+
+impl Shared {
+    fn base_ctx(&self) -> minijinja::Value {
+        context! {
+            lang => "en",
+            app_name => &self.app_name,
+            prefix => &self.prefix,
+            style_url => self.url("/static/style.css"),
+            script_url => self.url("/static/vipps-login.js"),
+            login_url => self.url("/login"),
+        }
+    }
+
+    pub(super) fn render(
+        &self,
+        name: &str,
+        status: StatusCode,
+        page: minijinja::Value,
+    ) -> Response {
+        let ctx = context! { ..page, ..self.base_ctx() };
+        let html = self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(ctx));
+        let mut res = match html {
+            Ok(html) => (status, axum::response::Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "template rendering failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be rendered.",
+                )
+                    .into_response()
+            }
+        };
+        let headers = res.headers_mut();
+        security_headers(headers);
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            ),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        res
+    }
+
+    /// Adds the session cookie to `res` when the browser does not have this id yet.
+    pub(super) fn with_cookie(
+        &self,
+        mut res: Response,
+        session: &Session,
+        parts: &RequestInfo,
+    ) -> Response {
+        if session.is_new
+            && let Some(v) = self
+                .sessions
+                .set_cookie(&session.id, &parts.headers, &parts.uri)
+        {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+        res
+    }
+
+    pub(super) async fn save_session(&self, session: &Session) -> Result<(), Outcome> {
+        self.sessions.save(session).await.map_err(|e| {
+            tracing::error!(error = %e, "session store write failed");
+            Outcome::error(&e)
+        })
+    }
+
+    pub(crate) fn result_page(&self, outcome: &Outcome) -> Response {
+        let mut res = self.render(
+            "result.html",
+            outcome.http,
+            context! {
+                status => outcome.status,
+                heading => &outcome.heading,
+                message => &outcome.message,
+                retry_after => outcome.retry_after.map(retry_after_secs),
+                again_text => if outcome.status == "logged_out" { "Log in again" } else { "Start a new login" },
+            },
+        );
+        if let Some(d) = outcome.retry_after {
+            set_retry_after(&mut res, d);
+        }
+        res
+    }
+
+    pub(crate) fn outcome_json(&self, outcome: &Outcome) -> Response {
+        let mut res = json_error(outcome.http, outcome.status, &outcome.message);
+        if let Some(d) = outcome.retry_after {
+            set_retry_after(&mut res, d);
+        }
+        res
+    }
+}
+
+pub(super) fn unix(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(super) fn parse_form<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Option<T> {
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+pub(super) fn has_api_header(headers: &HeaderMap) -> bool {
+    headers
+        .get(API_CSRF_HEADER)
+        .is_some_and(|v| !v.as_bytes().is_empty())
+}
+
+/// Ends the request's session (if any) and clears its cookie on `res`.
+pub(super) async fn end_session(
+    shared: &Shared,
+    info: &RequestInfo,
+    mut res: Response,
+) -> Response {
+    if let Some(id) = shared.sessions.id_from_headers(&info.headers) {
+        shared.sessions.remove(&id).await;
+    }
+    if let Some(v) = shared.sessions.clear_cookie(&info.headers, &info.uri) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+impl Shared {
+    /// The request's session, or the outcome to answer when the store cannot say.
+    pub(super) async fn session(&self, info: &RequestInfo) -> Result<Option<Session>, Outcome> {
+        self.sessions.load(&info.headers).await.map_err(|e| {
+            tracing::error!(error = %e, "session store read failed");
+            Outcome::error(&e)
+        })
+    }
+
+    /// The CSRF token for a form: the session's, or a visitor's own (set as a cookie on
+    /// `res` when new). Nothing is stored for a visitor.
+    pub(super) fn form_csrf(
+        &self,
+        session: Option<&Session>,
+        info: &RequestInfo,
+    ) -> (String, Option<HeaderValue>) {
+        if let Some(s) = session {
+            return (s.data.csrf.clone(), None);
+        }
+        match self.sessions.anonymous_csrf(&info.headers) {
+            Some(token) => (token, None),
+            None => {
+                let token = crate::csrf::random_token();
+                let cookie = self
+                    .sessions
+                    .set_csrf_cookie(&token, &info.headers, &info.uri);
+                (token, cookie)
+            }
+        }
+    }
+}

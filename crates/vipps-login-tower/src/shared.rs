@@ -1,0 +1,114 @@
+//! What the layer's routes and its pass-through path share, and where the client IP
+//! comes from.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, Request, header};
+use url::Url;
+use vipps_login_core::{Scopes, VippsClient};
+
+use crate::hooks::{CompletionStep, FlowChooser, LoginHook};
+use crate::session::Sessions;
+use crate::user::LayerMark;
+
+/// Where the client IP used for the per-IP limit comes from.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum ClientIp {
+    /// The peer address in axum's `ConnectInfo<SocketAddr>` extension (set by
+    /// `into_make_service_with_connect_info`, or inserted by a hyper app). Without it the
+    /// per-IP limit does not apply.
+    #[default]
+    ConnectInfo,
+    /// The rightmost address of `X-Forwarded-For` (the one your own reverse proxy added),
+    /// falling back to `ConnectInfo`. Only behind a proxy that always sets it.
+    RightmostForwardedFor,
+    /// The address in this header (e.g. `X-Real-IP` from your proxy), falling back to
+    /// `ConnectInfo`.
+    Header(HeaderName),
+}
+
+impl ClientIp {
+    pub(crate) fn get(&self, headers: &HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
+        let from_header = |name: &HeaderName, rightmost: bool| {
+            let mut values = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim);
+            let candidate = if rightmost {
+                values.next_back()
+            } else {
+                values.next()
+            };
+            candidate.and_then(|c| c.parse::<IpAddr>().ok())
+        };
+        let header_ip = match self {
+            Self::ConnectInfo => None,
+            Self::RightmostForwardedFor => {
+                from_header(&HeaderName::from_static("x-forwarded-for"), true)
+            }
+            Self::Header(name) => from_header(name, false),
+        };
+        header_ip.or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+    }
+}
+
+/// Everything the routes and the pass-through path share.
+pub(crate) struct Shared {
+    pub client: VippsClient,
+    pub sessions: Sessions,
+    pub prefix: String,
+    pub templates: minijinja::Environment<'static>,
+    pub hook: Arc<dyn LoginHook>,
+    pub completion: Arc<dyn CompletionStep>,
+    pub flow_chooser: Arc<dyn FlowChooser>,
+    pub public_base_url: Option<Url>,
+    pub continue_url: String,
+    pub scopes: Option<Scopes>,
+    pub requested_expiry: Option<Duration>,
+    pub client_ip: ClientIp,
+    pub app_name: String,
+    pub webhook: bool,
+    pub refresh_seconds: u32,
+    pub mark: LayerMark,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VippsLoginLayer")
+            .field("prefix", &self.prefix)
+            .field("sessions", &self.sessions)
+            .field("public_base_url", &self.public_base_url)
+            .field("continue_url", &self.continue_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn url(&self, tail: &str) -> String {
+        format!("{}{tail}", self.prefix)
+    }
+
+    pub(crate) fn is_own_path(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Attaches the layer mark and, for a logged-in session, the [`VippsUser`].
+    pub(crate) async fn attach<B>(&self, req: &mut Request<B>) {
+        req.extensions_mut().insert(self.mark.clone());
+        if req.headers().contains_key(header::COOKIE)
+            && let Some(user) = self.sessions.user(req.headers()).await
+        {
+            req.extensions_mut().insert(user);
+        }
+    }
+}
