@@ -124,8 +124,8 @@ fn bench(args: &[String]) -> Result {
     };
     for (package, bench) in [
         ("vipps-login-core", "verify"),
-        ("vipps-login-core", "pending_logins"),
-        ("vipps-login-tower", "layer_overhead"),
+        ("vipps-login-benches", "pending_logins"),
+        ("vipps-login-benches", "layer_overhead"),
     ] {
         let mut cmd = cargo();
         cmd.args(["bench", "--package", package, "--bench", bench, "--"]);

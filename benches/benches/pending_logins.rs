@@ -1,5 +1,5 @@
 //! Many concurrent pending logins through the one shared poller, against the in-process
-//! simulator. A plain program (no criterion): `cargo bench -p vipps-login-core --bench
+//! simulator. A plain program (no criterion): `cargo bench -p vipps-login-benches --bench
 //! pending_logins`. `PENDING_LOGINS` sets how many (default 100 000),
 //! `PENDING_INTERVAL_MS` the polling interval the simulator hands out (default 15 000).
 //!
