@@ -16,6 +16,7 @@ use crate::http::{Http, SendError};
 use crate::instance::Inner;
 use crate::login::engine::{Engine, LoginRecord, Message};
 use crate::login::policy::{self, CoolDowns, RateLimits};
+use crate::login::sealed::Sealer;
 use crate::login::state::Event;
 use crate::login::{LoginContext, LoginView, Transition, background, keys};
 use crate::metadata::Metadata;
@@ -103,7 +104,8 @@ impl VippsClient {
             hmac::HMAC_SHA256,
             hmac::sign(&derive, b"vipps-login number key").as_ref(),
         );
-        let engine = Engine::new(store, config.clock.clone(), config.result_ttl);
+        let sealer = Sealer::new(config.client_secret.expose().as_bytes())?;
+        let engine = Engine::new(store, config.clock.clone(), config.result_ttl, sealer);
         Ok(VippsClient {
             inner: Arc::new(Inner {
                 poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),

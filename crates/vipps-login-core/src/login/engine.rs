@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use super::policy::{self, CoolDowns};
+use super::sealed::Sealer;
 use super::state::Event;
 use super::{LoginContext, LoginView, Transition, keys};
 use crate::error::CoolDownReason;
@@ -90,12 +91,19 @@ pub(crate) struct Engine {
     /// This instance's id (random per client).
     pub instance: String,
     transitions: broadcast::Sender<Transition>,
+    sealer: Sealer,
     watchers: Mutex<HashMap<LoginId, watch::Sender<LoginStatus>>>,
 }
 
 impl Engine {
-    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, result_ttl: Duration) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        result_ttl: Duration,
+        sealer: Sealer,
+    ) -> Self {
         Engine {
+            sealer,
             store,
             clock,
             result_ttl,
@@ -110,10 +118,12 @@ impl Engine {
     }
 
     pub(crate) async fn load(&self, id: &LoginId) -> Result<Option<Loaded>, Error> {
-        let Some(bytes) = self.store.get(&keys::login(id)).await? else {
+        let key = keys::login(id);
+        let Some(bytes) = self.store.get(&key).await? else {
             return Ok(None);
         };
-        let record = serde_json::from_slice(&bytes)
+        let plain = self.sealer.open(&key, &bytes)?;
+        let record = serde_json::from_slice(&plain)
             .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
         Ok(Some(Loaded { bytes, record }))
     }
@@ -131,14 +141,15 @@ impl Engine {
         }
     }
 
-    fn encode(record: &LoginRecord) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(record)
-            .map_err(|_| Error::Store("a login record could not be serialized".into()))
+    fn encode(&self, id: &LoginId, record: &LoginRecord) -> Result<Vec<u8>, Error> {
+        let plain = serde_json::to_vec(record)
+            .map_err(|_| Error::Store("a login record could not be serialized".into()))?;
+        self.sealer.seal(&keys::login(id), &plain)
     }
 
     /// Stores a new login (its id is fresh, so it cannot exist yet).
     pub(crate) async fn insert(&self, id: &LoginId, record: &LoginRecord) -> Result<(), Error> {
-        let bytes = Self::encode(record)?;
+        let bytes = self.encode(id, record)?;
         if self
             .store
             .insert_if_absent(&keys::login(id), bytes, self.ttl(record))
@@ -158,7 +169,7 @@ impl Engine {
         mut record: LoginRecord,
     ) -> Result<Option<LoginRecord>, Error> {
         record.version = loaded.record.version + 1;
-        let bytes = Self::encode(&record)?;
+        let bytes = self.encode(id, &record)?;
         let ttl = self.ttl(&record);
         let swapped = self
             .store

@@ -10,6 +10,7 @@ pub(crate) mod background;
 pub(crate) mod engine;
 pub(crate) mod keys;
 pub(crate) mod policy;
+pub(crate) mod sealed;
 pub mod state;
 
 use std::time::SystemTime;
