@@ -43,11 +43,20 @@ pub(crate) fn map(e: RedisError, shown_url: &str) -> StoreError {
     if e.is_timeout() {
         return StoreError::Timeout;
     }
-    if e.kind() == ErrorKind::AuthenticationFailed {
+    if e.kind() == ErrorKind::AuthenticationFailed || e.code() == Some("WRONGPASS") {
         return StoreError::unavailable(
             format!(
                 "Redis at {shown_url} refused our credentials; check the user name and \
                  password in REDIS_URL"
+            ),
+            e,
+        );
+    }
+    if e.code() == Some("NOAUTH") {
+        return StoreError::unavailable(
+            format!(
+                "Redis at {shown_url} wants a password; put it in REDIS_URL \
+                 (redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port)"
             ),
             e,
         );

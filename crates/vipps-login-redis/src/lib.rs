@@ -26,7 +26,35 @@
 //! ```
 //!
 //! Give the store to the engine as any other [`Store`](vipps_login_core::Store) (it is
-//! cheap to clone). [`RedisStore::round_trips`] counts the commands sent, for benchmarks.
+//! cheap to clone).
+//!
+//! # On the server
+//! | operation | Redis | round trips |
+//! |---|---|---|
+//! | `get`, `set`, `remove`, `take` | `GET`, `SET PX`, `DEL`, `GETDEL` | 1 |
+//! | `insert_if_absent` | `SET NX PX` | 1 |
+//! | `compare_and_swap`, `increment`, `index_add` | a Lua script (`EVALSHA`) | 1 (2 when Redis has to load the script first) |
+//! | `index_remove`, `index_members` | `ZREM`, `ZRANGEBYSCORE` on a sorted set scored by deadline | 1 |
+//! | `publish` | `PUBLISH` | 1 |
+//! | `subscribe` | `SUBSCRIBE` on the notification connection | 1 for a new channel, else 0 |
+//!
+//! [`RedisStore::round_trips`] counts them, for benchmarks. Keys and channels are
+//! `prefix + name`; lifetimes are kept to the millisecond (rounded up), as are index
+//! deadlines. An index lives until its latest deadline plus a day. Values, counters and
+//! indexes share one key space: a name used for one cannot be used for another
+//! ([`StoreError::Backend`](vipps_login_core::StoreError::Backend)).
+//!
+//! # When Redis is away
+//! Commands fail within the command timeout with
+//! [`StoreError::Unavailable`](vipps_login_core::StoreError::Unavailable) (a sentence
+//! naming the URL, never its password) or
+//! [`StoreError::Timeout`](vipps_login_core::StoreError::Timeout). After a timeout or a
+//! broken connection a write may or may not have happened: re-read before deciding. Reads
+//! that meet a broken connection are sent once more on a fresh one; writes only when they
+//! certainly never reached Redis. Commands use RESP3, whose connection notices a server
+//! that went away and reconnects before it is needed; notifications use a RESP2
+//! connection of their own, re-established with backoff (at most 2 s apart), and checked
+//! with a `PING` every 10 s when idle.
 
 mod builder;
 mod errors;

@@ -212,3 +212,29 @@ async fn health_checks_keep_idle_subscriptions_and_drop_abandoned_ones() {
     a.publish("quiet", b"still here".to_vec()).await.unwrap();
     assert_eq!(next(&mut rx, Duration::from_secs(5)).await, b"still here");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_does_not_answer_times_out() {
+    let redis = Redis::start_own();
+    let a = store(&redis, &unique_prefix()).await;
+    a.set("k", b"v".to_vec(), MINUTE).await.unwrap();
+    let mut conn = redis.inspect().await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2_000)
+        .arg("ALL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = a.get("k").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, StoreError::Timeout), "{err:?}");
+    assert!(
+        took >= TIMEOUT && took < TIMEOUT + Duration::from_millis(400),
+        "{took:?}"
+    );
+    // Answering again, the same store goes on as if nothing happened.
+    eventually(Duration::from_secs(5), || async { a.get("k").await.ok() }).await;
+    assert_eq!(a.get("k").await.unwrap(), Some(b"v".to_vec()));
+}

@@ -9,8 +9,8 @@ use tokio::sync::broadcast::error::TryRecvError;
 use vipps_login_core::Store;
 
 const MINUTE: Duration = Duration::from_secs(60);
-const SHORT: Duration = Duration::from_millis(300);
-const PAST_SHORT: Duration = Duration::from_millis(500);
+const SHORT: Duration = Duration::from_millis(400);
+const PAST_SHORT: Duration = Duration::from_millis(700);
 
 /// A time with whole milliseconds (what a deadline keeps), `offset_s` from now.
 fn at(offset_s: i64) -> SystemTime {
@@ -58,11 +58,11 @@ pub async fn values_are_bytes<S: Store + Clone>(s: S) {
 
 pub async fn values_expire<S: Store + Clone>(s: S) {
     s.set("gone", b"x".to_vec(), SHORT).await.unwrap();
+    assert_eq!(s.get("gone").await.unwrap(), Some(b"x".to_vec()));
     s.set("taken", b"x".to_vec(), SHORT).await.unwrap();
     s.set("swapped", b"x".to_vec(), SHORT).await.unwrap();
     s.set("inserted", b"x".to_vec(), SHORT).await.unwrap();
     s.set("kept", b"x".to_vec(), MINUTE).await.unwrap();
-    assert_eq!(s.get("gone").await.unwrap(), Some(b"x".to_vec()));
     tokio::time::sleep(PAST_SHORT).await;
     assert_eq!(s.get("gone").await.unwrap(), None);
     assert_eq!(s.take("taken").await.unwrap(), None);

@@ -27,6 +27,7 @@ struct OwnServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    extra_args: Vec<String>,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -52,6 +53,11 @@ impl Redis {
 
     /// Always a server of our own (for tests that stop and restart it).
     pub fn start_own() -> Self {
+        Redis::start_own_with(&[])
+    }
+
+    /// A server of our own with more `redis-server` arguments (`--requirepass`, …).
+    pub fn start_own_with(extra_args: &[&str]) -> Self {
         let mut last_failure = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -61,6 +67,7 @@ impl Redis {
                 child: None,
                 port,
                 dir,
+                extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             };
             match own.launch() {
                 Ok(()) => {
@@ -74,6 +81,11 @@ impl Redis {
             }
         }
         panic!("could not start a redis-server for the tests: {last_failure}");
+    }
+
+    /// The port of our server.
+    pub fn port(&self) -> u16 {
+        self.own.as_ref().expect("not our server").port
     }
 
     /// The URL to connect to.
@@ -153,6 +165,7 @@ impl OwnServer {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -206,7 +219,8 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    // A server with a password answers NOAUTH: up all the same.
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 /// Retries `f` until it returns `Some`, for at most `limit`; how long it took.
