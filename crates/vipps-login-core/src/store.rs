@@ -92,6 +92,20 @@ pub type Notification = Arc<[u8]>;
 /// and disappears after it. Each operation is atomic on its own; the conditional ones are
 /// what keeps several instances from overwriting each other.
 ///
+/// What every implementation must hold to (and the engine relies on):
+///
+/// - **One key space.** Values, counters and indexes share names; a name is used for one
+///   kind only. Only [`increment`](Store::increment) touches a counter's key.
+/// - **Milliseconds.** Lifetimes and deadlines are kept to the millisecond (rounded up);
+///   a zero lifetime means "expired at once".
+/// - **A failed write has an unknown outcome.** After [`StoreError::Timeout`] or
+///   [`StoreError::Unavailable`], a write (a compare-and-swap too) may have been applied.
+///   Callers re-read before they conclude anything; the engine does.
+/// - **Notifications are at most once, with loss reported.** An empty
+///   [`Notification`] may come when nothing was lost, never fails to come after a loss
+///   the store noticed. [`subscribe`](Store::subscribe) may fail while the backend is
+///   away; callers retry.
+///
 /// ```
 /// use std::time::Duration;
 /// use vipps_login_core::{MemoryStore, Store};
@@ -391,19 +405,23 @@ impl Store for MemoryStore {
             .and_compute_with(|current| {
                 let (count, expires_at, real_ttl) = match current {
                     Some(e) if e.value().expires_at > now => {
-                        let bytes: [u8; 8] = e.value().value.as_ref().try_into().unwrap_or([0; 8]);
+                        // Decimal text, as Redis keeps counters.
+                        let current = std::str::from_utf8(&e.value().value)
+                            .ok()
+                            .and_then(|t| t.parse::<u64>().ok())
+                            .unwrap_or(0);
                         let left = e
                             .value()
                             .expires_at
                             .duration_since(now)
                             .unwrap_or(Duration::ZERO);
-                        (u64::from_le_bytes(bytes) + 1, e.value().expires_at, left)
+                        (current + 1, e.value().expires_at, left)
                     }
                     _ => (1, now + ttl, ttl),
                 };
                 result = (count, real_ttl);
                 moka::ops::compute::Op::Put(Entry {
-                    value: count.to_le_bytes().to_vec().into(),
+                    value: count.to_string().into_bytes().into(),
                     expires_at,
                     ttl: real_ttl,
                 })
