@@ -80,6 +80,7 @@ pub use crate::client::VippsClient;
 pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
 pub use crate::error::{CoolDownReason, Error, TokenError};
 pub use crate::login::policy::{RateLimits, Window};
+pub use crate::login::sealed::Sealer;
 pub use crate::login::state::{IllegalTransition, LoginStatus};
 pub use crate::login::{LoginContext, LoginView, Transition};
 pub use crate::metrics::PollerStats;

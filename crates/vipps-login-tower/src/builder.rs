@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
-use vipps_login_core::{RateLimits, Scopes, Store, VippsClient};
+use vipps_login_core::{RateLimits, Scopes, Sealer, Store, VippsClient};
 
 use crate::hooks::{
     CompletionStep, FlowChoice, FlowChooser, LoginHook, SessionCompletion, SubIsAccount,
@@ -381,6 +381,7 @@ impl VippsLoginLayerBuilder {
         };
         let store = self.store.unwrap_or_else(|| Arc::clone(client.store()));
         let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
+        let sealer = Sealer::new(key.master()).map_err(|e| BuildError(e.to_string()))?;
         let shared = Arc::new(Shared {
             client,
             sessions: Sessions {
@@ -390,6 +391,7 @@ impl VippsLoginLayerBuilder {
                 ttl: self.session_ttl,
                 secure: self.secure_cookies,
                 decoded: crate::session::decoded_cache(),
+                sealer,
             },
             templates: env,
             completion: self

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
-use vipps_login_core::{Error, Store};
+use vipps_login_core::{Error, Sealer, Store};
 
 use crate::csrf::random_token;
 use crate::user::{StoredUser, VippsUser};
@@ -76,6 +76,9 @@ pub(crate) struct Sessions {
     /// so logout or rotation on another instance takes effect at once. It only saves
     /// the JSON parsing and allocation of the identity on every request.
     pub decoded: moka::sync::Cache<String, Arc<Decoded>>,
+    /// Seals session data at rest (it holds the customer's userinfo); derived from the
+    /// cookie key, so instances sharing the cookie secret share it.
+    pub sealer: Sealer,
 }
 
 pub(crate) fn decoded_cache() -> moka::sync::Cache<String, Arc<Decoded>> {
@@ -197,7 +200,7 @@ impl Sessions {
         {
             return hit.user.clone().filter(|_| hit.expires > unix_now());
         }
-        let data: SessionData = serde_json::from_slice(&bytes).ok()?;
+        let data = self.decode(&id, &bytes)?;
         let user = data.user.as_ref().map(|u| u.to_user(&data.csrf));
         let expires = data.expires;
         self.decoded.insert(
@@ -220,7 +223,7 @@ impl Sessions {
         let Some(bytes) = self.store.get(&store_key(&id)).await? else {
             return Ok(None);
         };
-        let Ok(data) = serde_json::from_slice::<SessionData>(&bytes) else {
+        let Some(data) = self.decode(&id, &bytes) else {
             return Ok(None);
         };
         Ok((data.expires > unix_now()).then_some(Session {
@@ -228,6 +231,13 @@ impl Sessions {
             data,
             is_new: false,
         }))
+    }
+
+    /// The session data sealed under `id`'s key; `None` when it does not open or parse
+    /// (written under another cookie secret, or damaged): treated as no session.
+    fn decode(&self, id: &str, sealed: &[u8]) -> Option<SessionData> {
+        let plain = self.sealer.open(&store_key(id), sealed).ok()?;
+        serde_json::from_slice(&plain).ok()
     }
 
     pub(crate) fn new_session(&self) -> Session {
@@ -246,10 +256,12 @@ impl Sessions {
     /// Saves the session for the rest of its lifetime.
     pub(crate) async fn save(&self, session: &Session) -> Result<(), Error> {
         let left = session.data.expires.saturating_sub(unix_now()).max(1);
-        let bytes = serde_json::to_vec(&session.data)
+        let plain = serde_json::to_vec(&session.data)
             .map_err(|_| Error::Store("a session could not be serialized".into()))?;
+        let key = store_key(&session.id);
+        let sealed = self.sealer.seal(&key, &plain)?;
         self.store
-            .set(&store_key(&session.id), bytes, Duration::from_secs(left))
+            .set(&key, sealed, Duration::from_secs(left))
             .await?;
         Ok(())
     }

@@ -126,10 +126,13 @@ impl Outcome {
         let (status, heading) = match e.code() {
             "invalid_user" => ("invalid_user", "This customer cannot use Vipps login"),
             "old_app" => ("old_app", "The customer's Vipps app is too old"),
+            "store" => ("unavailable", "Please try again in a moment"),
             _ => ("error", "Something went wrong"),
         };
-        let http = e.status();
-        Self::new(status, heading, e.to_string(), http)
+        let mut outcome = Self::new(status, heading, e.to_string(), e.status());
+        // A store that is away, for instance, says when to come back.
+        outcome.retry_after = e.retry_after();
+        outcome
     }
 
     pub(crate) fn from_status(status: &LoginStatus) -> Option<Self> {
