@@ -50,6 +50,7 @@ mod backend;
 mod claims;
 mod error;
 mod hint;
+pub mod keys;
 /// Keycloak's CIBA HTTP authentication channel (issue 10; kept by the Keycloak work).
 pub mod keycloak;
 mod limits;

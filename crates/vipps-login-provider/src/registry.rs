@@ -11,6 +11,7 @@
 //! loopback_any_port = false                        # RFC 8252 §7.3 for http://127.0.0.1 URIs
 //! subject_type = "public"                          # or "pairwise"
 //! start_limit = { max = 30, window_secs = 60 }      # logins this client may start per window
+//! id_token_signed_response_alg = "RS256"           # or "ES256"
 //! ```
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::claims::{PASS_THROUGH_SCOPES, STANDARD_SCOPES};
+use crate::keys::SigningAlg;
 
 /// The CIBA grant type.
 pub const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
@@ -86,6 +88,8 @@ struct ClientFile {
     #[serde(default)]
     subject_type: SubjectType,
     start_limit: Option<StartLimit>,
+    #[serde(default)]
+    id_token_signed_response_alg: SigningAlg,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +126,8 @@ pub struct Client {
     pub subject_type: SubjectType,
     /// Start limit, when set.
     pub start_limit: Option<StartLimit>,
+    /// The algorithm of this client's ID tokens (`RS256` by default).
+    pub id_token_alg: SigningAlg,
 }
 
 impl fmt::Debug for Client {
@@ -395,6 +401,7 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         loopback_any_port: c.loopback_any_port,
         subject_type: c.subject_type,
         start_limit: c.start_limit,
+        id_token_alg: c.id_token_signed_response_alg,
     })
 }
 
