@@ -18,7 +18,9 @@ use vipps_login_core::{
 
 use crate::limits::StartLimiter;
 use crate::registry::SubjectType;
-use crate::spi::{ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin};
+use crate::spi::{
+    ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin,
+};
 use crate::{LoginError, OidcScopes, SubjectMapping, map_claims};
 
 /// How long a login's record outlives its expiry (so late polls get `expired_token`).
@@ -73,7 +75,11 @@ impl Records {
         kind: &str,
         id: &str,
     ) -> Result<Option<T>, LoginError> {
-        let v = self.0.get(&Self::key(kind, id)).await.map_err(|_| store_failed())?;
+        let v = self
+            .0
+            .get(&Self::key(kind, id))
+            .await
+            .map_err(|_| store_failed())?;
         Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
@@ -83,7 +89,11 @@ impl Records {
         kind: &str,
         id: &str,
     ) -> Result<Option<T>, LoginError> {
-        let v = self.0.take(&Self::key(kind, id)).await.map_err(|_| store_failed())?;
+        let v = self
+            .0
+            .take(&Self::key(kind, id))
+            .await
+            .map_err(|_| store_failed())?;
         Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
@@ -208,7 +218,11 @@ impl VippsPhoneLogin {
     }
 
     async fn load(&self, handle: &LoginHandle, owner: &str) -> Result<LoginRecord, LoginError> {
-        match self.records.get::<LoginRecord>("login", handle.as_str()).await? {
+        match self
+            .records
+            .get::<LoginRecord>("login", handle.as_str())
+            .await?
+        {
             Some(r) if r.owner == owner => Ok(r),
             _ => Err(LoginError::NotFound),
         }
@@ -223,7 +237,12 @@ impl VippsPhoneLogin {
             SubjectType::Public => identity.sub.clone(),
             SubjectType::Pairwise => self.subjects.subject(&r.owner, &identity.sub),
         };
-        let claim_secs = |k: &str| identity.id_token_claims.get(k).and_then(serde_json::Value::as_u64);
+        let claim_secs = |k: &str| {
+            identity
+                .id_token_claims
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+        };
         Ok(ApprovedLogin {
             subject,
             claims: map_claims(&identity.userinfo, &r.scopes),
@@ -260,7 +279,10 @@ impl PhoneLogin for VippsPhoneLogin {
                 retry_after: Some(wait),
             });
         }
-        let binding = req.binding_message.clone().unwrap_or_else(BindingMessage::generate);
+        let binding = req
+            .binding_message
+            .clone()
+            .unwrap_or_else(BindingMessage::generate);
         let mut login = LoginRequest::new(LoginHint::Msisdn(req.hint.clone()))
             .scopes(req.scopes.to_vipps())
             .binding_message(binding.clone());
@@ -280,7 +302,11 @@ impl PhoneLogin for VippsPhoneLogin {
             Err(CoreError::InvalidUser | CoreError::OldApp) if self.enumeration_resistant => {
                 tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering as a normal login");
                 let interval = Duration::from_millis(self.last_interval_ms.load(Ordering::Relaxed));
-                (None, req.requested_expiry.unwrap_or(self.ghost_expiry), interval)
+                (
+                    None,
+                    req.requested_expiry.unwrap_or(self.ghost_expiry),
+                    interval,
+                )
             }
             Err(e) => return Err(start_error(e)),
         };
@@ -348,7 +374,8 @@ impl PhoneLogin for VippsPhoneLogin {
             }
         }
         r.cancelled = true;
-        let ttl = Duration::from_millis(r.expires_at_ms.saturating_sub(unix_now_ms())) + RECORD_GRACE;
+        let ttl =
+            Duration::from_millis(r.expires_at_ms.saturating_sub(unix_now_ms())) + RECORD_GRACE;
         self.records.put("login", handle.as_str(), &r, ttl).await
     }
 
@@ -358,7 +385,11 @@ impl PhoneLogin for VippsPhoneLogin {
             _ => return Err(LoginError::NotApproved),
         };
         // Exactly one concurrent caller takes the record.
-        match self.records.take::<LoginRecord>("login", handle.as_str()).await? {
+        match self
+            .records
+            .take::<LoginRecord>("login", handle.as_str())
+            .await?
+        {
             Some(r) if r.owner == owner => Ok(*approved),
             _ => Err(LoginError::NotFound),
         }
@@ -385,8 +416,7 @@ mod tests {
     }
 
     fn identity(phone: Option<&str>) -> Identity {
-        let mut info: UserInfo =
-            serde_json::from_value(serde_json::json!({"sub": "s"})).unwrap();
+        let mut info: UserInfo = serde_json::from_value(serde_json::json!({"sub": "s"})).unwrap();
         info.phone_number = phone.map(str::to_owned);
         let mut claims = serde_json::Map::new();
         claims.insert("auth_time".into(), 1_700_000_000u64.into());
@@ -396,13 +426,19 @@ mod tests {
     #[tokio::test]
     async fn success_needs_the_number_the_login_was_started_for() {
         let issuer = Issuer::Custom("http://127.0.0.1:9/access/".parse().unwrap());
-        let config = Config::builder(issuer, "c", Secret::new("secret")).build().unwrap();
+        let config = Config::builder(issuer, "c", Secret::new("secret"))
+            .build()
+            .unwrap();
         let login = VippsPhoneLogin::new(VippsClient::new(config).unwrap());
-        let ok = login.approved(&record("4712345678"), &identity(Some("4712345678"))).unwrap();
+        let ok = login
+            .approved(&record("4712345678"), &identity(Some("4712345678")))
+            .unwrap();
         assert_eq!(ok.claims["phone_number"], "+4712345678");
         assert_eq!(ok.auth_time, 1_700_000_000);
         for other in [Some("4798765432"), None] {
-            let e = login.approved(&record("4712345678"), &identity(other)).unwrap_err();
+            let e = login
+                .approved(&record("4712345678"), &identity(other))
+                .unwrap_err();
             assert_eq!(e, LoginError::PhoneMismatch);
         }
     }

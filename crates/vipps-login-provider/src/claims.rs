@@ -176,11 +176,15 @@ fn map_address(a: &Address) -> Value {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        let lines: Vec<&str> = [a.street_address.as_deref(), Some(town.as_str()), a.country.as_deref()]
-            .into_iter()
-            .flatten()
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<&str> = [
+            a.street_address.as_deref(),
+            Some(town.as_str()),
+            a.country.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|l| !l.is_empty())
+        .collect();
         (!lines.is_empty()).then(|| lines.join("\n"))
     });
     for (k, v) in [

@@ -84,9 +84,14 @@ mod tests {
         ] {
             assert_eq!(parse_login_hint(h).unwrap().as_str(), "4712345678", "{h}");
         }
-        assert_eq!(parse_login_hint("+4587654321").unwrap().as_str(), "4587654321");
         assert_eq!(
-            parse_login_hint("urn:msisdn:358401234567").unwrap().as_str(),
+            parse_login_hint("+4587654321").unwrap().as_str(),
+            "4587654321"
+        );
+        assert_eq!(
+            parse_login_hint("urn:msisdn:358401234567")
+                .unwrap()
+                .as_str(),
             "358401234567"
         );
     }

@@ -59,15 +59,20 @@ struct SigningKey {
 impl SigningKey {
     fn generate(alg: SigningAlg) -> Result<SigningKey, KeyError> {
         let id: [u8; 12] = rand::rng().random();
-        let kid = format!("{}-{}", alg.as_str().to_ascii_lowercase(), URL_SAFE_NO_PAD.encode(id));
+        let kid = format!(
+            "{}-{}",
+            alg.as_str().to_ascii_lowercase(),
+            URL_SAFE_NO_PAD.encode(id)
+        );
         let fail = |what: &str| KeyError(format!("{} {what}", alg.as_str()));
         let (encoding, jwk) = match alg {
             SigningAlg::RS256 => {
-                let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| fail("generation"))?;
+                let pair =
+                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| fail("generation"))?;
                 let der = pair.as_der().map_err(|_| fail("encoding"))?;
                 let pem = pem("PRIVATE KEY", der.as_ref());
-                let encoding =
-                    EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| KeyError(e.to_string()))?;
+                let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
+                    .map_err(|e| KeyError(e.to_string()))?;
                 let public = pair.public_key();
                 let jwk = json!({
                     "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
@@ -174,7 +179,9 @@ impl KeySet {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Replaces both current keys with new ones. The old public keys stay in the JWKS for
@@ -186,7 +193,10 @@ impl KeySet {
             Arc::new(SigningKey::generate(SigningAlg::ES256)?),
         ];
         let now = Instant::now();
-        let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut retired: Vec<(Arc<SigningKey>, Instant)> = state
             .retired
             .iter()
@@ -205,9 +215,17 @@ impl KeySet {
         let now = Instant::now();
         if state.retired.iter().any(|(_, until)| *until <= now) {
             drop(state);
-            let mut w = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut w = self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let current = w.current.clone();
-            let retired = w.retired.iter().filter(|(_, u)| *u > now).cloned().collect();
+            let retired = w
+                .retired
+                .iter()
+                .filter(|(_, u)| *u > now)
+                .cloned()
+                .collect();
             *w = State::new(current, retired);
             return w.jwks.clone();
         }
@@ -265,7 +283,11 @@ mod tests {
             let t = keys.sign(alg, &json!({"sub": "x"})).unwrap();
             let h = decode_header(&t).unwrap();
             assert_eq!(h.alg, alg.jwt());
-            assert!(h.kid.unwrap().starts_with(&alg.as_str().to_ascii_lowercase()));
+            assert!(
+                h.kid
+                    .unwrap()
+                    .starts_with(&alg.as_str().to_ascii_lowercase())
+            );
             assert_eq!(verify(&keys, &t).unwrap()["sub"], "x");
         }
         // A token signed by another key set does not verify.

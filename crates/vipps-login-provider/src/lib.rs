@@ -47,13 +47,15 @@
 //! ```
 
 mod backend;
+pub mod ciba;
 mod claims;
 mod error;
 mod hint;
-pub mod keys;
 /// Keycloak's CIBA HTTP authentication channel (issue 10; kept by the Keycloak work).
 pub mod keycloak;
+pub mod keys;
 mod limits;
+mod provider;
 mod registry;
 mod spi;
 mod subject;
@@ -62,6 +64,7 @@ pub use crate::backend::{Records, VippsPhoneLogin};
 pub use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES, map_claims};
 pub use crate::error::{LoginError, OAuthError};
 pub use crate::hint::parse_login_hint;
+pub use crate::provider::{Provider, ProviderBuilder, ProviderError, paths};
 pub use crate::registry::{
     AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client, ClientRegistry, RegistryError, StartLimit,
     SubjectType, hash_secret,

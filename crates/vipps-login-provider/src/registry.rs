@@ -336,12 +336,19 @@ impl ClientRegistry {
 fn validate(c: ClientFile) -> Result<Client, RegistryError> {
     let id = c.client_id;
     let err = |what: String| RegistryError(format!("client {id}: {what}"));
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b':') {
-        return Err(err("client_id must be 1 to 128 printable characters without ':'".into()));
+    if id.is_empty()
+        || id.len() > 128
+        || !id.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b':')
+    {
+        return Err(err(
+            "client_id must be 1 to 128 printable characters without ':'".into(),
+        ));
     }
     let credential = match (c.client_secret, c.client_secret_hash) {
         (Some(_), Some(_)) => {
-            return Err(err("give client_secret or client_secret_hash, not both".into()));
+            return Err(err(
+                "give client_secret or client_secret_hash, not both".into()
+            ));
         }
         (Some(s), None) if s.len() < 8 => {
             return Err(err("client_secret must be at least 8 characters".into()));
@@ -361,7 +368,9 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         }
     }
     if c.grant_types.iter().any(|g| g == CIBA_GRANT) && matches!(credential, Credential::None) {
-        return Err(err("the CIBA grant needs a confidential client (a secret)".into()));
+        return Err(err(
+            "the CIBA grant needs a confidential client (a secret)".into()
+        ));
     }
     let scopes = if c.scopes.is_empty() {
         STANDARD_SCOPES.iter().map(|s| (*s).to_owned()).collect()
@@ -377,7 +386,8 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
     for r in &c.redirect_uris {
         let u = Url::parse(r).map_err(|e| err(format!("redirect URI {r:?}: {e}")))?;
         let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-        if u.fragment().is_some() || !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+        if u.fragment().is_some() || !(u.scheme() == "https" || (u.scheme() == "http" && loopback))
+        {
             return Err(err(format!(
                 "redirect URI {r:?} must be https (or http on loopback) without a fragment"
             )));
@@ -385,7 +395,9 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         redirect_uris.push(u);
     }
     if c.grant_types.iter().any(|g| g == AUTHORIZATION_CODE_GRANT) && redirect_uris.is_empty() {
-        return Err(err("the authorization_code grant needs redirect_uris".into()));
+        return Err(err(
+            "the authorization_code grant needs redirect_uris".into()
+        ));
     }
     if let Some(l) = c.start_limit
         && (l.max == 0 || l.window_secs == 0)

@@ -46,7 +46,11 @@ fn hashed_secrets() {
     assert!(reg.authenticate("h", "hashed-secret-value").is_some());
     assert!(reg.authenticate("h", "hashed-secret-valuE").is_none());
     assert_ne!(h, hash_secret("hashed-secret-value", 1000), "salted");
-    for bad in ["md5:1:a:b", "pbkdf2-sha256:x:AAAAAAAAAAA:AAAA", "pbkdf2-sha256:1000:AAAAAAAAAAA:AAAA"] {
+    for bad in [
+        "md5:1:a:b",
+        "pbkdf2-sha256:x:AAAAAAAAAAA:AAAA",
+        "pbkdf2-sha256:1000:AAAAAAAAAAA:AAAA",
+    ] {
         let e = ClientRegistry::from_toml(&format!(
             "[[clients]]\nclient_id = \"h\"\nclient_secret_hash = \"{bad}\"\ngrant_types = [\"{CIBA_GRANT}\"]\n"
         ))
@@ -60,7 +64,10 @@ fn redirect_uris_match_exactly() {
     let reg = ClientRegistry::from_toml(TOML).unwrap();
     let spa = reg.get("spa").unwrap();
     assert!(spa.redirect_uri_matches("http://127.0.0.1/cb"));
-    assert!(spa.redirect_uri_matches("http://127.0.0.1:8123/cb"), "any loopback port");
+    assert!(
+        spa.redirect_uri_matches("http://127.0.0.1:8123/cb"),
+        "any loopback port"
+    );
     assert!(spa.redirect_uri_matches("https://rp.example/cb?x=1"));
     for no in [
         "http://127.0.0.1:8123/cb/",
@@ -79,14 +86,38 @@ fn redirect_uris_match_exactly() {
 #[test]
 fn bad_files_fail_with_the_client_named() {
     for (toml, needle) in [
-        ("[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"password\"]", "unknown grant type"),
-        ("[[clients]]\nclient_id = \"a\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]", "confidential"),
-        ("[[clients]]\nclient_id = \"a\"\ngrant_types = [\"authorization_code\"]", "needs redirect_uris"),
-        ("[[clients]]\nclient_id = \"a\"\ngrant_types = [\"authorization_code\"]\nredirect_uris = [\"http://rp.example/cb\"]", "must be https"),
-        ("[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\nscopes = [\"openid\", \"offline_access\"]", "unknown scope"),
-        ("[[clients]]\nclient_id = \"a\"\nclient_secret = \"short\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]", "at least 8"),
-        ("[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\n[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]", "twice"),
-        ("[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\ncolour = 1", "unknown field"),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"password\"]",
+            "unknown grant type",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]",
+            "confidential",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\ngrant_types = [\"authorization_code\"]",
+            "needs redirect_uris",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\ngrant_types = [\"authorization_code\"]\nredirect_uris = [\"http://rp.example/cb\"]",
+            "must be https",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\nscopes = [\"openid\", \"offline_access\"]",
+            "unknown scope",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"short\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]",
+            "at least 8",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\n[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]",
+            "twice",
+        ),
+        (
+            "[[clients]]\nclient_id = \"a\"\nclient_secret = \"abcdefgh\"\ngrant_types = [\"urn:openid:params:grant-type:ciba\"]\ncolour = 1",
+            "unknown field",
+        ),
     ] {
         let e = ClientRegistry::from_toml(toml).unwrap_err().to_string();
         assert!(e.contains(needle), "{needle}: {e}");

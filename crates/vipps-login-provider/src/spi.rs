@@ -31,8 +31,7 @@ pub trait PhoneLogin: Send + Sync + 'static {
     async fn cancel(&self, handle: &LoginHandle, owner: &str) -> Result<(), LoginError>;
     /// Takes the approved result: exactly one caller gets it; afterwards the handle is
     /// [`LoginError::NotFound`].
-    async fn redeem(&self, handle: &LoginHandle, owner: &str)
-    -> Result<ApprovedLogin, LoginError>;
+    async fn redeem(&self, handle: &LoginHandle, owner: &str) -> Result<ApprovedLogin, LoginError>;
 }
 
 /// What to start: built with [`StartRequest::new`] and its setters.
@@ -108,7 +107,9 @@ impl StartRequest {
 /// (`^[A-Z0-9\-]{5,8}$`).
 pub fn parse_binding_message(message: &str) -> Result<BindingMessage, LoginError> {
     BindingMessage::parse(message).map_err(|e| match e {
-        vipps_login_core::Error::InvalidBindingMessage(why) => LoginError::InvalidBindingMessage(why),
+        vipps_login_core::Error::InvalidBindingMessage(why) => {
+            LoginError::InvalidBindingMessage(why)
+        }
         other => LoginError::InvalidBindingMessage(other.to_string()),
     })
 }

@@ -41,15 +41,24 @@ async fn approved_login_is_verified_mapped_and_redeemed_once() {
         .await
         .unwrap();
     // No binding message given: one was generated, and it is the one on the phone.
-    let on_phone = sim.wait_for_pending(KARI, Duration::from_secs(5)).await.unwrap();
+    let on_phone = sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(
         on_phone.binding_message.as_deref(),
         Some(started.binding_message.as_str())
     );
     // Vipps is always asked for the phone number (to verify it).
     assert!(on_phone.scopes.iter().any(|s| s == "phoneNumber"));
-    assert!(matches!(login.check(&started.handle, "rp").await.unwrap(), LoginCheck::Pending));
-    assert!(matches!(login.redeem(&started.handle, "rp").await, Err(LoginError::NotApproved)));
+    assert!(matches!(
+        login.check(&started.handle, "rp").await.unwrap(),
+        LoginCheck::Pending
+    ));
+    assert!(matches!(
+        login.redeem(&started.handle, "rp").await,
+        Err(LoginError::NotApproved)
+    ));
     sim.approve(&on_phone.auth_req_id).await.unwrap();
 
     let LoginCheck::Approved(a) = until_final(&login, &started.handle, "rp").await else {
@@ -65,8 +74,14 @@ async fn approved_login_is_verified_mapped_and_redeemed_once() {
     assert_eq!(a.amr, vec!["mfa", "swk"]);
 
     // Another owner sees nothing, and cannot redeem.
-    assert!(matches!(login.check(&started.handle, "other-rp").await, Err(LoginError::NotFound)));
-    assert!(matches!(login.redeem(&started.handle, "other-rp").await, Err(LoginError::NotFound)));
+    assert!(matches!(
+        login.check(&started.handle, "other-rp").await,
+        Err(LoginError::NotFound)
+    ));
+    assert!(matches!(
+        login.redeem(&started.handle, "other-rp").await,
+        Err(LoginError::NotFound)
+    ));
     // Exactly one of two concurrent redeems wins.
     let (x, y) = tokio::join!(
         login.redeem(&started.handle, "rp"),
@@ -74,8 +89,14 @@ async fn approved_login_is_verified_mapped_and_redeemed_once() {
     );
     assert!(x.is_ok() ^ y.is_ok(), "{x:?} / {y:?}");
     assert_eq!(x.or(y).unwrap().subject, a.subject);
-    assert!(matches!(login.redeem(&started.handle, "rp").await, Err(LoginError::NotFound)));
-    assert!(matches!(login.check(&started.handle, "rp").await, Err(LoginError::NotFound)));
+    assert!(matches!(
+        login.redeem(&started.handle, "rp").await,
+        Err(LoginError::NotFound)
+    ));
+    assert!(matches!(
+        login.check(&started.handle, "rp").await,
+        Err(LoginError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -105,7 +126,10 @@ async fn denied_cancelled_and_unknown_numbers() {
     let login = VippsPhoneLogin::new(vipps_client(&sim));
     let s = login.start(request("rp", KARI, "openid")).await.unwrap();
     deny(&sim, KARI).await;
-    assert!(matches!(until_final(&login, &s.handle, "rp").await, LoginCheck::Denied));
+    assert!(matches!(
+        until_final(&login, &s.handle, "rp").await,
+        LoginCheck::Denied
+    ));
 
     let s = login.start(request("rp", OLA, "openid")).await.unwrap();
     assert!(login.cancel(&s.handle, "other").await.is_err());
@@ -131,15 +155,27 @@ async fn enumeration_resistant_mode_hides_unknown_numbers() {
     let sim = sim().await;
     let login = VippsPhoneLogin::new(vipps_client(&sim))
         .enumeration_resistant(true, Duration::from_secs(1));
-    let s = login.start(request("rp", NO_ACCOUNT, "openid")).await.unwrap();
+    let s = login
+        .start(request("rp", NO_ACCOUNT, "openid"))
+        .await
+        .unwrap();
     assert_eq!(s.expires_in, Duration::from_secs(1));
-    assert!(matches!(login.check(&s.handle, "rp").await.unwrap(), LoginCheck::Pending));
+    assert!(matches!(
+        login.check(&s.handle, "rp").await.unwrap(),
+        LoginCheck::Pending
+    ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(matches!(login.check(&s.handle, "rp").await.unwrap(), LoginCheck::Expired));
+    assert!(matches!(
+        login.check(&s.handle, "rp").await.unwrap(),
+        LoginCheck::Expired
+    ));
     // Real numbers still work as before.
     let s = login.start(request("rp", KARI, "openid")).await.unwrap();
     approve(&sim, KARI).await;
-    assert!(matches!(until_final(&login, &s.handle, "rp").await, LoginCheck::Approved(_)));
+    assert!(matches!(
+        until_final(&login, &s.handle, "rp").await,
+        LoginCheck::Approved(_)
+    ));
 }
 
 #[tokio::test]
@@ -152,14 +188,26 @@ async fn start_limits_and_pairwise_subjects() {
         window_secs: 60,
     });
     let s = login
-        .start(request("rp-a", KARI, "openid").start_limit(limit).subject_type(SubjectType::Pairwise))
+        .start(
+            request("rp-a", KARI, "openid")
+                .start_limit(limit)
+                .subject_type(SubjectType::Pairwise),
+        )
         .await
         .unwrap();
     let e = login
         .start(request("rp-a", OLA, "openid").start_limit(limit))
         .await
         .unwrap_err();
-    assert!(matches!(e, LoginError::RateLimited { retry_after: Some(_) }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            LoginError::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
+        "{e:?}"
+    );
     approve(&sim, KARI).await;
     let LoginCheck::Approved(a) = until_final(&login, &s.handle, "rp-a").await else {
         panic!("not approved");
@@ -168,6 +216,8 @@ async fn start_limits_and_pairwise_subjects() {
     assert_ne!(a.subject, vipps_sub);
     assert_eq!(
         a.subject,
-        SubjectMapping::pairwise(&[42u8; 32]).unwrap().subject("rp-a", &vipps_sub)
+        SubjectMapping::pairwise(&[42u8; 32])
+            .unwrap()
+            .subject("rp-a", &vipps_sub)
     );
 }
