@@ -7,8 +7,12 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
+//! - `keycloak`: a real Keycloak (fetched from Maven Central with `mvn`, cached under
+//!   `target/keycloak/`) runs CIBA with our HTTP authentication channel; see `keycloak.rs`.
 //!
 //! It depends on nothing but `std` so that it builds in seconds on a cold machine.
+
+mod keycloak;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -26,15 +30,17 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "e2e" => e2e(),
+        "keycloak" => keycloak::keycloak(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests\n  \
+                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests, Keycloak\n  \
                  test   all Rust tests (unit, integration, doc), no lint, no browser\n  \
                  demo   run the simulator and the counter reference app (no credentials needed)\n  \
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
-                 e2e    browser tests only (installs Chromium and playwright-core when missing)"
+                 e2e    browser tests only (installs Chromium and playwright-core when missing)\n  \
+                 keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
@@ -93,7 +99,8 @@ fn ci() -> Result {
         .args(["doc", "--no-deps", "--workspace"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     test()?;
-    e2e()
+    e2e()?;
+    keycloak::keycloak()
 }
 
 fn test() -> Result {
