@@ -17,7 +17,7 @@ pub enum SubjectMapping {
     /// A stable keyed hash per client, `base64url(HMAC-SHA256(key, client_id 0x00 vipps_sub))`:
     /// two relying parties cannot correlate their users, and nobody without the key can
     /// compute a user's `sub`.
-    Pairwise(hmac::Key),
+    Pairwise(Box<hmac::Key>),
 }
 
 impl SubjectMapping {
@@ -33,7 +33,8 @@ impl SubjectMapping {
     /// ```
     #[must_use]
     pub fn pairwise(key: &[u8]) -> Option<SubjectMapping> {
-        (key.len() >= 32).then(|| SubjectMapping::Pairwise(hmac::Key::new(hmac::HMAC_SHA256, key)))
+        (key.len() >= 32)
+            .then(|| SubjectMapping::Pairwise(Box::new(hmac::Key::new(hmac::HMAC_SHA256, key))))
     }
 
     /// The `sub` for `client_id` of the Vipps user `vipps_sub`.
