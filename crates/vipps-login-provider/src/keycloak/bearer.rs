@@ -388,6 +388,7 @@ pub(crate) async fn read_capped(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -448,6 +448,7 @@ fn outcome(request_id: &str, msisdn: &Msisdn, end: LoginEnd) -> ChannelStatus {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use vipps_login_core::{Error, Identity, UserInfo};

@@ -269,6 +269,7 @@ fn admin_user_url(issuer: &Url, user_id: &str) -> Option<Url> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -95,6 +95,7 @@ fn classify(e: Error) -> LoginEnd {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
