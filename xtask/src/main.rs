@@ -7,11 +7,13 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
+//! - `interop`: Node's `openid-client` does CIBA against the identity bridge; see `interop.rs`.
 //! - `keycloak`: a real Keycloak (fetched from Maven Central with `mvn`, cached under
 //!   `target/keycloak/`) runs CIBA with our HTTP authentication channel; see `keycloak.rs`.
 //!
 //! It depends on nothing but `std` so that it builds in seconds on a cold machine.
 
+mod interop;
 mod keycloak;
 
 use std::env;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "e2e" => e2e(),
         "keycloak" => keycloak::keycloak(),
+        "interop" => interop::interop(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -40,7 +43,8 @@ fn main() -> ExitCode {
                  demo   run the simulator and the counter reference app (no credentials needed)\n  \
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
                  e2e    browser tests only (installs Chromium and playwright-core when missing)\n  \
-                 keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)"
+                 keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)\n  \
+                 interop   openid-client (npm) does CIBA against the identity bridge"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
@@ -100,6 +104,7 @@ fn ci() -> Result {
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     test()?;
     e2e()?;
+    interop::interop()?;
     keycloak::keycloak()
 }
 
