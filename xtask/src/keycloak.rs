@@ -127,6 +127,7 @@ fn ensure_dist(work: &Path) -> Result<PathBuf> {
                     .args([
                         "-B",
                         "-q",
+                        "-Dstyle.color=never",
                         "dependency:copy",
                         &format!("-Dartifact=org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"),
                     ])
