@@ -11,7 +11,7 @@
 //!    `azp` the client, `jti`, `exp`. The channel verifies the token against the realm's
 //!    JWKS (cached, refetched on an unknown `kid`, rate-limited), refuses a replayed `jti`,
 //!    and answers `201` at once (anything else fails the client's request at Keycloak).
-//! 2. In the background it resolves the user's phone number ([`PhoneResolver`]) and runs
+//! 2. In the background it resolves the user's phone number ([`PhoneResolver`](crate::keycloak::PhoneResolver)) and runs
 //!    the Vipps login. A binding message Vipps would refuse (`^[A-Z0-9\-]{5,8}$`) or a
 //!    user without a usable number end the login at once, with a log line, and no push.
 //! 3. It `POST`s `{"status": "SUCCEED" | "UNAUTHORIZED" | "CANCELLED"}` with the same
@@ -36,6 +36,8 @@
 //! let app = axum::Router::new().nest("/keycloak/channel", channel.router());
 //! # let _ = app; Ok(()) }
 //! ```
+//!
+#![doc = include_str!("register.md")]
 
 mod bearer;
 mod callback;
