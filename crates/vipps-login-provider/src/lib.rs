@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod authcode;
 mod backend;
 pub mod ciba;
 mod claims;

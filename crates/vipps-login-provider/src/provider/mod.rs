@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) ciba: bool,
     pub(crate) authorization_code: bool,
     pub(crate) code_ttl: Duration,
+    pub(crate) operator_page: Option<Url>,
 }
 
 impl Shared {
@@ -103,6 +104,7 @@ pub struct ProviderBuilder {
     ciba: bool,
     authorization_code: bool,
     code_ttl: Duration,
+    operator_page: Option<Url>,
 }
 
 impl Provider {
@@ -127,6 +129,7 @@ impl Provider {
             ciba: true,
             authorization_code: false,
             code_ttl: Duration::from_secs(60),
+            operator_page: None,
         }
     }
 
@@ -156,6 +159,9 @@ impl Provider {
             );
         if s.ciba {
             r = r.route(paths::BACKCHANNEL, post(crate::ciba::backchannel));
+        }
+        if s.authorization_code {
+            r = r.merge(crate::authcode::routes());
         }
         r.with_state(s)
     }
@@ -193,10 +199,19 @@ impl ProviderBuilder {
         self
     }
 
-    /// Which ways in to serve (both by default).
+    /// Which ways in to serve (CIBA only by default; the authorization-code way also
+    /// needs [`operator_page`](Self::operator_page)).
     pub fn ways(mut self, ciba: bool, authorization_code: bool) -> Self {
         self.ciba = ciba;
         self.authorization_code = authorization_code;
+        self
+    }
+
+    /// Way 2: where `/authorize` sends the operator's browser (with
+    /// `?authorization={id}`): the page that logs the customer in and then calls
+    /// [`Provider::complete_authorization`].
+    pub fn operator_page(mut self, url: Url) -> Self {
+        self.operator_page = Some(url);
         self
     }
 
@@ -218,6 +233,14 @@ impl ProviderBuilder {
                 "the issuer must be an https URL (http only on loopback) without query or fragment"
                     .into(),
             ));
+        }
+        if self.authorization_code && self.operator_page.is_none() {
+            return Err(ProviderError(
+                "the authorization-code way needs an operator page".into(),
+            ));
+        }
+        if !self.ciba && !self.authorization_code {
+            return Err(ProviderError("no way in is enabled".into()));
         }
         if self.registry.is_empty() {
             return Err(ProviderError("no clients are registered".into()));
@@ -241,6 +264,7 @@ impl ProviderBuilder {
                 ciba: self.ciba,
                 authorization_code: self.authorization_code,
                 code_ttl: self.code_ttl,
+                operator_page: self.operator_page,
             }),
         })
     }

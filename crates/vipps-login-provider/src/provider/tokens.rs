@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::Shared;
 use super::form::{Caller, Form, authenticate};
 use crate::backend::unix_now_ms;
-use crate::registry::{CIBA_GRANT, Client};
+use crate::registry::{AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client};
 use crate::{ApprovedLogin, OAuthError};
 
 /// What an access token stands for (kept under the token's SHA-256, never the token).
@@ -53,7 +53,8 @@ async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
     let form = Form::parse(headers, body)?;
     let caller = authenticate(&s.registry, headers, &form)?;
     let grant_type = form.require("grant_type")?;
-    let known = grant_type == CIBA_GRANT && s.ciba;
+    let known = (grant_type == CIBA_GRANT && s.ciba)
+        || (grant_type == AUTHORIZATION_CODE_GRANT && s.authorization_code);
     if !known {
         return Err(OAuthError::bad(
             "unsupported_grant_type",
@@ -66,6 +67,9 @@ async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
             "unauthorized_client",
             "this client may not use this grant type",
         ));
+    }
+    if grant_type == AUTHORIZATION_CODE_GRANT {
+        return crate::authcode::grant(s, &caller, &form).await;
     }
     let Caller::Confidential(client) = caller else {
         return Err(OAuthError::invalid_client());

@@ -75,6 +75,12 @@ scopes = ["openid", "phone"]
 id_token_signed_response_alg = "ES256"
 
 [[clients]]
+client_id = "spa"
+grant_types = ["authorization_code"]
+redirect_uris = ["http://127.0.0.1/cb"]
+loopback_any_port = true
+
+[[clients]]
 client_id = "code-only"
 client_secret = "code-only-secret"
 grant_types = ["authorization_code"]
@@ -85,6 +91,7 @@ pub struct Bridge {
     pub base: String,
     pub sim: SimHandle,
     pub provider: Provider,
+    pub login: VippsPhoneLogin,
     pub http: reqwest::Client,
 }
 
@@ -103,7 +110,7 @@ pub async fn bridge_with(
         Provider::builder(
             base.parse().unwrap(),
             ClientRegistry::from_toml(CLIENTS).unwrap(),
-            Arc::new(login),
+            Arc::new(login.clone()),
             records,
         )
         .poll_interval(Duration::from_secs(1)),
@@ -120,6 +127,7 @@ pub async fn bridge_with(
         base,
         sim,
         provider,
+        login,
         http,
     }
 }
