@@ -3,10 +3,11 @@
 //! 1. Fetches `org.keycloak:keycloak-quarkus-dist` (zip) from Maven Central with `mvn`
 //!    into `target/keycloak/` once (the local Maven repository is looked at first), and
 //!    unpacks it there.
-//! 2. Starts the channel (`vipps-login-provider`'s `keycloak_channel` example, with the
-//!    Vipps simulator in process) and `kc.sh start-dev` on free loopback ports, with a
-//!    fresh database, `tests/keycloak/realm-vipps.json` imported and the channel URI
-//!    option set; waits for the realm's discovery document and prints the start time.
+//! 2. Starts the identity bridge (`examples/identity-bridge`, with the Vipps simulator in
+//!    process) serving the channel at `/keycloak/channel`, and `kc.sh start-dev`, on free
+//!    loopback ports, with a fresh database, `tests/keycloak/realm-vipps.json` imported
+//!    (its identity provider pointed at the bridge) and the channel URI option set; waits
+//!    for the realm's discovery document and prints the start time.
 //! 3. Runs `tests/keycloak` (`node --test`, openid-client from npm), then stops both
 //!    process groups, on failure too.
 //!
@@ -31,10 +32,6 @@ const VERSION: &str = "26.7.3";
 const REALM: &str = "vipps";
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// What the realm's identity provider points at until the bridge's authorization-code way
-/// in is started by this task (the brokering test is not written yet).
-const BRIDGE_URL_PLACEHOLDER: &str = "http://127.0.0.1:9/bridge-not-started";
-
 pub(crate) fn keycloak() -> Result {
     let total = Instant::now();
     let root = root();
@@ -48,29 +45,28 @@ pub(crate) fn keycloak() -> Result {
     let java_home = java_home()?;
     let test_dir = root.join("tests").join("keycloak");
     ensure_node_modules(&test_dir)?;
-    run(cargo().args([
-        "build",
-        "--package",
-        "vipps-login-provider",
-        "--example",
-        "keycloak_channel",
-    ]))?;
+    run(cargo().args(["build", "--package", "identity-bridge"]))?;
 
     let kc_port = free_port()?;
     let kc_url = format!("http://127.0.0.1:{kc_port}");
     let issuer = format!("{kc_url}/realms/{REALM}");
 
-    let channel_bin = target_dir
-        .join("debug")
-        .join("examples")
-        .join("keycloak_channel");
-    let channel_log = work.join("channel.log");
-    let (channel, channel_url, sim_url) = start_channel(&channel_bin, &issuer, &channel_log)?;
-    let _channel = Group::new("channel", channel);
+    let bridge_bin = target_dir.join("debug").join("identity-bridge");
+    let channel_log = work.join("bridge.log");
+    let (bridge, bridge_url, sim_url) = start_bridge(&bridge_bin, &issuer, &channel_log)?;
+    let _bridge = Group::new("identity bridge", bridge);
+    let channel_url = format!("{bridge_url}/keycloak/channel");
 
     let keycloak_log = work.join("keycloak.log");
     let started = Instant::now();
-    let kc = start_keycloak(&home, &java_home, kc_port, &channel_url, &keycloak_log)?;
+    let kc = start_keycloak(
+        &home,
+        &java_home,
+        kc_port,
+        &channel_url,
+        &bridge_url,
+        &keycloak_log,
+    )?;
     let mut kc = Group::new("Keycloak", kc);
     wait_ready(&mut kc, kc_port, &keycloak_log)?;
     let start_secs = started.elapsed().as_secs_f64();
@@ -204,12 +200,20 @@ fn free_port() -> Result<u16> {
         .map_err(|e| format!("no free loopback port: {e}"))
 }
 
-/// Starts the channel server; returns it with its channel URL and the simulator's base URL.
-fn start_channel(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, String)> {
+/// Starts the identity bridge with the channel on; returns it with its issuer URL and the
+/// simulator's base URL.
+fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, String)> {
     let log_file =
         fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--keycloak-issuer", issuer])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--simulator",
+            "--sim-interval-ms",
+            "200",
+        ])
+        .args(["--keycloak-issuer", issuer])
         .args(["--keycloak-attribute", "phone_number"])
         .args(["--keycloak-admin-client", "channel-admin"])
         .args(["--keycloak-admin-secret", "channel-admin-secret"])
@@ -234,8 +238,8 @@ fn start_channel(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String,
         let left = until.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                if let Some(v) = line.strip_prefix("channel: ") {
-                    channel = Some(v.trim().to_owned());
+                if let Some(v) = line.strip_prefix("issuer: ") {
+                    channel = Some(v.trim().trim_end_matches('/').to_owned());
                 } else if let Some(v) = line.strip_prefix("sim: ") {
                     sim = Some(v.trim().trim_end_matches('/').to_owned());
                 }
@@ -244,7 +248,7 @@ fn start_channel(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String,
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "the Keycloak channel server did not start (see {})",
+                    "the identity bridge did not start (see {})",
                     log.display()
                 ));
             }
@@ -252,7 +256,7 @@ fn start_channel(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String,
     }
     match (channel, sim) {
         (Some(c), Some(s)) => Ok((child, c, s)),
-        _ => Err("the Keycloak channel server did not print its URLs".into()),
+        _ => Err("the identity bridge did not print its issuer and simulator URLs".into()),
     }
 }
 
@@ -261,6 +265,7 @@ fn start_keycloak(
     java_home: &Path,
     port: u16,
     channel_url: &str,
+    bridge_url: &str,
     log: &Path,
 ) -> Result<Child> {
     // A fresh database each run, so the realm is imported as committed.
@@ -276,7 +281,7 @@ fn start_keycloak(
         .join("realm-vipps.json");
     let realm = fs::read_to_string(&realm_src)
         .map_err(|e| format!("cannot read {}: {e}", realm_src.display()))?
-        .replace("__BRIDGE_URL__", BRIDGE_URL_PLACEHOLDER);
+        .replace("__BRIDGE_URL__", bridge_url);
     fs::write(import.join("realm-vipps.json"), realm)
         .map_err(|e| format!("cannot write the realm import: {e}"))?;
     let log_file =

@@ -32,6 +32,9 @@ use std::time::Duration;
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
 use tokio::net::TcpListener;
 use url::Url;
+use vipps_login_provider::keycloak::{
+    AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
+};
 use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
@@ -70,6 +73,62 @@ pub struct Options {
     /// The simulator's timings and the other options all reference apps take.
     #[command(flatten)]
     pub common: CommonOptions,
+    /// Keycloak's CIBA HTTP authentication channel, served at `/keycloak/channel`.
+    #[command(flatten)]
+    pub keycloak: KeycloakOptions,
+}
+
+/// Serve Keycloak's CIBA HTTP authentication channel (see
+/// `vipps_login_provider::keycloak`) at `/keycloak/channel`, for one realm.
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct KeycloakOptions {
+    /// The realm's issuer, e.g. https://id.example.com/realms/staff; turns the channel on.
+    #[arg(long, env = "BRIDGE_KEYCLOAK_ISSUER")]
+    pub keycloak_issuer: Option<String>,
+    /// Read the phone number from this user attribute (else the username is the number).
+    #[arg(long, requires_all = ["keycloak_issuer", "keycloak_admin_client", "keycloak_admin_secret"])]
+    pub keycloak_attribute: Option<String>,
+    /// The service-account client that reads users through the admin API (`view-users`).
+    #[arg(long, requires = "keycloak_attribute")]
+    pub keycloak_admin_client: Option<String>,
+    /// Its secret.
+    #[arg(
+        long,
+        env = "BRIDGE_KEYCLOAK_ADMIN_SECRET",
+        hide_env_values = true,
+        requires = "keycloak_attribute"
+    )]
+    pub keycloak_admin_secret: Option<String>,
+}
+
+/// The Keycloak channel's router, when `--keycloak-issuer` is given.
+fn keycloak_channel(
+    o: &KeycloakOptions,
+    vipps: &vipps_login_core::VippsClient,
+) -> Result<Option<axum::Router>, AppError> {
+    let Some(issuer) = &o.keycloak_issuer else {
+        return Ok(None);
+    };
+    let config =
+        |e: vipps_login_provider::keycloak::ChannelConfigError| AppError::Config(e.to_string());
+    let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
+    if let (Some(attribute), Some(client), Some(secret)) = (
+        &o.keycloak_attribute,
+        &o.keycloak_admin_client,
+        &o.keycloak_admin_secret,
+    ) {
+        channel = channel.resolver(PhoneResolver::AttributeOrUsername(AttributeLookup::new(
+            attribute.clone(),
+            client.clone(),
+            vipps_login_core::Secret::new(secret.clone()),
+        )));
+    }
+    let channel = KeycloakChannel::new(channel, vipps.clone()).map_err(config)?;
+    tracing::info!(issuer = %issuer, "Keycloak CIBA channel at /keycloak/channel");
+    Ok(Some(
+        axum::Router::new().nest("/keycloak/channel", channel.router()),
+    ))
 }
 
 /// The bridge, bound and ready to serve.
@@ -122,7 +181,11 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .ways(true, false)
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
-    let server = start.into_server(provider.router())?;
+    let mut router = provider.router();
+    if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
+        router = router.merge(channel);
+    }
+    let server = start.into_server(router)?;
     let sim = server.sim;
     Ok(Bridge {
         issuer: provider.issuer().to_owned(),
