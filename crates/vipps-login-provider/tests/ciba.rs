@@ -66,10 +66,13 @@ async fn client_authentication_is_refused_without_the_right_secret() {
     assert!(b.sim.requests().is_empty(), "nothing reached Vipps");
 }
 
+/// A start form, the expected error and a word of its description.
+type Case = (Vec<(&'static str, &'static str)>, &'static str, &'static str);
+
 #[tokio::test]
 async fn bad_start_requests_get_the_right_error() {
     let b = bridge().await;
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             start_form(KARI_HINT, &[("binding_message", "hello there")]),
             "invalid_binding_message",

@@ -25,7 +25,7 @@ use http::{HeaderValue, StatusCode, header};
 use url::Url;
 
 pub use self::request::PendingAuthorization;
-use self::request::{Refusal, validate, with_query};
+use self::request::{RedirectRefusal, Refusal, validate, with_query};
 use crate::backend::unix_now_ms;
 use crate::provider::form::Form;
 use crate::provider::tokens::random_token;
@@ -79,11 +79,12 @@ async fn authorize(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> R
     let pending = match validate(&s.registry, &query) {
         Ok(p) => p,
         Err(Refusal::Page(why)) => return error_page(&why),
-        Err(Refusal::Redirect {
-            redirect_uri,
-            error,
-            state,
-        }) => {
+        Err(Refusal::Redirect(refusal)) => {
+            let RedirectRefusal {
+                redirect_uri,
+                error,
+                state,
+            } = *refusal;
             let to = with_query(
                 &redirect_uri,
                 &[

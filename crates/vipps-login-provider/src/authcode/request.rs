@@ -38,11 +38,15 @@ pub(crate) enum Refusal {
     /// Shown on an error page (unknown client, bad redirect URI).
     Page(String),
     /// Sent back to the client's redirect URI.
-    Redirect {
-        redirect_uri: Url,
-        error: OAuthError,
-        state: Option<String>,
-    },
+    Redirect(Box<RedirectRefusal>),
+}
+
+/// An error for the client's redirect URI.
+#[derive(Debug)]
+pub(crate) struct RedirectRefusal {
+    pub(crate) redirect_uri: Url,
+    pub(crate) error: OAuthError,
+    pub(crate) state: Option<String>,
 }
 
 /// Whether `s` is a PKCE verifier or challenge: 43–128 unreserved characters (RFC 7636).
@@ -77,10 +81,12 @@ pub(crate) fn validate(
     let redirect_uri =
         Url::parse(redirect).map_err(|_| Refusal::Page("the redirect_uri is not a URL".into()))?;
     let state = query.get("state").map(str::to_owned);
-    let back = |error: OAuthError| Refusal::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        error,
-        state: state.clone(),
+    let back = |error: OAuthError| {
+        Refusal::Redirect(Box::new(RedirectRefusal {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            state: state.clone(),
+        }))
     };
     if state.as_deref().is_some_and(|s| !printable(s, 512)) {
         return Err(back(OAuthError::invalid_request(
