@@ -13,9 +13,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vipps_login_core::{
     BindingMessage, Error as CoreError, Identity, LoginHint, LoginId, LoginRequest, LoginStatus,
-    MemoryStore, Store, VippsClient,
+    MemoryStore, Msisdn, Store, VippsClient,
 };
 
+use crate::authcode::PendingAuthorization;
 use crate::limits::StartLimiter;
 use crate::registry::SubjectType;
 use crate::spi::{
@@ -226,6 +227,29 @@ impl VippsPhoneLogin {
             Some(r) if r.owner == owner => Ok(r),
             _ => Err(LoginError::NotFound),
         }
+    }
+
+    /// Way 2's completion step: the verified `identity` of a login the operator page
+    /// started for `started_for` (through the tower layer), as the [`ApprovedLogin`] of
+    /// authorization request `pending` — its scopes, nonce and subject type, the same
+    /// claim mapping, subject mapping and phone-number check as the SPI.
+    pub fn approve_identity(
+        &self,
+        pending: &PendingAuthorization,
+        started_for: &Msisdn,
+        identity: &Identity,
+    ) -> Result<ApprovedLogin, LoginError> {
+        let record = LoginRecord {
+            owner: pending.client_id.clone(),
+            msisdn: started_for.as_str().to_owned(),
+            scopes: pending.scopes.clone(),
+            nonce: pending.nonce.clone(),
+            subject_type: pending.subject_type,
+            core_id: None,
+            expires_at_ms: 0,
+            cancelled: false,
+        };
+        self.approved(&record, identity)
     }
 
     fn approved(&self, r: &LoginRecord, identity: &Identity) -> Result<ApprovedLogin, LoginError> {
