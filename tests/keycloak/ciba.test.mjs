@@ -118,15 +118,17 @@ test('declined in the Vipps app: access_denied at Keycloak', async () => {
   assert.equal(error, 'access_denied');
 });
 
-test('the attribute resolver: user ola.attr logs in with the number in their phone_number attribute', async () => {
+test('the attribute resolver: user ola.attr logs in with the number in their phoneNumber attribute', async () => {
   const code = `A-${unique()}`;
-  const started = await start('ola.attr', code);
+  const started = await start('ola.attr', code, { scope: 'openid profile phone' });
   const req = await simRequest(code);
   assert.equal(req.msisdn, '4798765432');
   await phone(req.auth_req_id, 'approve');
   const { tokens, error } = await outcome(started);
   assert.equal(error, undefined);
   assert.equal(tokens.claims().preferred_username, 'ola.attr');
+  // Keycloak's own `phone` scope reads the same attribute.
+  assert.equal(tokens.claims().phone_number, '4798765432');
 });
 
 test('a binding message Vipps would refuse ends the login with no push', async () => {

@@ -213,8 +213,10 @@ fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, 
             "--sim-interval-ms",
             "200",
         ])
+        .arg("--config")
+        .arg(root().join("tests").join("keycloak").join("bridge.toml"))
         .args(["--keycloak-issuer", issuer])
-        .args(["--keycloak-attribute", "phone_number"])
+        .args(["--keycloak-attribute", "phoneNumber"])
         .args(["--keycloak-admin-client", "channel-admin"])
         .args(["--keycloak-admin-secret", "channel-admin-secret"])
         .stdout(Stdio::piped())
