@@ -83,7 +83,7 @@ pub struct Options {
 #[derive(Debug, Clone, clap::Args)]
 #[non_exhaustive]
 pub struct KeycloakOptions {
-    /// The realm's issuer, e.g. https://id.example.com/realms/staff; turns the channel on.
+    /// The realm's issuer, e.g. `https://id.example.com/realms/staff`; turns the channel on.
     #[arg(long, env = "BRIDGE_KEYCLOAK_ISSUER")]
     pub keycloak_issuer: Option<String>,
     /// Read the phone number from this user attribute (else the username is the number).
