@@ -107,6 +107,18 @@ test('approved in the Vipps app: Keycloak issues its own tokens for 4712345678',
   assert.equal(info.preferred_username, '4712345678');
 });
 
+test('two logins at once, for two users, each gets its own tokens', async () => {
+  const [kc, oc] = [`P-${unique()}`, `Q-${unique()}`];
+  const [kari, ola] = await Promise.all([start('4712345678', kc), start('4798765432', oc)]);
+  const [rk, ro] = await Promise.all([simRequest(kc), simRequest(oc)]);
+  assert.equal(rk.msisdn, '4712345678');
+  assert.equal(ro.msisdn, '4798765432');
+  await Promise.all([phone(ro.auth_req_id, 'approve'), phone(rk.auth_req_id, 'approve')]);
+  const [a, b] = await Promise.all([outcome(kari), outcome(ola)]);
+  assert.equal(a.tokens.claims().preferred_username, '4712345678');
+  assert.equal(b.tokens.claims().preferred_username, '4798765432');
+});
+
 test('declined in the Vipps app: access_denied at Keycloak', async () => {
   const code = `D-${unique()}`;
   const started = await start('4798765432', code);

@@ -25,7 +25,7 @@ use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
 use vipps_login_provider::keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
-use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
+use vipps_login_sim::{Endpoint, Fault, Policy, SimConfig, SimHandle, Simulator};
 
 struct Signer {
     kid: String,
@@ -558,4 +558,35 @@ async fn an_early_403_is_retried_while_keycloak_may_still_be_storing_the_request
     let calls = env.callbacks_after(2).await;
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].1, "CANCELLED");
+}
+
+// ---- Vipps misbehaving: never a success Keycloak cannot trust
+
+#[tokio::test]
+async fn an_id_token_that_fails_verification_never_succeeds() {
+    let env = env().await;
+    env.sim.inject(Fault::WrongSigningKey);
+    env.sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(50),
+    });
+    let t = env.bearer("id-kari");
+    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
+    assert_eq!(env.callbacks_after(1).await[0].1, "CANCELLED");
+    assert_eq!(env.pushes(), 1);
+}
+
+#[tokio::test]
+async fn vipps_unavailable_at_start_is_cancelled_and_not_pushed_twice() {
+    let env = env().await;
+    env.sim.inject_at(
+        Endpoint::Backchannel,
+        Fault::ServerError {
+            status: 503,
+            count: 1,
+        },
+    );
+    let t = env.bearer("id-kari");
+    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
+    assert_eq!(env.callbacks_after(1).await[0].1, "CANCELLED");
+    assert_eq!(env.pushes(), 1, "a start is never repeated");
 }
