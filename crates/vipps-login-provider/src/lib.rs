@@ -58,6 +58,7 @@ pub mod keys;
 mod limits;
 mod provider;
 mod registry;
+mod secret_hash;
 mod spi;
 mod subject;
 
@@ -68,8 +69,9 @@ pub use crate::hint::parse_login_hint;
 pub use crate::provider::{Provider, ProviderBuilder, ProviderError, paths};
 pub use crate::registry::{
     AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client, ClientRegistry, RegistryError, StartLimit,
-    SubjectType, hash_secret,
+    SubjectType,
 };
+pub use crate::secret_hash::hash_secret;
 pub use crate::spi::{
     ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin,
     parse_binding_message,

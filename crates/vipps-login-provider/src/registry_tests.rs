@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
+use crate::hash_secret;
 
 const TOML: &str = r#"
 [[clients]]

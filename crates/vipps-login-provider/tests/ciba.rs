@@ -67,7 +67,11 @@ async fn client_authentication_is_refused_without_the_right_secret() {
 }
 
 /// A start form, the expected error and a word of its description.
-type Case = (Vec<(&'static str, &'static str)>, &'static str, &'static str);
+type Case = (
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
 
 #[tokio::test]
 async fn bad_start_requests_get_the_right_error() {
@@ -374,70 +378,4 @@ async fn an_approved_login_yields_verified_tokens_and_userinfo() {
             .status(),
         401
     );
-}
-
-#[tokio::test]
-async fn client_secret_post_works_and_denial_is_access_denied() {
-    let b = bridge().await;
-    let mut form = start_form("4798765432", &[]);
-    form.extend([("client_id", "rp-1"), ("client_secret", "rp-1-secret")]);
-    let r = b
-        .http
-        .post(b.url("/bc-authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let started: Value = r.json().await.unwrap();
-    deny(&b.sim, "4798765432").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = started["auth_req_id"].as_str().unwrap();
-    let r = b
-        .http
-        .post(b.url("/token"))
-        .form(&[
-            ("grant_type", "urn:openid:params:grant-type:ciba"),
-            ("auth_req_id", id),
-            ("client_id", "rp-1"),
-            ("client_secret", "rp-1-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    oauth_error(r, 400, "access_denied").await;
-}
-
-#[tokio::test]
-async fn expiry_ends_as_expired_token() {
-    let b = bridge_with(
-        sim_config().expires_in(Duration::from_secs(1)),
-        |l| l,
-        |p| p,
-    )
-    .await;
-    let (_, started) = b.bc_authorize(RP1, &start_form(KARI_HINT, &[])).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    oauth_error(
-        b.poll(RP1, started["auth_req_id"].as_str().unwrap()).await,
-        400,
-        "expired_token",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn enumeration_resistant_mode_answers_unknown_numbers_like_any_other() {
-    let b = bridge_with(
-        sim_config(),
-        |l| l.enumeration_resistant(true, Duration::from_secs(2)),
-        |p| p,
-    )
-    .await;
-    let (status, started) = b.bc_authorize(RP1, &start_form("+4711111111", &[])).await;
-    assert_eq!(status, 200, "{started}");
-    let id = started["auth_req_id"].as_str().unwrap();
-    oauth_error(b.poll(RP1, id).await, 400, "authorization_pending").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    oauth_error(b.poll(RP1, id).await, 400, "expired_token").await;
 }
