@@ -397,6 +397,10 @@ impl KeycloakChannel {
             .await
         {
             Ok(m) => m,
+            Err(e @ ResolveError::Admin(_)) => {
+                tracing::warn!(request = %request_id, user = %masked(username), reason = %e, "the user's phone number could not be read: login ended, no push sent");
+                return ChannelStatus::Cancelled;
+            }
             Err(e) => {
                 tracing::warn!(request = %request_id, user = %masked(username), reason = %e, "no phone number for this Keycloak user: login ended, no push sent");
                 return ChannelStatus::Unauthorized;
