@@ -11,9 +11,10 @@
 //!    `azp` the client, `jti`, `exp`. The channel verifies the token against the realm's
 //!    JWKS (cached, refetched on an unknown `kid`, rate-limited), refuses a replayed `jti`,
 //!    and answers `201` at once (anything else fails the client's request at Keycloak).
-//! 2. In the background it resolves the user's phone number ([`PhoneResolver`](crate::keycloak::PhoneResolver)) and runs
-//!    the Vipps login. A binding message Vipps would refuse (`^[A-Z0-9\-]{5,8}$`) or a
-//!    user without a usable number end the login at once, with a log line, and no push.
+//! 2. In the background it resolves the user's phone number
+//!    ([`PhoneResolver`](crate::keycloak::PhoneResolver)) and runs the Vipps login. A
+//!    binding message Vipps would refuse (`^[A-Z0-9\-]{5,8}$`) or a user without a usable
+//!    number end the login at once, with a log line, and no push.
 //! 3. It `POST`s `{"status": "SUCCEED" | "UNAUTHORIZED" | "CANCELLED"}` with the same
 //!    bearer to `{issuer}/protocol/openid-connect/ext/ciba/auth/callback`, retrying
 //!    transient failures and never again after a success. `SUCCEED` is sent only when the
@@ -22,7 +23,7 @@
 //!    Either way the client's next poll at Keycloak gets `access_denied`.
 //!
 //! ```no_run
-//! use vipps_login_core::{Config, Issuer, Secret, VippsClient};
+//! use vipps_login_core::{Config, VippsClient};
 //! use vipps_login_provider::keycloak::{KeycloakChannel, KeycloakChannelConfig, PhoneResolver};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
