@@ -1,11 +1,18 @@
-//! `cargo xtask interop`: client libraries we did not write log in through the identity
-//! bridge (`examples/identity-bridge`): Node's `openid-client` 6 does CIBA against way 1 of
-//! `vipps-login-provider`, pinned by `tests/interop/package-lock.json` (`npm ci` when
-//! `node_modules` is missing). The test starts the bridge binary itself, which runs the
-//! simulator in process.
+//! `cargo xtask interop`: client libraries we did not write log in through
+//! `vipps-login-provider`.
+//!
+//! - Node's `openid-client` 6 does CIBA against the identity bridge
+//!   (`examples/identity-bridge`, way 1), pinned by `tests/interop/package-lock.json`
+//!   (`npm ci` when `node_modules` is missing). The test starts the bridge binary itself,
+//!   which runs the simulator in process.
+//! - Python's `authlib` does authorization code with PKCE against way 2
+//!   (`crates/vipps-login-provider/tests/authlib_rp.rs` driving `tests/interop/authlib_rp.py`),
+//!   from a virtualenv in `target/interop-venv` holding `tests/interop/requirements.txt`
+//!   (installed with pip when missing or changed).
 
 use std::env;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{Result, cargo, root, run};
@@ -24,5 +31,48 @@ pub(crate) fn interop() -> Result {
     run(Command::new("npm")
         .args(["test", "--silent"])
         .current_dir(&dir)
-        .env("INTEROP_BIN_DIR", target_dir.join("debug")))
+        .env("INTEROP_BIN_DIR", target_dir.join("debug")))?;
+
+    let python = ensure_venv(
+        &target_dir.join("interop-venv"),
+        &dir.join("requirements.txt"),
+    )?;
+    run(cargo()
+        .args([
+            "test",
+            "--package",
+            "vipps-login-provider",
+            "--test",
+            "authlib_rp",
+            "--",
+            "--ignored",
+        ])
+        .env("INTEROP_PYTHON", python))
+}
+
+/// A virtualenv with `requirements`, (re)installed when missing or changed.
+fn ensure_venv(venv: &Path, requirements: &Path) -> Result<PathBuf> {
+    let python = venv.join("bin").join("python");
+    let wanted =
+        fs::read_to_string(requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let stamp = venv.join("requirements.installed");
+    if python.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let system = env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        run(Command::new(system).arg("-m").arg("venv").arg(venv))?;
+    }
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements))?;
+    fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(python)
 }

@@ -7,7 +7,8 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
-//! - `interop`: Node's `openid-client` does CIBA against the identity bridge; see `interop.rs`.
+//! - `interop`: Node's `openid-client` does CIBA against the identity bridge, Python's
+//!   `authlib` authorization code against the provider; see `interop.rs`.
 //! - `keycloak`: a real Keycloak (fetched from Maven Central with `mvn`, cached under
 //!   `target/keycloak/`) runs CIBA with our HTTP authentication channel; see `keycloak.rs`.
 //!
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
                  e2e    browser tests only (installs Chromium and playwright-core when missing)\n  \
                  keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)\n  \
-                 interop   openid-client (npm) does CIBA against the identity bridge"
+                 interop   openid-client (npm) and authlib (PyPI) log in through the provider"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
@@ -17,7 +15,6 @@ use openidconnect::{
     Scope, TokenResponse as _,
 };
 use url::Url;
-use vipps_login_provider::{LoginCheck, PhoneLogin, StartRequest, parse_login_hint};
 
 /// openidconnect's HTTP client: reqwest, no redirects followed.
 async fn send(req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
@@ -82,36 +79,7 @@ async fn openidconnect_logs_in_with_pkce_and_validates_the_id_token() {
         let r = b.http.get(auth_url).send().await.unwrap();
         assert_eq!(r.status(), 303);
         let to = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        let authz = to
-            .query_pairs()
-            .find(|(k, _)| k == "authorization")
-            .unwrap()
-            .1
-            .into_owned();
-        // The operator page logs Kari in and completes.
-        let pending = b.provider.authorization(&authz).await.unwrap();
-        let started = b
-            .login
-            .start(
-                StartRequest::new(
-                    id,
-                    parse_login_hint("+4712345678").unwrap(),
-                    pending.scopes.clone(),
-                )
-                .nonce(pending.nonce.clone()),
-            )
-            .await
-            .unwrap();
-        approve(&b.sim, "4712345678").await;
-        while let LoginCheck::Pending = b.login.check(&started.handle, id).await.unwrap() {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let approved = b.login.redeem(&started.handle, id).await.unwrap();
-        let back = b
-            .provider
-            .complete_authorization(&authz, approved)
-            .await
-            .unwrap();
+        let back = operator_logs_in(&b, &to, "4712345678").await;
         let param = |k: &str| {
             back.query_pairs()
                 .find(|(n, _)| n == k)

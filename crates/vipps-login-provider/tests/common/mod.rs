@@ -57,7 +57,10 @@ pub async fn deny(sim: &SimHandle, msisdn: &str) {
 
 use std::sync::Arc;
 
-use vipps_login_provider::{ClientRegistry, Provider, ProviderBuilder, VippsPhoneLogin};
+use vipps_login_provider::{
+    ClientRegistry, LoginCheck, PhoneLogin, Provider, ProviderBuilder, StartRequest,
+    VippsPhoneLogin, parse_login_hint,
+};
 
 pub const CLIENTS: &str = r#"
 [[clients]]
@@ -85,6 +88,7 @@ client_id = "code-only"
 client_secret = "code-only-secret"
 grant_types = ["authorization_code"]
 redirect_uris = ["https://rp.example/cb"]
+id_token_signed_response_alg = "ES256"
 "#;
 
 pub struct Bridge {
@@ -194,4 +198,49 @@ pub async fn oauth_error(r: reqwest::Response, status: u16, error: &str) -> Stri
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Way 2's operator page, played by the test: given the browser's redirect from
+/// /authorize, logs `msisdn` in for that authorization request (its scopes, nonce and
+/// subject type), approves on the simulated phone and completes; the redirect back to
+/// the client (`redirect_uri?code&state&iss`).
+pub async fn operator_logs_in(b: &Bridge, to_operator: &url::Url, msisdn: &str) -> url::Url {
+    let authz = to_operator
+        .query_pairs()
+        .find(|(k, _)| k == "authorization")
+        .expect("?authorization=")
+        .1
+        .into_owned();
+    let pending = b.provider.authorization(&authz).await.expect("pending");
+    let started = b
+        .login
+        .start(
+            StartRequest::new(
+                &pending.client_id,
+                parse_login_hint(&format!("+{msisdn}")).unwrap(),
+                pending.scopes.clone(),
+            )
+            .nonce(pending.nonce.clone())
+            .subject_type(pending.subject_type),
+        )
+        .await
+        .unwrap();
+    approve(&b.sim, msisdn).await;
+    while let LoginCheck::Pending = b
+        .login
+        .check(&started.handle, &pending.client_id)
+        .await
+        .unwrap()
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let approved = b
+        .login
+        .redeem(&started.handle, &pending.client_id)
+        .await
+        .unwrap();
+    b.provider
+        .complete_authorization(&authz, approved)
+        .await
+        .unwrap()
 }
