@@ -4,7 +4,7 @@
 //! customer's own browser or app: tills, call centers, kiosks, staff consoles. Everything
 //! here serves those callers; none of it is a customer's self-service web login.
 //!
-//! Three ways in:
+//! The ways in:
 //!
 //! * **The SPI**, [`PhoneLogin`]: an identity server written in Rust starts a login from
 //!   a phone number, checks on it and redeems the verified result once.
@@ -13,7 +13,14 @@
 //!   (poll mode), JWKS and userinfo as an axum `Router`, with its own signing keys
 //!   ([`keys`]), so any CIBA-capable OpenID client logs in with Vipps without knowing it.
 //! * **An authorization-code provider** ([`authcode`]) for platforms that only broker
-//!   authorization code.
+//!   authorization code (PKCE `S256`, single-use codes), its operator step on the tower
+//!   layer's pages.
+//! * **Keycloak's CIBA HTTP authentication channel** ([`keycloak`]), so Keycloak itself
+//!   is the CIBA provider and Vipps confirms the user.
+//!
+//! [`Provider`] serves the first two as one axum `Router` (discovery, JWKS, userinfo and
+//! the token endpoint shared), from a [`ClientRegistry`] (TOML: hashed secrets, grants,
+//! scopes, exact redirect URIs, start limits, public or pairwise subjects).
 //!
 //! Claims are the standard OpenID ones ([`map_claims`], [`OidcScopes`]); relying parties
 //! are registered in a TOML [`ClientRegistry`].
