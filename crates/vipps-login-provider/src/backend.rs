@@ -154,7 +154,8 @@ pub struct VippsPhoneLogin {
     enumeration_resistant: bool,
     amr: Arc<[String]>,
     acr: Arc<str>,
-    ghost_expiry: Duration,
+    /// Expiry of the last real login (ghosts imitate it), in ms.
+    last_expiry_ms: Arc<AtomicU64>,
     limiter: Arc<StartLimiter>,
     last_interval_ms: Arc<AtomicU64>,
 }
@@ -180,7 +181,7 @@ impl VippsPhoneLogin {
             enumeration_resistant: false,
             amr: Arc::from(vec!["mfa".to_owned(), "swk".to_owned()]),
             acr: Arc::from("urn:vipps-login-rs:acr:vipps-app"),
-            ghost_expiry: Duration::from_secs(600),
+            last_expiry_ms: Arc::new(AtomicU64::new(600_000)),
             limiter: Arc::default(),
             last_interval_ms: Arc::new(AtomicU64::new(5000)),
         }
@@ -194,13 +195,16 @@ impl VippsPhoneLogin {
     }
 
     /// Enumeration resistance: a number that cannot log in (no account, not eligible, app
-    /// too old) starts like any other and ends as expired after `expiry` (when the
-    /// request gave none), instead of failing at once. Off by default (staff tools want
-    /// the plain answer); turn on for public facades.
+    /// too old) starts like any other and, like an ignored push, ends as expired after the
+    /// normal delay (the request's `requested_expiry`, else the expiry Vipps gave the last
+    /// real login, `default_expiry` until there was one) instead of failing at once. Off by
+    /// default (staff tools want the plain answer); turn on for public facades.
     #[must_use]
-    pub fn enumeration_resistant(mut self, on: bool, expiry: Duration) -> Self {
+    pub fn enumeration_resistant(mut self, on: bool, default_expiry: Duration) -> Self {
         self.enumeration_resistant = on;
-        self.ghost_expiry = expiry;
+        self.last_expiry_ms = Arc::new(AtomicU64::new(
+            u64::try_from(default_expiry.as_millis()).unwrap_or(u64::MAX),
+        ));
         self
     }
 
@@ -321,16 +325,17 @@ impl PhoneLogin for VippsPhoneLogin {
                     .unwrap_or_default();
                 let ms = u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX);
                 self.last_interval_ms.store(ms, Ordering::Relaxed);
+                if req.requested_expiry.is_none() {
+                    let ms = u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX);
+                    self.last_expiry_ms.store(ms, Ordering::Relaxed);
+                }
                 (Some(s.id), expires_in, s.interval)
             }
             Err(CoreError::InvalidUser | CoreError::OldApp) if self.enumeration_resistant => {
                 tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering as a normal login");
                 let interval = Duration::from_millis(self.last_interval_ms.load(Ordering::Relaxed));
-                (
-                    None,
-                    req.requested_expiry.unwrap_or(self.ghost_expiry),
-                    interval,
-                )
+                let usual = Duration::from_millis(self.last_expiry_ms.load(Ordering::Relaxed));
+                (None, req.requested_expiry.unwrap_or(usual), interval)
             }
             Err(e) => return Err(start_error(e)),
         };

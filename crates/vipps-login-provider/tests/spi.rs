@@ -176,6 +176,9 @@ async fn enumeration_resistant_mode_hides_unknown_numbers() {
         until_final(&login, &s.handle, "rp").await,
         LoginCheck::Approved(_)
     ));
+    // From now on an unknown number imitates the expiry Vipps gives real logins (30 s here).
+    let s = login.start(request("rp", OLD_APP, "openid")).await.unwrap();
+    assert!(s.expires_in > Duration::from_secs(25), "{:?}", s.expires_in);
 }
 
 #[tokio::test]
