@@ -279,6 +279,23 @@ test('the channel refuses realm-signed tokens that are not channel bearers, and 
   assert.equal(res.status, 200);
   const { access_token } = await res.json();
   assert.equal((await postChannel(access_token)).status, 401);
+  // A realm-signed access token addressed to the realm issuer itself (an audience mapper
+  // on the client issuer-audience): everything checks out but it is not a channel bearer.
+  const res2 = await fetch(`${ISSUER}/protocol/openid-connect/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from('issuer-audience:issuer-audience-secret').toString('base64')}`,
+    },
+    body: 'grant_type=client_credentials',
+  });
+  assert.equal(res2.status, 200);
+  const addressed = (await res2.json()).access_token;
+  const aud = JSON.parse(Buffer.from(addressed.split('.')[1], 'base64url')).aud;
+  assert.ok([aud].flat().includes(ISSUER), `the mapper put the issuer in aud: ${aud}`);
+  const r2 = await postChannel(addressed);
+  assert.equal(r2.status, 401);
+  assert.match((await r2.json()).error_description, /not a channel request's token/);
   // The same token with its payload rewritten to look like a channel bearer.
   const [h, , s] = access_token.split('.');
   const tampered = `${h}.${b64url(JSON.stringify(claimsFor()))}.${s}`;

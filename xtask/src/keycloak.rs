@@ -283,7 +283,11 @@ fn start_keycloak(
         .join("realm-vipps.json");
     let realm = fs::read_to_string(&realm_src)
         .map_err(|e| format!("cannot read {}: {e}", realm_src.display()))?
-        .replace("__BRIDGE_URL__", bridge_url);
+        .replace("__BRIDGE_URL__", bridge_url)
+        .replace(
+            "__KC_ISSUER__",
+            &format!("http://127.0.0.1:{port}/realms/{REALM}"),
+        );
     fs::write(import.join("realm-vipps.json"), realm)
         .map_err(|e| format!("cannot write the realm import: {e}"))?;
     let log_file =

@@ -317,7 +317,21 @@ async fn expired_foreign_and_misaddressed_bearers_are_refused() {
     no_jti.as_object_mut().unwrap().remove("jti");
     let mut no_sub = env.claims("u1");
     no_sub.as_object_mut().unwrap().remove("sub");
-    for claims in [expired, other_issuer, other_audience, no_jti, no_sub] {
+    // Realm-signed and addressed to the issuer, but an access token, not a channel bearer.
+    let mut access_token = env.claims("u1");
+    access_token["scope"] = json!("openid profile");
+    access_token["client_id"] = json!("ciba-client");
+    let mut id_token = env.claims("u1");
+    id_token["typ"] = json!("ID");
+    for claims in [
+        expired,
+        other_issuer,
+        other_audience,
+        no_jti,
+        no_sub,
+        access_token,
+        id_token,
+    ] {
         let token = env.sign(&claims);
         assert_eq!(
             env.post(Some(&token), body("4712345678", None)).await,

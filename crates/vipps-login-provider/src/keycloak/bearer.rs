@@ -60,6 +60,10 @@ pub enum BearerError {
     /// A required claim is missing or empty.
     #[error("the bearer token has no {0}")]
     MissingClaim(&'static str),
+    /// A realm-signed token of another kind (an access token: it carries `scope`,
+    /// `sid`, `client_id`, ...), not the bearer of a channel request.
+    #[error("the bearer token is not a channel request's token (it carries {0})")]
+    NotAChannelToken(&'static str),
     /// This `jti` was already used for a channel request.
     #[error("the bearer token was already used")]
     Replayed,
@@ -98,8 +102,27 @@ struct RawClaims {
     sub: Option<String>,
     #[serde(default)]
     azp: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
     exp: u64,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Claims a Keycloak access, ID or refresh token carries and a channel request's bearer
+/// (`exp`, `iat`, `jti`, `iss`, `aud`, `sub`, `typ`, `azp` only) never does: a token
+/// with one of them was issued to a client and must not start a login.
+const FOREIGN_CLAIMS: &[&str] = &[
+    "scope",
+    "sid",
+    "session_state",
+    "client_id",
+    "preferred_username",
+    "realm_access",
+    "resource_access",
+    "nonce",
+    "auth_time",
+];
 
 struct Key {
     alg: Algorithm,
@@ -275,6 +298,16 @@ impl BearerVerifier {
                 }
             })?;
         let raw = data.claims;
+        if let Some(claim) = FOREIGN_CLAIMS.iter().find(|c| raw.rest.contains_key(**c)) {
+            return Err(BearerError::NotAChannelToken(claim));
+        }
+        if raw
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(BearerError::NotAChannelToken("typ"));
+        }
         let jti = raw
             .jti
             .filter(|j| !j.is_empty() && j.len() <= 512)
