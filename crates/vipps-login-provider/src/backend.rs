@@ -225,7 +225,7 @@ impl VippsPhoneLogin {
     async fn load(&self, handle: &LoginHandle, owner: &str) -> Result<LoginRecord, LoginError> {
         match self
             .records
-            .get::<LoginRecord>("login", handle.as_str())
+            .get::<LoginRecord>("login", &handle.store_key())
             .await?
         {
             Some(r) if r.owner == owner => Ok(r),
@@ -352,7 +352,12 @@ impl PhoneLogin for VippsPhoneLogin {
             cancelled: false,
         };
         self.records
-            .put("login", handle.as_str(), &record, expires_in + RECORD_GRACE)
+            .put(
+                "login",
+                &handle.store_key(),
+                &record,
+                expires_in + RECORD_GRACE,
+            )
             .await?;
         tracing::info!(owner = %record.owner, handle = ?handle, hint = %req.hint.masked(), "phone login started");
         Ok(StartedPhoneLogin {
@@ -405,7 +410,9 @@ impl PhoneLogin for VippsPhoneLogin {
         r.cancelled = true;
         let ttl =
             Duration::from_millis(r.expires_at_ms.saturating_sub(unix_now_ms())) + RECORD_GRACE;
-        self.records.put("login", handle.as_str(), &r, ttl).await
+        self.records
+            .put("login", &handle.store_key(), &r, ttl)
+            .await
     }
 
     async fn redeem(&self, handle: &LoginHandle, owner: &str) -> Result<ApprovedLogin, LoginError> {
@@ -416,7 +423,7 @@ impl PhoneLogin for VippsPhoneLogin {
         // Exactly one concurrent caller takes the record.
         match self
             .records
-            .take::<LoginRecord>("login", handle.as_str())
+            .take::<LoginRecord>("login", &handle.store_key())
             .await?
         {
             Some(r) if r.owner == owner => Ok(*approved),

@@ -155,6 +155,14 @@ impl LoginHandle {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key a store holds this handle's records under: its SHA-256, so that a store
+    /// dump does not hand out usable `auth_req_id`s.
+    #[must_use]
+    pub fn store_key(&self) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes());
+        URL_SAFE_NO_PAD.encode(d.as_ref())
+    }
 }
 
 impl TryFrom<String> for LoginHandle {

@@ -139,7 +139,7 @@ async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
     s.records
         .put(
             "ciba",
-            started.handle.as_str(),
+            &started.handle.store_key(),
             &poll,
             started.expires_in + Duration::from_secs(600),
         )
@@ -182,7 +182,7 @@ pub(crate) async fn grant(
     let store_failed = |_| OAuthError::server("the login store failed");
     let mut poll = match s
         .records
-        .get::<PollState>("ciba", handle.as_str())
+        .get::<PollState>("ciba", &handle.store_key())
         .await
         .map_err(store_failed)?
     {
@@ -206,7 +206,7 @@ pub(crate) async fn grant(
     let ttl =
         Duration::from_millis(poll.expires_at_ms.saturating_sub(now)) + Duration::from_secs(600);
     s.records
-        .put("ciba", handle.as_str(), &poll, ttl)
+        .put("ciba", &handle.store_key(), &poll, ttl)
         .await
         .map_err(store_failed)?;
     if too_soon {
@@ -245,7 +245,7 @@ pub(crate) async fn grant(
                 Ok(a) => a,
                 Err(_) => return Err(unknown()),
             };
-            let _ = s.records.remove("ciba", handle.as_str()).await;
+            let _ = s.records.remove("ciba", &handle.store_key()).await;
             issue(s, client, approved).await
         }
     }
