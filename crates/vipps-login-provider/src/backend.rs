@@ -1,8 +1,18 @@
 //! The one place this crate calls into `vipps-login-core`: [`VippsPhoneLogin`] (the SPI
 //! over the core client) and [`Records`] (the provider's small records in the core store).
 //!
-//! The per-login [`LoginRecord`] is one serde struct, meant to move into the login
-//! engine's `extra` context when the core grows its engine API.
+//! The per-login `LoginRecord` is one serde struct, meant to move into the login
+//! engine's `extra` context when the core grows its engine API. The switch, call by call:
+//!
+//! | here, today | with the engine |
+//! |---|---|
+//! | `client.start(request)` + `records.put("login", …)` + the in-process `StartLimiter` | `client.start_login(request, LoginContext::new(owner).client_key(owner).extra(record))` (limits per number and per client key in the engine) |
+//! | `records.get("login", …)` + owner check + `client.status(&core_id)` | `client.login(&id)` → status and context (owner, extra) |
+//! | `records.take("login", …)` after `Approved` | `client.redeem(&id, owner)` (exactly one caller, then `Redeemed`) |
+//! | `client.cancel(&core_id)` | unchanged |
+//!
+//! The handle can then simply be the engine's `LoginId`; ghost logins of the
+//! enumeration-resistant mode stay records of their own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
