@@ -200,6 +200,30 @@ async fn other_bad_requests_go_back_to_the_client_with_the_error_and_state() {
         assert_eq!(param(&to, "state").as_deref(), Some("st-1"));
         assert_eq!(param(&to, "iss").as_deref(), Some(b.provider.issuer()));
     }
+    // The same request as a POSTed form is treated alike.
+    let mut form = with("response_type", "token", base.clone());
+    form.retain(|(k, _)| *k != "prompt");
+    let r = b
+        .http
+        .post(b.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    let r = b
+        .http
+        .post(b.url("/authorize"))
+        .form(&good_params("spa", cb, &ch))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).as_str().starts_with(OPERATOR));
     // A confidential client may leave PKCE out.
     let p: Vec<_> = good_params("rp-1", "http://127.0.0.1/callback", &ch)
         .into_iter()

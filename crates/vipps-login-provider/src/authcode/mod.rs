@@ -38,7 +38,7 @@ pub(crate) use self::grant::grant;
 const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(900);
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route(paths::AUTHORIZE, get(authorize))
+    Router::new().route(paths::AUTHORIZE, get(authorize_get).post(authorize_post))
 }
 
 fn error_page(message: &str) -> Response {
@@ -71,12 +71,27 @@ fn error_page(message: &str) -> Response {
 }
 
 /// `GET /authorize`.
-async fn authorize(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
-    let query = match Form::parse_query(query.unwrap_or_default().as_bytes()) {
-        Ok(q) => q,
-        Err(e) => return error_page(&e.description),
-    };
-    let pending = match validate(&s.registry, &query) {
+async fn authorize_get(State(s): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    match Form::parse_query(query.unwrap_or_default().as_bytes()) {
+        Ok(q) => authorize(&s, &q).await,
+        Err(e) => error_page(&e.description),
+    }
+}
+
+/// `POST /authorize` (OpenID Connect Core §3.1.2.1: form-encoded parameters).
+async fn authorize_post(
+    State(s): State<Arc<Shared>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match Form::parse(&headers, &body) {
+        Ok(q) => authorize(&s, &q).await,
+        Err(e) => error_page(&e.description),
+    }
+}
+
+async fn authorize(s: &Shared, query: &Form) -> Response {
+    let pending = match validate(&s.registry, query) {
         Ok(p) => p,
         Err(Refusal::Page(why)) => return error_page(&why),
         Err(Refusal::Redirect(refusal)) => {
