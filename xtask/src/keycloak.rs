@@ -215,7 +215,12 @@ fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, 
         ])
         .arg("--config")
         .arg(root().join("tests").join("keycloak").join("bridge.toml"))
-        .args(["--keycloak-issuer", issuer])
+        .args([
+            "--keycloak-issuer",
+            issuer,
+            "--keycloak-client",
+            "ciba-client",
+        ])
         .args(["--keycloak-attribute", "phoneNumber"])
         .args(["--keycloak-admin-client", "channel-admin"])
         .args(["--keycloak-admin-secret", "channel-admin-secret"])

@@ -133,6 +133,10 @@ async fn env() -> Env {
 }
 
 async fn env_with(jwks_min_refetch: Duration) -> Env {
+    env_for(jwks_min_refetch, None).await
+}
+
+async fn env_for(jwks_min_refetch: Duration, clients: Option<&[&str]>) -> Env {
     let sim = Simulator::start(
         SimConfig::default()
             .interval(Duration::from_millis(50))
@@ -189,9 +193,12 @@ async fn env_with(jwks_min_refetch: Duration) -> Env {
         .unwrap(),
     )
     .unwrap();
+    let mut config = KeycloakChannelConfig::new(&issuer).unwrap();
+    if let Some(clients) = clients {
+        config = config.allowed_clients(clients.iter().copied());
+    }
     let channel = KeycloakChannel::new(
-        KeycloakChannelConfig::new(&issuer)
-            .unwrap()
+        config
             .callback_backoff(Duration::from_millis(20))
             .jwks_min_refetch(jwks_min_refetch)
             .resolver(PhoneResolver::AttributeOrUsername(AttributeLookup::new(
@@ -341,6 +348,26 @@ async fn expired_foreign_and_misaddressed_bearers_are_refused() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.pushes(), 0);
+}
+
+#[tokio::test]
+async fn only_allowed_clients_start_logins() {
+    let env = env_for(Duration::from_secs(10), Some(&["till"])).await;
+    env.sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(50),
+    });
+    let t = env.bearer("id-kari"); // azp ciba-client
+    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 403);
+    let mut claims = env.claims("id-kari");
+    claims["azp"] = json!("till");
+    let t = env.sign(&claims);
+    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
+    assert_eq!(env.callbacks_after(1).await.len(), 1);
+    assert_eq!(
+        env.pushes(),
+        1,
+        "only the allowed client's login was started"
+    );
 }
 
 #[tokio::test]

@@ -86,6 +86,14 @@ pub struct KeycloakOptions {
     /// The realm's issuer, e.g. `https://id.example.com/realms/staff`; turns the channel on.
     #[arg(long, env = "BRIDGE_KEYCLOAK_ISSUER")]
     pub keycloak_issuer: Option<String>,
+    /// Only this Keycloak client may start Vipps logins (repeat for several; default: any
+    /// CIBA client of the realm).
+    #[arg(
+        long = "keycloak-client",
+        value_name = "CLIENT_ID",
+        requires = "keycloak_issuer"
+    )]
+    pub keycloak_clients: Vec<String>,
     /// Read the phone number from this user attribute (else the username is the number).
     #[arg(long, requires_all = ["keycloak_issuer", "keycloak_admin_client", "keycloak_admin_secret"])]
     pub keycloak_attribute: Option<String>,
@@ -113,6 +121,9 @@ fn keycloak_channel(
     let config =
         |e: vipps_login_provider::keycloak::ChannelConfigError| AppError::Config(e.to_string());
     let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
+    if !o.keycloak_clients.is_empty() {
+        channel = channel.allowed_clients(o.keycloak_clients.iter().cloned());
+    }
     if let (Some(attribute), Some(client), Some(secret)) = (
         &o.keycloak_attribute,
         &o.keycloak_admin_client,

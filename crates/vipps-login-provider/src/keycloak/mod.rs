@@ -93,6 +93,7 @@ pub struct KeycloakChannelConfig {
     deadline_margin: Duration,
     jwks_min_refetch: Duration,
     http_timeout: Duration,
+    clients: Option<Vec<String>>,
 }
 
 impl KeycloakChannelConfig {
@@ -128,6 +129,7 @@ impl KeycloakChannelConfig {
             deadline_margin: Duration::from_secs(3),
             jwks_min_refetch: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
+            clients: None,
         })
     }
 
@@ -152,6 +154,17 @@ impl KeycloakChannelConfig {
     /// The first pause between callback attempts (default 200 ms; doubled each time).
     pub fn callback_backoff(mut self, first: Duration) -> Self {
         self.retry.first_backoff = first;
+        self
+    }
+
+    /// Only these Keycloak clients (the bearer's `azp`) may start Vipps logins; requests
+    /// of other CIBA clients of the realm are refused with no push. Default: any client.
+    pub fn allowed_clients<I, S>(mut self, clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.clients = Some(clients.into_iter().map(Into::into).collect());
         self
     }
 
@@ -296,6 +309,16 @@ async fn channel_request(
             return error(status, "invalid_token", &e.to_string());
         }
     };
+    if let Some(allowed) = &channel.inner.config.clients
+        && !claims.azp.as_ref().is_some_and(|azp| allowed.contains(azp))
+    {
+        tracing::warn!(request = %claims.jti, client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request refused: this client may not start Vipps logins; no push sent");
+        return error(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            "this client may not start Vipps logins",
+        );
+    }
     if body.len() > MAX_BODY {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
