@@ -70,6 +70,9 @@ use vipps::LoginEnd;
 
 /// Largest channel request body read.
 const MAX_BODY: usize = 16 * 1024;
+/// Longest a login is followed, whatever the bearer's `exp` says: Vipps' longest expiry
+/// (900 s) and a little.
+const MAX_FOLLOW: Duration = Duration::from_secs(905);
 
 /// A configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -366,7 +369,7 @@ impl KeycloakChannel {
         received: Instant,
     ) {
         let inner = &self.inner;
-        let expires = received + claims.remaining();
+        let expires = received + claims.remaining().min(MAX_FOLLOW);
         let deadline = expires
             .checked_sub(inner.config.deadline_margin)
             .unwrap_or(received);
