@@ -5,10 +5,11 @@
 //!   (`examples/identity-bridge`, way 1), pinned by `tests/interop/package-lock.json`
 //!   (`npm ci` when `node_modules` is missing). The test starts the bridge binary itself,
 //!   which runs the simulator in process.
-//! - Python's `authlib` does authorization code with PKCE against way 2
-//!   (`crates/vipps-login-provider/tests/authlib_rp.rs` driving `tests/interop/authlib_rp.py`),
-//!   from a virtualenv in `target/interop-venv` holding `tests/interop/requirements.txt`
-//!   (installed with pip when missing or changed).
+//! - `openid-client` and Python's `authlib` do authorization code with PKCE against way 2
+//!   (`crates/vipps-login-provider/tests/{openid_client_rp,authlib_rp}.rs` driving
+//!   `tests/interop/authcode_rp.mjs` and `tests/interop/authlib_rp.py`; the tests play the
+//!   operator page). authlib comes from a virtualenv in `target/interop-venv` holding
+//!   `tests/interop/requirements.txt` (installed with pip when missing or changed).
 
 use std::env;
 use std::fs;
@@ -44,10 +45,16 @@ pub(crate) fn interop() -> Result {
             "vipps-login-provider",
             "--test",
             "authlib_rp",
+            "--test",
+            "openid_client_rp",
             "--",
             "--ignored",
         ])
-        .env("INTEROP_PYTHON", python))
+        .env("INTEROP_PYTHON", python)
+        .env(
+            "INTEROP_NODE",
+            env::var("NODE").unwrap_or_else(|_| "node".into()),
+        ))
 }
 
 /// A virtualenv with `requirements`, (re)installed when missing or changed.
