@@ -192,7 +192,11 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .ways(true, false)
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
-    let mut router = provider.router();
+    // An issuer with a path (`--public-url https://id.example/vipps`) serves under it.
+    let mut router = match start.base.path().trim_end_matches('/') {
+        "" => provider.router(),
+        path => axum::Router::new().nest(path, provider.router()),
+    };
     if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
         router = router.merge(channel);
     }

@@ -176,3 +176,45 @@ fn a_bad_config_file_stops_the_start_with_the_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown grant type"), "{err}");
 }
+
+#[tokio::test]
+async fn a_public_url_with_a_path_is_the_issuer_and_the_endpoints_live_under_it() {
+    use clap::Parser as _;
+    let options = identity_bridge::Options::parse_from([
+        "identity-bridge",
+        "--listen",
+        "127.0.0.1:0",
+        "--simulator",
+        "--public-url",
+        "http://127.0.0.1:9/vipps/",
+    ]);
+    let bridge = identity_bridge::app(options).await.unwrap();
+    assert_eq!(bridge.issuer, "http://127.0.0.1:9/vipps");
+    let addr = bridge.local_addr().unwrap();
+    tokio::spawn(bridge.serve());
+    let http = reqwest::Client::new();
+    let disco: Value = http
+        .get(format!(
+            "http://{addr}/vipps/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disco["issuer"], "http://127.0.0.1:9/vipps");
+    assert_eq!(disco["token_endpoint"], "http://127.0.0.1:9/vipps/token");
+    let jwks = http
+        .get(format!("http://{addr}/vipps/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    let root = http
+        .get(format!("http://{addr}/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 404);
+}
