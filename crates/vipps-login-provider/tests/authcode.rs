@@ -7,111 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::way2::*;
 use common::*;
 use serde_json::{Value, json};
 use url::Url;
-use vipps_login_provider::{ApprovedLogin, LoginCheck, PhoneLogin, StartRequest, parse_login_hint};
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-verifier";
-const OPERATOR: &str = "http://127.0.0.1:9/desk/login";
-
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
-}
-
-async fn way2() -> Bridge {
-    way2_with(Duration::from_secs(60)).await
-}
-
-async fn way2_with(code_ttl: Duration) -> Bridge {
-    bridge_with(
-        sim_config(),
-        |l| l,
-        |b| {
-            b.ways(true, true)
-                .operator_page(OPERATOR.parse().unwrap())
-                .code_ttl(code_ttl)
-        },
-    )
-    .await
-}
-
-fn authorize_url(b: &Bridge, params: &[(&str, &str)]) -> Url {
-    let mut u = Url::parse(&b.url("/authorize")).unwrap();
-    u.query_pairs_mut().extend_pairs(params);
-    u
-}
-
-fn good_params<'a>(
-    client_id: &'a str,
-    redirect_uri: &'a str,
-    ch: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", redirect_uri),
-        ("scope", "openid profile phone"),
-        ("state", "st-1"),
-        ("nonce", "no-1"),
-        ("code_challenge", ch),
-        ("code_challenge_method", "S256"),
-    ]
-}
-
-fn location(r: &reqwest::Response) -> Url {
-    Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
-}
-
-fn param(u: &Url, k: &str) -> Option<String> {
-    u.query_pairs()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// /authorize as `params`; the authorization id handed to the operator page.
-async fn authorization_id(b: &Bridge, params: &[(&str, &str)]) -> String {
-    let r = b.http.get(authorize_url(b, params)).send().await.unwrap();
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    let to = location(&r);
-    assert!(to.as_str().starts_with(OPERATOR), "{to}");
-    param(&to, "authorization").unwrap()
-}
-
-fn any_approved() -> ApprovedLogin {
-    serde_json::from_value(json!({
-        "subject": "sub-1", "claims": {"phone_number": "+4712345678"}, "scopes": ["openid", "phone"],
-        "nonce": null, "amr": ["mfa"], "acr": "x", "auth_time": 1
-    }))
-    .unwrap()
-}
-
-/// A code for `client_id` (completed without a phone login: its content does not matter here).
-async fn code_for(b: &Bridge, client_id: &str, redirect_uri: &str) -> String {
-    let ch = challenge(VERIFIER);
-    let id = authorization_id(b, &good_params(client_id, redirect_uri, &ch)).await;
-    let back = b
-        .provider
-        .complete_authorization(&id, any_approved())
-        .await
-        .unwrap();
-    param(&back, "code").unwrap()
-}
-
-async fn redeem(
-    b: &Bridge,
-    client: Option<(&str, &str)>,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut req = b.http.post(b.url("/token"));
-    if let Some((id, secret)) = client {
-        req = req.basic_auth(id, Some(secret));
-    }
-    req.form(form).send().await.unwrap()
-}
+use vipps_login_provider::{LoginCheck, PhoneLogin, StartRequest, parse_login_hint};
 
 #[tokio::test]
 async fn a_doubtful_client_or_redirect_uri_is_an_error_page_never_a_redirect() {
@@ -431,4 +333,46 @@ async fn codes_are_bound_to_client_redirect_uri_and_verifier_and_expire() {
     oauth_error(r, 400, "unauthorized_client").await;
     let r = send(Some(RP2), as_refs(&form(&code, Some(VERIFIER), cb))).await;
     oauth_error(r, 400, "unauthorized_client").await;
+}
+
+#[tokio::test]
+async fn the_operator_redirect_can_carry_the_request_to_the_layers_login_page() {
+    // As with the tower layer: its login page, with a same-origin return_to holding the id.
+    let b = bridge_with(
+        sim_config(),
+        |l| l,
+        |p| {
+            p.ways(true, true).operator_redirect(|id| {
+                let mut u = Url::parse("http://127.0.0.1:9/auth/vipps/login").unwrap();
+                u.query_pairs_mut().append_pair(
+                    "return_to",
+                    &format!("/authorize/resume?authorization={id}"),
+                );
+                u
+            })
+        },
+    )
+    .await;
+    let ch = challenge(VERIFIER);
+    let r = b
+        .http
+        .get(authorize_url(
+            &b,
+            &good_params("rp-1", "http://127.0.0.1/callback", &ch),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert_eq!(to.path(), "/auth/vipps/login");
+    let back = Url::parse("http://x")
+        .unwrap()
+        .join(&param(&to, "return_to").unwrap())
+        .unwrap();
+    let id = param(&back, "authorization").unwrap();
+    assert_eq!(
+        b.provider.authorization(&id).await.unwrap().client_id,
+        "rp-1"
+    );
 }

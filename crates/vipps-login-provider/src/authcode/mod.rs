@@ -124,7 +124,7 @@ async fn authorize(s: &Shared, query: &Form) -> Response {
         return OAuthError::server("the request could not be stored").into_response();
     }
     tracing::info!(client_id = %pending.client_id, "authorization request accepted; to the operator page");
-    let to = with_query(operator, &[("authorization", Some(&id))]);
+    let to = operator(&id);
     Redirect::to(to.as_str()).into_response()
 }
 

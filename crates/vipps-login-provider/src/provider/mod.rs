@@ -49,8 +49,11 @@ pub(crate) struct Shared {
     pub(crate) ciba: bool,
     pub(crate) authorization_code: bool,
     pub(crate) code_ttl: Duration,
-    pub(crate) operator_page: Option<Url>,
+    pub(crate) operator_page: Option<OperatorPage>,
 }
+
+/// Where `/authorize` sends the operator's browser for authorization request `id`.
+pub(crate) type OperatorPage = Arc<dyn Fn(&str) -> Url + Send + Sync>;
 
 impl Shared {
     pub(crate) fn endpoint(&self, path: &str) -> String {
@@ -104,7 +107,7 @@ pub struct ProviderBuilder {
     ciba: bool,
     authorization_code: bool,
     code_ttl: Duration,
-    operator_page: Option<Url>,
+    operator_page: Option<OperatorPage>,
 }
 
 impl Provider {
@@ -207,11 +210,22 @@ impl ProviderBuilder {
         self
     }
 
-    /// Way 2: where `/authorize` sends the operator's browser (with
-    /// `?authorization={id}`): the page that logs the customer in and then calls
+    /// Way 2: where `/authorize` sends the operator's browser, `url?authorization={id}`:
+    /// the page that logs the customer in and then calls
     /// [`Provider::complete_authorization`].
-    pub fn operator_page(mut self, url: Url) -> Self {
-        self.operator_page = Some(url);
+    pub fn operator_page(self, url: Url) -> Self {
+        self.operator_redirect(move |id| {
+            let mut u = url.clone();
+            u.query_pairs_mut().append_pair("authorization", id);
+            u
+        })
+    }
+
+    /// Way 2, in general: the URL for the operator's browser of authorization request
+    /// `id` — e.g. the tower layer's login page with a `return_to` that carries the id to
+    /// its completion step.
+    pub fn operator_redirect(mut self, to: impl Fn(&str) -> Url + Send + Sync + 'static) -> Self {
+        self.operator_page = Some(Arc::new(to));
         self
     }
 

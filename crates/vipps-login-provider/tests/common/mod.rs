@@ -1,6 +1,8 @@
 //! Shared harness of the provider's tests: the simulator and a core client on it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod way2;
+
 use std::time::Duration;
 
 use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
