@@ -110,6 +110,8 @@ for (const [id, secret, auth, alg] of [
     assert.equal(started.binding_message, id === 'demo-rp' ? 'DESK-1' : 'DESK-2');
     await phone(KARI, 'approve', started.binding_message);
     const tokens = await client.pollBackchannelAuthenticationGrant(config, started);
+    // The auth_req_id is single use.
+    await oauthError(client.pollBackchannelAuthenticationGrant(config, { ...started, interval: 1 }), 'invalid_grant');
     const header = JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url'));
     assert.equal(header.alg, alg);
     assert.ok(header.kid, 'kid in the header');
