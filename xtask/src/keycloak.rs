@@ -8,8 +8,10 @@
 //!    loopback ports, with a fresh database, `tests/keycloak/realm-vipps.json` imported
 //!    (its identity provider pointed at the bridge) and the channel URI option set; waits
 //!    for the realm's discovery document and prints the start time.
-//! 3. Runs `tests/keycloak` (`node --test`, openid-client from npm), then stops both
-//!    process groups, on failure too.
+//! 3. Runs `tests/keycloak` (`node --test`; openid-client and playwright-core from npm,
+//!    Debian's Chromium): CIBA through Keycloak's own endpoint, and brokering in the
+//!    browser to way 2 (the `way2_desk` example of `vipps-login-provider`, started here
+//!    too, until the bridge serves way 2), then stops every process group, on failure too.
 //!
 //! When Keycloak cannot be fetched, unpacked or started, the task fails with a sentence
 //! that says so; it never skips.
@@ -46,6 +48,14 @@ pub(crate) fn keycloak() -> Result {
     let test_dir = root.join("tests").join("keycloak");
     ensure_node_modules(&test_dir)?;
     run(cargo().args(["build", "--package", "identity-bridge"]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "vipps-login-provider",
+        "--example",
+        "way2_desk",
+    ]))?;
+    let chromium = crate::ensure_chromium()?;
 
     let kc_port = free_port()?;
     let kc_url = format!("http://127.0.0.1:{kc_port}");
@@ -56,6 +66,18 @@ pub(crate) fn keycloak() -> Result {
     let (bridge, bridge_url, sim_url) = start_bridge(&bridge_bin, &issuer, &channel_log)?;
     let _bridge = Group::new("identity bridge", bridge);
     let channel_url = format!("{bridge_url}/keycloak/channel");
+    // Way 2 for brokering: the provider with a bare operator desk, until the bridge
+    // serves way 2 itself.
+    let desk_bin = target_dir.join("debug").join("examples").join("way2_desk");
+    let desk_log = work.join("way2-desk.log");
+    let (desk, desk_url, desk_sim_url) = start_printing(
+        "the way-2 desk",
+        Command::new(&desk_bin)
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(root.join("tests").join("keycloak").join("bridge.toml")),
+        &desk_log,
+    )?;
+    let _desk = Group::new("way-2 desk", desk);
 
     let keycloak_log = work.join("keycloak.log");
     let started = Instant::now();
@@ -64,7 +86,7 @@ pub(crate) fn keycloak() -> Result {
         &java_home,
         kc_port,
         &channel_url,
-        &bridge_url,
+        &desk_url,
         &keycloak_log,
     )?;
     let mut kc = Group::new("Keycloak", kc);
@@ -81,7 +103,11 @@ pub(crate) fn keycloak() -> Result {
         .env("KC_URL", &kc_url)
         .env("KC_REALM", REALM)
         .env("CHANNEL_URL", &channel_url)
-        .env("SIM_URL", &sim_url));
+        .env("SIM_URL", &sim_url)
+        .env("BROKER_URL", &desk_url)
+        .env("BROKER_SIM_URL", &desk_sim_url)
+        .env("CHROMIUM_PATH", &chromium)
+        .env("SHOT_DIR", work.join("shots")));
     drop(kc);
     eprintln!(
         "xtask keycloak: Keycloak start {start_secs:.1} s, whole task {:.1} s",
@@ -203,32 +229,42 @@ fn free_port() -> Result<u16> {
 /// Starts the identity bridge with the channel on; returns it with its issuer URL and the
 /// simulator's base URL.
 fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, String)> {
+    start_printing(
+        "the identity bridge",
+        Command::new(bin)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--simulator",
+                "--sim-interval-ms",
+                "200",
+            ])
+            .arg("--config")
+            .arg(root().join("tests").join("keycloak").join("bridge.toml"))
+            .args([
+                "--keycloak-issuer",
+                issuer,
+                "--keycloak-client",
+                "ciba-client",
+            ])
+            .args(["--keycloak-attribute", "phoneNumber"])
+            .args(["--keycloak-admin-client", "channel-admin"])
+            .args(["--keycloak-admin-secret", "channel-admin-secret"]),
+        log,
+    )
+}
+
+/// Starts a server that prints `issuer: URL` and `sim: URL` on stdout (the bridge, the
+/// way-2 desk) in a process group of its own, logging to `log`.
+fn start_printing(what: &str, cmd: &mut Command, log: &Path) -> Result<(Child, String, String)> {
     let log_file =
         fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let mut child = Command::new(bin)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--simulator",
-            "--sim-interval-ms",
-            "200",
-        ])
-        .arg("--config")
-        .arg(root().join("tests").join("keycloak").join("bridge.toml"))
-        .args([
-            "--keycloak-issuer",
-            issuer,
-            "--keycloak-client",
-            "ciba-client",
-        ])
-        .args(["--keycloak-attribute", "phoneNumber"])
-        .args(["--keycloak-admin-client", "channel-admin"])
-        .args(["--keycloak-admin-secret", "channel-admin-secret"])
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(log_file)
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("could not start {}: {e}", bin.display()))?;
+        .map_err(|e| format!("could not start {what}: {e}"))?;
     let stdout = child.stdout.take();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -254,16 +290,15 @@ fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, 
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "the identity bridge did not start (see {})",
-                    log.display()
-                ));
+                return Err(format!("{what} did not start (see {})", log.display()));
             }
         }
     }
     match (channel, sim) {
         (Some(c), Some(s)) => Ok((child, c, s)),
-        _ => Err("the identity bridge did not print its issuer and simulator URLs".into()),
+        _ => Err(format!(
+            "{what} did not print its issuer and simulator URLs"
+        )),
     }
 }
 
@@ -272,7 +307,7 @@ fn start_keycloak(
     java_home: &Path,
     port: u16,
     channel_url: &str,
-    bridge_url: &str,
+    idp_url: &str,
     log: &Path,
 ) -> Result<Child> {
     // A fresh database each run, so the realm is imported as committed.
@@ -288,7 +323,7 @@ fn start_keycloak(
         .join("realm-vipps.json");
     let realm = fs::read_to_string(&realm_src)
         .map_err(|e| format!("cannot read {}: {e}", realm_src.display()))?
-        .replace("__BRIDGE_URL__", bridge_url)
+        .replace("__BRIDGE_URL__", idp_url)
         .replace(
             "__KC_ISSUER__",
             &format!("http://127.0.0.1:{port}/realms/{REALM}"),
