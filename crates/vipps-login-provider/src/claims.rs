@@ -267,4 +267,27 @@ mod tests {
         let phone_only = map_claims(&info, &OidcScopes::parse("openid phone").unwrap());
         assert_eq!(phone_only.len(), 2);
     }
+
+    #[test]
+    fn pass_through_claims_need_their_scope() {
+        let mut info = kari();
+        info.delegated_consents = serde_json::from_value(json!({
+            "language": "en", "heading": "h", "termsDescription": "t",
+            "confirmConsentButtonText": "ok",
+            "consents": [{"id": "newsletter", "accepted": true, "required": false, "textDisplayedToUser": "News"}]
+        }))
+        .unwrap();
+        let allowed = ["nin".to_owned(), "delegatedConsents".to_owned()];
+        let scopes = OidcScopes::parse_allowed("openid nin delegatedConsents", &allowed).unwrap();
+        assert_eq!(
+            scopes.to_vipps().to_string(),
+            "openid phoneNumber nin delegatedConsents"
+        );
+        let m = map_claims(&info, &scopes);
+        assert_eq!(m["nin"], "31019012345");
+        assert_eq!(m["delegatedConsents"]["consents"][0]["id"], "newsletter");
+        assert!(!m.contains_key("phone_number"), "no phone scope");
+        let m = map_claims(&info, &OidcScopes::parse("openid profile").unwrap());
+        assert!(!m.contains_key("nin") && !m.contains_key("delegatedConsents"));
+    }
 }
