@@ -82,3 +82,62 @@ async fn enumeration_resistant_mode_answers_unknown_numbers_like_any_other() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     oauth_error(b.poll(RP1, id).await, 400, "expired_token").await;
 }
+
+#[tokio::test]
+async fn of_two_concurrent_polls_after_approval_exactly_one_gets_tokens() {
+    let b = bridge().await;
+    let (_, started) = b.bc_authorize(RP1, &start_form(KARI_HINT, &[])).await;
+    let id = started["auth_req_id"].as_str().unwrap();
+    approve(&b.sim, "4712345678").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (x, y) = tokio::join!(b.poll(RP1, id), b.poll(RP1, id));
+    let mut statuses = [x.status().as_u16(), y.status().as_u16()];
+    statuses.sort_unstable();
+    // One wins; the other is refused (already used, or polled too fast), never a second token.
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert_eq!(statuses[1], 400, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn after_key_rotation_the_jwks_keeps_the_old_keys_and_new_tokens_use_new_ones() {
+    let b = bridge().await;
+    let jwks = |b: &Bridge| {
+        let http = b.http.clone();
+        let url = b.url("/jwks");
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = jwks(&b).await;
+    assert_eq!(before.len(), 2);
+    b.provider.keys().rotate(Duration::from_secs(600)).unwrap();
+    let after = jwks(&b).await;
+    assert_eq!(after.len(), 4);
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "old keys still published"
+    );
+    let (_, started) = b.bc_authorize(RP1, &start_form(KARI_HINT, &[])).await;
+    approve(&b.sim, "4712345678").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tokens: Value = b
+        .poll(RP1, started["auth_req_id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kid = jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap();
+    assert!(
+        after.contains(&kid) && !before.contains(&kid),
+        "signed with a new key"
+    );
+}
