@@ -207,9 +207,13 @@ fn java_home() -> Result<PathBuf> {
     })
 }
 
-/// openid-client from npm, pinned by tests/keycloak/package-lock.json.
+/// openid-client and playwright-core from npm, pinned by tests/keycloak/package-lock.json.
 fn ensure_node_modules(dir: &Path) -> Result {
-    if dir.join("node_modules").join("openid-client").exists() {
+    let modules = dir.join("node_modules");
+    if ["openid-client", "playwright-core"]
+        .iter()
+        .all(|p| modules.join(p).exists())
+    {
         return Ok(());
     }
     run(Command::new("npm")
