@@ -215,6 +215,8 @@ impl Client {
 #[derive(Debug, Default)]
 pub struct ClientRegistry {
     clients: HashMap<String, Client>,
+    /// A client with the costliest hashed secret registered, checked for unknown ids.
+    decoy: Option<Box<Client>>,
 }
 
 impl ClientRegistry {
@@ -237,6 +239,32 @@ impl ClientRegistry {
                 client.client_id
             )));
         }
+        if let Credential::Pbkdf2 {
+            iterations, salt, ..
+        } = &client.credential
+        {
+            let costlier = match self.decoy.as_deref().map(|d| &d.credential) {
+                Some(Credential::Pbkdf2 { iterations: i, .. }) => iterations > i,
+                _ => true,
+            };
+            if costlier {
+                self.decoy = Some(Box::new(Client {
+                    client_id: String::new(),
+                    credential: Credential::Pbkdf2 {
+                        iterations: *iterations,
+                        salt: salt.clone(),
+                        hash: vec![0; 32],
+                    },
+                    grant_types: Vec::new(),
+                    scopes: Vec::new(),
+                    redirect_uris: Vec::new(),
+                    loopback_any_port: false,
+                    subject_type: SubjectType::Public,
+                    start_limit: None,
+                    id_token_alg: SigningAlg::RS256,
+                }));
+            }
+        }
         self.clients.insert(client.client_id.clone(), client);
         Ok(())
     }
@@ -251,7 +279,13 @@ impl ClientRegistry {
     /// and a wrong secret are indistinguishable to the caller.
     #[must_use]
     pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<&Client> {
-        let client = self.clients.get(client_id)?;
+        let Some(client) = self.clients.get(client_id) else {
+            // As slow as a hashed secret's check, so timing does not tell which ids exist.
+            if let Some(decoy) = &self.decoy {
+                let _ = decoy.verify_secret(secret);
+            }
+            return None;
+        };
         client.verify_secret(secret).then_some(client)
     }
 

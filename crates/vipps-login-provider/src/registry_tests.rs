@@ -47,6 +47,12 @@ fn hashed_secrets() {
     assert!(reg.authenticate("h", "hashed-secret-value").is_some());
     assert!(reg.authenticate("h", "hashed-secret-valuE").is_none());
     assert_ne!(h, hash_secret("hashed-secret-value", 1000), "salted");
+    // An unknown id costs a hashed check of the same strength (and never authenticates).
+    assert!(reg.authenticate("unknown", "hashed-secret-value").is_none());
+    assert!(matches!(
+        reg.decoy.as_deref().map(|d| &d.credential),
+        Some(Credential::Pbkdf2 { iterations, .. }) if iterations.get() == 1000
+    ));
     for bad in [
         "md5:1:a:b",
         "pbkdf2-sha256:x:AAAAAAAAAAA:AAAA",
