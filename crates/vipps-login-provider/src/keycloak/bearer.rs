@@ -87,6 +87,13 @@ pub struct BearerClaims {
 }
 
 impl BearerClaims {
+    /// The first characters of `jti`, enough to follow one request through the logs
+    /// (the whole id is Keycloak's key for the request, so it is not logged).
+    #[must_use]
+    pub fn log_id(&self) -> String {
+        self.jti.chars().take(8).collect()
+    }
+
     /// Time left until `exp`, zero when past.
     #[must_use]
     pub fn remaining(&self) -> Duration {

@@ -315,7 +315,7 @@ async fn channel_request(
     if let Some(allowed) = &channel.inner.config.clients
         && !claims.azp.as_ref().is_some_and(|azp| allowed.contains(azp))
     {
-        tracing::warn!(request = %claims.jti, client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request refused: this client may not start Vipps logins; no push sent");
+        tracing::warn!(request = %claims.log_id(), client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request refused: this client may not start Vipps logins; no push sent");
         return error(
             StatusCode::FORBIDDEN,
             "unauthorized_client",
@@ -332,7 +332,7 @@ async fn channel_request(
     let request: ChannelRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => {
-            tracing::warn!(request = %claims.jti, "Keycloak channel request refused: the body is not the channel's JSON; no push sent");
+            tracing::warn!(request = %claims.log_id(), "Keycloak channel request refused: the body is not the channel's JSON; no push sent");
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -341,14 +341,14 @@ async fn channel_request(
         }
     };
     let Some(username) = request.login_hint.clone().filter(|h| !h.is_empty()) else {
-        tracing::warn!(request = %claims.jti, "Keycloak channel request refused: no login_hint; no push sent");
+        tracing::warn!(request = %claims.log_id(), "Keycloak channel request refused: no login_hint; no push sent");
         return error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "login_hint is required",
         );
     };
-    tracing::info!(request = %claims.jti, user = %masked(&username), client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request accepted");
+    tracing::info!(request = %claims.log_id(), user = %masked(&username), client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request accepted");
     let token = token.to_owned();
     tokio::spawn(async move {
         channel
@@ -386,10 +386,10 @@ impl KeycloakChannel {
         .await
         {
             Ok(attempts) => {
-                tracing::info!(request = %claims.jti, status = status.as_str(), attempts, "result delivered to Keycloak");
+                tracing::info!(request = %claims.log_id(), status = status.as_str(), attempts, "result delivered to Keycloak");
             }
             Err(e) => {
-                tracing::warn!(request = %claims.jti, status = status.as_str(), reason = %e, "result not delivered to Keycloak");
+                tracing::warn!(request = %claims.log_id(), status = status.as_str(), reason = %e, "result not delivered to Keycloak");
             }
         }
     }
@@ -402,7 +402,7 @@ impl KeycloakChannel {
         deadline: Instant,
     ) -> ChannelStatus {
         let inner = &self.inner;
-        let request_id = &claims.jti;
+        let request_id = &claims.log_id();
         let binding = match request.binding_message.as_deref() {
             None | Some("") => None,
             Some(b) => match BindingMessage::parse(b) {
