@@ -8,8 +8,15 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
+//! - `interop`: Node's `openid-client` does CIBA against the identity bridge, Python's
+//!   `authlib` authorization code against the provider; see `interop.rs`.
+//! - `keycloak`: a real Keycloak (fetched from Maven Central with `mvn`, cached under
+//!   `target/keycloak/`) runs CIBA with our HTTP authentication channel; see `keycloak.rs`.
 //!
 //! It depends on nothing but `std` so that it builds in seconds on a cold machine.
+
+mod interop;
+mod keycloak;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -29,15 +36,19 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "e2e" => e2e(),
+        "keycloak" => keycloak::keycloak(),
+        "interop" => interop::interop(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests\n  \
+                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests, Keycloak\n  \
                  test   all Rust tests (unit, integration, doc), no lint, no browser\n  \
                  demo   run the simulator and the counter reference app (no credentials needed)\n  \
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
-                 e2e    browser tests only (installs Chromium and playwright-core when missing)"
+                 e2e    browser tests only (installs Chromium and playwright-core when missing)\n  \
+                 keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)\n  \
+                 interop   openid-client (npm) and authlib (PyPI) log in through the provider"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
@@ -96,7 +107,9 @@ fn ci() -> Result {
         .args(["doc", "--no-deps", "--workspace"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     test()?;
-    e2e()
+    e2e()?;
+    interop::interop()?;
+    keycloak::keycloak()
 }
 
 fn test() -> Result {

@@ -83,6 +83,13 @@ impl Startup {
         })
     }
 
+    /// The Vipps client (on Vipps, or on the in-process simulator), for apps that drive
+    /// logins without the layer (such as the identity bridge).
+    #[must_use]
+    pub fn client(&self) -> &VippsClient {
+        &self.client
+    }
+
     /// The layer's builder with what the options decide: `app_name`, `scopes`, the rate
     /// limits and cool-downs, the cookie secret (with the simulator and without a secret,
     /// a fresh random key: its sessions die with the process anyway, no warning needed),

@@ -1,0 +1,285 @@
+//! The OpenID provider both ways in share: issuer, clients, keys, tokens, discovery,
+//! JWKS, userinfo and the token endpoint that dispatches on `grant_type`.
+
+mod discovery;
+pub(crate) mod form;
+pub(crate) mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use url::Url;
+
+use crate::keys::KeySet;
+use crate::{ClientRegistry, PhoneLogin, Records};
+
+/// Paths of the endpoints, relative to the issuer.
+pub mod paths {
+    /// Discovery.
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    /// JWKS.
+    pub const JWKS: &str = "/jwks";
+    /// Token endpoint (both grants).
+    pub const TOKEN: &str = "/token";
+    /// Userinfo.
+    pub const USERINFO: &str = "/userinfo";
+    /// CIBA backchannel authentication endpoint.
+    pub const BACKCHANNEL: &str = "/bc-authorize";
+    /// Authorization endpoint (way 2).
+    pub const AUTHORIZE: &str = "/authorize";
+}
+
+/// A problem with the provider's configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("provider configuration: {0}")]
+pub struct ProviderError(String);
+
+pub(crate) struct Shared {
+    pub(crate) issuer: String,
+    pub(crate) registry: ClientRegistry,
+    pub(crate) login: Arc<dyn PhoneLogin>,
+    pub(crate) records: Records,
+    pub(crate) keys: KeySet,
+    pub(crate) access_token_ttl: Duration,
+    pub(crate) id_token_ttl: Duration,
+    pub(crate) poll_interval: Option<Duration>,
+    pub(crate) slow_down_step: Duration,
+    pub(crate) ciba: bool,
+    pub(crate) authorization_code: bool,
+    pub(crate) code_ttl: Duration,
+    pub(crate) operator_page: Option<OperatorPage>,
+}
+
+/// Where `/authorize` sends the operator's browser for authorization request `id`.
+pub(crate) type OperatorPage = Arc<dyn Fn(&str) -> Url + Send + Sync>;
+
+impl Shared {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// The OpenID provider: build it with [`Provider::builder`], serve [`Provider::router`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use vipps_login_provider::{ClientRegistry, Provider, VippsPhoneLogin};
+/// # fn demo(client: vipps_login_core::VippsClient, clients_toml: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// let login = VippsPhoneLogin::new(client);
+/// let records = login.records();
+/// let provider = Provider::builder(
+///     "https://bridge.example".parse()?,
+///     ClientRegistry::from_toml(clients_toml)?,
+///     Arc::new(login),
+///     records,
+/// )
+/// .build()?;
+/// let app: axum::Router = provider.router();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Provider {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.shared.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Provider`].
+#[must_use]
+pub struct ProviderBuilder {
+    issuer: Url,
+    registry: ClientRegistry,
+    login: Arc<dyn PhoneLogin>,
+    records: Records,
+    keys: Option<KeySet>,
+    access_token_ttl: Duration,
+    id_token_ttl: Duration,
+    poll_interval: Option<Duration>,
+    slow_down_step: Duration,
+    ciba: bool,
+    authorization_code: bool,
+    code_ttl: Duration,
+    operator_page: Option<OperatorPage>,
+}
+
+impl Provider {
+    /// A provider at `issuer` (its public URL) for the clients of `registry`, logging in
+    /// through `login`, keeping its records in `records`.
+    pub fn builder(
+        issuer: Url,
+        registry: ClientRegistry,
+        login: Arc<dyn PhoneLogin>,
+        records: Records,
+    ) -> ProviderBuilder {
+        ProviderBuilder {
+            issuer,
+            registry,
+            login,
+            records,
+            keys: None,
+            access_token_ttl: Duration::from_secs(600),
+            id_token_ttl: Duration::from_secs(600),
+            poll_interval: None,
+            slow_down_step: Duration::from_secs(5),
+            ciba: true,
+            authorization_code: false,
+            code_ttl: Duration::from_secs(60),
+            operator_page: None,
+        }
+    }
+
+    /// The issuer identifier (no trailing slash).
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// The signing keys (for rotation).
+    #[must_use]
+    pub fn keys(&self) -> &KeySet {
+        &self.shared.keys
+    }
+
+    /// Every endpoint of the enabled ways in, at the paths of [`paths`] (mount the router
+    /// under the issuer's path when it has one).
+    pub fn router(&self) -> Router {
+        let s = self.shared.clone();
+        let mut r = Router::new()
+            .route(paths::DISCOVERY, get(discovery::discovery))
+            .route(paths::JWKS, get(discovery::jwks))
+            .route(paths::TOKEN, post(tokens::token_endpoint))
+            .route(
+                paths::USERINFO,
+                get(tokens::userinfo).post(tokens::userinfo),
+            );
+        if s.ciba {
+            r = r.route(paths::BACKCHANNEL, post(crate::ciba::backchannel));
+        }
+        if s.authorization_code {
+            r = r.merge(crate::authcode::routes());
+        }
+        r.with_state(s)
+    }
+}
+
+impl ProviderBuilder {
+    /// Signing keys to use (default: freshly generated).
+    pub fn keys(mut self, keys: KeySet) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Lifetime of access tokens (default 10 minutes).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Lifetime of ID tokens (default 10 minutes).
+    pub fn id_token_ttl(mut self, ttl: Duration) -> Self {
+        self.id_token_ttl = ttl;
+        self
+    }
+
+    /// The CIBA polling `interval` handed out (default: Vipps' interval, rounded up to
+    /// whole seconds).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// How much `slow_down` adds to a login's interval (default 5 s, as CIBA §11 says).
+    pub fn slow_down_step(mut self, step: Duration) -> Self {
+        self.slow_down_step = step;
+        self
+    }
+
+    /// Which ways in to serve (CIBA only by default; the authorization-code way also
+    /// needs [`operator_page`](Self::operator_page)).
+    pub fn ways(mut self, ciba: bool, authorization_code: bool) -> Self {
+        self.ciba = ciba;
+        self.authorization_code = authorization_code;
+        self
+    }
+
+    /// Way 2: where `/authorize` sends the operator's browser, `url?authorization={id}`:
+    /// the page that logs the customer in and then calls
+    /// [`Provider::complete_authorization`].
+    pub fn operator_page(self, url: Url) -> Self {
+        self.operator_redirect(move |id| {
+            let mut u = url.clone();
+            u.query_pairs_mut().append_pair("authorization", id);
+            u
+        })
+    }
+
+    /// Way 2, in general: the URL for the operator's browser of authorization request
+    /// `id` — e.g. the tower layer's login page with a `return_to` that carries the id to
+    /// its completion step.
+    pub fn operator_redirect(mut self, to: impl Fn(&str) -> Url + Send + Sync + 'static) -> Self {
+        self.operator_page = Some(Arc::new(to));
+        self
+    }
+
+    /// Lifetime of authorization codes (default 60 s).
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// Checks the configuration and builds the provider.
+    pub fn build(self) -> Result<Provider, ProviderError> {
+        let u = &self.issuer;
+        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+        if !(u.scheme() == "https" || (u.scheme() == "http" && loopback))
+            || u.query().is_some()
+            || u.fragment().is_some()
+        {
+            return Err(ProviderError(
+                "the issuer must be an https URL (http only on loopback) without query or fragment"
+                    .into(),
+            ));
+        }
+        if self.authorization_code && self.operator_page.is_none() {
+            return Err(ProviderError(
+                "the authorization-code way needs an operator page".into(),
+            ));
+        }
+        if !self.ciba && !self.authorization_code {
+            return Err(ProviderError("no way in is enabled".into()));
+        }
+        if self.registry.is_empty() {
+            return Err(ProviderError("no clients are registered".into()));
+        }
+        let keys = match self.keys {
+            Some(k) => k,
+            None => KeySet::generate().map_err(|e| ProviderError(e.to_string()))?,
+        };
+        let issuer = u.as_str().trim_end_matches('/').to_owned();
+        Ok(Provider {
+            shared: Arc::new(Shared {
+                issuer,
+                registry: self.registry,
+                login: self.login,
+                records: self.records,
+                keys,
+                access_token_ttl: self.access_token_ttl,
+                id_token_ttl: self.id_token_ttl,
+                poll_interval: self.poll_interval,
+                slow_down_step: self.slow_down_step,
+                ciba: self.ciba,
+                authorization_code: self.authorization_code,
+                code_ttl: self.code_ttl,
+                operator_page: self.operator_page,
+            }),
+        })
+    }
+}

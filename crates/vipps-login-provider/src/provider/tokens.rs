@@ -1,0 +1,183 @@
+//! The token endpoint (dispatching on `grant_type`), token issuance and userinfo.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::Shared;
+use super::form::{Caller, Form, authenticate};
+use crate::backend::unix_now_ms;
+use crate::registry::{AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client};
+use crate::{ApprovedLogin, OAuthError};
+
+/// What an access token stands for (kept under the token's SHA-256, never the token).
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessRecord {
+    client_id: String,
+    sub: String,
+    claims: Map<String, Value>,
+}
+
+fn digest_b64(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+}
+
+pub(crate) fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `POST /token`.
+pub(crate) async fn token_endpoint(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match token(&s, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let caller = authenticate(&s.registry, headers, &form)?;
+    let grant_type = form.require("grant_type")?;
+    let known = (grant_type == CIBA_GRANT && s.ciba)
+        || (grant_type == AUTHORIZATION_CODE_GRANT && s.authorization_code);
+    if !known {
+        return Err(OAuthError::bad(
+            "unsupported_grant_type",
+            "grant_type is not supported by this provider",
+        ));
+    }
+    let client = caller.client();
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::bad(
+            "unauthorized_client",
+            "this client may not use this grant type",
+        ));
+    }
+    if grant_type == AUTHORIZATION_CODE_GRANT {
+        return crate::authcode::grant(s, &caller, &form).await;
+    }
+    let Caller::Confidential(client) = caller else {
+        return Err(OAuthError::invalid_client());
+    };
+    crate::ciba::grant(s, client, &form).await
+}
+
+/// Issues an access token and an ID token for `approved` to `client`.
+pub(crate) async fn issue(
+    s: &Shared,
+    client: &Client,
+    approved: ApprovedLogin,
+) -> Result<Response, OAuthError> {
+    let access_token = random_token();
+    let now = unix_now_ms() / 1000;
+    let record = AccessRecord {
+        client_id: client.client_id.clone(),
+        sub: approved.subject.clone(),
+        claims: approved.claims.clone(),
+    };
+    s.records
+        .put(
+            "at",
+            &digest_b64(&access_token),
+            &record,
+            s.access_token_ttl,
+        )
+        .await
+        .map_err(|_| OAuthError::server("the token could not be stored"))?;
+    let full = digest::digest(&digest::SHA256, access_token.as_bytes());
+    let half = &full.as_ref()[..16];
+    let mut claims = approved.claims;
+    for (k, v) in [
+        ("iss", json!(s.issuer)),
+        ("sub", json!(approved.subject)),
+        ("aud", json!(client.client_id)),
+        ("iat", json!(now)),
+        ("exp", json!(now + s.id_token_ttl.as_secs())),
+        ("auth_time", json!(approved.auth_time)),
+        ("amr", json!(approved.amr)),
+        ("acr", json!(approved.acr)),
+        ("at_hash", json!(URL_SAFE_NO_PAD.encode(half))),
+    ] {
+        claims.insert(k.to_owned(), v);
+    }
+    if let Some(n) = approved.nonce {
+        claims.insert("nonce".into(), Value::String(n));
+    }
+    let id_token = s
+        .keys
+        .sign(client.id_token_alg, &claims)
+        .map_err(|_| OAuthError::server("the ID token could not be signed"))?;
+    tracing::info!(client_id = %client.client_id, "tokens issued");
+    Ok(no_store(Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": s.access_token_ttl.as_secs(),
+        "id_token": id_token,
+        "scope": approved.scopes.to_string(),
+    }))))
+}
+
+/// A JSON answer with `Cache-Control: no-store`.
+pub(crate) fn no_store(body: impl IntoResponse) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn invalid_token(description: &'static str) -> Response {
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_token", "error_description": description})),
+    )
+        .into_response();
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    no_store(r)
+}
+
+/// `GET`/`POST /userinfo` with `Authorization: Bearer` (an access token of this provider).
+pub(crate) async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 256);
+    let Some(token) = token else {
+        return invalid_token("a Bearer access token is required");
+    };
+    match s
+        .records
+        .get::<AccessRecord>("at", &digest_b64(token))
+        .await
+    {
+        Ok(Some(r)) => {
+            let mut claims = r.claims;
+            claims.insert("sub".into(), Value::String(r.sub));
+            no_store(Json(Value::Object(claims)))
+        }
+        Ok(None) => invalid_token("the access token is unknown or expired"),
+        Err(_) => OAuthError::server("the token store failed").into_response(),
+    }
+}

@@ -1,0 +1,288 @@
+//! `identity-bridge`: the reference deployment of `vipps-login-provider`. It serves Vipps
+//! phone login as an OpenID provider from a config file, so that an identity platform or
+//! any OpenID client adds "log in with the customer's phone number" without knowing Vipps:
+//! the **CIBA provider** (poll mode) for call centers, tills and kiosks whose software
+//! speaks CIBA. (Vipps allows merchant-initiated login only where the login does not
+//! start in the customer's own browser or app; this is not a self-service web login.)
+//!
+//! Without `VIPPS_CLIENT_ID` it starts the Vipps **simulator** in process and says so
+//! loudly. On start it writes, on stdout, `issuer: <its issuer URL>`, and with the
+//! simulator `sim: <the simulator's base URL>` and `phone: <the demo customer's phone>`.
+//! With no `--config` it serves two demo clients, `demo-rp` / `demo-rp-secret` and
+//! `demo-rp-2` / `demo-rp-2-secret` (see `identity-bridge.toml`).
+//!
+//! ```no_run
+//! use clap::Parser as _;
+//! # async fn demo() -> Result<(), identity_bridge::AppError> {
+//! let options = identity_bridge::Options::parse_from(["identity-bridge", "--listen", "127.0.0.1:0"]);
+//! let bridge = identity_bridge::app(options).await?;
+//! println!("issuer: {}", bridge.issuer);
+//! bridge.serve().await?;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
+use tokio::net::TcpListener;
+use url::Url;
+use vipps_login_provider::keycloak::{
+    AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
+};
+use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
+
+pub use config::{BridgeConfig, DEFAULT_CONFIG};
+pub use example_support::{AppError, DEMO_CUSTOMER};
+
+/// Command-line options.
+///
+/// ```
+/// use clap::Parser as _;
+/// let o = identity_bridge::Options::parse_from(["identity-bridge"]);
+/// assert_eq!(o.listen.to_string(), "127.0.0.1:3400");
+/// assert!(o.config.is_none());
+/// ```
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "identity-bridge",
+    version,
+    about = "Vipps phone login as an OpenID provider (CIBA) for identity platforms and OpenID clients."
+)]
+#[non_exhaustive]
+pub struct Options {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:3400")]
+    pub listen: SocketAddr,
+    /// The public URL, which is the issuer (default: http://{listen address}). Must be
+    /// https unless it is a loopback address.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<Url>,
+    /// The config file (TOML: a `[bridge]` table and `[[clients]]`; default: the two
+    /// demo clients of identity-bridge.toml).
+    #[arg(long, env = "BRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the client_secret_hash of this secret for the config file, and exit.
+    #[arg(long, value_name = "SECRET")]
+    pub hash_secret: Option<String>,
+    /// The simulator's timings and the other options all reference apps take.
+    #[command(flatten)]
+    pub common: CommonOptions,
+    /// Keycloak's CIBA HTTP authentication channel, served at `/keycloak/channel`.
+    #[command(flatten)]
+    pub keycloak: KeycloakOptions,
+}
+
+/// Serve Keycloak's CIBA HTTP authentication channel (see
+/// `vipps_login_provider::keycloak`) at `/keycloak/channel`, for one realm.
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct KeycloakOptions {
+    /// The realm's issuer, e.g. `https://id.example.com/realms/staff`; turns the channel on.
+    #[arg(long, env = "BRIDGE_KEYCLOAK_ISSUER")]
+    pub keycloak_issuer: Option<String>,
+    /// Only this Keycloak client may start Vipps logins (repeat for several; default: any
+    /// CIBA client of the realm).
+    #[arg(
+        long = "keycloak-client",
+        value_name = "CLIENT_ID",
+        requires = "keycloak_issuer"
+    )]
+    pub keycloak_clients: Vec<String>,
+    /// Read the phone number from this user attribute (else the username is the number).
+    #[arg(long, requires_all = ["keycloak_issuer", "keycloak_admin_client", "keycloak_admin_secret"])]
+    pub keycloak_attribute: Option<String>,
+    /// The service-account client that reads users through the admin API (`view-users`).
+    #[arg(long, requires = "keycloak_attribute")]
+    pub keycloak_admin_client: Option<String>,
+    /// Its secret.
+    #[arg(
+        long,
+        env = "BRIDGE_KEYCLOAK_ADMIN_SECRET",
+        hide_env_values = true,
+        requires = "keycloak_attribute"
+    )]
+    pub keycloak_admin_secret: Option<String>,
+}
+
+/// The Keycloak channel's router, when `--keycloak-issuer` is given.
+fn keycloak_channel(
+    o: &KeycloakOptions,
+    vipps: &vipps_login_core::VippsClient,
+) -> Result<Option<axum::Router>, AppError> {
+    let Some(issuer) = &o.keycloak_issuer else {
+        return Ok(None);
+    };
+    let config =
+        |e: vipps_login_provider::keycloak::ChannelConfigError| AppError::Config(e.to_string());
+    let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
+    if !o.keycloak_clients.is_empty() {
+        channel = channel.allowed_clients(o.keycloak_clients.iter().cloned());
+    }
+    if let (Some(attribute), Some(client), Some(secret)) = (
+        &o.keycloak_attribute,
+        &o.keycloak_admin_client,
+        &o.keycloak_admin_secret,
+    ) {
+        channel = channel.resolver(PhoneResolver::AttributeOrUsername(AttributeLookup::new(
+            attribute.clone(),
+            client.clone(),
+            vipps_login_core::Secret::new(secret.clone()),
+        )));
+    }
+    let channel = KeycloakChannel::new(channel, vipps.clone()).map_err(config)?;
+    tracing::info!(issuer = %issuer, "Keycloak CIBA channel at /keycloak/channel");
+    Ok(Some(
+        axum::Router::new().nest("/keycloak/channel", channel.router()),
+    ))
+}
+
+/// The bridge, bound and ready to serve.
+#[non_exhaustive]
+pub struct Bridge {
+    /// The issuer identifier (its public URL, no trailing slash).
+    pub issuer: String,
+    /// With the simulator: its base URL.
+    pub sim_base: Option<Url>,
+    /// With the simulator: the demo customer's phone page.
+    pub phone: Option<Url>,
+    router: axum::Router,
+    listener: TcpListener,
+    provider: Provider,
+    rotation: Duration,
+    /// Keeps the in-process simulator alive as long as the bridge.
+    _sim: Option<vipps_login_sim::SimHandle>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the bridge from `options`: binds, reads the config, starts Vipps or the
+/// simulator, builds the provider.
+///
+/// # Errors
+/// A bad config file, a taken port, a simulator or Vipps configuration problem.
+pub async fn app(options: Options) -> Result<Bridge, AppError> {
+    let config = match &options.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?;
+            BridgeConfig::parse(&text)
+        }
+        None => BridgeConfig::parse(DEFAULT_CONFIG),
+    }
+    .map_err(AppError::Config)?;
+    let start = Startup::bind(options.listen, options.public_url.clone(), &options.common).await?;
+    let issuer = start.base.clone();
+    let login = VippsPhoneLogin::new(start.client().clone())
+        .subject_mapping(config.subject_mapping()?)
+        .enumeration_resistant(config.enumeration_resistant, Duration::from_secs(300));
+    let records = login.records();
+    let provider = Provider::builder(issuer, config.registry, Arc::new(login), records)
+        .ways(true, false)
+        .build()
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    // An issuer with a path (`--public-url https://id.example/vipps`) serves under it.
+    let mut router = match start.base.path().trim_end_matches('/') {
+        "" => provider.router(),
+        path => axum::Router::new().nest(path, provider.router()),
+    };
+    if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
+        router = router.merge(channel);
+    }
+    let server = start.into_server(router)?;
+    let sim = server.sim;
+    Ok(Bridge {
+        issuer: provider.issuer().to_owned(),
+        sim_base: sim.as_ref().map(|s| s.base_url()),
+        phone: sim.as_ref().map(|s| s.phone_url(DEMO_CUSTOMER)),
+        router: server.router,
+        listener: server.listener,
+        provider,
+        rotation: config.key_rotation,
+        _sim: sim,
+    })
+}
+
+impl Bridge {
+    /// The bound address.
+    ///
+    /// # Errors
+    /// When the OS cannot say.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves (with header-read, request and idle timeouts) and rotates the signing keys.
+    ///
+    /// # Errors
+    /// When accepting connections fails.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let keys = self.provider.keys().clone();
+        let every = self.rotation;
+        let rotation = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                match keys.rotate(every + Duration::from_secs(900)) {
+                    Ok(()) => tracing::info!("signing keys rotated"),
+                    Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
+                }
+            }
+        });
+        let served = serve::serve(self.listener, self.router).await;
+        rotation.abort();
+        served
+    }
+}
+
+/// What the binary does: `--hash-secret`, or the URL lines, the instructions, serving.
+///
+/// # Errors
+/// See [`app`] and [`Bridge::serve`].
+pub async fn run(options: Options) -> Result<(), AppError> {
+    if let Some(secret) = &options.hash_secret {
+        println!("{}", hash_secret(secret, 10_000));
+        return Ok(());
+    }
+    let bridge = app(options).await?;
+    println!("issuer: {}", bridge.issuer);
+    if let (Some(sim), Some(phone)) = (&bridge.sim_base, &bridge.phone) {
+        println!("sim: {sim}");
+        println!("phone: {phone}");
+    }
+    eprintln!("{}", instructions(&bridge));
+    tokio::select! {
+        served = bridge.serve() => served?,
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    }
+    Ok(())
+}
+
+fn instructions(b: &Bridge) -> String {
+    let mut s = String::new();
+    if b.sim_base.is_some() {
+        s.push_str(SIMULATOR_BANNER);
+    }
+    s.push_str(&format!(
+        "OpenID provider (CIBA, poll mode) at {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  demo clients: demo-rp / demo-rp-secret, demo-rp-2 / demo-rp-2-secret\n",
+        issuer = b.issuer
+    ));
+    if let (Some(sim), Some(phone)) = (&b.sim_base, &b.phone) {
+        s.push_str(&format!(
+            "  try: curl -u demo-rp:demo-rp-secret -d scope='openid phone' -d login_hint=+{DEMO_CUSTOMER} {}/bc-authorize\n  then approve on the simulated phone of {DEMO_CUSTOMER}: {phone}\n  simulator: {sim}\n",
+            b.issuer
+        ));
+    }
+    s
+}
