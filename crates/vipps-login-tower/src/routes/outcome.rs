@@ -73,6 +73,16 @@ impl Outcome {
         )
     }
 
+    /// A cancel that came after the login was decided: 409, the login is left as it is.
+    pub(crate) fn too_late_to_cancel() -> Self {
+        Self::new(
+            "already_completed",
+            "Too late to cancel",
+            "The customer answered before the cancel arrived; the login stays as it is.",
+            StatusCode::CONFLICT,
+        )
+    }
+
     pub(crate) fn rate_limited(retry_after: Duration, message: impl Into<String>) -> Self {
         let mut o = Self::new(
             "rate_limited",
@@ -133,8 +143,10 @@ impl Outcome {
             "old_app" => ("old_app", "The customer's Vipps app is too old"),
             _ => ("error", "Something went wrong"),
         };
-        let http = e.status();
-        Self::new(status, heading, e.to_string(), http)
+        let mut outcome = Self::new(status, heading, e.to_string(), e.status());
+        // A store outage (503) says when to try again, as a rate limit does.
+        outcome.retry_after = e.retry_after();
+        outcome
     }
 
     pub(crate) fn from_status(status: &LoginStatus) -> Option<Self> {
