@@ -5,20 +5,17 @@
 //!   and the app instances it starts ([`App`]), all with the same `COOKIE_SECRET` and
 //!   `REDIS_URL`, pointed at the simulator through `VIPPS_ISSUER`/`VIPPS_CLIENT_ID`/
 //!   `VIPPS_CLIENT_SECRET`, with a short poll lease (`VIPPS_POLL_LEASE_MS`).
-//! * [`Device`]: one customer's (or clerk's) browser with cookies that are *not* bound to
-//!   an instance's port, so the same session cookie goes to every instance, as it would
-//!   behind a load balancer.
-//! * [`until`]: a bounded poll.
+//!
+//! The devices that drive them are in [`crate::device`].
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use url::Url;
 
+use crate::device::{http, join, masked, until};
 use crate::procs::{Proc, Redis, free_port, temp_dir, workspace_bin};
 
 /// The poll lease of every instance, in milliseconds (`VIPPS_POLL_LEASE_MS`).
@@ -28,206 +25,6 @@ pub const INTERVAL_S: f64 = 0.3;
 /// The cookie secret every instance shares (64+ bytes).
 const COOKIE_SECRET: &str =
     "multi-instance-test-cookie-secret-0123456789abcdef0123456789abcdef0123456789";
-
-/// A number shown masked (`47******78`), for assertion messages.
-#[must_use]
-pub fn masked(phone: &str) -> String {
-    let n = phone.len();
-    if n < 5 {
-        return "*".repeat(n);
-    }
-    format!("{}{}{}", &phone[..2], "*".repeat(n - 4), &phone[n - 2..])
-}
-
-/// Calls `f` until it returns `Some`, for at most `limit` (50 ms between tries); the
-/// value and how long it took.
-///
-/// # Panics
-/// When `limit` passes first: "gave up waiting for {what}".
-pub async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> (T, Duration)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return (v, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < limit,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A plain HTTP client: no cookie store, no redirects, a 15 s timeout.
-///
-/// # Panics
-/// When the TLS backend cannot be initialised.
-#[must_use]
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap_or_else(|e| panic!("an HTTP client: {e}"))
-}
-
-/// An answer: status, JSON body (or the text as a JSON string), two headers.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// The status code.
-    pub status: u16,
-    /// The body as JSON, or as a JSON string when it is not JSON.
-    pub body: Value,
-    /// The `Retry-After` header.
-    pub retry_after: Option<String>,
-    /// The `Location` header.
-    pub location: Option<String>,
-    /// Whether the answer set a cookie.
-    pub set_cookie: bool,
-}
-
-impl Reply {
-    /// `body[key]` as a string ("" when absent).
-    #[must_use]
-    pub fn str(&self, key: &str) -> &str {
-        self.body[key].as_str().unwrap_or("")
-    }
-
-    /// Whether this is the answer of the status call that redeemed the login.
-    #[must_use]
-    pub fn logged_in(&self) -> bool {
-        self.status == 200 && self.str("status") == "approved" && self.body["user"].is_object()
-    }
-}
-
-/// One browser: cookies by name, sent to whichever instance it talks to.
-#[derive(Debug, Clone)]
-pub struct Device {
-    http: reqwest::Client,
-    cookies: Arc<Mutex<BTreeMap<String, String>>>,
-}
-
-impl Device {
-    /// A device with no cookies, sending through `http`.
-    #[must_use]
-    pub fn new(http: &reqwest::Client) -> Device {
-        Device {
-            http: http.clone(),
-            cookies: Arc::default(),
-        }
-    }
-
-    /// The `Cookie` header it sends now.
-    #[must_use]
-    pub fn cookie_header(&self) -> String {
-        let jar = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
-        jar.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep(&self, set_cookie: &str) {
-        let Some((pair, attrs)) = set_cookie.split_once(';').or(Some((set_cookie, ""))) else {
-            return;
-        };
-        let Some((name, value)) = pair.split_once('=') else {
-            return;
-        };
-        let gone = value.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0");
-        let mut jar = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
-        if gone {
-            jar.remove(name.trim());
-        } else {
-            jar.insert(name.trim().to_owned(), value.trim().to_owned());
-        }
-    }
-
-    /// Sends `req` with this device's cookies and keeps the cookies it sets.
-    ///
-    /// # Panics
-    /// When the request fails (connection refused, timeout).
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let cookie = self.cookie_header();
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header("cookie", cookie)
-        };
-        let res = req.send().await.unwrap_or_else(|e| panic!("request: {e}"));
-        let header = |name: &str| {
-            res.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (retry_after, location) = (header("retry-after"), header("location"));
-        let mut set_cookie = false;
-        for v in res.headers().get_all("set-cookie") {
-            if let Ok(v) = v.to_str() {
-                set_cookie = true;
-                self.keep(v);
-            }
-        }
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            body,
-            retry_after,
-            location,
-            set_cookie,
-        }
-    }
-
-    /// `POST {app}auth/vipps/api/start` with `{"phone": phone}`.
-    pub async fn start(&self, app: &Url, phone: &str) -> Reply {
-        let url = join(app, "auth/vipps/api/start");
-        let req = self.http.post(url).header("x-requested-with", "test");
-        self.send(req.json(&serde_json::json!({ "phone": phone })))
-            .await
-    }
-
-    /// `GET {app}auth/vipps/api/status/{id}`.
-    pub async fn status(&self, app: &Url, id: &str) -> Reply {
-        let url = join(app, &format!("auth/vipps/api/status/{id}"));
-        self.send(self.http.get(url)).await
-    }
-
-    /// `POST {app}auth/vipps/api/cancel/{id}`.
-    pub async fn cancel(&self, app: &Url, id: &str) -> Reply {
-        let url = join(app, &format!("auth/vipps/api/cancel/{id}"));
-        self.send(self.http.post(url).header("x-requested-with", "test"))
-            .await
-    }
-
-    /// `GET {app}auth/vipps/api/me`.
-    pub async fn me(&self, app: &Url) -> Reply {
-        self.send(self.http.get(join(app, "auth/vipps/api/me")))
-            .await
-    }
-
-    /// `GET url` as a browser (`Accept: text/html`).
-    pub async fn get(&self, url: &Url) -> Reply {
-        self.send(self.http.get(url.clone()).header("accept", "text/html"))
-            .await
-    }
-}
-
-/// `base` joined with the relative `path`.
-///
-/// # Panics
-/// When that is no URL.
-#[must_use]
-pub fn join(base: &Url, path: &str) -> Url {
-    base.join(path)
-        .unwrap_or_else(|e| panic!("{base} + {path}: {e}"))
-}
 
 /// The standalone simulator and its control API.
 #[derive(Debug)]

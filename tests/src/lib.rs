@@ -5,10 +5,11 @@
 //!
 //! The multi-instance tests (`tests/tests/multi_instance.rs`) run real processes instead:
 //! [`procs`] starts and stops `redis-server`, the simulator and the app binaries;
-//! [`cluster`] puts several app instances on one Redis and one simulator and drives them
-//! over HTTP with devices whose cookies go to every instance.
+//! [`cluster`] puts several app instances on one Redis and one simulator; [`device`]
+//! drives them over HTTP with browsers whose cookies go to every instance.
 
 pub mod cluster;
+pub mod device;
 pub mod procs;
 
 use std::time::Duration;
