@@ -41,6 +41,8 @@ async fn a_replayed_or_forged_browser_callback_is_refused() {
     let landed = phone.get(&on(&b, &link)).await;
     assert_eq!(landed.status, 303, "{:?}", landed.body);
     assert!(landed.set_cookie);
+    let me = phone.me(&a).await;
+    assert_eq!(me.body["logged_in"], true, "the phone's session on A too");
     let exchanges = cluster.sim.stats().await["code_exchanges"]
         .as_u64()
         .unwrap();
