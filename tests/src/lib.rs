@@ -2,6 +2,15 @@
 //! `continue-on-phone`) started in process against the simulator and driven over HTTP
 //! with cookie-keeping clients, one per "device". The tests live in `tests/tests/`; this
 //! library holds their shared harness. The browser tests are in `tests/e2e/` (Node).
+//!
+//! The multi-instance tests (`tests/tests/multi_instance.rs`) run real processes instead:
+//! [`procs`] starts and stops `redis-server`, the simulator and the app binaries;
+//! [`cluster`] puts several app instances on one Redis and one simulator; [`device`]
+//! drives them over HTTP with browsers whose cookies go to every instance.
+
+pub mod cluster;
+pub mod device;
+pub mod procs;
 
 use std::time::Duration;
 

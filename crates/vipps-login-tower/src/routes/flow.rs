@@ -237,11 +237,12 @@ pub(super) async fn cancel(shared: &Shared, session: &Session, id: &str) -> Resu
     let view = own_login(shared, session, id)
         .await?
         .ok_or_else(Outcome::not_found)?;
-    shared
-        .client
-        .cancel(&view.id)
-        .await
-        .map_err(|e| Outcome::error(&e))?;
+    shared.client.cancel(&view.id).await.map_err(|e| match e {
+        // Decided a moment earlier (perhaps on another instance): too late, and the
+        // login stays as it is.
+        Error::AlreadyCompleted => Outcome::too_late_to_cancel(),
+        e => Outcome::error(&e),
+    })?;
     tracing::info!(login_id = %view.id, "login cancelled");
     Ok(())
 }

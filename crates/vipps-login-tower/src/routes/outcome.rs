@@ -68,6 +68,16 @@ impl Outcome {
         )
     }
 
+    /// A cancel that came after the login was decided: 409, the login is left as it is.
+    pub(crate) fn too_late_to_cancel() -> Self {
+        Self::new(
+            "already_completed",
+            "Too late to cancel",
+            "The customer answered before the cancel arrived; the login stays as it is.",
+            StatusCode::CONFLICT,
+        )
+    }
+
     pub(crate) fn rate_limited(retry_after: Duration, message: impl Into<String>) -> Self {
         let mut o = Self::new(
             "rate_limited",
@@ -130,7 +140,7 @@ impl Outcome {
             _ => ("error", "Something went wrong"),
         };
         let mut outcome = Self::new(status, heading, e.to_string(), e.status());
-        // A store that is away, for instance, says when to come back.
+        // A store outage (503) says when to try again, as a rate limit does.
         outcome.retry_after = e.retry_after();
         outcome
     }
