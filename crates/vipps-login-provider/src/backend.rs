@@ -1,18 +1,13 @@
 //! The one place this crate calls into `vipps-login-core`: [`VippsPhoneLogin`] (the SPI
-//! over the core client) and [`Records`] (the provider's small records in the core store).
+//! over the core's login engine) and [`Records`] (the provider's own OAuth records —
+//! codes, access tokens, poll timing — in the core store).
 //!
-//! The per-login `LoginRecord` is one serde struct, meant to move into the login
-//! engine's `extra` context when the core grows its engine API. The switch, call by call:
-//!
-//! | here, today | with the engine |
-//! |---|---|
-//! | `client.start(request)` + `records.put("login", …)` + the in-process `StartLimiter` | `client.start_login(request, LoginContext::new(owner).client_key(owner).extra(record))` (limits per number and per client key in the engine) |
-//! | `records.get("login", …)` + owner check + `client.status(&core_id)` | `client.login(&id)` → status and context (owner, extra) |
-//! | `records.take("login", …)` after `Approved` | `client.redeem(&id, owner)` (exactly one caller, then `Redeemed`) |
-//! | `client.cancel(&core_id)` | unchanged |
-//!
-//! The handle can then simply be the engine's `LoginId`; ghost logins of the
-//! enumeration-resistant mode stay records of their own.
+//! A login's state is the engine's alone: the handle *is* the engine's `LoginId`, its
+//! owner is the relying party's client id, and what the provider needs back (the number
+//! it was started for, the OIDC scopes, the client's nonce, the subject type) travels in
+//! the engine context's `extra`. Per-client start limits are the engine's, counted in the
+//! store so that every instance counts the same. Only the ghost logins of the
+//! enumeration-resistant mode (no Vipps login behind them) are records of their own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,12 +17,11 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vipps_login_core::{
-    BindingMessage, Error as CoreError, Identity, LoginHint, LoginId, LoginRequest, LoginStatus,
-    MemoryStore, Msisdn, Store, VippsClient,
+    BindingMessage, Error as CoreError, Identity, LoginContext, LoginHint, LoginId, LoginRequest,
+    LoginStatus, MemoryStore, Msisdn, RateLimits, Store, VippsClient, Window,
 };
 
 use crate::authcode::PendingAuthorization;
-use crate::limits::StartLimiter;
 use crate::registry::SubjectType;
 use crate::spi::{
     ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin,
@@ -128,7 +122,7 @@ pub(crate) fn unix_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// What the provider keeps per login (the future engine `extra`).
+/// What the provider keeps with a login, in the engine context's `extra`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoginRecord {
     owner: String,
@@ -137,10 +131,20 @@ struct LoginRecord {
     scopes: OidcScopes,
     nonce: Option<String>,
     subject_type: SubjectType,
-    /// `None` for a login that exists only to hide an ineligible number.
-    core_id: Option<LoginId>,
+}
+
+/// A login that exists only to hide an ineligible number (enumeration resistance).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GhostLogin {
+    owner: String,
     expires_at_ms: u64,
     cancelled: bool,
+}
+
+/// What a handle names: a login of the engine, or a ghost.
+enum Named {
+    Engine(LoginId, LoginRecord, LoginStatus),
+    Ghost(GhostLogin),
 }
 
 /// [`PhoneLogin`] over Vipps (or the simulator), through `vipps-login-core`.
@@ -166,7 +170,6 @@ pub struct VippsPhoneLogin {
     acr: Arc<str>,
     /// Expiry of the last real login (ghosts imitate it), in ms.
     last_expiry_ms: Arc<AtomicU64>,
-    limiter: Arc<StartLimiter>,
     last_interval_ms: Arc<AtomicU64>,
 }
 
@@ -192,7 +195,6 @@ impl VippsPhoneLogin {
             amr: Arc::from(vec!["mfa".to_owned(), "swk".to_owned()]),
             acr: Arc::from("urn:vipps-login-rs:acr:vipps-app"),
             last_expiry_ms: Arc::new(AtomicU64::new(600_000)),
-            limiter: Arc::default(),
             last_interval_ms: Arc::new(AtomicU64::new(5000)),
         }
     }
@@ -232,13 +234,26 @@ impl VippsPhoneLogin {
         self.records.clone()
     }
 
-    async fn load(&self, handle: &LoginHandle, owner: &str) -> Result<LoginRecord, LoginError> {
+    /// The login `handle` names for `owner` (another owner's login is not found).
+    async fn load(&self, handle: &LoginHandle, owner: &str) -> Result<Named, LoginError> {
+        if let Ok(id) = handle.as_str().parse::<LoginId>() {
+            match self.client.login(&id).await {
+                Ok(view) if view.context.owner() == owner => {
+                    let record = serde_json::from_value(view.context.extra_value().clone())
+                        .map_err(|_| LoginError::NotFound)?;
+                    return Ok(Named::Engine(id, record, view.status));
+                }
+                Ok(_) => return Err(LoginError::NotFound),
+                Err(CoreError::LoginNotFound) => {}
+                Err(e) => return Err(LoginError::Upstream(e.to_string())),
+            }
+        }
         match self
             .records
-            .get::<LoginRecord>("login", &handle.store_key())
+            .get::<GhostLogin>("ghost", &handle.store_key())
             .await?
         {
-            Some(r) if r.owner == owner => Ok(r),
+            Some(g) if g.owner == owner => Ok(Named::Ghost(g)),
             _ => Err(LoginError::NotFound),
         }
     }
@@ -259,9 +274,6 @@ impl VippsPhoneLogin {
             scopes: pending.scopes.clone(),
             nonce: pending.nonce.clone(),
             subject_type: pending.subject_type,
-            core_id: None,
-            expires_at_ms: 0,
-            cancelled: false,
         };
         self.approved(&record, identity)
     }
@@ -296,13 +308,17 @@ impl VippsPhoneLogin {
 }
 
 fn start_error(e: CoreError) -> LoginError {
-    match e {
-        CoreError::InvalidPhoneNumber(why) => LoginError::InvalidHint(why),
-        CoreError::InvalidBindingMessage(why) => LoginError::InvalidBindingMessage(why),
-        CoreError::InvalidScope(why) => LoginError::InvalidScope(why),
-        CoreError::InvalidInput(why) => LoginError::InvalidRequest(why),
+    match &e {
+        CoreError::InvalidPhoneNumber(why) => LoginError::InvalidHint(why.clone()),
+        CoreError::InvalidBindingMessage(why) => LoginError::InvalidBindingMessage(why.clone()),
+        CoreError::InvalidScope(why) => LoginError::InvalidScope(why.clone()),
+        CoreError::InvalidInput(why) => LoginError::InvalidRequest(why.clone()),
         CoreError::InvalidUser | CoreError::OldApp => LoginError::UnknownUser,
-        CoreError::RateLimited { retry_after } => LoginError::RateLimited { retry_after },
+        CoreError::RateLimited { .. }
+        | CoreError::LoginPending { .. }
+        | CoreError::CoolingDown { .. } => LoginError::RateLimited {
+            retry_after: e.retry_after(),
+        },
         other => LoginError::Upstream(other.to_string()),
     }
 }
@@ -310,13 +326,6 @@ fn start_error(e: CoreError) -> LoginError {
 #[async_trait]
 impl PhoneLogin for VippsPhoneLogin {
     async fn start(&self, req: StartRequest) -> Result<StartedPhoneLogin, LoginError> {
-        if let Some(limit) = &req.start_limit
-            && let Err(wait) = self.limiter.check(&req.owner, limit)
-        {
-            return Err(LoginError::RateLimited {
-                retry_after: Some(wait),
-            });
-        }
         let binding = req
             .binding_message
             .clone()
@@ -327,7 +336,27 @@ impl PhoneLogin for VippsPhoneLogin {
         if let Some(e) = req.requested_expiry {
             login = login.requested_expiry(e);
         }
-        let (core_id, expires_in, interval) = match self.client.start(login).await {
+        let record = LoginRecord {
+            owner: req.owner.clone(),
+            msisdn: req.hint.as_str().to_owned(),
+            scopes: req.scopes.clone(),
+            nonce: req.nonce.clone(),
+            subject_type: req.subject_type,
+        };
+        let extra = serde_json::to_value(&record).map_err(|_| store_failed())?;
+        let context = LoginContext::new(req.owner.clone())
+            .client_key(format!("rp:{}", req.owner))
+            .extra(extra);
+        // The client's start limit, counted by the engine in the store (every instance).
+        let limits = match &req.start_limit {
+            Some(limit) => RateLimits::none().per_client(Window::new(limit.max, limit.window())),
+            None => RateLimits::none(),
+        };
+        let client = self
+            .client
+            .with_limits(limits)
+            .map_err(|e| LoginError::InvalidRequest(e.to_string()))?;
+        let (handle, expires_in, interval) = match client.start_login(login, context).await {
             Ok(s) => {
                 let expires_in = s
                     .expires_at
@@ -339,37 +368,34 @@ impl PhoneLogin for VippsPhoneLogin {
                     let ms = u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX);
                     self.last_expiry_ms.store(ms, Ordering::Relaxed);
                 }
-                (Some(s.id), expires_in, s.interval)
+                let handle = LoginHandle::parse(s.id.as_str()).ok_or_else(store_failed)?;
+                (handle, expires_in, s.interval)
             }
             Err(CoreError::InvalidUser | CoreError::OldApp) if self.enumeration_resistant => {
                 tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering as a normal login");
                 let interval = Duration::from_millis(self.last_interval_ms.load(Ordering::Relaxed));
                 let usual = Duration::from_millis(self.last_expiry_ms.load(Ordering::Relaxed));
-                (None, req.requested_expiry.unwrap_or(usual), interval)
+                let expires_in = req.requested_expiry.unwrap_or(usual);
+                let handle = LoginHandle::generate();
+                let ghost = GhostLogin {
+                    owner: req.owner.clone(),
+                    expires_at_ms: unix_now_ms()
+                        .saturating_add(u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX)),
+                    cancelled: false,
+                };
+                self.records
+                    .put(
+                        "ghost",
+                        &handle.store_key(),
+                        &ghost,
+                        expires_in + RECORD_GRACE,
+                    )
+                    .await?;
+                (handle, expires_in, interval)
             }
             Err(e) => return Err(start_error(e)),
         };
-        let handle = LoginHandle::generate();
-        let record = LoginRecord {
-            owner: req.owner,
-            msisdn: req.hint.as_str().to_owned(),
-            scopes: req.scopes,
-            nonce: req.nonce,
-            subject_type: req.subject_type,
-            core_id,
-            expires_at_ms: unix_now_ms()
-                .saturating_add(u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX)),
-            cancelled: false,
-        };
-        self.records
-            .put(
-                "login",
-                &handle.store_key(),
-                &record,
-                expires_in + RECORD_GRACE,
-            )
-            .await?;
-        tracing::info!(owner = %record.owner, handle = ?handle, hint = %req.hint.masked(), "phone login started");
+        tracing::info!(owner = %req.owner, handle = ?handle, hint = %req.hint.masked(), "phone login started");
         Ok(StartedPhoneLogin {
             handle,
             binding_message: binding,
@@ -379,27 +405,25 @@ impl PhoneLogin for VippsPhoneLogin {
     }
 
     async fn check(&self, handle: &LoginHandle, owner: &str) -> Result<LoginCheck, LoginError> {
-        let r = self.load(handle, owner).await?;
-        if r.cancelled {
-            return Ok(LoginCheck::Failed(LoginError::Cancelled));
-        }
-        let Some(core_id) = &r.core_id else {
-            return Ok(if unix_now_ms() >= r.expires_at_ms {
-                LoginCheck::Expired
-            } else {
-                LoginCheck::Pending
-            });
-        };
-        let status = match self.client.status(core_id).await {
-            Ok(s) => s,
-            Err(CoreError::LoginNotFound) => return Ok(LoginCheck::Expired),
-            Err(e) => return Err(LoginError::Upstream(e.to_string())),
+        let (record, status) = match self.load(handle, owner).await? {
+            Named::Ghost(g) if g.cancelled => return Ok(LoginCheck::Failed(LoginError::Cancelled)),
+            Named::Ghost(g) => {
+                return Ok(if unix_now_ms() >= g.expires_at_ms {
+                    LoginCheck::Expired
+                } else {
+                    LoginCheck::Pending
+                });
+            }
+            Named::Engine(_, record, status) => (record, status),
         };
         Ok(match status {
-            LoginStatus::Approved(identity) => match self.approved(&r, &identity) {
-                Ok(a) => LoginCheck::Approved(Box::new(a)),
-                Err(e) => LoginCheck::Failed(e),
-            },
+            LoginStatus::Approved(identity) | LoginStatus::Exchanged(identity) => {
+                match self.approved(&record, &identity) {
+                    Ok(a) => LoginCheck::Approved(Box::new(a)),
+                    Err(e) => LoginCheck::Failed(e),
+                }
+            }
+            LoginStatus::Redeemed => return Err(LoginError::NotFound),
             LoginStatus::Denied => LoginCheck::Denied,
             LoginStatus::Expired => LoginCheck::Expired,
             LoginStatus::Cancelled => LoginCheck::Failed(LoginError::Cancelled),
@@ -409,20 +433,21 @@ impl PhoneLogin for VippsPhoneLogin {
     }
 
     async fn cancel(&self, handle: &LoginHandle, owner: &str) -> Result<(), LoginError> {
-        let mut r = self.load(handle, owner).await?;
-        if let Some(core_id) = &r.core_id {
-            match self.client.cancel(core_id).await {
-                Ok(()) | Err(CoreError::LoginNotFound) => {}
-                Err(CoreError::AlreadyCompleted) => return Err(LoginError::NotFound),
-                Err(e) => return Err(LoginError::Upstream(e.to_string())),
+        match self.load(handle, owner).await? {
+            Named::Engine(id, _, _) => match self.client.cancel(&id).await {
+                Ok(()) | Err(CoreError::LoginNotFound) => Ok(()),
+                Err(CoreError::AlreadyCompleted) => Err(LoginError::NotFound),
+                Err(e) => Err(LoginError::Upstream(e.to_string())),
+            },
+            Named::Ghost(mut g) => {
+                g.cancelled = true;
+                let ttl = Duration::from_millis(g.expires_at_ms.saturating_sub(unix_now_ms()))
+                    + RECORD_GRACE;
+                self.records
+                    .put("ghost", &handle.store_key(), &g, ttl)
+                    .await
             }
         }
-        r.cancelled = true;
-        let ttl =
-            Duration::from_millis(r.expires_at_ms.saturating_sub(unix_now_ms())) + RECORD_GRACE;
-        self.records
-            .put("login", &handle.store_key(), &r, ttl)
-            .await
     }
 
     async fn redeem(&self, handle: &LoginHandle, owner: &str) -> Result<ApprovedLogin, LoginError> {
@@ -430,14 +455,16 @@ impl PhoneLogin for VippsPhoneLogin {
             LoginCheck::Approved(a) => a,
             _ => return Err(LoginError::NotApproved),
         };
-        // Exactly one concurrent caller takes the record.
-        match self
-            .records
-            .take::<LoginRecord>("login", &handle.store_key())
-            .await?
-        {
-            Some(r) if r.owner == owner => Ok(*approved),
-            _ => Err(LoginError::NotFound),
+        let Ok(id) = handle.as_str().parse::<LoginId>() else {
+            return Err(LoginError::NotFound);
+        };
+        // Exactly one caller, on any instance, gets the login.
+        match self.client.redeem(&id, owner).await {
+            Ok(_) => Ok(*approved),
+            Err(CoreError::AlreadyCompleted | CoreError::LoginNotFound) => {
+                Err(LoginError::NotFound)
+            }
+            Err(e) => Err(LoginError::Upstream(e.to_string())),
         }
     }
 }

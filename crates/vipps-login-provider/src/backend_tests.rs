@@ -9,9 +9,6 @@ fn record(msisdn: &str) -> LoginRecord {
         scopes: OidcScopes::parse("openid phone").unwrap(),
         nonce: None,
         subject_type: SubjectType::Public,
-        core_id: None,
-        expires_at_ms: 0,
-        cancelled: false,
     }
 }
 

@@ -62,7 +62,6 @@ mod hint;
 /// Keycloak's CIBA HTTP authentication channel (issue 10; kept by the Keycloak work).
 pub mod keycloak;
 pub mod keys;
-mod limits;
 mod provider;
 mod registry;
 mod secret_hash;

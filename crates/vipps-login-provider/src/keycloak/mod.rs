@@ -434,7 +434,17 @@ impl KeycloakChannel {
             }
         };
         let scopes = vipps::vipps_scopes(request.scope.as_deref());
-        let end = vipps::run(&inner.vipps, msisdn.clone(), scopes, binding, deadline).await;
+        // The login belongs to this Keycloak request (its bearer's `jti` is single use).
+        let owner = format!("keycloak:{}", claims.jti);
+        let end = vipps::run(
+            &inner.vipps,
+            &owner,
+            msisdn.clone(),
+            scopes,
+            binding,
+            deadline,
+        )
+        .await;
         outcome(request_id, &msisdn, end)
     }
 }

@@ -1,15 +1,16 @@
 //! The one place where the Keycloak channel drives a Vipps login through the core.
 //!
-//! Everything the channel needs from `vipps-login-core` is here (start, wait, cancel), so
-//! that moving to the core's login engine (`start_login(request, context)`, `redeem`)
-//! touches this file only.
+//! Everything the channel needs from `vipps-login-core` is here: it starts the login on
+//! the engine owned by the Keycloak request (`keycloak:` and the bearer's `jti`), waits
+//! for its end (the engine's poller, on whichever instance holds it, does the polling),
+//! and redeems the result once before Keycloak hears of it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use vipps_login_core::{
-    BindingMessage, Error, Identity, LoginRequest, Msisdn, Scope, Scopes, VippsClient,
+    BindingMessage, Error, Identity, LoginContext, LoginRequest, Msisdn, Scope, Scopes, VippsClient,
 };
 
 /// How a Vipps login ended.
@@ -55,6 +56,7 @@ pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>) -> Scopes {
 /// is cancelled and counts as expired.
 pub(crate) async fn run(
     client: &VippsClient,
+    owner: &str,
     msisdn: Msisdn,
     scopes: Scopes,
     binding_message: Option<BindingMessage>,
@@ -68,12 +70,16 @@ pub(crate) async fn run(
     if let Some(b) = binding_message {
         request = request.binding_message(b);
     }
-    let started = match client.start(request).await {
+    let started = match client.start_login(request, LoginContext::new(owner)).await {
         Ok(s) => s,
         Err(e) => return classify(e),
     };
     match tokio::time::timeout_at(deadline, client.wait(&started.id)).await {
-        Ok(Ok(identity)) => LoginEnd::Verified(identity),
+        // Redeemed once: the result goes to Keycloak exactly one time.
+        Ok(Ok(_)) => match client.redeem(&started.id, owner).await {
+            Ok(identity) => LoginEnd::Verified(identity),
+            Err(e) => classify(e),
+        },
         Ok(Err(e)) => classify(e),
         Err(_elapsed) => {
             if let Err(e) = client.cancel(&started.id).await {
