@@ -1,12 +1,12 @@
 // Keycloak brokering to Vipps phone login through the authorization-code way in, in
 // headless Chromium (Playwright): a client of Keycloak logs in with
-// kc_idp_hint=vipps-bridge → way 2's /authorize → the operator desk, where the number is
-// typed → the simulated phone approves → back through Keycloak (code exchange with PKCE,
+// kc_idp_hint=vipps-bridge → way 2's /authorize → the bridge's operator pages (the tower
+// layer's login and waiting pages), where the number is typed → the simulated phone approves → back through Keycloak (code exchange with PKCE,
 // ID token checked against way 2's JWKS, first-broker-login with nothing to ask) → the
 // client holds Keycloak's tokens with the Vipps-verified phone number.
 //
 // Run by `cargo xtask keycloak`, which also sets:
-//   BROKER_URL      way 2's issuer (the `way2_desk` example of vipps-login-provider)
+//   BROKER_URL      way 2's issuer (the identity bridge)
 //   BROKER_SIM_URL  the simulator behind it
 //   CHROMIUM_PATH   Debian's Chromium
 //   SHOT_DIR        where screenshots of every page go
@@ -89,7 +89,7 @@ async function authorizationUrl() {
 }
 
 async function operatorLogsIn(page, number, shot) {
-  await page.waitForURL((u) => u.href.startsWith(`${BROKER_URL}/desk`), { timeout: 20000 });
+  await page.waitForURL((u) => u.href.startsWith(`${BROKER_URL}/operator/login`), { timeout: 20000 });
   await shot('desk');
   await page.fill('#phone', number);
   await page.click('#start');

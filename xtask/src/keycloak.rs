@@ -10,8 +10,8 @@
 //!    for the realm's discovery document and prints the start time.
 //! 3. Runs `tests/keycloak` (`node --test`; openid-client and playwright-core from npm,
 //!    Debian's Chromium): CIBA through Keycloak's own endpoint, and brokering in the
-//!    browser to way 2 (the `way2_desk` example of `vipps-login-provider`, started here
-//!    too, until the bridge serves way 2), then stops every process group, on failure too.
+//!    browser to the bridge's way 2 (its operator pages are the tower layer's), then stops
+//!    every process group, on failure too.
 //!
 //! When Keycloak cannot be fetched, unpacked or started, the task fails with a sentence
 //! that says so; it never skips.
@@ -48,13 +48,6 @@ pub(crate) fn keycloak() -> Result {
     let test_dir = root.join("tests").join("keycloak");
     ensure_node_modules(&test_dir)?;
     run(cargo().args(["build", "--package", "identity-bridge"]))?;
-    run(cargo().args([
-        "build",
-        "--package",
-        "vipps-login-provider",
-        "--example",
-        "way2_desk",
-    ]))?;
     let chromium = crate::ensure_chromium()?;
 
     let kc_port = free_port()?;
@@ -66,19 +59,6 @@ pub(crate) fn keycloak() -> Result {
     let (bridge, bridge_url, sim_url) = start_bridge(&bridge_bin, &issuer, &channel_log)?;
     let _bridge = Group::new("identity bridge", bridge);
     let channel_url = format!("{bridge_url}/keycloak/channel");
-    // Way 2 for brokering: the provider with a bare operator desk, until the bridge
-    // serves way 2 itself.
-    let desk_bin = target_dir.join("debug").join("examples").join("way2_desk");
-    let desk_log = work.join("way2-desk.log");
-    let (desk, desk_url, desk_sim_url) = start_printing(
-        "the way-2 desk",
-        Command::new(&desk_bin)
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(root.join("tests").join("keycloak").join("bridge.toml")),
-        &desk_log,
-    )?;
-    let _desk = Group::new("way-2 desk", desk);
-
     let keycloak_log = work.join("keycloak.log");
     let started = Instant::now();
     let kc = start_keycloak(
@@ -86,7 +66,7 @@ pub(crate) fn keycloak() -> Result {
         &java_home,
         kc_port,
         &channel_url,
-        &desk_url,
+        &bridge_url,
         &keycloak_log,
     )?;
     let mut kc = Group::new("Keycloak", kc);
@@ -104,8 +84,8 @@ pub(crate) fn keycloak() -> Result {
         .env("KC_REALM", REALM)
         .env("CHANNEL_URL", &channel_url)
         .env("SIM_URL", &sim_url)
-        .env("BROKER_URL", &desk_url)
-        .env("BROKER_SIM_URL", &desk_sim_url)
+        .env("BROKER_URL", &bridge_url)
+        .env("BROKER_SIM_URL", &sim_url)
         .env("CHROMIUM_PATH", &chromium)
         .env("SHOT_DIR", work.join("shots")));
     drop(kc);
@@ -258,8 +238,8 @@ fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, 
     )
 }
 
-/// Starts a server that prints `issuer: URL` and `sim: URL` on stdout (the bridge, the
-/// way-2 desk) in a process group of its own, logging to `log`.
+/// Starts a server that prints `issuer: URL` and `sim: URL` on stdout (the bridge) in a
+/// process group of its own, logging to `log`.
 fn start_printing(what: &str, cmd: &mut Command, log: &Path) -> Result<(Child, String, String)> {
     let log_file =
         fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use vipps_login_core::{Identity, LoginId, Msisdn};
+use vipps_login_core::{Identity, LoginId, Msisdn, Scopes};
 
 /// How a login ends, chosen per login by a [`FlowChooser`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,6 +91,9 @@ pub struct CompletedLogin {
     pub identity: Arc<Identity>,
     /// Which variant ended it.
     pub flow: FlowChoice,
+    /// The number the login was started for (Vipps verified the customer behind it; the
+    /// verified number itself is in the userinfo when the `phoneNumber` scope was asked).
+    pub msisdn: Msisdn,
 }
 
 /// The app refused a login in its [`LoginHook`]; the message is shown to the person at
@@ -222,6 +225,24 @@ pub trait CompletionStep: Send + Sync + 'static {
         login: &CompletedLogin,
         return_to: Option<&str>,
     ) -> Result<Completion, HookError>;
+
+    /// The scopes to ask Vipps for in a login started with `return_to` (default: the
+    /// layer's). An identity provider asks for what its client asked.
+    async fn scopes(&self, _return_to: Option<&str>) -> Option<Scopes> {
+        None
+    }
+
+    /// Where the browser goes when a login started with `return_to` ends without an
+    /// identity (declined, expired, cancelled, failed: `why` says which). `None` (the
+    /// default) shows the layer's result page.
+    async fn ended(
+        &self,
+        _login_id: &LoginId,
+        _return_to: Option<&str>,
+        _why: &vipps_login_core::Error,
+    ) -> Option<Completion> {
+        None
+    }
 }
 
 /// The default completion: a session for the account the [`LoginHook`] names.

@@ -2,7 +2,10 @@
 //! phone login as an OpenID provider from a config file, so that an identity platform or
 //! any OpenID client adds "log in with the customer's phone number" without knowing Vipps:
 //! the **CIBA provider** (poll mode) for call centers, tills and kiosks whose software
-//! speaks CIBA. (Vipps allows merchant-initiated login only where the login does not
+//! speaks CIBA, and the **authorization-code provider** for staff consoles whose identity
+//! platform only speaks authorization code (Keycloak brokering): its operator pages, where
+//! the staff member types the customer's number and reads the code, are the tower
+//! layer's own, under `{issuer}/operator/`. (Vipps allows merchant-initiated login only where the login does not
 //! start in the customer's own browser or app; this is not a self-service web login.)
 //!
 //! Without `VIPPS_CLIENT_ID` it starts the Vipps **simulator** in process and says so
@@ -32,6 +35,7 @@ use std::time::Duration;
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
 use tokio::net::TcpListener;
 use url::Url;
+use vipps_login_provider::authcode::OperatorCompletion;
 use vipps_login_provider::keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
@@ -188,19 +192,35 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .subject_mapping(config.subject_mapping()?)
         .enumeration_resistant(config.enumeration_resistant, Duration::from_secs(300));
     let records = login.records();
-    let provider = Provider::builder(issuer, config.registry, Arc::new(login), records)
-        .ways(true, false)
+    // Way 2's operator pages: the tower layer's login page, under the issuer.
+    let base_path = start.base.path().trim_end_matches('/').to_owned();
+    let operator_prefix = format!("{base_path}/operator");
+    let login_page = issuer
+        .join(&format!(
+            "{}/login",
+            operator_prefix.trim_start_matches('/')
+        ))
+        .map_err(|e| AppError::Config(format!("operator page URL: {e}")))?;
+    let provider = Provider::builder(issuer, config.registry, Arc::new(login.clone()), records)
+        .ways(true, true)
+        .operator_redirect(move |id| OperatorCompletion::operator_url(&login_page, id))
+        .build()
+        .map_err(|e| AppError::Config(e.to_string()))?;
+    let operator_pages = start
+        .layer_builder("Identity bridge", "openid name phoneNumber")?
+        .prefix(operator_prefix)
+        .completion(OperatorCompletion::new(provider.clone(), login))
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
     // An issuer with a path (`--public-url https://id.example/vipps`) serves under it.
-    let mut router = match start.base.path().trim_end_matches('/') {
+    let mut router = match base_path.as_str() {
         "" => provider.router(),
         path => axum::Router::new().nest(path, provider.router()),
     };
     if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
         router = router.merge(channel);
     }
-    let server = start.into_server(router)?;
+    let server = start.into_server(router.layer(operator_pages))?;
     let sim = server.sim;
     Ok(Bridge {
         issuer: provider.issuer().to_owned(),
@@ -275,7 +295,7 @@ fn instructions(b: &Bridge) -> String {
         s.push_str(SIMULATOR_BANNER);
     }
     s.push_str(&format!(
-        "OpenID provider (CIBA, poll mode) at {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  demo clients: demo-rp / demo-rp-secret, demo-rp-2 / demo-rp-2-secret\n",
+        "OpenID provider (CIBA, poll mode, and authorization code with the operator pages at {issuer}/operator/login) at {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  demo clients: demo-rp / demo-rp-secret, demo-rp-2 / demo-rp-2-secret\n",
         issuer = b.issuer
     ));
     if let (Some(sim), Some(phone)) = (&b.sim_base, &b.phone) {

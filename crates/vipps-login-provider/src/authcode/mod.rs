@@ -13,6 +13,7 @@
 //!    single use, short-lived, bound to the client, the redirect URI and the PKCE verifier.
 
 pub(crate) mod grant;
+mod operator;
 mod request;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use url::Url;
 
+pub use self::operator::{OPERATOR_RETURN_PREFIX, OperatorCompletion};
 pub use self::request::PendingAuthorization;
 use self::request::{RedirectRefusal, Refusal, validate, with_query};
 use crate::backend::unix_now_ms;

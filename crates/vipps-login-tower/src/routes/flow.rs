@@ -81,8 +81,13 @@ pub(super) async fn start(
     let flow = shared.flow_chooser.choose(&ctx).await;
     let mut request = LoginRequest::new(LoginHint::Msisdn(msisdn.clone()))
         .binding_message(BindingMessage::generate());
-    if let Some(scopes) = &shared.scopes {
-        request = request.scopes(scopes.clone());
+    match shared.completion.scopes(return_to.as_deref()).await {
+        Some(scopes) => request = request.scopes(scopes),
+        None => {
+            if let Some(scopes) = &shared.scopes {
+                request = request.scopes(scopes.clone());
+            }
+        }
     }
     if let Some(expiry) = shared.requested_expiry {
         request = request.requested_expiry(expiry);
@@ -96,8 +101,9 @@ pub(super) async fn start(
         };
         request = request.flow(Flow::ContinueInBrowser { redirect_uri });
     }
-    let mut context =
-        LoginContext::new(session.data.owner.clone()).extra(json!({ "flow": flow_name(flow) }));
+    // The number rides along (sealed in the store) for the completion step's phone check.
+    let mut context = LoginContext::new(session.data.owner.clone())
+        .extra(json!({ "flow": flow_name(flow), "msisdn": msisdn.as_str() }));
     if let Some(r) = &return_to {
         context = context.return_to(r.clone());
     }
@@ -180,12 +186,36 @@ pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str)
         LoginStatus::Approved(_) => redeem_here(shared, session, view).await,
         LoginStatus::Redeemed if !view.continue_in_browser => logged_in_with(shared, session, id)
             .unwrap_or_else(|| View::Done(Outcome::error(&Error::AlreadyCompleted))),
-        other => View::Done(Outcome::from_status(other).unwrap_or_else(Outcome::not_found)),
+        other => {
+            if let Some(Err(why)) = other.outcome() {
+                let return_to = view.context.return_to_path();
+                if let Some(Completion::Redirect { location }) =
+                    shared.completion.ended(&view.id, return_to, &why).await
+                {
+                    return View::Redirect(location);
+                }
+            }
+            View::Done(Outcome::from_status(other).unwrap_or_else(Outcome::not_found))
+        }
     }
+}
+
+/// The number the login was started for, from its context.
+fn started_for(view: &LoginView) -> Result<Msisdn, View> {
+    view.context
+        .extra_value()
+        .get("msisdn")
+        .and_then(|m| m.as_str())
+        .and_then(|m| m.parse().ok())
+        .ok_or(View::Done(Outcome::not_found()))
 }
 
 async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginView) -> View {
     let id = view.id.clone();
+    let msisdn = match started_for(&view) {
+        Ok(m) => m,
+        Err(v) => return v,
+    };
     let identity = match shared.client.redeem(&id, &session.data.owner).await {
         Ok(identity) => identity,
         Err(Error::AlreadyCompleted) => {
@@ -198,6 +228,7 @@ async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginVie
         login_id: id.clone(),
         identity: Arc::clone(&identity),
         flow: FlowChoice::FinishInApp,
+        msisdn,
     };
     let return_to = view.context.return_to_path().map(str::to_owned);
     let account_id = match shared
@@ -262,6 +293,7 @@ pub(super) async fn phone_returns(
             tracing::info!(code = e.code(), "browser callback refused");
             Outcome::error(&e)
         })?;
+    let msisdn = started_for(&view).map_err(|_| Outcome::not_found())?;
     let identity = shared
         .client
         .redeem(&view.id, view.context.owner())
@@ -271,6 +303,7 @@ pub(super) async fn phone_returns(
         login_id: view.id.clone(),
         identity: Arc::clone(&identity),
         flow: FlowChoice::ContinueInBrowser,
+        msisdn,
     };
     let account_id = shared
         .hook
