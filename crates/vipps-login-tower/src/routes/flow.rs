@@ -201,20 +201,18 @@ pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str)
 }
 
 /// The number the login was started for, from its context.
-fn started_for(view: &LoginView) -> Result<Msisdn, View> {
+fn started_for(view: &LoginView) -> Option<Msisdn> {
     view.context
         .extra_value()
         .get("msisdn")
         .and_then(|m| m.as_str())
         .and_then(|m| m.parse().ok())
-        .ok_or(View::Done(Outcome::not_found()))
 }
 
 async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginView) -> View {
     let id = view.id.clone();
-    let msisdn = match started_for(&view) {
-        Ok(m) => m,
-        Err(v) => return v,
+    let Some(msisdn) = started_for(&view) else {
+        return View::Done(Outcome::not_found());
     };
     let identity = match shared.client.redeem(&id, &session.data.owner).await {
         Ok(identity) => identity,
@@ -293,7 +291,7 @@ pub(super) async fn phone_returns(
             tracing::info!(code = e.code(), "browser callback refused");
             Outcome::error(&e)
         })?;
-    let msisdn = started_for(&view).map_err(|_| Outcome::not_found())?;
+    let msisdn = started_for(&view).ok_or_else(Outcome::not_found)?;
     let identity = shared
         .client
         .redeem(&view.id, view.context.owner())
