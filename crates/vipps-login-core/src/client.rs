@@ -316,9 +316,12 @@ impl VippsClient {
         let ttl = started.expires_in + inner.config.result_ttl;
         let id_bytes = id.as_str().as_bytes().to_vec();
         inner.engine.insert(id, &record).await?;
-        store
-            .set(&keys::auth_req(&record.auth_req_id), id_bytes.clone(), ttl)
-            .await?;
+        // Only a webhook ping looks a login up by its auth_req_id.
+        if inner.config.webhook_secret.is_some() {
+            store
+                .set(&keys::auth_req(&record.auth_req_id), id_bytes.clone(), ttl)
+                .await?;
+        }
         if let Some(s) = &state
             && browser
         {
@@ -390,7 +393,9 @@ impl VippsClient {
         if loaded.record.context.owner() != owner {
             return Err(Error::LoginNotFound);
         }
-        let (before, _) = engine.transition(id, Event::Redeem).await?;
+        let (before, _) = engine
+            .transition_from(id, Event::Redeem, Some(loaded))
+            .await?;
         match before.status {
             LoginStatus::Approved(identity) | LoginStatus::Exchanged(identity) => Ok(identity),
             other => Err(other.refusal()),

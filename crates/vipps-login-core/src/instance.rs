@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::commands::Command;
 use crate::config::Config;
 use crate::http::{Http, SendError};
-use crate::login::engine::{Engine, LoginRecord};
+use crate::login::engine::{Engine, Loaded, LoginRecord};
 use crate::login::state::Event;
 use crate::metadata::Metadata;
 use crate::metrics::Metrics;
@@ -62,7 +62,12 @@ impl Inner {
 
     /// Applies `event` for the poller; a refusal (the login moved on elsewhere) is fine.
     pub(crate) async fn finish(&self, id: &LoginId, event: Event) {
-        if let Err(e) = self.engine.transition(id, event).await {
+        self.finish_from(id, event, None).await;
+    }
+
+    /// [`finish`](Self::finish) from the record the poll just read.
+    pub(crate) async fn finish_from(&self, id: &LoginId, event: Event, read: Option<Loaded>) {
+        if let Err(e) = self.engine.transition_from(id, event, read).await {
             tracing::debug!(login_id = %id, error = %e.code(), "the login had moved on");
         }
     }

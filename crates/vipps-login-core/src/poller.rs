@@ -271,15 +271,16 @@ async fn poll_once(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Out
 }
 
 async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
-    let record = match inner.engine.load(id).await {
+    let loaded = match inner.engine.load(id).await {
         // Still ours to poll. Another instance may have taken it over (this one was
         // thought dead), or it ended elsewhere: then this instance lets it go.
         Ok(Some(l)) if l.record.status.is_waiting() && l.record.poller == inner.engine.instance => {
-            l.record
+            l
         }
         Ok(_) => return Outcome::Done,
         Err(e) => return Outcome::Transient(e),
     };
+    let record = &loaded.record;
     let endpoints = match inner.meta.endpoints().await {
         Ok(e) => e,
         Err(e) => return Outcome::Transient(e),
@@ -316,7 +317,8 @@ async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
         },
         PollAnswer::Failed(e) => Event::Fail(Arc::new(e)),
     };
-    inner.finish(id, event).await;
+    // The record read before the poll is most likely still current: one read fewer.
+    inner.finish_from(id, event, Some(loaded)).await;
     Outcome::Done
 }
 

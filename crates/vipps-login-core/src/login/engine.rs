@@ -186,8 +186,22 @@ impl Engine {
         id: &LoginId,
         event: Event,
     ) -> Result<(LoginRecord, LoginRecord), Error> {
+        self.transition_from(id, event, None).await
+    }
+
+    /// [`transition`](Self::transition) starting from a record the caller has just read
+    /// (one store read fewer); a stale one only costs a retry.
+    pub(crate) async fn transition_from(
+        &self,
+        id: &LoginId,
+        event: Event,
+        mut read: Option<Loaded>,
+    ) -> Result<(LoginRecord, LoginRecord), Error> {
         for _ in 0..16 {
-            let loaded = self.load(id).await?.ok_or(Error::LoginNotFound)?;
+            let loaded = match read.take() {
+                Some(l) => l,
+                None => self.load(id).await?.ok_or(Error::LoginNotFound)?,
+            };
             let next = match loaded.record.status.apply(event.clone()) {
                 Ok(next) => next,
                 Err(illegal) => {
@@ -248,12 +262,8 @@ impl Engine {
                 );
             }
         }
-        results.push(
-            store
-                .index_remove(&keys::owned_by(&after.poller), id.as_str())
-                .await
-                .map_err(Error::from),
-        );
+        // The login stays in its poller's index until its deadline: a takeover skips
+        // logins that are no longer waiting, and the index forgets them by itself.
         for r in results {
             if let Err(e) = r {
                 tracing::warn!(login_id = %id, error = %e, "clean-up after a login ended failed; it expires by itself");
