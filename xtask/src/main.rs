@@ -130,6 +130,8 @@ fn demo(args: &[String]) -> Result {
 
 fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "quick");
+    // The Redis benchmark starts a redis-server of its own.
+    let redis_server = redis::ensure_redis_server()?;
     let criterion_args: &[&str] = if quick {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     } else {
@@ -139,11 +141,13 @@ fn bench(args: &[String]) -> Result {
         ("vipps-login-core", "verify"),
         ("vipps-login-benches", "pending_logins"),
         ("vipps-login-benches", "layer_overhead"),
+        ("vipps-login-benches", "redis"),
     ] {
         let mut cmd = cargo();
+        cmd.env("REDIS_SERVER", &redis_server);
         cmd.args(["bench", "--package", package, "--bench", bench, "--"]);
         // The load benchmark is a plain program, not criterion: it takes no criterion flags.
-        if bench != "pending_logins" {
+        if !matches!(bench, "pending_logins" | "redis") {
             cmd.args(criterion_args);
         }
         run(&mut cmd)?;

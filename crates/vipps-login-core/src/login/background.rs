@@ -77,7 +77,11 @@ async fn on_message(inner: &Arc<Inner>, bytes: &Notification) {
         return;
     }
     match serde_json::from_slice::<Message>(bytes) {
-        Ok(Message::Transition { id }) => inner.engine.refresh(&id).await,
+        // This instance's own transitions reached its waiters already.
+        Ok(Message::Transition { id, from }) if from != inner.engine.instance => {
+            inner.engine.refresh(&id).await;
+        }
+        Ok(Message::Transition { .. }) => {}
         Ok(Message::Wake { id }) => inner.send(Command::Wake { id }),
         Err(_) => tracing::debug!("ignoring an unreadable instance message"),
     }

@@ -73,8 +73,12 @@ pub(crate) struct Loaded {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub(crate) enum Message {
-    /// A login changed state.
-    Transition { id: LoginId },
+    /// A login changed state (on instance `from`, whose own waiters already know).
+    Transition {
+        id: LoginId,
+        #[serde(default)]
+        from: String,
+    },
     /// A webhook ping arrived for a login: its poller should poll now.
     Wake { id: LoginId },
 }
@@ -233,7 +237,11 @@ impl Engine {
             _ => tracing::info!(login_id = %id, status = status.as_str(), "login transition"),
         }
         self.notify_local(id, status.clone());
-        let msg = serde_json::to_vec(&Message::Transition { id: id.clone() }).unwrap_or_default();
+        let msg = serde_json::to_vec(&Message::Transition {
+            id: id.clone(),
+            from: self.instance.clone(),
+        })
+        .unwrap_or_default();
         if let Err(e) = self.store.publish(keys::EVENTS, msg).await {
             tracing::warn!(login_id = %id, error = %e, "could not announce a login transition");
         }
@@ -296,7 +304,10 @@ impl Engine {
 
     /// Re-reads a watched login after a notification from another instance.
     pub(crate) async fn refresh(&self, id: &LoginId) {
-        if !lock(&self.watchers).contains_key(id) {
+        let watched = lock(&self.watchers)
+            .get(id)
+            .is_some_and(|tx| tx.receiver_count() > 0);
+        if !watched {
             return;
         }
         if let Ok(Some(loaded)) = self.load(id).await {
@@ -317,17 +328,41 @@ impl Engine {
     }
 
     /// A receiver of the login's state, current now and updated on every change.
+    ///
+    /// The watcher is registered before the record is read, so a transition in between
+    /// is not missed (it either lands before the read, or reaches the registered watcher).
     pub(crate) async fn watch(&self, id: &LoginId) -> Result<watch::Receiver<LoginStatus>, Error> {
-        if let Some(tx) = lock(&self.watchers).get(id) {
-            return Ok(tx.subscribe());
+        let (mut rx, fresh) = {
+            let mut watchers = lock(&self.watchers);
+            match watchers.get(id) {
+                Some(tx) if tx.receiver_count() > 0 => (tx.subscribe(), false),
+                _ => {
+                    // Waiting is what a login mostly is; the read below corrects it.
+                    let (tx, rx) = watch::channel(LoginStatus::Pending);
+                    watchers.insert(id.clone(), tx);
+                    (rx, true)
+                }
+            }
+        };
+        if fresh {
+            match self.load(id).await {
+                Ok(Some(loaded)) => {
+                    if let Some(tx) = lock(&self.watchers).get(id) {
+                        tx.send_replace(loaded.record.status);
+                    }
+                    // The read is the starting point, not a change.
+                    rx.borrow_and_update();
+                }
+                Ok(None) => {
+                    lock(&self.watchers).remove(id);
+                    return Err(Error::LoginNotFound);
+                }
+                Err(e) => {
+                    lock(&self.watchers).remove(id);
+                    return Err(e);
+                }
+            }
         }
-        let loaded = self.load(id).await?.ok_or(Error::LoginNotFound)?;
-        let rx = lock(&self.watchers)
-            .entry(id.clone())
-            .or_insert_with(|| watch::channel(loaded.record.status).0)
-            .subscribe();
-        // A transition between the read and the registration would be missed: read again.
-        self.refresh(id).await;
         Ok(rx)
     }
 

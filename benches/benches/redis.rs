@@ -1,0 +1,209 @@
+//! The engine and the layer on Redis (a `redis-server` of its own on loopback), counted:
+//!
+//! 1. **Round trips per login**: N finish-in-app logins through the engine with the
+//!    layer's default limits (start, polls, approval, redemption), on one instance. Each
+//!    Redis command is counted by `RedisStore::round_trips`; the polls are counted by the
+//!    simulator, so the figure splits into a fixed part and one per poll.
+//! 2. **A logged-in request through the layer**, Redis store against memory store, side
+//!    by side (interleaved rounds): requests per second and Redis round trips per request.
+//!
+//! A plain program: `cargo bench -p vipps-login-benches --bench redis` (or `cargo xtask
+//! bench`). Under `cargo test` (no `--bench`) it runs a few logins and requests only.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, header};
+use tower::ServiceExt as _;
+use vipps_login_core::{
+    ClientAuth, Config, Issuer, LoginContext, LoginRequest, MemoryStore, Msisdn, RateLimits,
+    Secret, Store, VippsClient,
+};
+use vipps_login_redis::RedisStore;
+use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
+use vipps_login_tests::procs::Redis;
+use vipps_login_tower::{VippsLoginLayer, VippsUser};
+
+fn config(sim: &SimHandle) -> Config {
+    Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .client_auth(ClientAuth::Basic)
+    .build()
+    .unwrap()
+}
+
+async fn round_trips_per_login(sim: &SimHandle, store: &RedisStore, n: u32) {
+    let client = VippsClient::with_store(config(sim), Arc::new(store.clone()))
+        .unwrap()
+        .with_limits(RateLimits::default())
+        .unwrap();
+    client.start_background();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = store.round_trips();
+    let polls_before = sim.stats().token;
+    let clock = Instant::now();
+    let mut waits = Vec::new();
+    for i in 0..n {
+        let m = Msisdn::parse(&format!("479{i:07}")).unwrap();
+        let owner = format!("bench-{i}");
+        let ctx = LoginContext::new(owner.clone()).client_key(format!("till-{}", i % 10));
+        let id = client
+            .start_login(LoginRequest::new(m), ctx)
+            .await
+            .unwrap()
+            .id;
+        let c = client.clone();
+        waits.push(tokio::spawn(async move {
+            c.wait(&id).await.unwrap();
+            c.redeem(&id, &owner).await.unwrap();
+        }));
+    }
+    for w in waits {
+        w.await.unwrap();
+    }
+    let elapsed = clock.elapsed();
+    let trips = store.round_trips() - before;
+    let polls = sim.stats().token - polls_before;
+    let per_login = trips as f64 / f64::from(n);
+    let polls_per_login = polls as f64 / f64::from(n);
+    println!(
+        "redis round trips per login: {per_login:.2} over {n} logins ({polls_per_login:.2} polls each, \
+         so {:.2} + 1 per poll; heartbeats included), {:.1} s",
+        per_login - polls_per_login,
+        elapsed.as_secs_f64()
+    );
+}
+
+async fn logged_in_app(sim: &SimHandle, store: Arc<dyn Store>) -> (Router, String) {
+    let client = VippsClient::with_store(config(sim), store).unwrap();
+    let layer = VippsLoginLayer::builder(client)
+        .cookie_key(cookie::Key::generate())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|user: VippsUser| async move { user.userinfo().name.clone().unwrap_or_default() }),
+        )
+        .layer(layer);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::post("/auth/vipps/api/start")
+                .header("x-requested-with", "bench")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"phone":"4712345678"}"#))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let first = cookie_of(&res);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let status_url = started["status_url"].as_str().unwrap().to_owned();
+    for _ in 0..500 {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::get(&status_url)
+                    .header(header::COOKIE, &first)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        if res.headers().contains_key(header::SET_COOKIE) {
+            return (app, cookie_of(&res));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the bench login never completed");
+}
+
+fn cookie_of(res: &http::Response<Body>) -> String {
+    res.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn requests(app: &Router, cookie: &str, n: u32) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::get("/")
+                    .header(header::COOKIE, cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        std::hint::black_box(res);
+    }
+    start.elapsed()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (logins, rounds, per_round) = if full { (500, 9, 5_000) } else { (5, 1, 50) };
+    let redis = Redis::start_new();
+    let store = RedisStore::connect(redis.url()).await.unwrap();
+    let sim = Simulator::start(
+        SimConfig::default()
+            .interval(Duration::from_millis(100))
+            .slow_down_step(Duration::from_millis(100))
+            .auto_users(true)
+            .max_pending_per_user(1000),
+    )
+    .await
+    .unwrap();
+    sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(350),
+    });
+    round_trips_per_login(&sim, &store, logins).await;
+
+    sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(10),
+    });
+    let (on_redis, redis_cookie) = logged_in_app(&sim, Arc::new(store.clone())).await;
+    let (on_memory, memory_cookie) = logged_in_app(&sim, Arc::new(MemoryStore::new())).await;
+    let (mut redis_rates, mut memory_rates) = (Vec::new(), Vec::new());
+    let trips_before = store.round_trips();
+    for _ in 0..rounds {
+        let r = requests(&on_redis, &redis_cookie, per_round).await;
+        let m = requests(&on_memory, &memory_cookie, per_round).await;
+        redis_rates.push(f64::from(per_round) / r.as_secs_f64());
+        memory_rates.push(f64::from(per_round) / m.as_secs_f64());
+    }
+    let trips = store.round_trips() - trips_before;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (r, m) = (median(&mut redis_rates), median(&mut memory_rates));
+    println!(
+        "logged-in request through the layer: redis store {r:.0} req/s, memory store {m:.0} req/s \
+         (median of {rounds} interleaved rounds of {per_round}; ratio {:.3}); \
+         {:.3} redis round trips per request (heartbeats included)",
+        r / m,
+        trips as f64 / f64::from(rounds * per_round)
+    );
+}
