@@ -94,7 +94,7 @@ async fn axum_login_app() -> (Router, String) {
         .oneshot(Request::get("/login").body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let cookie = cookie_of(&res);
+    let cookie = vipps_login_benches::cookie_of(&res);
     (app, cookie)
 }
 
@@ -127,51 +127,11 @@ async fn vipps_app() -> (Router, String, vipps_login_sim::SimHandle) {
         .layer(layer);
 
     // Log in once through the JSON API (the simulator approves by itself).
-    let res = app
-        .clone()
-        .oneshot(
-            Request::post("/auth/vipps/api/start")
-                .header("x-requested-with", "bench")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"phone":"4712345678"}"#))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let mut cookie = cookie_of(&res);
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let status_url = started["status_url"].as_str().unwrap().to_owned();
-    for _ in 0..500 {
-        let res = app
-            .clone()
-            .oneshot(
-                Request::get(&status_url)
-                    .header(header::COOKIE, &cookie)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let rotated = res.headers().contains_key(header::SET_COOKIE);
-        if rotated {
-            cookie = cookie_of(&res);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let cookie = vipps_login_benches::log_in(&app, "4712345678").await;
     (app, cookie, sim)
 }
 
 // ---- shared -----------------------------------------------------------------------------
-
-fn cookie_of(res: &http::Response<Body>) -> String {
-    let set = res.headers()[header::SET_COOKIE].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
 
 fn request(cookie: &str) -> Request<Body> {
     Request::get("/")

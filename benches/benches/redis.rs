@@ -94,51 +94,8 @@ async fn logged_in_app(sim: &SimHandle, store: Arc<dyn Store>) -> (Router, Strin
             get(|user: VippsUser| async move { user.userinfo().name.clone().unwrap_or_default() }),
         )
         .layer(layer);
-    let res = app
-        .clone()
-        .oneshot(
-            Request::post("/auth/vipps/api/start")
-                .header("x-requested-with", "bench")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"phone":"4712345678"}"#))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let first = cookie_of(&res);
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let started: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let status_url = started["status_url"].as_str().unwrap().to_owned();
-    for _ in 0..500 {
-        let res = app
-            .clone()
-            .oneshot(
-                Request::get(&status_url)
-                    .header(header::COOKIE, &first)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        if res.headers().contains_key(header::SET_COOKIE) {
-            return (app, cookie_of(&res));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the bench login never completed");
-}
-
-fn cookie_of(res: &http::Response<Body>) -> String {
-    res.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+    let cookie = vipps_login_benches::log_in(&app, "4712345678").await;
+    (app, cookie)
 }
 
 async fn requests(app: &Router, cookie: &str, n: u32) -> Duration {

@@ -8,3 +8,63 @@
 //!
 //! The library is empty; it exists so that these benches live in a crate of their own
 //! and neither `vipps-login-core` nor `vipps-login-tower` depends on the simulator.
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, header};
+use tower::ServiceExt as _;
+
+/// The `name=value` of the response's first `Set-Cookie`.
+///
+/// # Panics
+/// When there is none (a bench set-up that went wrong).
+#[must_use]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub fn cookie_of(res: &http::Response<Body>) -> String {
+    let set = res.headers()[header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Logs `phone` in through the layer's JSON API of `app` (its simulator approves by
+/// itself) and returns the logged-in session cookie.
+///
+/// # Panics
+/// When the login does not complete (a bench set-up that went wrong).
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub async fn log_in(app: &Router, phone: &str) -> String {
+    let res = app
+        .clone()
+        .oneshot(
+            Request::post("/auth/vipps/api/start")
+                .header("x-requested-with", "bench")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"phone":"{phone}"}}"#)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let first = cookie_of(&res);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let status_url = started["status_url"].as_str().unwrap().to_owned();
+    for _ in 0..500 {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::get(&status_url)
+                    .header(header::COOKIE, &first)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        if res.headers().contains_key(header::SET_COOKIE) {
+            return cookie_of(&res);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the bench login never completed");
+}

@@ -6,7 +6,7 @@
 //!   (`npm ci` when `node_modules` is missing). The test starts the bridge binary itself,
 //!   which runs the simulator in process.
 //! - `openid-client` and Python's `authlib` do authorization code with PKCE against way 2
-//!   (`crates/vipps-login-provider/tests/{openid_client_rp,authlib_rp}.rs` driving
+//!   (`crates/vipps-login-provider/tests/external_rps.rs` driving
 //!   `tests/interop/authcode_rp.mjs` and `tests/interop/authlib_rp.py`; the tests play the
 //!   operator page). authlib comes from a virtualenv in `target/interop-venv` holding
 //!   `tests/interop/requirements.txt` (installed with pip when missing or changed).
@@ -44,9 +44,7 @@ pub(crate) fn interop() -> Result {
             "--package",
             "vipps-login-provider",
             "--test",
-            "authlib_rp",
-            "--test",
-            "openid_client_rp",
+            "external_rps",
             "--",
             "--ignored",
         ])

@@ -165,18 +165,7 @@ impl Provider {
         approved: ApprovedLogin,
     ) -> Result<Url, OAuthError> {
         let s = &self.shared;
-        let pending: PendingAuthorization = s
-            .records
-            .take("authz", id)
-            .await
-            .map_err(|_| OAuthError::server("the login store failed"))?
-            .ok_or_else(|| {
-                OAuthError::invalid_request(
-                    "the authorization request is unknown or was already used",
-                )
-            })?;
-        let redirect_uri = Url::parse(&pending.redirect_uri)
-            .map_err(|_| OAuthError::server("the stored redirect URI is not a URL"))?;
+        let (pending, redirect_uri) = self.take_pending(id).await?;
         let code = random_token();
         let record = CodeRecord {
             client_id: pending.client_id,
@@ -200,11 +189,10 @@ impl Provider {
         ))
     }
 
-    /// Ends authorization request `id` without a login (the customer declined, or the
-    /// operator gave up): where to send the browser, `redirect_uri?error=access_denied&state`.
-    pub async fn deny_authorization(&self, id: &str, description: &str) -> Result<Url, OAuthError> {
-        let s = &self.shared;
-        let pending: PendingAuthorization = s
+    /// Takes authorization request `id` (once) with its redirect URI.
+    async fn take_pending(&self, id: &str) -> Result<(PendingAuthorization, Url), OAuthError> {
+        let pending: PendingAuthorization = self
+            .shared
             .records
             .take("authz", id)
             .await
@@ -216,6 +204,14 @@ impl Provider {
             })?;
         let redirect_uri = Url::parse(&pending.redirect_uri)
             .map_err(|_| OAuthError::server("the stored redirect URI is not a URL"))?;
+        Ok((pending, redirect_uri))
+    }
+
+    /// Ends authorization request `id` without a login (the customer declined, or the
+    /// operator gave up): where to send the browser, `redirect_uri?error=access_denied&state`.
+    pub async fn deny_authorization(&self, id: &str, description: &str) -> Result<Url, OAuthError> {
+        let s = &self.shared;
+        let (pending, redirect_uri) = self.take_pending(id).await?;
         Ok(with_query(
             &redirect_uri,
             &[
