@@ -128,6 +128,7 @@ pub struct Config {
     pub(crate) result_ttl: Duration,
     pub(crate) user_exists_ttl: Duration,
     pub(crate) poll_lease: Duration,
+    pub(crate) trusted_endpoint_origins: Vec<Url>,
     pub(crate) allow_http_loopback: bool,
 }
 
@@ -173,6 +174,7 @@ impl Config {
             result_ttl: Duration::from_secs(600),
             user_exists_ttl: Duration::from_secs(60),
             poll_lease: Duration::from_secs(10),
+            trusted_endpoint_origins: Vec::new(),
         }
     }
 
@@ -299,6 +301,7 @@ pub struct ConfigBuilder {
     result_ttl: Duration,
     user_exists_ttl: Duration,
     poll_lease: Duration,
+    trusted_endpoint_origins: Vec<Url>,
 }
 
 impl ConfigBuilder {
@@ -433,6 +436,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Trusts discovered endpoints on `origin` (scheme, host and port of the URL) besides
+    /// the issuer's own. By default every endpoint must share the issuer's origin: the
+    /// client sends its credentials and the customer's number there.
+    pub fn trust_endpoint_origin(mut self, origin: Url) -> Self {
+        self.trusted_endpoint_origins.push(origin);
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let issuer = self.issuer.url()?;
@@ -521,6 +532,7 @@ impl ConfigBuilder {
             result_ttl: self.result_ttl,
             user_exists_ttl: self.user_exists_ttl,
             poll_lease: self.poll_lease,
+            trusted_endpoint_origins: self.trusted_endpoint_origins,
             allow_http_loopback,
         })
     }

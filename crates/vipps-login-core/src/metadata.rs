@@ -89,6 +89,8 @@ pub(crate) struct Metadata {
     issuer: Url,
     discovery_url: Url,
     allow_http: bool,
+    /// Origins besides the issuer's that discovered endpoints may be on.
+    trusted: Vec<url::Origin>,
     default_ttl: Duration,
     refetch_interval: Duration,
     discovery: moka::future::Cache<(), Cached<Endpoints>>,
@@ -110,6 +112,11 @@ impl Metadata {
             issuer: config.issuer.clone(),
             discovery_url,
             allow_http: config.allow_http_loopback,
+            trusted: config
+                .trusted_endpoint_origins
+                .iter()
+                .map(Url::origin)
+                .collect(),
             default_ttl: config.default_metadata_ttl,
             refetch_interval: config.jwks_refetch_interval,
             discovery: cache(),
@@ -130,11 +137,20 @@ impl Metadata {
             "http" => self.allow_http && is_loopback(url),
             _ => false,
         };
-        if ok && url.username().is_empty() && url.password().is_none() {
+        if !(ok && url.username().is_empty() && url.password().is_none()) {
+            return Err(Error::Protocol(format!(
+                "discovery names an unsafe {what} endpoint"
+            )));
+        }
+        // The client sends its credentials and the customer's number to these endpoints:
+        // only to the issuer's own origin, or one the configuration trusts.
+        let origin = url.origin();
+        if origin == self.issuer.origin() || self.trusted.contains(&origin) {
             Ok(())
         } else {
             Err(Error::Protocol(format!(
-                "discovery names an unsafe {what} endpoint"
+                "discovery names a {what} endpoint on {}, not the issuer's host; nothing was sent there",
+                url.host_str().unwrap_or("another host")
             )))
         }
     }
