@@ -25,7 +25,6 @@
 //! ```
 
 mod config;
-mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -260,7 +259,7 @@ impl Bridge {
                 }
             }
         });
-        let served = serve::serve(self.listener, self.router).await;
+        let served = example_support::serve::serve(self.listener, self.router).await;
         rotation.abort();
         served
     }

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod pages;
+pub mod serve;
 mod startup;
 pub mod testing;
 

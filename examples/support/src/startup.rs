@@ -174,7 +174,7 @@ impl Server {
     /// Serves until the listener fails (the simulator, if any, lives as long).
     ///
     /// # Errors
-    /// What `axum::serve` returns.
+    /// When accepting connections fails for good.
     pub async fn serve(self) -> std::io::Result<()> {
         let Server {
             router,
@@ -182,11 +182,7 @@ impl Server {
             sim,
             ..
         } = self;
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
+        let served = crate::serve::serve(listener, router).await;
         drop(sim);
         served
     }
