@@ -408,6 +408,7 @@ impl VippsLoginLayerBuilder {
             webhook: self.webhook,
             refresh_seconds: self.refresh_seconds.max(1),
             mark: LayerMark { login_path },
+            streams: Arc::default(),
             prefix,
         });
         let router = crate::routes::router(Arc::clone(&shared));

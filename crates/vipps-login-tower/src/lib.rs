@@ -95,6 +95,7 @@ mod return_to;
 mod routes;
 mod session;
 mod shared;
+mod streams;
 mod templates;
 mod user;
 

@@ -79,6 +79,7 @@ pub(crate) struct Shared {
     pub webhook: bool,
     pub refresh_seconds: u32,
     pub mark: LayerMark,
+    pub streams: Arc<crate::streams::Streams>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -552,3 +552,34 @@ async fn anonymous_visitors_store_nothing() {
     let _ = app.start_login(&b, KARI).await;
     assert_eq!(sessions.len(), 1);
 }
+
+#[tokio::test]
+async fn live_status_streams_are_capped_per_login() {
+    let app = start_app(|b, _| b).await;
+    let b = browser();
+    let id = app.start_login(&b, KARI).await;
+    let events = app.url(&format!("/auth/vipps/events/{id}"));
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let res = http_get(&b, events.clone()).await;
+        assert_eq!(res.status(), 200);
+        open.push(res); // kept open: the stream holds its slot
+    }
+    let res = http_get(&b, events.clone()).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let page = Page::read(res).await;
+    assert_eq!(page.json()["error"], "too_many_streams");
+    // Closing one frees a slot.
+    drop(open.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        let res = http_get(&b, events.clone()).await;
+        if res.status() == 200 {
+            again = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed stream gives its slot back");
+}

@@ -185,6 +185,16 @@ pub(super) async fn events(
         Ok(_) | Err(Error::LoginNotFound) => return not_found(),
         Err(e) => return json_error(e.status(), e.code(), &e.to_string()),
     }
+    let Some(slot) = shared.streams.open(&id, &session.data.owner) else {
+        let mut res = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "Too many live status pages are open for this login; close the other tabs and reload.",
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return res;
+    };
     let rx = match shared.client.watch(&login_id).await {
         Ok(rx) => rx,
         Err(e) => return json_error(e.status(), e.code(), &e.to_string()),
@@ -192,6 +202,8 @@ pub(super) async fn events(
     let next = shared.url(&format!("/wait/{id}"));
     let stream = futures_util::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
         let next = next.clone();
+        // The stream (this closure) holds its slot until it ends or the client goes away.
+        let _held = &slot;
         async move {
             if done {
                 return None;
