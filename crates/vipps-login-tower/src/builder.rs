@@ -409,6 +409,7 @@ impl VippsLoginLayerBuilder {
             refresh_seconds: self.refresh_seconds.max(1),
             mark: LayerMark { login_path },
             streams: Arc::default(),
+            no_client_ip_reported: std::sync::atomic::AtomicBool::new(false),
             prefix,
         });
         let router = crate::routes::router(Arc::clone(&shared));

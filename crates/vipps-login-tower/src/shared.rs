@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub refresh_seconds: u32,
     pub mark: LayerMark,
     pub streams: Arc<crate::streams::Streams>,
+    /// Set once the missing client address has been reported.
+    pub no_client_ip_reported: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {

@@ -71,6 +71,17 @@ pub(super) async fn start(
     let msisdn: Msisdn = input.phone.parse().map_err(StartFailure::InvalidPhone)?;
     let return_to = input.return_to.as_deref().and_then(safe_return_to);
     let ip = shared.client_ip.get(&info.headers, &info.extensions);
+    if ip.is_none()
+        && !shared
+            .no_client_ip_reported
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            "the per-IP start limit cannot apply: requests carry no client address; serve \
+             with axum's into_make_service_with_connect_info (or insert ConnectInfo), or \
+             configure ClientIp::Header behind a proxy"
+        );
+    }
     let ctx = StartContext {
         msisdn: msisdn.clone(),
         requested_flow: input.flow,
