@@ -54,7 +54,7 @@ async fn round_trips_per_login(sim: &SimHandle, store: &RedisStore, n: u32) {
     for i in 0..n {
         let m = Msisdn::parse(&format!("479{i:07}")).unwrap();
         let owner = format!("bench-{i}");
-        let ctx = LoginContext::new(owner.clone()).client_key(format!("till-{}", i % 10));
+        let ctx = LoginContext::new(owner.clone()).client_key(format!("till-{}", i % 100));
         let id = client
             .start_login(LoginRequest::new(m), ctx)
             .await
