@@ -589,8 +589,8 @@ async fn run(
             lo,
             hi,
         );
-        eprintln!(
-            "  {}: ours {:?}, theirs {:?}",
+        println!(
+            "  {} (req/s per round): ours {:?}, theirs {:?}",
             row.0,
             ours.iter().map(|v| v.round()).collect::<Vec<_>>(),
             theirs.iter().map(|v| v.round()).collect::<Vec<_>>()
