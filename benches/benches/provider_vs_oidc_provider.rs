@@ -23,7 +23,9 @@
 //!   The first poll, because the two differ on later ones: oidc-provider keeps no poll
 //!   state and answers every poll `authorization_pending`; the bridge answers a poll
 //!   sooner than `interval` with `slow_down`, as CIBA asks. So each round polls ids it
-//!   has started just before (untimed, through each one's backchannel endpoint). On the
+//!   has started just before (untimed, through each one's backchannel endpoint), in
+//!   batches of 800 (oidc-provider's in-memory adapter keeps only the last 1 000–2 000
+//!   entries; the timed parts of the batches are summed). On the
 //!   bridge these are logins for numbers the simulator does not know, which the
 //!   enumeration-resistant mode keeps pending (the simulator has only a few users, each
 //!   allowed three pending logins); such a poll reads the engine (a miss), then the
@@ -44,7 +46,9 @@
 //! tokio runtime: the same client code for both. Every answer is checked (status, and
 //! the `error` of token answers); a wrong one stops the program.
 //!
-//! Printed per endpoint: the median req/s of ours and of theirs over the rounds, the
+//! Printed per endpoint: the req/s of every round, the CPU time per request of the server
+//! and of this load generator in the timed rounds (from `/proc`, 10 ms resolution), the
+//! median req/s of ours and of theirs over the rounds, the
 //! median of the per-round ratios (ours / theirs, round i of each) and their spread
 //! (min–max). Everything shares the machine's cores: the load generator, the bridge
 //! (multi-threaded) and Node (one JavaScript thread).
@@ -69,6 +73,10 @@ const CLIENT_ID: &str = "demo-rp";
 const CLIENT_SECRET: &str = "demo-rp-secret";
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// The most fresh CIBA requests polled in one go: oidc-provider's in-memory adapter is an
+/// LRU that keeps only the last 1 000 to 2 000 entries, so a larger batch would find its
+/// first requests evicted (`invalid_grant`).
+const POLL_BATCH: usize = 800;
 /// The whole program stops by itself after this.
 const DEADLINE: Duration = Duration::from_secs(20 * 60);
 
@@ -311,11 +319,32 @@ impl Endpoint {
     }
 }
 
-/// Per-server state: its connections and a counter for unique phone numbers / codes.
+/// CPU time (user + system) of process `pid` (`self` for this one), from `/proc`, which
+/// counts in USER_HZ: 1/100 s on Linux.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Per-server state: its connections, a counter for unique phone numbers / codes, and
+/// the CPU time the server and this load generator spent in timed rounds.
 struct Side {
     server: Server,
     clients: Vec<reqwest::Client>,
     serial: usize,
+    server_cpu: Duration,
+    client_cpu: Duration,
+    requests: usize,
 }
 
 impl Side {
@@ -381,12 +410,30 @@ impl Side {
         }
     }
 
-    /// One timed round; requests per second.
+    /// One timed round of `n` requests; requests per second. CIBA polls go in batches of
+    /// at most [`POLL_BATCH`] fresh ids, each started just before it; only the polls are
+    /// timed.
     async fn measure(&mut self, endpoint: Endpoint, n: usize) -> f64 {
-        let (jobs, expect) = self.jobs(endpoint, n).await;
-        // A moment for the untimed set-up's connections and timers to settle.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (elapsed, _) = round(self.server.name, &self.clients, jobs, expect).await;
+        let batch = if endpoint == Endpoint::CibaPending {
+            POLL_BATCH
+        } else {
+            n
+        };
+        let mut elapsed = Duration::ZERO;
+        let mut left = n;
+        while left > 0 {
+            let size = left.min(batch);
+            left -= size;
+            let (jobs, expect) = self.jobs(endpoint, size).await;
+            // A moment for the untimed set-up's connections and timers to settle.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let pid = self.server.child.id().to_string();
+            let (server0, client0) = (cpu_time(&pid), cpu_time("self"));
+            elapsed += round(self.server.name, &self.clients, jobs, expect).await.0;
+            self.server_cpu += cpu_time(&pid).saturating_sub(server0);
+            self.client_cpu += cpu_time("self").saturating_sub(client0);
+        }
+        self.requests += n;
         n as f64 / elapsed.as_secs_f64()
     }
 }
@@ -428,7 +475,7 @@ fn main() {
         Settings {
             rounds: 2,
             requests: 20,
-            polls: 10,
+            polls: 20,
             connections: 2,
         }
     } else {
@@ -479,7 +526,7 @@ fn main() {
     let pids = Arc::new(Mutex::new(Vec::<u32>::new()));
     let watchdog_pids = pids.clone();
     std::thread::spawn(move || {
-        if done_rx.recv_timeout(DEADLINE).is_err() {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(DEADLINE) {
             eprintln!("provider_vs_oidc_provider: deadline of {DEADLINE:?} passed, stopping");
             for pid in watchdog_pids.lock().unwrap().iter() {
                 let _ = Command::new("kill").arg(pid.to_string()).status();
@@ -552,11 +599,17 @@ async fn run(
         server: ours,
         clients: clients(settings.connections),
         serial: 0,
+        server_cpu: Duration::ZERO,
+        client_cpu: Duration::ZERO,
+        requests: 0,
     };
     let mut b = Side {
         server: theirs,
         clients: clients(settings.connections),
         serial: 0,
+        server_cpu: Duration::ZERO,
+        client_cpu: Duration::ZERO,
+        requests: 0,
     };
     let mut rows = Vec::new();
     for endpoint in [
@@ -572,11 +625,34 @@ async fn run(
         };
         a.measure(endpoint, n).await;
         b.measure(endpoint, n).await;
+        for side in [&mut a, &mut b] {
+            side.server_cpu = Duration::ZERO;
+            side.client_cpu = Duration::ZERO;
+            side.requests = 0;
+        }
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..settings.rounds {
             ours.push(a.measure(endpoint, n).await);
             theirs.push(b.measure(endpoint, n).await);
         }
+        let per_request = |side: &mut Side| {
+            let us = |d: Duration| d.as_secs_f64() * 1e6 / side.requests as f64;
+            let shown = format!(
+                "server {:.1} µs, load generator {:.1} µs",
+                us(side.server_cpu),
+                us(side.client_cpu)
+            );
+            side.server_cpu = Duration::ZERO;
+            side.client_cpu = Duration::ZERO;
+            side.requests = 0;
+            shown
+        };
+        println!(
+            "  {} (CPU per request, timed rounds): ours: {}; theirs: {}",
+            endpoint.label(),
+            per_request(&mut a),
+            per_request(&mut b)
+        );
         let ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(o, t)| o / t).collect();
         let (lo, hi) = ratios
             .iter()
