@@ -7,7 +7,7 @@
 //! Both run as child processes on 127.0.0.1 (killed when the program ends):
 //! - **ours**: the release `identity-bridge` binary (next to this program's target dir,
 //!   `target/release/identity-bridge`, or `IDENTITY_BRIDGE_BIN`), simulator in process,
-//!   `RUST_LOG=warn`, with `benches/provider_vs_oidc_provider.toml`: the demo client
+//!   `RUST_LOG=warn`, with `benches/benches/provider_vs_oidc_provider.toml`: the client
 //!   `demo-rp` (plain secret, RS256 ID tokens), no start limit, enumeration-resistant.
 //! - **theirs**: `node benches/oidc-provider/server.mjs` (`NODE_ENV=production`),
 //!   `oidc-provider` 9 with its in-memory adapter, CIBA in poll mode, the same client
@@ -25,11 +25,11 @@
 //!   sooner than `interval` with `slow_down`, as CIBA asks. So each round polls ids it
 //!   has started just before (untimed, through each one's backchannel endpoint), in
 //!   batches of 800 (oidc-provider's in-memory adapter keeps only the last 1 000–2 000
-//!   entries; the timed parts of the batches are summed). On the
-//!   bridge these are logins for numbers the simulator does not know, which the
-//!   enumeration-resistant mode keeps pending (the simulator has only a few users, each
-//!   allowed three pending logins); such a poll reads the engine (a miss), then the
-//!   pending record, and writes the poll state.
+//!   entries; the timed parts of the batches are summed). On the bridge these are logins
+//!   for numbers the simulator does not know, which the enumeration-resistant mode keeps
+//!   pending (the simulator has only a few users, each allowed three pending logins);
+//!   such a poll reads the engine (a miss), then the pending record, and writes the poll
+//!   state.
 //! - `token: code refused`: the authorization-code grant with an unknown code
 //!   (client_secret_basic, `code`, `redirect_uri`), answered 400 `invalid_grant`.
 //!
@@ -40,7 +40,8 @@
 //! # How
 //! For each endpoint: one warm-up round per server, then rounds alternating ours,
 //! theirs, ours, theirs … (`PROVIDER_BENCH_ROUNDS`, default 7 each). A round is a fixed
-//! number of requests (`PROVIDER_BENCH_REQUESTS`, default 8 000; CIBA polls 4 000) from a
+//! number of requests (`PROVIDER_BENCH_REQUESTS`, default 8 000; CIBA polls
+//! `PROVIDER_BENCH_POLLS`, default 4 000) from a
 //! fixed number of keep-alive connections (`PROVIDER_BENCH_CONNECTIONS`, default 16),
 //! each a task with its own reqwest client (HTTP/1.1, one connection) on one 2-thread
 //! tokio runtime: the same client code for both. Every answer is checked (status, and
@@ -48,10 +49,14 @@
 //!
 //! Printed per endpoint: the req/s of every round, the CPU time per request of the server
 //! and of this load generator in the timed rounds (from `/proc`, 10 ms resolution), the
-//! median req/s of ours and of theirs over the rounds, the
-//! median of the per-round ratios (ours / theirs, round i of each) and their spread
-//! (min–max). Everything shares the machine's cores: the load generator, the bridge
-//! (multi-threaded) and Node (one JavaScript thread).
+//! median req/s of ours and of theirs over the rounds, the median of the per-round ratios
+//! (ours / theirs, round i of each) and their spread (min–max).
+//!
+//! Everything shares the machine's cores: the load generator, the bridge (multi-threaded)
+//! and Node (one JavaScript thread). On a 2-core machine the bridge's rounds fill both
+//! cores (the load generator spends more CPU per request than the bridge), so where the
+//! bridge is cheapest (JWKS) its req/s shows the machine's ceiling rather than the
+//! server's; the CPU-per-request lines tell the two apart.
 //!
 //! Without `--bench` (`cargo test --benches`, `--all-targets`) it is a smoke run: a few
 //! requests per round, skipped with a message when the release binary or
