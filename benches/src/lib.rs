@@ -5,6 +5,9 @@
 //!   the in-process simulator (poll lateness, memory per login, upstream requests).
 //! - `layer_overhead`: a logged-in request through `VippsLoginLayer` beside axum-login +
 //!   tower-sessions and bare axum.
+//! - `redis`: round trips per login, and a logged-in request on Redis against memory.
+//! - `provider_vs_oidc_provider`: the identity bridge's OpenID provider (discovery, JWKS,
+//!   the token endpoint) beside Node's `oidc-provider`, in requests per second.
 //!
 //! The library is empty; it exists so that these benches live in a crate of their own
 //! and neither `vipps-login-core` nor `vipps-login-tower` depends on the simulator.

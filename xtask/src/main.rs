@@ -6,7 +6,9 @@
 //!   then the browser tests. Installs what the tests need when it is missing (Debian's
 //!   `redis-server` for the Redis store's tests, Chromium for the browser tests).
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
-//! - `bench`: every benchmark, each against its named baseline, side by side.
+//! - `bench`: every benchmark, each against its named baseline, side by side (the
+//!   provider against Node's `oidc-provider`: `npm ci` in `benches/oidc-provider` when
+//!   `node_modules` is missing, and the release `identity-bridge` it starts).
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
 //! - `interop`: Node's `openid-client` does CIBA against the identity bridge, Python's
 //!   `authlib` authorization code against the provider; see `interop.rs`.
@@ -137,17 +139,30 @@ fn bench(args: &[String]) -> Result {
     } else {
         &[]
     };
+    // The provider against Node's oidc-provider: its npm packages (pinned by the lock
+    // file) and the release bridge binary the benchmark starts as a child process.
+    let oidc_provider_dir = root().join("benches").join("oidc-provider");
+    if !oidc_provider_dir.join("node_modules").exists() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&oidc_provider_dir))?;
+    }
+    run(cargo().args(["build", "--release", "--package", "identity-bridge"]))?;
     for (package, bench) in [
         ("vipps-login-core", "verify"),
         ("vipps-login-benches", "pending_logins"),
         ("vipps-login-benches", "layer_overhead"),
         ("vipps-login-benches", "redis"),
+        ("vipps-login-benches", "provider_vs_oidc_provider"),
     ] {
         let mut cmd = cargo();
         cmd.env("REDIS_SERVER", &redis_server);
         cmd.args(["bench", "--package", package, "--bench", bench, "--"]);
-        // The load benchmark is a plain program, not criterion: it takes no criterion flags.
-        if !matches!(bench, "pending_logins" | "redis") {
+        // The load benchmarks are plain programs, not criterion: they take no criterion flags.
+        if !matches!(
+            bench,
+            "pending_logins" | "redis" | "provider_vs_oidc_provider"
+        ) {
             cmd.args(criterion_args);
         }
         run(&mut cmd)?;
