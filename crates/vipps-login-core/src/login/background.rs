@@ -52,6 +52,7 @@ async fn run(weak: Weak<Inner>, tick: Duration) {
             }
             _ = ticker.tick() => {
                 let Some(inner) = weak.upgrade() else { break };
+                inner.engine.prune_watchers();
                 if events.is_none() {
                     match inner.engine.store.subscribe(keys::EVENTS).await {
                         Ok(rx) => {

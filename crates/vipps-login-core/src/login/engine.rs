@@ -315,6 +315,11 @@ impl Engine {
         }
     }
 
+    /// Forgets watchers nobody holds any more (a waiter that gave up, a closed page).
+    pub(crate) fn prune_watchers(&self) {
+        lock(&self.watchers).retain(|_, tx| tx.receiver_count() > 0);
+    }
+
     /// Re-reads every watched login (notifications may have been lost).
     pub(crate) async fn refresh_all(&self) {
         let ids: Vec<LoginId> = {
