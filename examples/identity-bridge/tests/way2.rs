@@ -143,29 +143,35 @@ async fn follow_wait(browser: &reqwest::Client, wait: &Url) -> Url {
     panic!("the waiting page never moved on: {last}");
 }
 
+/// The simulated phone answers (`approve` or `deny`); the operator's waiting page sends
+/// the browser back to the client with its `state`: the query it brings.
+async fn phone_answers(
+    b: &Bridge,
+    browser: &reqwest::Client,
+    wait: &Url,
+    auth_req_id: &str,
+    answer: &str,
+) -> std::collections::HashMap<String, String> {
+    let url = b
+        .sim
+        .join(&format!("/_sim/requests/{auth_req_id}/{answer}"))
+        .unwrap();
+    let res = reqwest::Client::new().post(url).send().await.unwrap();
+    assert!(res.status().is_success());
+    let back = follow_wait(browser, wait).await;
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "rp-state");
+    q
+}
+
 #[tokio::test]
 async fn operator_pages_hand_the_login_to_the_client_as_a_single_use_code() {
     let b = bridge().await;
     let browser = browser();
     let verifier = "a-verifier-of-forty-three-characters-or-more-0123";
     let (wait, auth_req_id) = operator_starts(&b, &browser, &s256(verifier)).await;
-    let approve = b
-        .sim
-        .join(&format!("/_sim/requests/{auth_req_id}/approve"))
-        .unwrap();
-    assert!(
-        reqwest::Client::new()
-            .post(approve)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
-    let back = follow_wait(&browser, &wait).await;
-    assert!(back.as_str().starts_with(REDIRECT), "{back}");
-    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
-    assert_eq!(q["state"], "rp-state");
+    let q = phone_answers(&b, &browser, &wait, &auth_req_id, "approve").await;
     let code = q["code"].clone();
 
     let token_url = format!("{}/token", b.issuer);
@@ -220,23 +226,7 @@ async fn a_declined_login_returns_access_denied_to_the_client() {
         &s256("another-verifier-of-enough-length-0123456789"),
     )
     .await;
-    let deny = b
-        .sim
-        .join(&format!("/_sim/requests/{auth_req_id}/deny"))
-        .unwrap();
-    assert!(
-        reqwest::Client::new()
-            .post(deny)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
-    let back = follow_wait(&browser, &wait).await;
-    assert!(back.as_str().starts_with(REDIRECT), "{back}");
-    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    let q = phone_answers(&b, &browser, &wait, &auth_req_id, "deny").await;
     assert_eq!(q["error"], "access_denied");
-    assert_eq!(q["state"], "rp-state");
     assert!(!q.contains_key("code"));
 }
