@@ -137,15 +137,7 @@ async fn other_bad_requests_go_back_to_the_client_with_the_error_and_state() {
 #[tokio::test]
 async fn the_operator_logs_the_customer_in_and_the_client_redeems_the_code_once() {
     let b = way2().await;
-    let disco: Value = b
-        .http
-        .get(b.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let disco: Value = b.get_json("/.well-known/openid-configuration", None).await;
     assert_eq!(disco["authorization_endpoint"], b.url("/authorize"));
     assert_eq!(disco["code_challenge_methods_supported"], json!(["S256"]));
 
@@ -219,15 +211,8 @@ async fn the_operator_logs_the_customer_in_and_the_client_redeems_the_code_once(
     assert_eq!(claims["aud"], "rp-1");
     assert_eq!(claims["given_name"], "Kari");
     let info: Value = b
-        .http
-        .get(b.url("/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/userinfo", Some(tokens["access_token"].as_str().unwrap()))
+        .await;
     assert_eq!(info["phone_number"], "+4712345678");
     // Reuse.
     oauth_error(redeem(&b, Some(RP1), &form).await, 400, "invalid_grant").await;

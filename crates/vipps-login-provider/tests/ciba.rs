@@ -9,14 +9,6 @@ use common::*;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use serde_json::Value;
 
-const KARI_HINT: &str = "+4712345678";
-
-fn start_form<'a>(hint: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut f = vec![("scope", "openid phone"), ("login_hint", hint)];
-    f.extend_from_slice(extra);
-    f
-}
-
 #[tokio::test]
 async fn client_authentication_is_refused_without_the_right_secret() {
     let b = bridge().await;
@@ -246,15 +238,7 @@ async fn polls_are_refused_for_unknown_grants_foreign_or_reused_ids_and_too_fast
 }
 
 async fn verify_id_token(b: &Bridge, token: &str, aud: &str) -> Value {
-    let jwks: JwkSet = b
-        .http
-        .get(b.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = serde_json::from_value(b.get_json("/jwks", None).await).unwrap();
     let header = decode_header(token).unwrap();
     let jwk = jwks
         .find(header.kid.as_deref().unwrap())
@@ -270,15 +254,7 @@ async fn verify_id_token(b: &Bridge, token: &str, aud: &str) -> Value {
 #[tokio::test]
 async fn an_approved_login_yields_verified_tokens_and_userinfo() {
     let b = bridge().await;
-    let disco: Value = b
-        .http
-        .get(b.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let disco: Value = b.get_json("/.well-known/openid-configuration", None).await;
     assert_eq!(disco["issuer"], b.base);
     assert_eq!(
         disco["backchannel_authentication_endpoint"],
@@ -342,16 +318,7 @@ async fn an_approved_login_yields_verified_tokens_and_userinfo() {
         assert!(claims.get("name").is_none(), "no profile scope");
 
         let at = tokens["access_token"].as_str().unwrap();
-        let info: Value = b
-            .http
-            .get(b.url("/userinfo"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let info: Value = b.get_json("/userinfo", Some(at)).await;
         assert_eq!(info["sub"], claims["sub"]);
         assert_eq!(info["phone_number"], "+4712345678");
     }

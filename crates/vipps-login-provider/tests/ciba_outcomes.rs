@@ -9,14 +9,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-const KARI_HINT: &str = "+4712345678";
-
-fn start_form<'a>(hint: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut f = vec![("scope", "openid phone"), ("login_hint", hint)];
-    f.extend_from_slice(extra);
-    f
-}
-
 #[tokio::test]
 async fn client_secret_post_works_and_denial_is_access_denied() {
     let b = bridge().await;

@@ -12,6 +12,15 @@ pub const KARI: &str = "4712345678";
 pub const OLA: &str = "4798765432";
 pub const NO_ACCOUNT: &str = "4711111111";
 pub const OLD_APP: &str = "4733333333";
+/// Kari's number as a client sends it (E.164).
+pub const KARI_HINT: &str = "+4712345678";
+
+/// A backchannel form for `hint` with scope `openid phone`, plus `extra`.
+pub fn start_form<'a>(hint: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![("scope", "openid phone"), ("login_hint", hint)];
+    f.extend_from_slice(extra);
+    f
+}
 
 pub fn sim_config() -> SimConfig {
     SimConfig::default()
@@ -145,6 +154,15 @@ pub async fn bridge() -> Bridge {
 impl Bridge {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// GETs `path` (with a bearer token when given); the body as JSON.
+    pub async fn get_json(&self, path: &str, bearer: Option<&str>) -> serde_json::Value {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
     }
 
     /// POSTs a form with `client_secret_basic`.
