@@ -69,7 +69,10 @@ mod tests {
     fn every_variant() -> Vec<(Error, u8)> {
         let s = || "x".to_owned();
         vec![
-            (Error::InvalidPhoneNumber(s()), 2),
+            (
+                Error::InvalidPhoneNumber(vipps_login_core::PhoneProblem::Empty),
+                2,
+            ),
             (Error::InvalidBindingMessage(s()), 2),
             (Error::InvalidScope(s()), 2),
             (Error::InvalidInput(s()), 2),

@@ -6,21 +6,25 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::Language;
+use crate::msisdn::PhoneProblem;
+
 /// Everything that can go wrong, one variant per situation a caller may want to handle.
 ///
 /// * [`Error::code`] is a stable `snake_case` identifier for logs, JSON and exit codes.
 /// * [`Error::status`] is the HTTP status a web front end should answer with.
 /// * [`Error::retry_after`] says how long to wait when waiting helps.
-/// * `Display` is one plain sentence that a cashier or a call-center agent can act on.
+/// * `Display` is one plain sentence that a cashier or a call-center agent can act on;
+///   [`Error::sentence`] gives it in Norwegian, Danish, Finnish or English.
 ///
 /// No variant ever carries a token, a secret or a full phone number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "code", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Error {
-    /// The phone number could not be understood; the text says which part is wrong.
+    /// The phone number could not be understood; the [`PhoneProblem`] says what is wrong.
     #[error("The phone number is not valid: {0}.")]
-    InvalidPhoneNumber(String),
+    InvalidPhoneNumber(PhoneProblem),
     /// The binding message (confirmation code) is not 5–8 of `A-Z`, `0-9` and `-`.
     #[error("The confirmation code is not valid: {0}.")]
     InvalidBindingMessage(String),
@@ -148,15 +152,7 @@ pub(crate) fn minutes_seconds(d: Duration) -> String {
 }
 
 fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
-    let wait = minutes_seconds(retry_after);
-    match reason {
-        CoolDownReason::Declined => {
-            format!("The customer declined the last request; wait {wait} before asking again.")
-        }
-        CoolDownReason::Ignored => format!(
-            "The customer did not answer the last request; you can send a new one in {wait}."
-        ),
-    }
+    crate::i18n::cool_down_for(Language::En, reason, retry_after)
 }
 
 fn rate_limited_sentence(retry_after: Option<Duration>) -> String {

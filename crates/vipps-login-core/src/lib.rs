@@ -21,7 +21,8 @@
 //!   `iss`, `aud`, `exp`/`iat`, `nonce`, `auth_req_id`); userinfo comes typed ([`UserInfo`])
 //!   and must belong to the same `sub`.
 //! - **Operations**: discovery and JWKS cached for as long as Vipps allows, one [`Error`]
-//!   type whose messages a cashier can act on, secrets and phone numbers kept out of logs,
+//!   type whose messages a cashier can act on (in Norwegian, Danish, Finnish or English:
+//!   [`Error::sentence`], [`Language`]), secrets and phone numbers kept out of logs,
 //!   login state in a pluggable [`Store`] ([`MemoryStore`] by default, Redis through
 //!   `vipps-login-redis` for several instances).
 //!
@@ -62,10 +63,12 @@ mod commands;
 mod config;
 mod error;
 mod http;
+pub mod i18n;
 mod instance;
 pub mod login;
 mod metadata;
 mod metrics;
+mod msisdn;
 mod poller;
 mod secret;
 mod store;
@@ -79,11 +82,13 @@ mod wire;
 pub use crate::client::VippsClient;
 pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
 pub use crate::error::{CoolDownReason, Error, TokenError};
+pub use crate::i18n::Language;
 pub use crate::login::policy::{RateLimits, Window};
 pub use crate::login::sealed::Sealer;
 pub use crate::login::state::{IllegalTransition, LoginStatus};
 pub use crate::login::{LoginContext, LoginView, Transition};
 pub use crate::metrics::PollerStats;
+pub use crate::msisdn::PhoneProblem;
 pub use crate::secret::Secret;
 pub use crate::store::{
     DEFAULT_MEMORY_STORE_CAPACITY, MemoryStore, Notification, Store, StoreError, StoreErrorSource,

@@ -91,7 +91,7 @@ pub struct UserInfo {
 
 impl fmt::Debug for UserInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let masked = |v: &Option<String>| v.as_deref().map(|d| crate::types::mask_digits(d, 2));
+        let masked = |v: &Option<String>| v.as_deref().map(|d| crate::msisdn::mask_digits(d, 2));
         f.debug_struct("UserInfo")
             .field("sub", &self.sub)
             .field("name", &self.name)

@@ -70,7 +70,7 @@ pub(crate) fn sanitize(text: &str) -> String {
     let mut digits = String::new();
     let flush = |digits: &mut String, out: &mut String| {
         if digits.len() >= 6 {
-            out.push_str(&crate::types::mask_digits(digits, 2));
+            out.push_str(&crate::msisdn::mask_digits(digits, 2));
         } else {
             out.push_str(digits);
         }

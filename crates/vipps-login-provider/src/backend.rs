@@ -309,7 +309,7 @@ impl VippsPhoneLogin {
 
 fn start_error(e: CoreError) -> LoginError {
     match &e {
-        CoreError::InvalidPhoneNumber(why) => LoginError::InvalidHint(why.clone()),
+        CoreError::InvalidPhoneNumber(why) => LoginError::InvalidHint(why.to_string()),
         CoreError::InvalidBindingMessage(why) => LoginError::InvalidBindingMessage(why.clone()),
         CoreError::InvalidScope(why) => LoginError::InvalidScope(why.clone()),
         CoreError::InvalidInput(why) => LoginError::InvalidRequest(why.clone()),

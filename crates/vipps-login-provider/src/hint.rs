@@ -62,7 +62,7 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// Core's sentence without its own wrapping, e.g. "a Norwegian number has 8 digits ...".
 fn inner_reason(e: &vipps_login_core::Error) -> String {
     match e {
-        vipps_login_core::Error::InvalidPhoneNumber(why) => why.clone(),
+        vipps_login_core::Error::InvalidPhoneNumber(why) => why.to_string(),
         other => other.to_string(),
     }
 }

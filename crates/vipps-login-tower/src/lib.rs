@@ -89,6 +89,7 @@ mod builder;
 mod csrf;
 mod guard;
 mod hooks;
+mod i18n;
 mod layer;
 mod response;
 mod return_to;
@@ -109,11 +110,14 @@ pub use hooks::{
     CompletedLogin, Completion, CompletionStep, FlowChoice, FlowChooser, HookError, LoginHook,
     RequestedFlow, StartContext,
 };
+pub use i18n::{default_text, text_keys};
 pub use layer::{ResponseFuture, VippsLogin, VippsLoginLayer};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
 pub use shared::ClientIp;
 pub use templates::{PAGE_TEMPLATES, default_template_source, default_templates};
 pub use user::{VippsUser, VippsUserRejection};
+/// The languages of the pages (re-exported for the builder).
+pub use vipps_login_core::Language;
 /// The abuse limits, applied by the core engine (re-exported for the builder).
 pub use vipps_login_core::{RateLimits, Window};

@@ -67,6 +67,7 @@ pub(crate) struct Shared {
     pub sessions: Sessions,
     pub prefix: String,
     pub templates: minijinja::Environment<'static>,
+    pub texts: crate::i18n::Texts,
     pub hook: Arc<dyn LoginHook>,
     pub completion: Arc<dyn CompletionStep>,
     pub flow_chooser: Arc<dyn FlowChooser>,

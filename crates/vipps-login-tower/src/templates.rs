@@ -8,6 +8,7 @@ pub const PAGE_TEMPLATES: [&str; 4] = ["login.html", "wait.html", "result.html",
 
 pub(crate) const STYLE_CSS: &str = include_str!("../static/style.css");
 pub(crate) const SCRIPT_JS: &str = include_str!("../static/vipps-login.js");
+pub(crate) const FAVICON_SVG: &str = include_str!("../static/favicon.svg");
 
 /// The built-in templates: `base.html` plus the pages in [`PAGE_TEMPLATES`].
 pub(crate) const DEFAULTS: [(&str, &str); 5] = [

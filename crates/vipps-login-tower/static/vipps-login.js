@@ -6,10 +6,13 @@
   if (phone) {
     var groups = { "47": [3, 2, 3], "45": [2, 2, 2, 2], "358": [2, 3, 4] };
     var format = function (raw) {
+      // Anything but digits and separators stays as typed: the server says what is
+      // wrong with it (a letter, something after the number) instead of never seeing it.
+      if (/[^\d\s+().\-]/.test(raw)) return raw;
       var plus = /^\s*(\+|00)/.test(raw);
       var digits = raw.replace(/\D/g, "");
       if (/^00/.test(raw.trim())) digits = digits.slice(2);
-      if (!plus) return raw.replace(/[^\d\s+]/g, "");
+      if (!plus) return raw;
       var cc = ["358", "47", "45"].find(function (c) { return digits.indexOf(c) === 0; });
       if (!cc) return "+" + digits;
       var rest = digits.slice(cc.length), out = "+" + cc, i = 0;
@@ -34,5 +37,33 @@
       if (data.next) { source.close(); window.location.assign(data.next); }
     });
     source.onerror = function () { /* the browser retries; the no-JS refresh link stays */ };
+  }
+  // A wait on a result page counts down; the link to a new login is held until zero.
+  // Without JavaScript the page says it goes back to the form, and a refresh does so.
+  var countdown = document.getElementById("countdown");
+  if (countdown) {
+    var again = document.getElementById("again");
+    var end = Date.now() + (Number(countdown.dataset.seconds) || 0) * 1000;
+    var show = function (n) {
+      return countdown.dataset.format === "clock" ? Math.floor(n / 60) + ":" + ("0" + (n % 60)).slice(-2) : String(n);
+    };
+    var held = function (e) { if (again.getAttribute("aria-disabled") === "true") e.preventDefault(); };
+    if (again) {
+      again.setAttribute("aria-disabled", "true");
+      again.classList.add("vl-disabled");
+      again.addEventListener("click", held);
+    }
+    var timer = setInterval(function () {
+      var left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+      countdown.textContent = show(left);
+      countdown.dataset.left = String(left);
+      if (left > 0) return;
+      clearInterval(timer);
+      if (countdown.dataset.done) countdown.parentNode.textContent = countdown.dataset.done;
+      if (again) {
+        again.removeAttribute("aria-disabled");
+        again.classList.remove("vl-disabled");
+      }
+    }, 250);
   }
 })();

@@ -105,7 +105,7 @@ fn strict_number(text: &str) -> Result<Msisdn, String> {
         return Err("no country code".into());
     }
     Msisdn::parse(digits).map_err(|e| match e {
-        vipps_login_core::Error::InvalidPhoneNumber(why) => why,
+        vipps_login_core::Error::InvalidPhoneNumber(why) => why.to_string(),
         other => other.code().to_owned(),
     })
 }

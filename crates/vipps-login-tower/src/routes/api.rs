@@ -8,16 +8,18 @@ use serde_json::json;
 
 use super::context::{RequestInfo, St, end_session, has_api_header, unix};
 use super::flow::{self, StartFailure, StartInput, View};
-use super::outcome::Outcome;
-use super::outcome::status_text;
+use super::outcome::{Outcome, status_key};
+use vipps_login_core::Language;
+
 use crate::response::{json_error, json_ok};
+use crate::shared::Shared;
 use crate::user::StoredUser;
 
-fn csrf_failure() -> Response {
+fn csrf_failure(shared: &Shared, lang: Language) -> Response {
     json_error(
         StatusCode::FORBIDDEN,
         "csrf",
-        "Missing X-Requested-With header: the JSON API only accepts requests from scripts.",
+        &shared.text(lang, "api_csrf"),
     )
 }
 
@@ -31,8 +33,9 @@ fn user_json(user: &StoredUser) -> serde_json::Value {
 }
 
 pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> Response {
+    let lang = shared.lang(&info);
     if !has_api_header(&info.headers) {
-        return csrf_failure();
+        return csrf_failure(&shared, lang);
     }
     let is_json = info
         .headers
@@ -43,7 +46,7 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
         return json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Send the body as application/json.",
+            &shared.text(lang, "api_media_type"),
         );
     }
     let input: StartInput = match serde_json::from_slice(&body) {
@@ -52,13 +55,13 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                "The body must be a JSON object like {\"phone\": \"+47 123 45 678\"}.",
+                &shared.text(lang, "api_invalid_json"),
             );
         }
     };
     let mut session = match shared.session(&info).await {
         Ok(s) => s.unwrap_or_else(|| shared.sessions.new_session()),
-        Err(o) => return shared.outcome_json(&o),
+        Err(o) => return shared.outcome_json(&o, lang),
     };
     let res = match flow::start(&shared, &mut session, &input, &info).await {
         Ok(view) => {
@@ -77,10 +80,12 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
                 }),
             )
         }
-        Err(StartFailure::InvalidPhone(e)) => {
-            json_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string())
-        }
-        Err(StartFailure::Outcome(o)) => shared.outcome_json(&o),
+        Err(StartFailure::InvalidPhone(e)) => json_error(
+            StatusCode::BAD_REQUEST,
+            e.code(),
+            &shared.texts.error(lang, &e),
+        ),
+        Err(StartFailure::Outcome(o)) => shared.outcome_json(&o, lang),
     };
     shared.with_cookie(res, &session, &info)
 }
@@ -90,10 +95,11 @@ pub(super) async fn status(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
+    let lang = shared.lang(&info);
     let mut session = match shared.session(&info).await {
         Ok(Some(s)) => s,
-        Ok(None) => return shared.outcome_json(&Outcome::not_found()),
-        Err(o) => return shared.outcome_json(&o),
+        Ok(None) => return shared.outcome_json(&Outcome::not_found(), lang),
+        Err(o) => return shared.outcome_json(&o, lang),
     };
     match flow::check(&shared, &mut session, &id).await {
         View::Waiting(view) => json_ok(
@@ -101,19 +107,28 @@ pub(super) async fn status(
             json!({
                 "login_id": id,
                 "status": view.status.as_str(),
-                "message": status_text(&view.status),
+                "message": shared.text(lang, status_key(&view.status)),
                 "binding_message": view.binding_message.as_ref().map(|b| b.as_str()),
                 "expires_at": unix(view.expires_at),
             }),
         ),
         View::Done(outcome) if outcome.http.is_success() => json_ok(
             StatusCode::OK,
-            json!({ "login_id": id, "status": outcome.status, "message": outcome.message }),
+            json!({
+                "login_id": id,
+                "status": outcome.status,
+                "message": outcome.message.say(&shared.texts, lang),
+            }),
         ),
-        View::Done(outcome) => shared.outcome_json(&outcome),
+        View::Done(outcome) => shared.outcome_json(&outcome, lang),
         View::Redirect(to) => json_ok(
             StatusCode::OK,
-            json!({ "login_id": id, "status": "approved", "message": "Confirmed.", "redirect": to }),
+            json!({
+                "login_id": id,
+                "status": "approved",
+                "message": shared.text(lang, "api_confirmed"),
+                "redirect": to,
+            }),
         ),
         View::LoggedIn { redirect, user } => {
             let res = json_ok(
@@ -121,7 +136,7 @@ pub(super) async fn status(
                 json!({
                     "login_id": id,
                     "status": "approved",
-                    "message": "Logged in.",
+                    "message": shared.text(lang, "api_logged_in"),
                     "redirect": redirect,
                     "user": user_json(&user),
                 }),
@@ -136,20 +151,25 @@ pub(super) async fn cancel(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
+    let lang = shared.lang(&info);
     if !has_api_header(&info.headers) {
-        return csrf_failure();
+        return csrf_failure(&shared, lang);
     }
     let session = match shared.session(&info).await {
         Ok(Some(s)) => s,
-        Ok(None) => return shared.outcome_json(&Outcome::not_found()),
-        Err(o) => return shared.outcome_json(&o),
+        Ok(None) => return shared.outcome_json(&Outcome::not_found(), lang),
+        Err(o) => return shared.outcome_json(&o, lang),
     };
     match flow::cancel(&shared, &session, &id).await {
         Ok(()) => json_ok(
             StatusCode::OK,
-            json!({ "login_id": id, "status": "cancelled", "message": "The login was cancelled." }),
+            json!({
+                "login_id": id,
+                "status": "cancelled",
+                "message": shared.text(lang, "status_cancelled"),
+            }),
         ),
-        Err(o) => shared.outcome_json(&o),
+        Err(o) => shared.outcome_json(&o, lang),
     }
 }
 
@@ -158,7 +178,7 @@ pub(super) async fn cancel(
 pub(super) async fn me(State(shared): St, info: RequestInfo) -> Response {
     let session = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.outcome_json(&o),
+        Err(o) => return shared.outcome_json(&o, shared.lang(&info)),
     };
     let (csrf, cookie) = shared.form_csrf(session.as_ref(), &info);
     let body = match session.as_ref().and_then(|s| s.data.user.as_ref()) {
@@ -174,7 +194,7 @@ pub(super) async fn me(State(shared): St, info: RequestInfo) -> Response {
 
 pub(super) async fn logout(State(shared): St, info: RequestInfo) -> Response {
     if !has_api_header(&info.headers) {
-        return csrf_failure();
+        return csrf_failure(&shared, shared.lang(&info));
     }
     let res = json_ok(StatusCode::OK, json!({ "status": "logged_out" }));
     end_session(&shared, &info, res).await
@@ -205,7 +225,11 @@ pub(super) async fn webhook(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::info!(code = e.code(), "webhook refused");
-            json_error(e.status(), e.code(), &e.to_string())
+            json_error(
+                e.status(),
+                e.code(),
+                &shared.texts.error(shared.lang(&info), &e),
+            )
         }
     }
 }

@@ -11,7 +11,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::outcome::Outcome;
+use vipps_login_core::Language;
+
+use super::outcome::{Outcome, countdown};
 use crate::response::{json_error, retry_after_secs, security_headers, set_retry_after};
 use crate::session::Session;
 use crate::shared::Shared;
@@ -40,24 +42,37 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestInfo {
 }
 
 impl Shared {
-    fn base_ctx(&self) -> minijinja::Value {
+    fn base_ctx(&self, lang: Language) -> minijinja::Value {
         context! {
-            lang => "en",
+            lang => lang.code(),
+            t => self.texts.value(lang),
             app_name => &self.app_name,
             prefix => &self.prefix,
             style_url => self.url("/static/style.css"),
             script_url => self.url("/static/vipps-login.js"),
+            favicon_url => self.url("/static/favicon.svg"),
             login_url => self.url("/login"),
         }
+    }
+
+    /// The language of a request (its `Accept-Language`, else the configured default).
+    pub(super) fn lang(&self, info: &RequestInfo) -> Language {
+        self.texts.lang(&info.headers)
+    }
+
+    /// The text `key` in `lang`.
+    pub(super) fn text(&self, lang: Language, key: &str) -> String {
+        self.texts.get(lang, key)
     }
 
     pub(super) fn render(
         &self,
         name: &str,
         status: StatusCode,
+        lang: Language,
         page: minijinja::Value,
     ) -> Response {
-        let ctx = context! { ..page, ..self.base_ctx() };
+        let ctx = context! { ..page, ..self.base_ctx(lang) };
         let html = self
             .templates
             .get_template(name)
@@ -109,16 +124,25 @@ impl Shared {
         })
     }
 
-    pub(crate) fn result_page(&self, outcome: &Outcome) -> Response {
+    pub(crate) fn result_page(&self, outcome: &Outcome, lang: Language) -> Response {
+        let message = outcome.message.say(&self.texts, lang);
+        let countdown = outcome.retry_after.and_then(|d| countdown(&message, d));
+        let again = if outcome.status == "logged_out" {
+            "result_log_in_again"
+        } else {
+            "result_again"
+        };
         let mut res = self.render(
             "result.html",
             outcome.http,
+            lang,
             context! {
                 status => outcome.status,
-                heading => &outcome.heading,
-                message => &outcome.message,
+                heading => outcome.heading.say(&self.texts, lang),
+                message => message,
                 retry_after => outcome.retry_after.map(retry_after_secs),
-                again_text => if outcome.status == "logged_out" { "Log in again" } else { "Start a new login" },
+                countdown => countdown,
+                again_text => self.text(lang, again),
             },
         );
         if let Some(d) = outcome.retry_after {
@@ -127,8 +151,9 @@ impl Shared {
         res
     }
 
-    pub(crate) fn outcome_json(&self, outcome: &Outcome) -> Response {
-        let mut res = json_error(outcome.http, outcome.status, &outcome.message);
+    pub(crate) fn outcome_json(&self, outcome: &Outcome, lang: Language) -> Response {
+        let message = outcome.message.say(&self.texts, lang);
+        let mut res = json_error(outcome.http, outcome.status, &message);
         if let Some(d) = outcome.retry_after {
             set_retry_after(&mut res, d);
         }

@@ -212,7 +212,7 @@ pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str)
 }
 
 /// The number the login was started for, from its context.
-fn started_for(view: &LoginView) -> Option<Msisdn> {
+pub(super) fn started_for(view: &LoginView) -> Option<Msisdn> {
     view.context
         .extra_value()
         .get("msisdn")

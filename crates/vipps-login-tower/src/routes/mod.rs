@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::response::json_error;
 use crate::shared::Shared;
-use crate::templates::{SCRIPT_JS, STYLE_CSS};
+use crate::templates::{FAVICON_SVG, SCRIPT_JS, STYLE_CSS};
 use context::St;
 use outcome::Outcome;
 
@@ -46,7 +47,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{p}/api/me"), get(api::me))
         .route(&format!("{p}/api/logout"), post(api::logout))
         .route(&format!("{p}/static/style.css"), get(style))
-        .route(&format!("{p}/static/vipps-login.js"), get(script));
+        .route(&format!("{p}/static/vipps-login.js"), get(script))
+        .route(&format!("{p}/static/favicon.svg"), get(favicon));
     // The browser callback exists only where continue-in-browser can happen: without a
     // public base URL no redirect_uri can be built, so no login can come back to it.
     if shared.public_base_url.is_some() {
@@ -55,24 +57,61 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     if shared.webhook {
         router = router.route(&format!("{p}/webhook"), post(api::webhook));
     }
-    router.fallback(not_found).with_state(shared)
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            language_headers,
+        ))
+        .with_state(shared)
 }
 
-async fn not_found(State(shared): St, method: Method) -> Response {
+async fn not_found(State(shared): St, method: Method, headers: HeaderMap) -> Response {
+    let lang = shared.texts.lang(&headers);
     if method == Method::GET || method == Method::HEAD {
-        shared.result_page(&Outcome::new(
-            "not_found",
-            "Page not found",
-            "There is no such page.",
-            StatusCode::NOT_FOUND,
-        ))
+        shared.result_page(
+            &Outcome::keys(
+                "not_found",
+                "page_not_found_heading",
+                "page_not_found_message",
+                StatusCode::NOT_FOUND,
+            ),
+            lang,
+        )
     } else {
         json_error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "There is no such route.",
+            &shared.texts.get(lang, "api_no_route"),
         )
     }
+}
+
+/// Every answer of the layer's routes says which language it is in and that it
+/// depends on `Accept-Language`.
+async fn language_headers(State(shared): St, req: Request, next: Next) -> Response {
+    let lang = shared.texts.lang(req.headers());
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let worded = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("text/html")
+                || v.starts_with("application/json")
+                || v.starts_with("text/event-stream")
+        });
+    if !worded {
+        return res;
+    }
+    if !h.contains_key(header::CONTENT_LANGUAGE) {
+        h.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.code()),
+        );
+    }
+    h.append(header::VARY, HeaderValue::from_static("accept-language"));
+    res
 }
 
 async fn style() -> Response {
@@ -81,6 +120,10 @@ async fn style() -> Response {
 
 async fn script() -> Response {
     static_file(SCRIPT_JS, "text/javascript; charset=utf-8")
+}
+
+async fn favicon() -> Response {
+    static_file(FAVICON_SVG, "image/svg+xml")
 }
 
 fn static_file(body: &'static str, content_type: &'static str) -> Response {

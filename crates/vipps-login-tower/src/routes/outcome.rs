@@ -3,15 +3,38 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use vipps_login_core::{Error, LoginStatus};
+use vipps_login_core::{Error, Language, LoginStatus};
+
+use crate::i18n::{Texts, minutes_seconds, whole_seconds};
+
+/// A text of an outcome, put into words in the request's language when it is shown.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    /// A key of the layer's texts.
+    Key(&'static str),
+    /// A core error's sentence.
+    Error(Error),
+    /// Words that come as they are (an app hook's refusal).
+    Plain(String),
+}
+
+impl Text {
+    pub(crate) fn say(&self, texts: &Texts, lang: Language) -> String {
+        match self {
+            Text::Key(k) => texts.get(lang, k),
+            Text::Error(e) => texts.error(lang, e),
+            Text::Plain(s) => s.clone(),
+        }
+    }
+}
 
 /// A final answer: the `data-status` of `#result` (and the JSON `error`/`status` code),
 /// a heading, a sentence, an HTTP status.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
     pub status: &'static str,
-    pub heading: String,
-    pub message: String,
+    pub heading: Text,
+    pub message: Text,
     pub http: StatusCode,
     pub retry_after: Option<Duration>,
 }
@@ -19,24 +42,34 @@ pub(crate) struct Outcome {
 impl Outcome {
     pub(crate) fn new(
         status: &'static str,
-        heading: &str,
-        message: impl Into<String>,
+        heading: &'static str,
+        message: Text,
         http: StatusCode,
     ) -> Self {
         Self {
             status,
-            heading: heading.to_owned(),
-            message: message.into(),
+            heading: Text::Key(heading),
+            message,
             http,
             retry_after: None,
         }
     }
 
+    /// An outcome whose heading and sentence are both layer texts.
+    pub(crate) fn keys(
+        status: &'static str,
+        heading: &'static str,
+        message: &'static str,
+        http: StatusCode,
+    ) -> Self {
+        Self::new(status, heading, Text::Key(message), http)
+    }
+
     pub(crate) fn declined() -> Self {
         Self::new(
             "declined",
-            "Login declined",
-            Error::Declined.to_string(),
+            "declined_heading",
+            Text::Error(Error::Declined),
             StatusCode::OK,
         )
     }
@@ -44,71 +77,78 @@ impl Outcome {
     pub(crate) fn expired() -> Self {
         Self::new(
             "expired",
-            "Login expired",
-            Error::Expired.to_string(),
+            "expired_heading",
+            Text::Error(Error::Expired),
             StatusCode::OK,
         )
     }
 
     pub(crate) fn cancelled() -> Self {
-        Self::new(
+        Self::keys(
             "cancelled",
-            "Login cancelled",
-            "The login was cancelled. Nothing was shared.",
+            "cancelled_heading",
+            "cancelled_message",
             StatusCode::OK,
         )
     }
 
     pub(crate) fn continued_in_browser() -> Self {
-        Self::new(
+        Self::keys(
             "continued_in_browser",
-            "The customer continues on their phone",
-            "The customer confirmed in Vipps and continues in their phone's browser.",
+            "continued_heading",
+            "continued_message",
             StatusCode::OK,
         )
     }
 
     /// A cancel that came after the login was decided: 409, the login is left as it is.
     pub(crate) fn too_late_to_cancel() -> Self {
-        Self::new(
+        Self::keys(
             "already_completed",
-            "Too late to cancel",
-            "The customer answered before the cancel arrived; the login stays as it is.",
+            "too_late_heading",
+            "too_late_message",
             StatusCode::CONFLICT,
         )
     }
 
-    pub(crate) fn rate_limited(retry_after: Duration, message: impl Into<String>) -> Self {
+    fn rate_limited(e: &Error) -> Self {
         let mut o = Self::new(
             "rate_limited",
-            "Please wait",
-            message,
+            "rate_limited_heading",
+            Text::Error(e.clone()),
             StatusCode::TOO_MANY_REQUESTS,
         );
-        o.retry_after = Some(retry_after.max(Duration::from_secs(1)));
+        let wait = e.retry_after().unwrap_or(Duration::from_secs(60));
+        o.retry_after = Some(wait.max(Duration::from_secs(1)));
         o
     }
 
     pub(crate) fn csrf() -> Self {
-        Self::new(
+        Self::keys(
             "csrf",
-            "This form has expired",
-            "The request could not be verified. Go back, reload the page and try again.",
+            "csrf_heading",
+            "csrf_message",
             StatusCode::FORBIDDEN,
         )
     }
 
+    /// No login with this id for this session (`login_not_found`, as core's code).
     pub(crate) fn not_found() -> Self {
         Self::new(
-            "not_found",
-            "Login not found",
-            Error::LoginNotFound.to_string(),
+            "login_not_found",
+            "not_found_heading",
+            Text::Error(Error::LoginNotFound),
             StatusCode::NOT_FOUND,
         )
     }
 
     pub(crate) fn rejected(e: &crate::HookError) -> Self {
-        Self::new("rejected", "Login not accepted", e.message(), e.status())
+        Self::new(
+            "rejected",
+            "rejected_heading",
+            Text::Plain(e.message().to_owned()),
+            e.status(),
+        )
     }
 
     pub(crate) fn error(e: &Error) -> Self {
@@ -118,28 +158,25 @@ impl Outcome {
             Error::Cancelled => return Self::cancelled(),
             Error::LoginNotFound => return Self::not_found(),
             Error::RateLimited { .. } | Error::LoginPending { .. } | Error::CoolingDown { .. } => {
-                return Self::rate_limited(
-                    e.retry_after().unwrap_or(Duration::from_secs(60)),
-                    e.to_string(),
-                );
+                return Self::rate_limited(e);
             }
             Error::UnknownCallback | Error::AlreadyCompleted => {
                 return Self::new(
                     "rejected",
-                    "Login not accepted",
-                    e.to_string(),
+                    "rejected_heading",
+                    Text::Error(e.clone()),
                     StatusCode::FORBIDDEN,
                 );
             }
             _ => {}
         }
         let (status, heading) = match e.code() {
-            "invalid_user" => ("invalid_user", "This customer cannot use Vipps login"),
-            "old_app" => ("old_app", "The customer's Vipps app is too old"),
-            "store" => ("unavailable", "Please try again in a moment"),
-            _ => ("error", "Something went wrong"),
+            "invalid_user" => ("invalid_user", "invalid_user_heading"),
+            "old_app" => ("old_app", "old_app_heading"),
+            "store" => ("unavailable", "unavailable_heading"),
+            _ => ("error", "error_heading"),
         };
-        let mut outcome = Self::new(status, heading, e.to_string(), e.status());
+        let mut outcome = Self::new(status, heading, Text::Error(e.clone()), e.status());
         // A store outage (503) says when to try again, as a rate limit does.
         outcome.retry_after = e.retry_after();
         outcome
@@ -153,26 +190,100 @@ impl Outcome {
             LoginStatus::Expired => Some(Self::expired()),
             LoginStatus::Cancelled => Some(Self::cancelled()),
             LoginStatus::Failed(e) => Some(Self::error(e)),
-            _ => Some(Self::new(
+            _ => Some(Self::keys(
                 "error",
-                "Something went wrong",
-                "The login ended unexpectedly.",
+                "error_heading",
+                "ended_message",
                 StatusCode::OK,
             )),
         }
     }
 }
 
-pub(crate) fn status_text(status: &LoginStatus) -> &'static str {
+/// The key of the live status line of a login.
+pub(crate) fn status_key(status: &LoginStatus) -> &'static str {
     match status {
-        LoginStatus::Pending => "Waiting for the customer to confirm in Vipps…",
-        LoginStatus::AwaitingBrowser => {
-            "Waiting for the customer to confirm in Vipps; their phone then opens our page."
-        }
-        LoginStatus::Approved(_) => "Confirmed. Logging in…",
-        LoginStatus::Denied => "The customer declined the login.",
-        LoginStatus::Expired => "The login expired.",
-        LoginStatus::Cancelled => "The login was cancelled.",
-        _ => "The login ended.",
+        LoginStatus::Pending => "status_pending",
+        LoginStatus::AwaitingBrowser => "status_awaiting_browser",
+        LoginStatus::Approved(_) => "status_approved",
+        LoginStatus::Denied => "status_declined",
+        LoginStatus::Expired => "status_expired",
+        LoginStatus::Cancelled => "status_cancelled",
+        _ => "status_ended",
+    }
+}
+
+/// A sentence with a wait in it, cut around the wait so that a page can count it down.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Countdown {
+    pub before: String,
+    pub value: String,
+    pub after: String,
+    /// `clock` (`m:ss`) or `seconds`.
+    pub format: &'static str,
+    /// The seconds `value` stands for.
+    pub seconds: u64,
+}
+
+/// Finds the wait `retry_after` in `message` (as `m:ss`, else as whole seconds).
+pub(crate) fn countdown(message: &str, retry_after: Duration) -> Option<Countdown> {
+    let floor = retry_after.max(Duration::from_secs(1));
+    let ceil = Duration::from_secs(crate::response::retry_after_secs(floor));
+    let candidates = [
+        (minutes_seconds(floor), "clock", floor),
+        (minutes_seconds(ceil), "clock", ceil),
+        (whole_seconds(floor), "seconds", floor),
+        (whole_seconds(ceil), "seconds", ceil),
+    ];
+    candidates.into_iter().find_map(|(value, format, d)| {
+        let at = find_number(message, &value)?;
+        Some(Countdown {
+            before: message[..at].to_owned(),
+            after: message[at + value.len()..].to_owned(),
+            value,
+            format,
+            seconds: d.as_secs().max(1),
+        })
+    })
+}
+
+/// Where `number` stands in `text` on its own (not inside a longer number).
+fn find_number(text: &str, number: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    text.match_indices(number).map(|(i, _)| i).find(|&i| {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + number.len()).copied();
+        let digitish = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit() || b == b':');
+        !digitish(before) && !digitish(after)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_found_in_sentences() {
+        let c = countdown(
+            "The customer declined the last request; wait 0:58 before asking again.",
+            Duration::from_millis(58_400),
+        );
+        assert_eq!(
+            c,
+            Some(Countdown {
+                before: "The customer declined the last request; wait ".into(),
+                value: "0:58".into(),
+                after: " before asking again.".into(),
+                format: "clock",
+                seconds: 58,
+            })
+        );
+        let c = countdown("wait 30 seconds, not 130", Duration::from_secs(30));
+        assert_eq!(
+            c.map(|c| (c.value, c.format)),
+            Some(("30".into(), "seconds"))
+        );
+        assert_eq!(countdown("no number here", Duration::from_secs(5)), None);
+        assert_eq!(countdown("only 150 here", Duration::from_secs(15)), None);
     }
 }

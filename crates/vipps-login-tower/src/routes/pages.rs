@@ -11,12 +11,13 @@ use http::{HeaderValue, StatusCode, header};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
+
 use vipps_login_core::{Error, LoginId};
 
 use super::context::{RequestInfo, St, end_session, has_api_header, parse_form, unix};
 use super::flow::{self, StartFailure, StartInput, View};
-use super::outcome::Outcome;
-use super::outcome::status_text;
+use super::outcome::{Outcome, status_key};
 use crate::response::{json_error, redirect};
 use crate::return_to::safe_return_to;
 use crate::session::Session;
@@ -36,9 +37,10 @@ pub(super) async fn login_page(
     info: RequestInfo,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    let lang = shared.lang(&info);
     let session = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     let return_to = q.return_to.as_deref().and_then(safe_return_to);
     render_login(
@@ -62,10 +64,12 @@ fn render_login(
     return_to: Option<&str>,
     error: Option<(&str, String)>,
 ) -> Response {
+    let lang = shared.lang(info);
     let (csrf, cookie) = shared.form_csrf(session, info);
     let mut res = shared.render(
         "login.html",
         status,
+        lang,
         context! {
             csrf_token => csrf,
             start_url => shared.url("/start"),
@@ -82,17 +86,21 @@ fn render_login(
 }
 
 pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes) -> Response {
+    let lang = shared.lang(&info);
     let Some(input) = parse_form::<StartInput>(&body) else {
-        return shared.result_page(&Outcome::new(
-            "error",
-            "Something went wrong",
-            "The form could not be read.",
-            StatusCode::BAD_REQUEST,
-        ));
+        return shared.result_page(
+            &Outcome::keys(
+                "error",
+                "error_heading",
+                "form_unreadable",
+                StatusCode::BAD_REQUEST,
+            ),
+            lang,
+        );
     };
     let existing = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     if !shared.sessions.csrf_ok(
         existing.as_ref(),
@@ -100,7 +108,7 @@ pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes
         input.csrf_token.as_deref(),
     ) {
         tracing::info!("start refused: CSRF token missing or wrong");
-        return shared.result_page(&Outcome::csrf());
+        return shared.result_page(&Outcome::csrf(), lang);
     }
     let mut session = existing.unwrap_or_else(|| shared.sessions.new_session());
     let return_to = input.return_to.as_deref().and_then(safe_return_to);
@@ -116,9 +124,9 @@ pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes
             StatusCode::UNPROCESSABLE_ENTITY,
             &input.phone,
             return_to.as_deref(),
-            Some((e.code(), e.to_string())),
+            Some((e.code(), shared.texts.error(lang, &e))),
         ),
-        Err(StartFailure::Outcome(o)) => shared.result_page(&o),
+        Err(StartFailure::Outcome(o)) => shared.result_page(&o, lang),
     }
 }
 
@@ -127,21 +135,24 @@ pub(super) async fn wait_page(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
+    let lang = shared.lang(&info);
     let mut session = match shared.session(&info).await {
         Ok(Some(s)) => s,
-        Ok(None) => return shared.result_page(&Outcome::not_found()),
-        Err(o) => return shared.result_page(&o),
+        Ok(None) => return shared.result_page(&Outcome::not_found(), lang),
+        Err(o) => return shared.result_page(&o, lang),
     };
     match flow::check(&shared, &mut session, &id).await {
         View::Waiting(view) => shared.render(
             "wait.html",
             StatusCode::OK,
+            lang,
             context! {
                 login_id => &id,
                 binding_message => view.binding_message.as_ref().map(|b| b.as_str().to_owned()),
                 masked_phone => &view.masked_hint,
+                msisdn => flow::started_for(&view).map(|m| m.as_str().to_owned()),
                 status => view.status.as_str(),
-                status_text => status_text(&view.status),
+                status_text => shared.text(lang, status_key(&view.status)),
                 events_url => shared.url(&format!("/events/{id}")),
                 status_url => shared.url(&format!("/api/status/{id}")),
                 wait_url => shared.url(&format!("/wait/{id}")),
@@ -151,7 +162,7 @@ pub(super) async fn wait_page(
                 expires_at => unix(view.expires_at),
             },
         ),
-        View::Done(outcome) => shared.result_page(&outcome),
+        View::Done(outcome) => shared.result_page(&outcome, lang),
         View::Redirect(to) => redirect(&to),
         View::LoggedIn { redirect: to, .. } => {
             let res = redirect(&to);
@@ -165,17 +176,12 @@ pub(super) async fn events(
     info: RequestInfo,
     Path(id): Path<String>,
 ) -> Response {
-    let not_found = || {
-        json_error(
-            StatusCode::NOT_FOUND,
-            "login_not_found",
-            &Error::LoginNotFound.to_string(),
-        )
-    };
+    let lang = shared.lang(&info);
+    let not_found = || shared.outcome_json(&Outcome::not_found(), lang);
     let session = match shared.session(&info).await {
         Ok(Some(s)) => s,
         Ok(None) => return not_found(),
-        Err(o) => return shared.outcome_json(&o),
+        Err(o) => return shared.outcome_json(&o, lang),
     };
     let Ok(login_id) = id.parse::<LoginId>() else {
         return not_found();
@@ -183,13 +189,13 @@ pub(super) async fn events(
     match shared.client.login(&login_id).await {
         Ok(view) if view.context.owner() == session.data.owner => {}
         Ok(_) | Err(Error::LoginNotFound) => return not_found(),
-        Err(e) => return json_error(e.status(), e.code(), &e.to_string()),
+        Err(e) => return json_error(e.status(), e.code(), &shared.texts.error(lang, &e)),
     }
     let Some(slot) = shared.streams.open(&id, &session.data.owner) else {
         let mut res = json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_streams",
-            "Too many live status pages are open for this login; close the other tabs and reload.",
+            &shared.text(lang, "api_too_many_streams"),
         );
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -197,11 +203,13 @@ pub(super) async fn events(
     };
     let rx = match shared.client.watch(&login_id).await {
         Ok(rx) => rx,
-        Err(e) => return json_error(e.status(), e.code(), &e.to_string()),
+        Err(e) => return json_error(e.status(), e.code(), &shared.texts.error(lang, &e)),
     };
+    let texts = Arc::clone(&shared);
     let next = shared.url(&format!("/wait/{id}"));
     let stream = futures_util::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
         let next = next.clone();
+        let texts = Arc::clone(&texts);
         // The stream (this closure) holds its slot until it ends or the client goes away.
         let _held = &slot;
         async move {
@@ -215,7 +223,7 @@ pub(super) async fn events(
             let over = status.is_final();
             let mut payload = json!({
                 "status": status.as_str(),
-                "message": status_text(&status),
+                "message": texts.text(lang, status_key(&status)),
             });
             if over {
                 payload["next"] = json!(next);
@@ -236,6 +244,9 @@ pub(super) async fn events(
 pub(super) struct CsrfForm {
     #[serde(default)]
     csrf_token: Option<String>,
+    /// Where to go after a logout (a same-origin path), instead of the result page.
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 pub(super) async fn cancel_form(
@@ -244,25 +255,26 @@ pub(super) async fn cancel_form(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let lang = shared.lang(&info);
     let form = parse_form::<CsrfForm>(&body).unwrap_or_default();
     let session = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     let token = form.csrf_token.as_deref();
     if !shared
         .sessions
         .csrf_ok(session.as_ref(), &info.headers, token)
     {
-        return shared.result_page(&Outcome::csrf());
+        return shared.result_page(&Outcome::csrf(), lang);
     }
     // A visitor without a session owns no login.
     let Some(session) = session else {
-        return shared.result_page(&Outcome::not_found());
+        return shared.result_page(&Outcome::not_found(), lang);
     };
     match flow::cancel(&shared, &session, &id).await {
-        Ok(()) => shared.result_page(&Outcome::cancelled()),
-        Err(o) => shared.result_page(&o),
+        Ok(()) => shared.result_page(&Outcome::cancelled(), lang),
+        Err(o) => shared.result_page(&o, lang),
     }
 }
 
@@ -278,33 +290,37 @@ pub(super) async fn callback(
     info: RequestInfo,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
+    let lang = shared.lang(&info);
     if let Some(error) = q.error.as_deref() {
         let outcome = if error == "access_denied" {
             Outcome::declined()
         } else {
-            Outcome::new(
+            Outcome::keys(
                 "error",
-                "Something went wrong",
-                "Vipps did not complete the login.",
+                "error_heading",
+                "vipps_incomplete",
                 StatusCode::BAD_REQUEST,
             )
         };
-        return shared.result_page(&outcome);
+        return shared.result_page(&outcome, lang);
     }
     let (Some(code), Some(state)) = (
         q.code.as_deref().filter(|c| !c.is_empty()),
         q.state.as_deref().filter(|s| !s.is_empty()),
     ) else {
-        return shared.result_page(&Outcome::new(
-            "error",
-            "Something went wrong",
-            "The link is incomplete (no code or state). Start a new login.",
-            StatusCode::BAD_REQUEST,
-        ));
+        return shared.result_page(
+            &Outcome::keys(
+                "error",
+                "error_heading",
+                "link_incomplete",
+                StatusCode::BAD_REQUEST,
+            ),
+            lang,
+        );
     };
     let session = match flow::phone_returns(&shared, state, code).await {
         Ok(session) => session,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     // A fresh session for the phone's browser; whatever it had before is dropped.
     if let Some(old) = shared.sessions.id_from_headers(&info.headers) {
@@ -315,9 +331,10 @@ pub(super) async fn callback(
 }
 
 pub(super) async fn logout_page(State(shared): St, info: RequestInfo) -> Response {
+    let lang = shared.lang(&info);
     let session = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     let user_name = session
         .as_ref()
@@ -332,6 +349,7 @@ pub(super) async fn logout_page(State(shared): St, info: RequestInfo) -> Respons
     let mut res = shared.render(
         "logout.html",
         StatusCode::OK,
+        lang,
         context! {
             csrf_token => csrf,
             logout_url => shared.url("/logout"),
@@ -345,31 +363,36 @@ pub(super) async fn logout_page(State(shared): St, info: RequestInfo) -> Respons
 }
 
 pub(super) async fn logout_form(State(shared): St, info: RequestInfo, body: Bytes) -> Response {
+    let lang = shared.lang(&info);
     let form = parse_form::<CsrfForm>(&body).unwrap_or_default();
     let session = match shared.session(&info).await {
         Ok(s) => s,
-        Err(o) => return shared.result_page(&o),
+        Err(o) => return shared.result_page(&o, lang),
     };
     let Some(session) = session else {
         // No session: nothing to end. Still clear a stale cookie.
-        let res = shared.result_page(&logged_out());
+        let res = shared.result_page(&logged_out(), lang);
         return end_session(&shared, &info, res).await;
     };
     if !crate::csrf::tokens_match(&session.data.csrf, form.csrf_token.as_deref())
         && !has_api_header(&info.headers)
     {
-        return shared.result_page(&Outcome::csrf());
+        return shared.result_page(&Outcome::csrf(), lang);
     }
     tracing::info!("logged out");
-    let res = shared.result_page(&logged_out());
+    // "Next customer": straight on to where the app wants the next login to start.
+    let res = match form.return_to.as_deref().and_then(safe_return_to) {
+        Some(to) => redirect(&to),
+        None => shared.result_page(&logged_out(), lang),
+    };
     end_session(&shared, &info, res).await
 }
 
 fn logged_out() -> Outcome {
-    Outcome::new(
+    Outcome::keys(
         "logged_out",
-        "Logged out",
-        "You are logged out.",
+        "logged_out_heading",
+        "logged_out_message",
         StatusCode::OK,
     )
 }
