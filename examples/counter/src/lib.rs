@@ -6,7 +6,9 @@
 //! and approves; the clerk's screen (live, over server-sent events) moves on to the
 //! member page with the customer's name, phone and address. A login hook keeps the club's
 //! member list, so the page says "New member" the first time and "Welcome back" after.
-//! "Next customer" logs the desk out again.
+//! "Next customer" logs the desk out and goes straight on to the login form. The pages
+//! speak Norwegian bokmål, Danish, Finnish or English, as the browser asks
+//! (`--language` for browsers that ask for none of them).
 //!
 //! Without `VIPPS_CLIENT_ID` in the environment the app starts the Vipps **simulator**
 //! in process (and says so loudly); with `VIPPS_CLIENT_ID`, `VIPPS_CLIENT_SECRET` and
@@ -34,6 +36,7 @@
 
 mod members;
 mod pages;
+mod words;
 
 use std::net::SocketAddr;
 
@@ -140,7 +143,11 @@ pub async fn app(options: Options) -> Result<App, AppError> {
         builder = builder.templates(pages::simulator_templates(sim)?);
     }
     let layer = builder.build()?;
-    let router = pages::router(pages::Pages::new(members.clone(), app_name)?, &layer).layer(layer);
+    let router = pages::router(
+        pages::Pages::new(members.clone(), app_name, options.common.language)?,
+        &layer,
+    )
+    .layer(layer);
 
     Ok(App {
         server: start.into_server(router)?,

@@ -4,18 +4,22 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Redirect, Response};
 use axum::routing::get;
 use example_support::pages::{address_lines, display_phone, secure_html, static_file};
+use example_support::words::request_language;
 use minijinja::{Environment, context};
+use vipps_login_core::Language;
 use vipps_login_sim::SimHandle;
 use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
 
+use crate::words::WORDS;
 use crate::{AppError, Members};
 
 const MEMBER_HTML: &str = include_str!("../templates/member.html");
 const COUNTER_CSS: &str = include_str!("../static/counter.css");
+const COUNTER_JS: &str = include_str!("../static/counter.js");
 
 /// Shared state of the desk's pages.
 #[derive(Clone)]
@@ -23,10 +27,15 @@ pub(crate) struct Pages {
     templates: Arc<Environment<'static>>,
     members: Members,
     app_name: &'static str,
+    language: Language,
 }
 
 impl Pages {
-    pub(crate) fn new(members: Members, app_name: &'static str) -> Result<Self, AppError> {
+    pub(crate) fn new(
+        members: Members,
+        app_name: &'static str,
+        language: Language,
+    ) -> Result<Self, AppError> {
         let mut env = Environment::new();
         env.add_template("member.html", MEMBER_HTML)
             .map_err(|e| AppError::Config(format!("member.html: {e}")))?;
@@ -34,6 +43,7 @@ impl Pages {
             templates: Arc::new(env),
             members,
             app_name,
+            language,
         })
     }
 }
@@ -45,6 +55,10 @@ pub(crate) fn router(pages: Pages, layer: &VippsLoginLayer) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/member") }))
         .route("/static/counter.css", get(css))
+        .route(
+            "/static/counter.js",
+            get(|| async { static_file(COUNTER_JS, "text/javascript; charset=utf-8") }),
+        )
         .merge(
             Router::new()
                 .route("/member", get(member_page))
@@ -59,16 +73,42 @@ async fn css() -> Response {
     static_file(COUNTER_CSS, "text/css; charset=utf-8")
 }
 
-/// `HH:MM UTC` of a time today-ish (the desk needs no calendar).
-fn clock(t: std::time::SystemTime) -> String {
+/// The calendar date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// A moment for the page: `iso` (UTC, for `<time datetime>`; the page's script shows it
+/// in the desk's time zone and language) and `text`, `YYYY-MM-DD HH:MM UTC`, without
+/// scripts.
+fn moment(t: std::time::SystemTime) -> minijinja::Value {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil(i64::try_from(secs / 86_400).unwrap_or(0));
     let day = secs % 86_400;
-    format!("{:02}:{:02} UTC", day / 3600, day % 3600 / 60)
+    let (hh, mm, ss) = (day / 3600, day % 3600 / 60, day % 60);
+    context! {
+        iso => format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
+        text => format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC"),
+    }
 }
 
-async fn member_page(State((pages, prefix)): St, user: VippsUser) -> Response {
+async fn member_page(State((pages, prefix)): St, headers: HeaderMap, user: VippsUser) -> Response {
+    let lang = request_language(&headers, pages.language);
     let info = user.userinfo();
     let member = pages.members.get(user.account_id());
     let is_new = member
@@ -76,9 +116,11 @@ async fn member_page(State((pages, prefix)): St, user: VippsUser) -> Response {
         .is_none_or(|m| m.first_login_id == user.login_id());
     let address = info.address.as_ref().map(address_lines).unwrap_or_default();
     let ctx = context! {
+        lang => lang.code(),
+        t => WORDS.value(lang),
         app_name => pages.app_name,
         status => if is_new { "new" } else { "returning" },
-        name => info.name.clone().unwrap_or_else(|| "Name not shared".to_owned()),
+        name => info.name.clone().unwrap_or_else(|| WORDS.get(lang, "name_not_shared").to_owned()),
         given_name => info.given_name.clone(),
         phone => info.phone_number.as_deref().map(display_phone),
         email => info.email.clone(),
@@ -86,11 +128,12 @@ async fn member_page(State((pages, prefix)): St, user: VippsUser) -> Response {
         address => address,
         member_no => member.as_ref().map(|m| m.number.clone()).unwrap_or_else(|| user.account_id().to_owned()),
         visits => member.as_ref().map_or(1, |m| m.visits),
-        since => member.as_ref().map(|m| clock(m.joined_at)),
+        since => member.as_ref().map(|m| moment(m.joined_at)),
         member_count => pages.members.len(),
         csrf_token => user.csrf_token(),
         logout_url => format!("{prefix}/logout"),
         style_url => format!("{prefix}/static/style.css"),
+        favicon_url => format!("{prefix}/static/favicon.svg"),
     };
     match pages
         .templates
@@ -102,14 +145,15 @@ async fn member_page(State((pages, prefix)): St, user: VippsUser) -> Response {
             tracing::error!(error = %e, "member page did not render");
             secure_html(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The member page could not be shown.".to_owned(),
+                WORDS.get(lang, "page_error").to_owned(),
             )
         }
     }
 }
 
+/// The phone of the number in the login (not always Kari's), and all demo phones.
 const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ super() }}
-<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>).</p>
+<p id="sim-hint" class="vl-help"><strong>{{ t.sim_label }}</strong> <a id="sim-phone" href="{{ sim_phone_base ~ msisdn if msisdn else sim_phone_url }}" target="_blank" rel="noopener">{{ t.sim_open_phone }}</a> (<a href="{{ sim_phones_url }}" target="_blank" rel="noopener">{{ t.sim_all_phones }}</a>).</p>
 {% endblock %}"#;
 
 /// The layer's default templates, with a hint under the login form and a link to the
@@ -125,8 +169,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clock_is_hours_and_minutes() {
+    fn moments_have_a_date() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400 + 3 * 3600 + 7 * 60);
-        assert_eq!(clock(t), "03:07 UTC");
+        let m = moment(t);
+        assert_eq!(
+            m.get_attr("text").unwrap().to_string(),
+            "1970-01-02 03:07 UTC"
+        );
+        assert_eq!(
+            m.get_attr("iso").unwrap().to_string(),
+            "1970-01-02T03:07:00Z"
+        );
+        assert_eq!(civil(20_423), (2025, 12, 1));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        assert_eq!(civil(-1), (1969, 12, 31));
     }
 }

@@ -17,6 +17,7 @@
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
 //! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
 //! * [`testing`]: the start-up test of a binary, which both apps run against their own.
+//! * [`words`]: the apps' texts in nb, da, fi and en, and the language of a request.
 //!
 //! An app's `app()` reads like this:
 //!
@@ -39,6 +40,7 @@ pub mod pages;
 pub mod serve;
 mod startup;
 pub mod testing;
+pub mod words;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,6 +93,10 @@ pub struct CommonOptions {
     /// COOKIE_SECRET. Without it they live in this process only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// The language of the pages for browsers that ask for none of nb, da, fi, en
+    /// (each browser otherwise gets its own).
+    #[arg(long, env = "DESK_LANGUAGE", default_value = "en")]
+    pub language: vipps_login_core::Language,
     /// At least 64 random bytes that encrypt the session cookie (default: a random key
     /// per start, so sessions end when the app restarts).
     #[arg(long, env = "COOKIE_SECRET", hide_env_values = true)]

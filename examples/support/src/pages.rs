@@ -144,13 +144,16 @@ pub fn extend_layer_template(
 
 /// The hint under the layer's login form in simulator mode: which demo numbers to try.
 const SIM_LOGIN: &str = r#"{% extends "layer/login.html" %}{% block content %}{{ super() }}
-<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> try the demo customer <strong>{{ sim_customer }}</strong> (Kari Nordmann) or 4798765432 (Ola Nordmann).</p>
+<p id="sim-hint" class="vl-help"><strong>{{ t.sim_label }}</strong> {{ t.sim_try | replace("{customer}", sim_customer) }}</p>
 {% endblock %}"#;
 
 /// Simulator hints on the layer's pages: the demo numbers to try under the login form,
 /// and `wait_page` (the app's own words; it extends `layer/wait.html`) on the waiting page.
 /// Both can use the globals `sim_customer` ([`DEMO_CUSTOMER`]), `sim_phone_url` (that
-/// customer's simulated phone) and `sim_phones_url` (all demo phones).
+/// customer's simulated phone), `sim_phone_base` (a simulated phone's URL without the
+/// number: `{{ sim_phone_base ~ msisdn }}` is the phone of the login on the waiting page)
+/// and `sim_phones_url` (all demo phones); the words are the layer's texts `sim_*`
+/// ([`with_sim_hints`](crate::words::with_sim_hints)).
 ///
 /// # Errors
 /// When a template does not compile.
@@ -163,6 +166,7 @@ pub fn add_simulator_hints(
     extend_layer_template(env, "wait.html", wait_page)?;
     env.add_global("sim_customer", DEMO_CUSTOMER);
     env.add_global("sim_phone_url", sim.phone_url(DEMO_CUSTOMER).to_string());
+    env.add_global("sim_phone_base", sim.phone_url("").to_string());
     env.add_global("sim_phones_url", sim.base_url().to_string());
     Ok(())
 }

@@ -105,7 +105,11 @@ impl Startup {
         let mut builder = VippsLoginLayer::builder(self.client.clone())
             .app_name(app_name)
             .scopes(scopes.parse::<Scopes>()?)
-            .rate_limits(self.options.rate_limits());
+            .rate_limits(self.options.rate_limits())
+            .default_language(self.options.language);
+        if self.sim.is_some() {
+            builder = crate::words::with_sim_hints(builder);
+        }
         if self.public_url_given {
             builder = builder.public_base_url(self.base.clone());
         }

@@ -1,0 +1,182 @@
+//! The apps' own words in Norwegian bokmål, Danish, Finnish and English: a [`Catalog`]
+//! per app (one `(key, text)` list per language), the language of a request from its
+//! `Accept-Language`, and the simulator hints' words for the layer's pages.
+
+use axum::http::{HeaderMap, header};
+use vipps_login_core::Language;
+
+/// An app's texts: one `(key, text)` list per language, English the reference.
+#[derive(Debug, Clone, Copy)]
+pub struct Catalog {
+    /// English.
+    pub en: &'static [(&'static str, &'static str)],
+    /// Norsk bokmål.
+    pub nb: &'static [(&'static str, &'static str)],
+    /// Dansk.
+    pub da: &'static [(&'static str, &'static str)],
+    /// Suomi.
+    pub fi: &'static [(&'static str, &'static str)],
+}
+
+impl Catalog {
+    fn list(&self, lang: Language) -> &'static [(&'static str, &'static str)] {
+        match lang {
+            Language::Nb => self.nb,
+            Language::Da => self.da,
+            Language::Fi => self.fi,
+            _ => self.en,
+        }
+    }
+
+    /// The text of `key` in `lang` (English when missing there; empty when unknown).
+    #[must_use]
+    pub fn get(&self, lang: Language, key: &str) -> &'static str {
+        let find = |list: &'static [(&'static str, &'static str)]| {
+            list.iter().find(|(k, _)| *k == key).map(|(_, t)| *t)
+        };
+        find(self.list(lang))
+            .or_else(|| find(self.en))
+            .unwrap_or("")
+    }
+
+    /// All texts of `lang`, for templates (`{{ t.key }}`).
+    #[must_use]
+    pub fn value(&self, lang: Language) -> minijinja::Value {
+        let map: std::collections::BTreeMap<&str, &str> = self.list(lang).iter().copied().collect();
+        minijinja::Value::from_serialize(&map)
+    }
+
+    /// What is wrong with the catalog: keys English has and another language lacks (or
+    /// the other way round), and texts left in English. Empty when complete.
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for lang in [Language::Nb, Language::Da, Language::Fi] {
+            let list = self.list(lang);
+            for (key, text) in self.en {
+                match list.iter().find(|(k, _)| k == key) {
+                    None => out.push(format!("{lang}: missing {key}")),
+                    Some((_, t)) if t == text && text.chars().any(char::is_alphabetic) => {
+                        out.push(format!("{lang}: {key} is still English"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (key, _) in list {
+                if !self.en.iter().any(|(k, _)| k == key) {
+                    out.push(format!("{lang}: extra key {key}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The language of a request: its `Accept-Language`, else `default`.
+#[must_use]
+pub fn request_language(headers: &HeaderMap, default: Language) -> Language {
+    let header = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Language::from_accept_language(header, default)
+}
+
+/// The simulator hints' words, added to the layer's texts (`{{ t.sim_try }}`, …).
+pub const SIM_HINTS: Catalog = Catalog {
+    en: &[
+        ("sim_label", "Simulator:"),
+        (
+            "sim_try",
+            "try the demo customer {customer} (Kari Nordmann) or 4798765432 (Ola Nordmann).",
+        ),
+        ("sim_open_phone", "Open this customer's simulated phone"),
+        ("sim_all_phones", "all demo phones"),
+        (
+            "sim_private_window",
+            "Open it in a private window: it stands for the customer's own phone.",
+        ),
+    ],
+    nb: &[
+        ("sim_label", "Simulator:"),
+        (
+            "sim_try",
+            "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
+        ),
+        (
+            "sim_open_phone",
+            "Åpne den simulerte telefonen til denne kunden",
+        ),
+        ("sim_all_phones", "alle demotelefoner"),
+        (
+            "sim_private_window",
+            "Åpne den i et privat vindu: den står for kundens egen telefon.",
+        ),
+    ],
+    da: &[
+        ("sim_label", "Simulator:"),
+        (
+            "sim_try",
+            "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
+        ),
+        ("sim_open_phone", "Åbn denne kundes simulerede telefon"),
+        ("sim_all_phones", "alle demotelefoner"),
+        (
+            "sim_private_window",
+            "Åbn den i et privat vindue: den forestiller kundens egen telefon.",
+        ),
+    ],
+    fi: &[
+        ("sim_label", "Simulaattori:"),
+        (
+            "sim_try",
+            "kokeile demoasiakasta {customer} (Kari Nordmann) tai 4798765432 (Ola Nordmann).",
+        ),
+        ("sim_open_phone", "Avaa tämän asiakkaan simuloitu puhelin"),
+        ("sim_all_phones", "kaikki demopuhelimet"),
+        (
+            "sim_private_window",
+            "Avaa se yksityisessä ikkunassa: se esittää asiakkaan omaa puhelinta.",
+        ),
+    ],
+};
+
+/// Adds the simulator hints' words to a layer's texts.
+pub fn with_sim_hints(
+    mut builder: vipps_login_tower::VippsLoginLayerBuilder,
+) -> vipps_login_tower::VippsLoginLayerBuilder {
+    for lang in Language::ALL {
+        builder = builder.texts(lang, SIM_HINTS.list(lang).iter().copied());
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_hints_in_every_language() {
+        // "Simulator:" is the same word in three languages.
+        let problems: Vec<String> = SIM_HINTS
+            .problems()
+            .into_iter()
+            .filter(|p| !p.contains("sim_label"))
+            .collect();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn requests_pick_their_language() {
+        let mut h = HeaderMap::new();
+        assert_eq!(request_language(&h, Language::Da), Language::Da);
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            header::HeaderValue::from_static("nb-NO"),
+        );
+        assert_eq!(request_language(&h, Language::Da), Language::Nb);
+        assert_eq!(
+            SIM_HINTS.get(Language::Fi, "sim_all_phones"),
+            "kaikki demopuhelimet"
+        );
+    }
+}
