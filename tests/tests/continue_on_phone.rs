@@ -287,3 +287,89 @@ async fn the_desk_streams_changes() {
     app.signups.accept("some-sub", "some-login", false);
     read_until("data: 1\n").await;
 }
+
+/// Declined on the phone: the phone's page says the merchant was told, and the desk (in
+/// the language its browser asks for) says so too at once, through the layer's status
+/// of the login it started, instead of waiting until the request expires.
+#[tokio::test]
+async fn a_decline_reads_the_same_on_the_phone_and_at_the_desk() {
+    let app = start_app().await;
+    let desk = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(
+            [(
+                reqwest::header::ACCEPT_LANGUAGE,
+                reqwest::header::HeaderValue::from_static("nb-NO,nb;q=0.9"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    // As the desk's script does: the layer's JSON API, then its event stream.
+    let started: serde_json::Value = desk
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "desk")
+        .json(&serde_json::json!({ "phone": "+47 123 45 678" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["login_id"].as_str().unwrap().to_owned();
+    let events_url = app.url(started["events_url"].as_str().unwrap());
+    let mut events = desk.get(events_url).send().await.unwrap();
+    assert_eq!(events.headers()["content-language"], "nb");
+
+    let pending = app
+        .sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    // The customer says no on the phone; the phone's page says the merchant was told.
+    let phone = browser();
+    let request_page = format!(
+        "{}/requests/{}",
+        app.sim.phone_url(KARI),
+        pending.auth_req_id
+    );
+    let denied = Page::post(
+        &phone,
+        &Url::parse(&format!("{request_page}/deny")).unwrap(),
+        &[("action", "deny")],
+    )
+    .await;
+    assert_eq!(denied.status, 303);
+    let shown = Page::get(&phone, &Url::parse(&request_page).unwrap()).await;
+    assert!(shown.body.contains("id=\"denied\""), "{}", shown.body);
+    assert!(shown.body.contains("was told that you said no"));
+
+    // The desk's live stream says declined, in Norwegian, well before any expiry.
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains("\"status\":\"denied\"") {
+            let chunk = events.chunk().await.unwrap().expect("more events");
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    })
+    .await
+    .expect("the decline reaches the desk");
+    assert!(seen.contains("Kunden avviste innloggingen."), "{seen}");
+    // And its status: declined, with the same words as the layer's declined page.
+    let status: serde_json::Value = desk
+        .get(app.url(&format!("/auth/vipps/api/status/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "declined");
+    assert_eq!(
+        status["message"],
+        "Kunden avviste innloggingen i Vipps-appen."
+    );
+    assert!(app.signups.handovers().is_empty(), "nobody continued");
+}

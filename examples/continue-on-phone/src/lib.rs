@@ -34,6 +34,7 @@
 
 mod pages;
 mod signups;
+mod words;
 
 use std::net::SocketAddr;
 
@@ -154,11 +155,17 @@ pub async fn app(options: Options) -> Result<App, AppError> {
             tracing::info!(phone = %ctx.msisdn.masked(), "the customer continues on their phone");
             FlowChoice::ContinueInBrowser
         })
-        .on_login(signups.clone())
+        .on_login(signups.clone());
+    let layer = words::add_to_layer(layer)
         .templates(pages::layer_templates(start.sim.as_ref())?)
         .build()?;
     let router = pages::router(
-        pages::Pages::new(signups.clone(), app_name, start.sim.as_ref())?,
+        pages::Pages::new(
+            signups.clone(),
+            app_name,
+            start.sim.as_ref(),
+            options.common.language,
+        )?,
         &layer,
     )
     .layer(layer);

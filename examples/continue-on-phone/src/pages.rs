@@ -9,19 +9,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use example_support::pages::{extend_layer_template, secure_html, static_file};
+use example_support::words::request_language;
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
+use vipps_login_core::Language;
 use vipps_login_sim::SimHandle;
 use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
 
 use crate::signups::TERMS_VERSION;
+use crate::words::WORDS;
 use crate::{AppError, DEMO_CUSTOMER, Signups};
 
 const TEMPLATES: [(&str, &str); 4] = [
@@ -45,6 +48,10 @@ pub(crate) struct Pages {
     prefix: Arc<str>,
     /// With the simulator: the demo phone's URL for the desk's hint.
     sim_phone_url: Option<String>,
+    /// With the simulator: a phone's URL without the number.
+    sim_phone_base: Option<String>,
+    /// For browsers that ask for none of the offered languages.
+    language: Language,
 }
 
 impl Pages {
@@ -52,6 +59,7 @@ impl Pages {
         signups: Signups,
         app_name: &'static str,
         sim: Option<&SimHandle>,
+        language: Language,
     ) -> Result<Self, AppError> {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
@@ -64,14 +72,24 @@ impl Pages {
             app_name,
             prefix: Arc::from(""),
             sim_phone_url: sim.map(|s| s.phone_url(DEMO_CUSTOMER).to_string()),
+            sim_phone_base: sim.map(|s| s.phone_url("").to_string()),
+            language,
         })
     }
 
-    fn render(&self, name: &str, status: StatusCode, page: Value) -> Response {
+    /// The language of a request (its `Accept-Language`, else the app's default).
+    fn lang(&self, headers: &HeaderMap) -> Language {
+        request_language(headers, self.language)
+    }
+
+    fn render(&self, name: &str, status: StatusCode, lang: Language, page: Value) -> Response {
         let ctx = context! {
             ..page,
             ..context! {
+                lang => lang.code(),
+                t => WORDS.value(lang),
                 app_name => self.app_name,
+                favicon_url => format!("{}/static/favicon.svg", self.prefix),
                 style_url => format!("{}/static/style.css", self.prefix),
                 login_url => format!("{}/login", self.prefix),
                 logout_url => format!("{}/logout", self.prefix),
@@ -87,7 +105,7 @@ impl Pages {
                 tracing::error!(template = name, error = %e, "page did not render");
                 secure_html(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "The page could not be shown.".to_owned(),
+                    WORDS.get(lang, "page_error").to_owned(),
                 )
             }
         }
@@ -152,26 +170,29 @@ fn rows(signups: &Signups) -> Vec<Value> {
         .collect()
 }
 
-async fn desk(State(pages): St) -> Response {
+async fn desk(State(pages): St, headers: HeaderMap) -> Response {
     let version = pages.signups.version();
     pages.render(
         "desk.html",
         StatusCode::OK,
+        pages.lang(&headers),
         context! {
             rows => rows(&pages.signups),
             version => version,
             api_start_url => format!("{}/api/start", pages.prefix),
             sim_customer => pages.sim_phone_url.as_ref().map(|_| DEMO_CUSTOMER),
             sim_phone_url => pages.sim_phone_url.clone(),
+            sim_phone_base => pages.sim_phone_base.clone(),
         },
     )
 }
 
 /// The desk's list of handovers alone (the desk's script swaps it in on changes).
-async fn desk_handovers(State(pages): St) -> Response {
+async fn desk_handovers(State(pages): St, headers: HeaderMap) -> Response {
     pages.render(
         "handovers.html",
         StatusCode::OK,
+        pages.lang(&headers),
         context! { rows => rows(&pages.signups) },
     )
 }
@@ -220,22 +241,20 @@ async fn desk_events(State(pages): St) -> Response {
 // ---------------------------------------------------------------------------------------
 // The customer's welcome page (on the phone)
 
-fn first_name(user: &VippsUser) -> String {
+fn first_name(user: &VippsUser) -> Option<String> {
     let info = user.userinfo();
-    info.given_name
-        .clone()
-        .or_else(|| {
-            info.name
-                .as_deref()
-                .and_then(|n| n.split_whitespace().next())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "there".to_owned())
+    info.given_name.clone().or_else(|| {
+        info.name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next())
+            .map(str::to_owned)
+    })
 }
 
 fn welcome_page(
     pages: &Pages,
     user: &VippsUser,
+    lang: Language,
     status: StatusCode,
     error: Option<(&str, &str)>,
 ) -> Response {
@@ -243,6 +262,7 @@ fn welcome_page(
     pages.render(
         "welcome.html",
         status,
+        lang,
         context! {
             first_name => first_name(user),
             name => user.userinfo().name.clone(),
@@ -259,8 +279,8 @@ fn welcome_page(
     )
 }
 
-async fn welcome(State(pages): St, user: VippsUser) -> Response {
-    welcome_page(&pages, &user, StatusCode::OK, None)
+async fn welcome(State(pages): St, headers: HeaderMap, user: VippsUser) -> Response {
+    welcome_page(&pages, &user, pages.lang(&headers), StatusCode::OK, None)
 }
 
 /// The welcome form.
@@ -276,9 +296,11 @@ struct TermsForm {
 
 async fn accept(
     State(pages): St,
+    headers: HeaderMap,
     user: VippsUser,
     form: Result<Form<TermsForm>, FormRejection>,
 ) -> Response {
+    let lang = pages.lang(&headers);
     // An unreadable form counts as one without token.
     let form = form.map(|Form(f)| f).unwrap_or_default();
     // The session's synchronizer token (the layer's), compared in constant time.
@@ -296,22 +318,18 @@ async fn accept(
         return welcome_page(
             &pages,
             &user,
+            lang,
             StatusCode::FORBIDDEN,
-            Some((
-                "csrf",
-                "This form could not be verified. Reload the page and try again.",
-            )),
+            Some(("csrf", WORDS.get(lang, "err_csrf"))),
         );
     }
     if form.terms.is_none() {
         return welcome_page(
             &pages,
             &user,
+            lang,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some((
-                "terms_required",
-                "Please accept the terms to join the club.",
-            )),
+            Some(("terms_required", WORDS.get(lang, "err_terms"))),
         );
     }
     let marketing = form.marketing.is_some();
@@ -330,11 +348,12 @@ async fn accept(
 /// "Back to the desk" under every result page (the clerk's screen after the customer
 /// continued on the phone, or a declined/expired login).
 const RESULT: &str = r#"{% extends "layer/result.html" %}{% block content %}{{ super() }}
-<p><a id="desk-link" class="vl-button vl-secondary" href="/">Back to the desk</a></p>
+<p><a id="desk-link" class="vl-button vl-secondary" href="/">{{ t.desk_back }}</a></p>
 {% endblock %}"#;
 
+/// The phone of the number in the login (not always Kari's), and all demo phones.
 const SIM_WAIT: &str = r#"{% extends "layer/wait.html" %}{% block content %}{{ super() }}
-<p id="sim-hint" class="vl-help"><strong>Simulator:</strong> play the customer on the <a id="sim-phone" href="{{ sim_phone_url }}" target="_blank" rel="noopener">simulated phone</a> (Kari's; <a href="{{ sim_phones_url }}" target="_blank" rel="noopener">all demo phones</a>). Open it in a private window: it stands for the customer's own phone.</p>
+<p id="sim-hint" class="vl-help"><strong>{{ t.sim_label }}</strong> <a id="sim-phone" href="{{ sim_phone_base ~ msisdn if msisdn else sim_phone_url }}" target="_blank" rel="noopener">{{ t.sim_open_phone }}</a> (<a href="{{ sim_phones_url }}" target="_blank" rel="noopener">{{ t.sim_all_phones }}</a>). {{ t.sim_private_window }}</p>
 {% endblock %}"#;
 
 /// The layer's default templates with a "Back to the desk" link on result pages and,
@@ -370,6 +389,7 @@ mod tests {
                 status => "continued_in_browser", heading => "H", message => "M",
                 again_text => "Again", app_name => "A", login_url => "/auth/vipps/login",
                 style_url => "/s.css", script_url => "/s.js", lang => "en",
+                t => context! { desk_back => "Back to the desk" },
             })
             .unwrap();
         assert!(html.contains("id=\"desk-link\""));

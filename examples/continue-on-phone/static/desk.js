@@ -11,6 +11,8 @@
   var byId = function (id) { return document.getElementById(id); };
   var current = null;
   var timer = null;
+  var live = null;
+  var words = card.dataset;
 
   byId("start-login").hidden = true;
   form.hidden = false;
@@ -22,6 +24,7 @@
 
   function finish() {
     clearInterval(timer);
+    if (live) { live.close(); live = null; }
     byId("desk-expires").textContent = "";
     byId("desk-cancel").hidden = true;
     byId("desk-again").hidden = false;
@@ -30,8 +33,8 @@
   function showError(body, retryAfter) {
     var error = byId("desk-error");
     error.dataset.error = body.error || "error";
-    error.textContent = (body.message || "Something went wrong.") +
-      (retryAfter ? " You can try again in " + retryAfter + " seconds." : "");
+    error.textContent = (body.message || words.error) +
+      (retryAfter && !/\d/.test(body.message || "") ? " " + words.retryIn.replace("{seconds}", retryAfter) : "");
     error.hidden = false;
   }
 
@@ -39,11 +42,21 @@
     if (!current || card.dataset.status !== "waiting") return;
     var left = Math.round(current.expiresAt - Date.now() / 1000);
     if (left <= 0) {
-      setStatus("expired", "Nobody confirmed in time (or the customer declined). Start again.");
+      setStatus("expired", words.expired);
       finish();
     } else {
-      byId("desk-expires").textContent = "The request expires in " + left + " s.";
+      byId("desk-expires").textContent = words.expiresIn.replace("{seconds}", left);
     }
+  }
+
+  // The simulator hint leads to the phone of the number typed (not always Kari's).
+  function simPhoneFor(typed) {
+    var link = byId("sim-phone");
+    if (!link || !link.dataset.base) return;
+    var digits = typed.replace(/\D/g, "");
+    if (/^\s*00/.test(typed)) digits = digits.slice(2);
+    else if (!/^\s*\+/.test(typed) && digits.length === 8) digits = "47" + digits;
+    link.href = link.dataset.base + digits;
   }
 
   form.addEventListener("submit", function (e) {
@@ -58,17 +71,19 @@
       return res.json().then(function (body) {
         if (res.status !== 201) { showError(body, res.headers.get("Retry-After")); return; }
         current = { id: body.login_id, cancelUrl: body.cancel_url, expiresAt: body.expires_at };
+        simPhoneFor(byId("desk-phone").value);
         byId("desk-code").textContent = body.binding_message || "";
         form.hidden = true;
         card.hidden = false;
         byId("desk-cancel").hidden = false;
         byId("desk-again").hidden = true;
-        setStatus("waiting", "Waiting for the customer to confirm in Vipps…");
+        setStatus("waiting", words.waiting);
         tick();
         timer = setInterval(tick, 1000);
+        follow(body.events_url, body.login_id);
       });
     }).catch(function () {
-      showError({ error: "network", message: "The desk could not reach the server." });
+      showError({ error: "network", message: words.network });
     });
   });
 
@@ -76,7 +91,7 @@
     if (!current) return;
     fetch(current.cancelUrl, {
       method: "POST", credentials: "same-origin", headers: { "X-Requested-With": "desk" }
-    }).finally(function () { setStatus("cancelled", "The login was cancelled."); finish(); });
+    }).finally(function () { setStatus("cancelled", words.cancelled); finish(); });
   });
 
   byId("desk-again").addEventListener("click", function () {
@@ -87,6 +102,19 @@
     byId("desk-phone").value = "";
     byId("desk-phone").focus();
   });
+
+  // The layer's live status of this login: a decline or an expiry shows at once, with
+  // the layer's words (the phone has told the customer the same).
+  function follow(url, id) {
+    if (!url) return;
+    live = new EventSource(url);
+    live.addEventListener("status", function (e) {
+      var s = JSON.parse(e.data);
+      if (!current || current.id !== id || card.dataset.status !== "waiting") return;
+      var ended = { denied: "declined", expired: "expired", cancelled: "cancelled", failed: "failed" }[s.status];
+      if (ended) { setStatus(ended, s.message); finish(); }
+    });
+  }
 
   function refresh() {
     fetch(list.dataset.fragment, { credentials: "same-origin" })
@@ -100,11 +128,11 @@
         if (!current || current.id !== id) return;
         if (s.status === "continued") {
           clearInterval(timer);
+          if (live) { live.close(); live = null; }
           byId("desk-expires").textContent = "";
-          setStatus("continued", s.name + " continued on the phone and is reading the terms…");
+          setStatus("continued", words.continued.replace("{name}", s.name));
         } else if (s.status === "accepted") {
-          setStatus("accepted", s.name + " accepted the terms" +
-            (s.marketing ? " and wants marketing messages." : ", no marketing messages."));
+          setStatus("accepted", (s.marketing ? words.acceptedMarketing : words.acceptedNoMarketing).replace("{name}", s.name));
           finish();
         }
       });
