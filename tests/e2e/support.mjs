@@ -165,8 +165,12 @@ async function context(browser, options) {
   return ctx;
 }
 
-/** The clerk's desktop browser. */
-export const clerkContext = (browser) => context(browser, { viewport: { width: 1000, height: 760 } });
+/**
+ * The clerk's desktop browser; `options` adds to Playwright's context options (e.g.
+ * `{ locale: 'nb-NO', timezoneId: 'Europe/Oslo' }`: the browser then asks for nb).
+ */
+export const clerkContext = (browser, options = {}) =>
+  context(browser, { viewport: { width: 1000, height: 760 }, ...options });
 
 /** The customer's phone browser (a separate cookie jar). */
 export const phoneContext = (browser) =>

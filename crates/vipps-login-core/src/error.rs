@@ -145,9 +145,10 @@ pub enum CoolDownReason {
     Ignored,
 }
 
-/// `m:ss`, for the sentences a clerk reads.
+/// `m:ss`, for the sentences a clerk reads; rounded up, so that a clerk who waits as
+/// long as it says is never refused again.
 pub(crate) fn minutes_seconds(d: Duration) -> String {
-    let s = d.as_secs().max(1);
+    let s = (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1);
     format!("{}:{:02}", s / 60, s % 60)
 }
 

@@ -38,21 +38,17 @@
     });
     source.onerror = function () { /* the browser retries; the no-JS refresh link stays */ };
   }
-  // A wait on a result page counts down; the link to a new login is held until zero.
-  // Without JavaScript the page says it goes back to the form, and a refresh does so.
+  // A wait on a result page counts down; the button that sends the same request again
+  // is held until zero. Without JavaScript the button is there from the start (the server
+  // answers with what is left of the wait) and the page says when the count began.
   var countdown = document.getElementById("countdown");
   if (countdown) {
-    var again = document.getElementById("again");
+    var retry = document.getElementById("retry");
     var end = Date.now() + (Number(countdown.dataset.seconds) || 0) * 1000;
     var show = function (n) {
       return countdown.dataset.format === "clock" ? Math.floor(n / 60) + ":" + ("0" + (n % 60)).slice(-2) : String(n);
     };
-    var held = function (e) { if (again.getAttribute("aria-disabled") === "true") e.preventDefault(); };
-    if (again) {
-      again.setAttribute("aria-disabled", "true");
-      again.classList.add("vl-disabled");
-      again.addEventListener("click", held);
-    }
+    if (retry) retry.disabled = true;
     var timer = setInterval(function () {
       var left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
       countdown.textContent = show(left);
@@ -60,10 +56,7 @@
       if (left > 0) return;
       clearInterval(timer);
       if (countdown.dataset.done) countdown.parentNode.textContent = countdown.dataset.done;
-      if (again) {
-        again.removeAttribute("aria-disabled");
-        again.classList.remove("vl-disabled");
-      }
+      if (retry) retry.disabled = false;
     }, 250);
   }
 })();

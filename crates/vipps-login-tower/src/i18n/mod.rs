@@ -131,9 +131,9 @@ impl Texts {
     }
 }
 
-/// `m:ss`, as core writes a wait.
+/// `m:ss`, as core writes a wait (rounded up).
 pub(crate) fn minutes_seconds(d: Duration) -> String {
-    let s = d.as_secs().max(1);
+    let s = (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1);
     format!("{}:{:02}", s / 60, s % 60)
 }
 

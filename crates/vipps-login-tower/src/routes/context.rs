@@ -125,6 +125,17 @@ impl Shared {
     }
 
     pub(crate) fn result_page(&self, outcome: &Outcome, lang: Language) -> Response {
+        self.result_page_with(outcome, lang, None)
+    }
+
+    /// A result page; `retry` (the form to send the same request again: `start_url`,
+    /// `phone`, `csrf_token`, `return_to`) is offered under a wait.
+    pub(super) fn result_page_with(
+        &self,
+        outcome: &Outcome,
+        lang: Language,
+        retry: Option<minijinja::Value>,
+    ) -> Response {
         let message = outcome.message.say(&self.texts, lang);
         let countdown = outcome.retry_after.and_then(|d| countdown(&message, d));
         let again = if outcome.status == "logged_out" {
@@ -142,6 +153,7 @@ impl Shared {
                 message => message,
                 retry_after => outcome.retry_after.map(retry_after_secs),
                 countdown => countdown,
+                retry => outcome.retry_after.and(retry),
                 again_text => self.text(lang, again),
             },
         );

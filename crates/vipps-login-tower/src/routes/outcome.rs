@@ -227,8 +227,8 @@ pub(crate) struct Countdown {
 
 /// Finds the wait `retry_after` in `message` (as `m:ss`, else as whole seconds).
 pub(crate) fn countdown(message: &str, retry_after: Duration) -> Option<Countdown> {
-    let floor = retry_after.max(Duration::from_secs(1));
-    let ceil = Duration::from_secs(crate::response::retry_after_secs(floor));
+    let floor = Duration::from_secs(retry_after.as_secs().max(1));
+    let ceil = Duration::from_secs(crate::response::retry_after_secs(retry_after).max(1));
     let candidates = [
         (minutes_seconds(floor), "clock", floor),
         (minutes_seconds(ceil), "clock", ceil),
@@ -242,7 +242,9 @@ pub(crate) fn countdown(message: &str, retry_after: Duration) -> Option<Countdow
             after: message[at + value.len()..].to_owned(),
             value,
             format,
-            seconds: d.as_secs().max(1),
+            // The script counts from the whole wait, rounded up, whatever the sentence
+            // rounded to: at zero the server agrees that the wait is over.
+            seconds: ceil.as_secs().max(d.as_secs()).max(1),
         })
     })
 }
@@ -275,7 +277,7 @@ mod tests {
                 value: "0:58".into(),
                 after: " before asking again.".into(),
                 format: "clock",
-                seconds: 58,
+                seconds: 59,
             })
         );
         let c = countdown("wait 30 seconds, not 130", Duration::from_secs(30));
