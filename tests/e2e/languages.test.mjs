@@ -46,6 +46,7 @@ describe('counter in Norwegian and English', { timeout: 100_000 }, () => {
     const desk = await clerk.newPage();
     await desk.goto(server.app);
     assert.equal(await desk.getAttribute('html', 'lang'), 'nb');
+    assert.equal((await desk.textContent('.vl-app')).trim(), 'Kundeklubbens skranke · simulator');
     assert.equal((await desk.textContent('h1')).trim(), 'Logg inn med Vipps');
     assert.equal((await desk.textContent('#start')).trim(), 'Send innloggingsforespørsel');
     const body = await desk.textContent('body');

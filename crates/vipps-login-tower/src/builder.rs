@@ -296,7 +296,8 @@ impl VippsLoginLayerBuilder {
         self
     }
 
-    /// The app name shown on the pages (default "Vipps login").
+    /// The app name shown on the pages (default "Vipps login"); in one language with
+    /// [`text(lang, "app_name", name)`](Self::text).
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.app_name = name.into();
         self

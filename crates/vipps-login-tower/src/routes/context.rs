@@ -46,7 +46,7 @@ impl Shared {
         context! {
             lang => lang.code(),
             t => self.texts.value(lang),
-            app_name => &self.app_name,
+            app_name => self.texts.custom(lang, "app_name").unwrap_or(&self.app_name),
             prefix => &self.prefix,
             style_url => self.url("/static/style.css"),
             script_url => self.url("/static/vipps-login.js"),
