@@ -38,6 +38,20 @@ const watchdog = setTimeout(() => {
 }, FILE_TIMEOUT_MS);
 watchdog.unref();
 
+/** The staff password the tests start the sign-up desk with (`--staff-password`). */
+export const STAFF_PASSWORD = 'e2e-staff-password';
+
+/**
+ * Opens the sign-up desk in `page`: the staff gate sends the clerk to its sign-in page
+ * first; signing in with the staff password leads back to the desk.
+ */
+export async function openDesk(page, server) {
+  await page.goto(server.app);
+  await page.waitForSelector('#password');
+  await page.fill('#password', STAFF_PASSWORD);
+  await Promise.all([page.waitForURL(server.app), page.click('#sign-in')]);
+}
+
 /**
  * Starts `bin` (`counter` or `continue-on-phone`) on a free loopback port with short
  * simulator timings and resolves with its URLs once it printed `app:`, `phone:`, `sim:`.

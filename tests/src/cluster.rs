@@ -175,6 +175,7 @@ impl Cluster {
             .env("VIPPS_POLL_LEASE_MS", LEASE_MS.to_string())
             .env("REDIS_URL", self.redis.url())
             .env("COOKIE_SECRET", COOKIE_SECRET)
+            .env("STAFF_PASSWORD", crate::device::STAFF_PASSWORD)
             .env_remove("VIPPS_WEBHOOK_SECRET")
             .env_remove("PUBLIC_URL");
         cmd

@@ -47,13 +47,24 @@ where
     }
 }
 
-/// A plain HTTP client: no cookie store, no redirects, a 15 s timeout.
+/// The staff password the cluster's instances run with (`STAFF_PASSWORD`).
+pub const STAFF_PASSWORD: &str = "multi-instance-staff";
+
+/// A plain HTTP client: no cookie store, no redirects, a 15 s timeout, and the staff
+/// password as a bearer token (the desks are for staff; their gate is tested in
+/// `continue_on_phone.rs`; the customer's pages ignore it).
 ///
 /// # Panics
 /// When the TLS backend cannot be initialised.
 #[must_use]
 pub fn http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer multi-instance-staff"),
+    );
     reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
         .build()

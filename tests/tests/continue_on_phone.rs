@@ -11,6 +11,8 @@ use vipps_login_sim::SimHandle;
 use vipps_login_tests::{Page, browser, login_id};
 
 const KARI: &str = "4712345678";
+/// The staff password the tests start the desk with.
+const STAFF: &str = "desk-test-password";
 
 struct Running {
     base: Url,
@@ -34,6 +36,20 @@ impl Running {
         .await
     }
 
+    /// A clerk's browser, signed in at the staff sign-in page.
+    async fn clerk(&self) -> reqwest::Client {
+        let clerk = browser();
+        let signed_in = Page::post(
+            &clerk,
+            &self.url("/staff/sign-in"),
+            &[("password", STAFF), ("return_to", "/")],
+        )
+        .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        assert_eq!(signed_in.location.as_deref(), Some("/"));
+        clerk
+    }
+
     /// The desk's view of one login (`/desk/logins/{id}`).
     async fn desk_status(&self, b: &reqwest::Client, id: &str) -> serde_json::Value {
         b.get(self.url(&format!("/desk/logins/{id}")))
@@ -54,6 +70,8 @@ async fn start_app() -> Running {
         "--simulator",
         "--sim-interval-ms",
         "50",
+        "--staff-password",
+        STAFF,
     ]))
     .await
     .unwrap();
@@ -69,7 +87,7 @@ async fn start_app() -> Running {
 #[tokio::test]
 async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     let app = start_app().await;
-    let clerk = browser();
+    let clerk = app.clerk().await;
     let phone = browser();
 
     // The desk: nobody yet, a button to the login page.
@@ -108,7 +126,7 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     assert_eq!(app.desk_status(&clerk, &id).await["status"], "waiting");
 
     // Without JavaScript the clerk uses the layer's own pages: the start works the same.
-    let other = browser();
+    let other = app.clerk().await;
     let form_start = app.start(&other, "4798765432").await;
     assert_eq!(form_start.status, 303, "{}", form_start.body);
     assert!(login_id(form_start.location.as_deref().unwrap()).is_some());
@@ -157,19 +175,12 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
     let status = app.desk_status(&clerk, &id).await;
     assert_eq!(status["status"], "continued");
     assert_eq!(status["name"], "Kari N.");
+    // The clerk's browser cannot see the phone's page: it is told the sign-up ended
+    // there, with nothing of the customer's.
     let clerk_welcome = Page::get(&clerk, &app.url("/welcome")).await;
-    assert_eq!(
-        clerk_welcome.status, 303,
-        "the clerk's browser cannot see the phone's page"
-    );
-    assert!(
-        clerk_welcome
-            .location
-            .unwrap()
-            .starts_with("/auth/vipps/login")
-    );
-    let api = clerk.get(app.url("/welcome")).send().await.unwrap();
-    assert_eq!(api.status(), 401);
+    assert_eq!(clerk_welcome.status, 200);
+    assert!(clerk_welcome.body.contains("id=\"ended\""));
+    assert!(!clerk_welcome.body.contains("Kari"));
     let me: serde_json::Value = clerk
         .get(app.url("/auth/vipps/api/me"))
         .send()
@@ -261,8 +272,10 @@ async fn the_customer_continues_on_the_phone_and_accepts_the_terms() {
 #[tokio::test]
 async fn the_desk_streams_changes() {
     let app = start_app().await;
+    // Scripts send the staff password as a bearer token.
     let mut res = reqwest::Client::new()
         .get(app.url("/desk/events"))
+        .bearer_auth(STAFF)
         .send()
         .await
         .unwrap();
@@ -288,6 +301,129 @@ async fn the_desk_streams_changes() {
     read_until("data: 1\n").await;
 }
 
+/// The desk is for staff: without signing in, nobody sees recent customers or sends a
+/// push; the customer's callback and welcome page stay reachable.
+#[tokio::test]
+async fn the_desk_is_for_staff_only() {
+    let app = start_app().await;
+    let anonymous = browser();
+    for path in ["/", "/desk/handovers", "/auth/vipps/login"] {
+        let res = anonymous
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{path}");
+        let to = res.headers()["location"].to_str().unwrap();
+        assert!(to.starts_with("/staff/sign-in?return_to="), "{path}: {to}");
+    }
+    for path in ["/desk/events", "/desk/handovers", "/desk/logins/x"] {
+        let res = anonymous.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        assert!(res.headers().contains_key("www-authenticate"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "staff_only");
+    }
+    // No push can be sent: the layer's JSON start answers 401 and Vipps hears nothing.
+    let res = anonymous
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "desk")
+        .json(&serde_json::json!({ "phone": KARI }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let wrong = reqwest::Client::new()
+        .get(app.url("/desk/handovers"))
+        .bearer_auth("not-the-staff-password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    // A wrong password at the sign-in page is refused with a sentence; five in a row
+    // pause the sign-in for a minute, even for the right password.
+    let page = Page::post(
+        &anonymous,
+        &app.url("/staff/sign-in"),
+        &[("password", "guess-guess-guess"), ("return_to", "/")],
+    )
+    .await;
+    assert_eq!(page.status, 401);
+    assert!(
+        page.body.contains("not the staff password"),
+        "{}",
+        page.body
+    );
+
+    // The customer's side stays public: the callback answers (a bad one is refused by
+    // the layer, not by the gate) and the welcome page asks the layer to log in.
+    let callback = anonymous
+        .get(app.url("/auth/vipps/callback?state=nope&code=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(callback.status(), 401);
+    assert!(
+        !callback
+            .headers()
+            .get("location")
+            .is_some_and(|l| l.to_str().unwrap().starts_with("/staff/")),
+        "the callback is not behind the staff gate"
+    );
+    let css = anonymous
+        .get(app.url("/auth/vipps/static/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+
+    // Signed in, with a return_to that is not this site's: it lands on the desk.
+    let clerk = browser();
+    let signed_in = Page::post(
+        &clerk,
+        &app.url("/staff/sign-in"),
+        &[("password", STAFF), ("return_to", "https://evil.example/")],
+    )
+    .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.location.as_deref(), Some("/"));
+    let cookie = signed_in
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("desk_staff="))
+        .cloned()
+        .unwrap_or_default();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+    assert!(
+        !cookie.contains(STAFF),
+        "the cookie does not carry the password"
+    );
+    let desk = Page::get(&clerk, &app.url("/")).await;
+    assert_eq!(desk.status, 200);
+    assert!(desk.body.contains("id=\"start-login\""));
+
+    // Brute force: after five wrong passwords the sign-in pauses.
+    for _ in 0..5 {
+        let _ = Page::post(
+            &anonymous,
+            &app.url("/staff/sign-in"),
+            &[("password", "guess-guess-guess"), ("return_to", "/")],
+        )
+        .await;
+    }
+    let paused = Page::post(
+        &anonymous,
+        &app.url("/staff/sign-in"),
+        &[("password", STAFF), ("return_to", "/")],
+    )
+    .await;
+    assert_eq!(paused.status, 429);
+}
+
 /// Declined on the phone: the phone's page says the merchant was told, and the desk (in
 /// the language its browser asks for) says so too at once, through the layer's status
 /// of the login it started, instead of waiting until the request expires.
@@ -307,6 +443,13 @@ async fn a_decline_reads_the_same_on_the_phone_and_at_the_desk() {
         )
         .build()
         .unwrap();
+    let signed_in = Page::post(
+        &desk,
+        &app.url("/staff/sign-in"),
+        &[("password", STAFF), ("return_to", "/")],
+    )
+    .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     // As the desk's script does: the layer's JSON API, then its event stream.
     let started: serde_json::Value = desk
         .post(app.url("/auth/vipps/api/start"))

@@ -302,3 +302,81 @@ async fn api_clients_get_401_and_rate_limits_are_configurable() {
     let secs: u64 = again.retry_after.unwrap().parse().unwrap();
     assert!(secs > 0 && secs <= 600, "{secs}");
 }
+
+/// With a staff password the whole desk, the layer's login page included, is for staff;
+/// the sign-in page leads back to where the clerk was going.
+#[tokio::test]
+async fn a_staff_password_closes_the_desk() {
+    let app = counter::app(counter::Options::parse_from([
+        "counter",
+        "--listen",
+        "127.0.0.1:0",
+        "--simulator",
+        "--staff-password",
+        "counter-staff-password",
+    ]))
+    .await
+    .unwrap();
+    let base = app.server.urls.base.clone();
+    let sim = app.server.sim.clone().unwrap();
+    tokio::spawn(app.server.serve());
+    let url = |path: &str| base.join(path.trim_start_matches('/')).unwrap();
+
+    let visitor = browser();
+    let page = Page::get(&visitor, &url("/auth/vipps/login?return_to=/member")).await;
+    assert_eq!(page.status, 303);
+    let to = page.location.unwrap();
+    assert!(to.starts_with("/staff/sign-in?return_to="), "{to}");
+    let sign_in = Page::get(&visitor, &base.join(&to).unwrap()).await;
+    assert_eq!(sign_in.status, 200);
+    assert!(sign_in.body.contains("id=\"password\""));
+
+    let signed_in = Page::post(
+        &visitor,
+        &url("/staff/sign-in"),
+        &[
+            ("password", "counter-staff-password"),
+            ("return_to", "/auth/vipps/login?return_to=/member"),
+        ],
+    )
+    .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(
+        signed_in.location.as_deref(),
+        Some("/auth/vipps/login?return_to=/member")
+    );
+    let login = Page::get(&visitor, &url("/auth/vipps/login")).await;
+    assert_eq!(login.status, 200);
+    assert!(login.csrf().is_some());
+    assert_eq!(sim.stats().backchannel, 0);
+}
+
+/// An https public URL with no Vipps credentials would put the simulator, which approves
+/// any number, on a public address: refused unless `--simulator` says so.
+#[tokio::test]
+async fn an_https_public_url_refuses_the_implicit_simulator() {
+    assert!(
+        std::env::var_os("VIPPS_CLIENT_ID").is_none(),
+        "this test needs VIPPS_CLIENT_ID unset"
+    );
+    let refused = counter::app(counter::Options::parse_from([
+        "counter",
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://desk.example.com/",
+    ]))
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("--simulator"), "{refused}");
+    let allowed = counter::app(counter::Options::parse_from([
+        "counter",
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://desk.example.com/",
+        "--simulator",
+    ]))
+    .await;
+    assert!(allowed.is_ok());
+}

@@ -124,10 +124,34 @@ fn test() -> Result {
         .env("REDIS_SERVER", redis_server))
 }
 
+/// The simulator's port in the demo, named in the README and the instructions.
+const DEMO_SIM_LISTEN: &str = "127.0.0.1:3100";
+
 fn demo(args: &[String]) -> Result {
-    run(cargo()
-        .args(["run", "--package", "counter", "--"])
-        .args(args))
+    // `cargo build --workspace`, not `cargo run -p counter`: building one package resolves
+    // other features and would rebuild dozens of dependencies the workspace build already
+    // has; this way the demo and `cargo build --workspace` share every artefact.
+    eprintln!(
+        "xtask demo: building the workspace (the first build on a new machine takes several \
+         minutes; later ones seconds)..."
+    );
+    run(cargo().args(["build", "--workspace"]))?;
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let counter = target_dir.join("debug").join(exe("counter"));
+    let mut cmd = Command::new(&counter);
+    cmd.current_dir(root());
+    if !args.iter().any(|a| a.starts_with("--sim-listen")) {
+        cmd.args(["--sim-listen", DEMO_SIM_LISTEN]);
+    }
+    eprintln!("xtask demo: starting {}", counter.display());
+    run(cmd.args(args))
+}
+
+/// `name` with the platform's executable suffix.
+fn exe(name: &str) -> String {
+    format!("{name}{}", env::consts::EXE_SUFFIX)
 }
 
 fn bench(args: &[String]) -> Result {

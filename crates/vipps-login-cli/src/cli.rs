@@ -42,14 +42,21 @@ Examples:
   vipps-login login --phone '+47 123 45 678' --scope 'openid name phoneNumber email address'
   vipps-login login --phone 4712345678 --binding-message DESK-42 --expiry 120 --json
 
-With --json nothing but one JSON object is printed (on stdout): on success
-{\"status\":\"approved\",\"sub\":...,\"binding_message\":...,\"id_token_claims\":{...},\"userinfo\":{...}},
-on failure {\"error\":\"<stable code>\",\"message\":\"...\",\"exit_code\":N} plus
-\"retry_after_secs\" when rate limited. Error codes: usage, invalid_input, config,
-invalid_phone_number, invalid_binding_message, invalid_scope, declined, expired,
-invalid_user, old_app, rate_limited, invalid_client, token_verification, transport, ...
-The confirmation code is not shown on stderr in this mode, so pass --binding-message when
-the customer must see it.
+With --json stdout gets JSON lines, one object a line, each with an \"event\", as they
+happen (nothing for humans on stderr):
+  {\"event\":\"started\",\"login_id\":...,\"binding_message\":\"DESK-42\",\"phone\":\"47******78\",
+   \"flow\":\"finish_in_app\",\"expires_at\":<unix secs>,\"expires_in_secs\":600}   at once: show the code
+  {\"event\":\"status\",\"status\":\"approved\"}   on each change (pending, approved, awaiting_browser,
+   denied, expired, cancelled, ...)
+and last either
+  {\"event\":\"result\",\"status\":\"approved\",\"sub\":...,\"binding_message\":...,\"id_token_claims\":{...},\"userinfo\":{...}}
+or
+  {\"event\":\"error\",\"error\":\"<stable code>\",\"message\":\"...\",\"exit_code\":N} plus
+  \"retry_after_secs\" when rate limited.
+A script reads lines as they come (the last line is the outcome). Error codes: usage,
+invalid_input, config, invalid_phone_number, invalid_binding_message, invalid_scope,
+declined, expired, invalid_user, old_app, rate_limited, invalid_client,
+token_verification, transport, ...
 Tokens (the ID token and the access token) are never printed.
 
 Continue in browser (--redirect-uri): after confirming, the customer's phone opens
@@ -177,7 +184,7 @@ pub(crate) struct LoginArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) redirect_uri: Option<String>,
 
-    /// Print one JSON object on stdout and nothing else
+    /// Print JSON lines on stdout as the login goes (started, status, result or error)
     #[arg(long)]
     pub(crate) json: bool,
 
@@ -191,7 +198,7 @@ pub(crate) struct UserExistsArgs {
     #[arg(long, value_name = "NUMBER")]
     pub(crate) phone: String,
 
-    /// Print one JSON object on stdout and nothing else
+    /// Print one JSON line on stdout (the result or the error) and nothing else
     #[arg(long)]
     pub(crate) json: bool,
 

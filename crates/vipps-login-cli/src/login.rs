@@ -106,6 +106,22 @@ pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
         .as_ref()
         .map_or_else(|| plan.binding_message.to_string(), ToString::to_string);
     ui.shout(&format!("Ask the customer to confirm code {code} in Vipps"));
+    // The first JSON line, at once: a till script shows the code while the customer
+    // confirms.
+    ui.event(
+        "started",
+        json!({
+            "login_id": started.id.as_str(),
+            "binding_message": code,
+            "phone": plan.msisdn.masked(),
+            "flow": if plan.redirect_uri.is_some() { "continue_in_browser" } else { "finish_in_app" },
+            "expires_at": unix_secs(started.expires_at),
+            "expires_in_secs": started
+                .expires_at
+                .duration_since(std::time::SystemTime::now())
+                .map_or(0, |d| d.as_secs()),
+        }),
+    );
 
     match plan.redirect_uri {
         None => finish_in_app(&client, &started, &code, ui, &mut interrupted).await,
@@ -220,6 +236,13 @@ async fn waiting<T>(
     };
     let spinner = ui.spinner(message());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // In `--json` mode every change of the login's status is a `status` line.
+    let mut statuses = if ui.json {
+        client.watch(&started.id).await.ok()
+    } else {
+        None
+    };
+    let mut last_status = LoginStatus::Pending.as_str();
     tokio::pin!(until);
     let outcome = loop {
         tokio::select! {
@@ -227,13 +250,40 @@ async fn waiting<T>(
             _ = &mut *interrupted => {
                 spinner.finish_and_clear();
                 cancel(client, &started.id, ui).await;
+                ui.event("status", json!({ "status": LoginStatus::Cancelled.as_str() }));
                 return Err(Failure::interrupted());
             }
+            changed = next_status(statuses.as_mut()) => match changed {
+                Some(status) if status != last_status => {
+                    last_status = status;
+                    ui.event("status", json!({ "status": status }));
+                }
+                Some(_) => {}
+                None => statuses = None,
+            },
             _ = tick.tick() => spinner.set_message(message()),
         }
     };
     spinner.finish_and_clear();
     outcome
+}
+
+/// The next status of a watched login (`None` when the watch ended); never resolves
+/// without a watch.
+async fn next_status(
+    watch: Option<&mut tokio::sync::watch::Receiver<LoginStatus>>,
+) -> Option<&'static str> {
+    let Some(watch) = watch else {
+        return std::future::pending().await;
+    };
+    watch.changed().await.ok()?;
+    Some(watch.borrow_and_update().as_str())
+}
+
+/// Unix seconds of `t` (0 before 1970).
+fn unix_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Best effort: a cancel that fails is reported but changes nothing about the exit code.

@@ -74,7 +74,8 @@ fn main() -> ExitCode {
 }
 
 /// Help and version go out as clap prints them (exit 0); usage errors exit 2, as a JSON
-/// `{"error":"usage",...}` object on stdout when `--json` was on the command line.
+/// `{"event":"error","error":"usage",...}` line on stdout when `--json` was on the
+/// command line.
 fn clap_error(error: &clap::Error, json: bool) -> ExitCode {
     let informational = matches!(
         error.kind(),
@@ -95,7 +96,7 @@ fn clap_error(error: &clap::Error, json: bool) -> ExitCode {
     let joined = paragraph.join(" ");
     let message = joined.strip_prefix("error: ").unwrap_or(&joined).trim();
     let failure = Failure::usage(format!("{message} (see vipps-login --help)"));
-    output::print_json(&output::failure_json(&failure));
+    Ui::new(true).failure(&failure);
     exit::code(exit::USAGE)
 }
 

@@ -79,7 +79,8 @@ impl From<Error> for Failure {
 /// How to talk to the operator.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ui {
-    /// `--json`: stdout gets exactly one JSON object, stderr nothing but tracing.
+    /// `--json`: stdout gets JSON lines (one object a line, each with an `event`; the
+    /// last is the `result` or the `error`), stderr nothing but tracing.
     pub(crate) json: bool,
     /// stderr is a terminal (spinner and colours allowed).
     pub(crate) tty: bool,
@@ -126,10 +127,18 @@ impl Ui {
         bar
     }
 
-    /// Prints a successful result: the JSON object, or the human text.
+    /// One JSON line `{"event": name, ...fields}` in `--json` mode; nothing otherwise.
+    pub(crate) fn event(&self, name: &str, fields: Value) {
+        if self.json {
+            print_json(&with_event(name, fields));
+        }
+    }
+
+    /// Prints a successful result: the JSON object (as the `result` event), or the
+    /// human text.
     pub(crate) fn result(&self, json_value: &Value, human: &str) {
         if self.json {
-            print_json(json_value);
+            print_json(&with_event("result", json_value.clone()));
         } else {
             let mut out = std::io::stdout().lock();
             // A closed stdout (`| head`) is not worth a panic.
@@ -141,7 +150,7 @@ impl Ui {
     /// Reports a failure: the JSON error object on stdout, or a sentence on stderr.
     pub(crate) fn failure(&self, failure: &Failure) {
         if self.json {
-            print_json(&failure_json(failure));
+            print_json(&with_event("error", failure_json(failure)));
         } else {
             eprintln!("error: {}", failure.message);
         }
@@ -160,6 +169,20 @@ pub(crate) fn failure_json(failure: &Failure) -> Value {
         );
     }
     object.insert("exit_code".into(), Value::from(failure.exit));
+    Value::Object(object)
+}
+
+/// `fields` with `"event": name` in front (a non-object becomes `{"event", "value"}`).
+fn with_event(name: &str, fields: Value) -> Value {
+    let mut object = Map::new();
+    object.insert("event".into(), Value::from(name));
+    match fields {
+        Value::Object(fields) => object.extend(fields),
+        Value::Null => {}
+        other => {
+            object.insert("value".into(), other);
+        }
+    }
     Value::Object(object)
 }
 

@@ -75,13 +75,28 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
-/// stdout must be exactly one JSON object on one line.
-fn json(out: &Output) -> Value {
+/// stdout in `--json` mode: JSON lines, each an object with an `event`.
+fn json_lines(out: &Output) -> Vec<Value> {
     let text = stdout(out);
-    assert_eq!(text.lines().count(), 1, "one line of JSON expected: {text}");
-    let value: Value = serde_json::from_str(&text).unwrap();
-    assert!(value.is_object(), "{value}");
-    value
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(!lines.is_empty(), "no JSON line: {text}");
+    for line in &lines {
+        assert!(line["event"].is_string(), "every line has an event: {line}");
+    }
+    lines
+}
+
+/// The last JSON line, the outcome: a `result` or an `error`.
+fn json(out: &Output) -> Value {
+    let last = json_lines(out).pop().unwrap();
+    assert!(
+        last["event"] == "result" || last["event"] == "error",
+        "the last line is the outcome: {last}"
+    );
+    last
 }
 
 /// The error object: a stable `error` code and a sentence.
@@ -136,7 +151,14 @@ async fn login_json_success() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["event"], "started", "{lines:?}");
+    assert_eq!(lines[0]["binding_message"], "DESK-42");
+    assert_eq!(lines[0]["phone"], "47******78");
+    assert_eq!(lines[0]["flow"], "finish_in_app");
+    assert!(lines[0]["expires_in_secs"].as_u64().is_some_and(|s| s > 0));
     let value = json(&out);
+    assert_eq!(value["event"], "result");
     let sub = value["sub"].as_str().unwrap();
     assert!(!sub.is_empty());
     assert_eq!(value["status"], "approved");
@@ -558,6 +580,61 @@ async fn sim_prints_the_line_to_paste() {
     let _ = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A till script reads the `started` line, with the code, while the customer has not
+/// confirmed yet; the status lines and the result follow once they do.
+#[tokio::test]
+async fn json_lines_come_as_the_login_goes() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let sim = sim_with(fast(), Policy::Manual).await;
+    let mut child = cli(&sim)
+        .args(["login", "--phone", KARI, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let next = async |lines: &mut tokio::io::Lines<_>| -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a line in time")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line).unwrap()
+    };
+    let started = next(&mut lines).await;
+    assert_eq!(started["event"], "started", "{started}");
+    let code = started["binding_message"].as_str().unwrap().to_owned();
+    // Nothing is decided yet: the customer has not seen the push.
+    let pending = sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(pending.binding_message.as_deref(), Some(code.as_str()));
+    sim.approve(&pending.auth_req_id).await.unwrap();
+
+    let mut rest = Vec::new();
+    loop {
+        let line = next(&mut lines).await;
+        let last = line["event"] == "result" || line["event"] == "error";
+        rest.push(line);
+        if last {
+            break;
+        }
+    }
+    let result = rest.last().unwrap();
+    assert_eq!(result["event"], "result", "{rest:?}");
+    assert_eq!(result["binding_message"], code.as_str());
+    for line in &rest[..rest.len() - 1] {
+        assert_eq!(line["event"], "status", "{line}");
+    }
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .unwrap()

@@ -434,7 +434,21 @@ impl VippsClient {
         state: &str,
         code: &str,
     ) -> Result<(LoginView, Arc<Identity>), Error> {
+        self.complete_browser_from(state, code, None).await
+    }
+
+    /// [`complete_browser`](Self::complete_browser) counted against the
+    /// [callback limit](RateLimits::callbacks_per_client) of `client_key` (the phone
+    /// browser's address, as the front end knows it): over it,
+    /// [`Error::RateLimited`] before anything is read or sent.
+    pub async fn complete_browser_from(
+        &self,
+        state: &str,
+        code: &str,
+        client_key: Option<&str>,
+    ) -> Result<(LoginView, Arc<Identity>), Error> {
         let inner = &self.inner;
+        policy::count_callback(&*inner.engine.store, &self.limits, client_key).await?;
         let printable = |s: &str, max: usize| {
             !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x21..0x7f).contains(&b))
         };

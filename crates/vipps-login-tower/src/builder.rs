@@ -39,7 +39,7 @@ pub struct VippsLoginLayerBuilder {
     prefix: String,
     cookie_key: Option<cookie::Key>,
     cookie_secret_error: Option<String>,
-    cookie_name: String,
+    cookie_name: Option<String>,
     session_ttl: Duration,
     secure_cookies: SecureCookies,
     store: Option<Arc<dyn Store>>,
@@ -80,7 +80,7 @@ impl VippsLoginLayerBuilder {
             prefix: "/auth/vipps".to_owned(),
             cookie_key: None,
             cookie_secret_error: None,
-            cookie_name: "vipps_login".to_owned(),
+            cookie_name: None,
             session_ttl: Duration::from_secs(8 * 3600),
             secure_cookies: SecureCookies::Auto,
             store: None,
@@ -137,9 +137,13 @@ impl VippsLoginLayerBuilder {
         self
     }
 
-    /// The session cookie's name (default `vipps_login`).
+    /// The session cookie's name; the start form's cookie is this plus `_csrf`. Default:
+    /// `__Host-vipps_login` when the cookies are `Secure` (the prefix makes browsers refuse
+    /// it unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain
+    /// cannot plant one), `vipps_login` otherwise. A name starting with `__Host-` or
+    /// `__Secure-` needs `Secure` cookies.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie_name = name.into();
+        self.cookie_name = Some(name.into());
         self
     }
 
@@ -150,8 +154,9 @@ impl VippsLoginLayerBuilder {
         self
     }
 
-    /// The `Secure` attribute of the session cookie (default [`SecureCookies::Auto`]:
-    /// secure except on loopback hosts).
+    /// The `Secure` attribute of the layer's cookies (default [`SecureCookies::Auto`]:
+    /// from the public base URL, secure unless it is plain http on loopback). Decided
+    /// when the layer is built, never from a request's `Host`.
     pub fn secure_cookies(mut self, secure: SecureCookies) -> Self {
         self.secure_cookies = secure;
         self
@@ -341,15 +346,34 @@ impl VippsLoginLayerBuilder {
                 "prefix {prefix:?} must look like \"/auth/vipps\" (leading slash, no trailing slash)"
             ));
         }
-        if self.cookie_name.is_empty()
-            || !self
-                .cookie_name
+        let secure = match self.secure_cookies {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => self
+                .public_base_url
+                .as_ref()
+                .is_none_or(|base| base.scheme() != "http"),
+        };
+        let cookie_name = self.cookie_name.unwrap_or_else(|| {
+            if secure {
+                "__Host-vipps_login"
+            } else {
+                "vipps_login"
+            }
+            .to_owned()
+        });
+        if cookie_name.is_empty()
+            || !cookie_name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return err(format!(
-                "cookie name {:?} must be non-empty ASCII letters, digits, '_' or '-'",
-                self.cookie_name
+                "cookie name {cookie_name:?} must be non-empty ASCII letters, digits, '_' or '-'"
+            ));
+        }
+        if !secure && (cookie_name.starts_with("__Host-") || cookie_name.starts_with("__Secure-")) {
+            return err(format!(
+                "cookie name {cookie_name:?} needs Secure cookies (browsers drop it otherwise)"
             ));
         }
         if self.session_ttl < Duration::from_secs(60) {
@@ -433,9 +457,9 @@ impl VippsLoginLayerBuilder {
             sessions: Sessions {
                 store,
                 key,
-                cookie_name: self.cookie_name,
+                cookie_name,
                 ttl: self.session_ttl,
-                secure: self.secure_cookies,
+                secure,
                 decoded: crate::session::decoded_cache(),
                 sealer,
             },
@@ -446,6 +470,8 @@ impl VippsLoginLayerBuilder {
                 .unwrap_or_else(|| Arc::new(SessionCompletion(Arc::clone(&self.hook)))),
             hook: self.hook,
             flow_chooser: self.flow_chooser,
+            callback: self.public_base_url.is_some()
+                && self.constant_flow != Some(FlowChoice::FinishInApp),
             public_base_url: self.public_base_url,
             continue_url: self.continue_url,
             scopes: Some(scopes),

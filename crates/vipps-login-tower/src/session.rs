@@ -12,12 +12,16 @@ use vipps_login_core::{Error, Sealer, Store};
 use crate::csrf::random_token;
 use crate::user::{StoredUser, VippsUser};
 
-/// Where the `Secure` attribute of the session cookie comes from.
+/// Where the `Secure` attribute of the layer's cookies comes from. It is decided once,
+/// from configuration, never from a request: a proxy that forwards `Host: 127.0.0.1`
+/// must not turn it off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecureCookies {
-    /// `Secure`, except when the request's host is a loopback name or address
-    /// (`localhost`, `127.0.0.1`, `[::1]`), so local development over plain http works.
+    /// From the [public base URL](crate::VippsLoginLayerBuilder::public_base_url): not
+    /// `Secure` only when it is plain `http` (which the builder allows on loopback alone,
+    /// for development); `Secure` when it is https or not configured. Secure cookies get
+    /// the `__Host-` name prefix unless the app names the cookie itself.
     #[default]
     Auto,
     /// Always `Secure` (the cookie is then never sent over plain http).
@@ -70,7 +74,8 @@ pub(crate) struct Sessions {
     pub key: Key,
     pub cookie_name: String,
     pub ttl: Duration,
-    pub secure: SecureCookies,
+    /// The `Secure` attribute, decided from configuration when the layer was built.
+    pub secure: bool,
     /// Decoded sessions by id. The store stays the source of truth: every request still
     /// reads the stored bytes and the cached decoding is used only when they are equal,
     /// so logout or rotation on another instance takes effect at once. It only saves
@@ -100,26 +105,6 @@ impl std::fmt::Debug for Sessions {
 
 fn store_key(id: &str) -> String {
     format!("vipps-login-tower:session:{id}")
-}
-
-/// True when the request's host is loopback (`localhost`, `*.localhost`, 127/8, `::1`).
-pub(crate) fn host_is_loopback(headers: &HeaderMap, uri: &http::Uri) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(http::uri::Authority::as_str));
-    let Some(host) = host else { return false };
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    let name = name.to_ascii_lowercase();
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Sessions {
@@ -175,13 +160,8 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` value carrying a visitor's CSRF token, encrypted.
-    pub(crate) fn set_csrf_cookie(
-        &self,
-        token: &str,
-        headers: &HeaderMap,
-        uri: &http::Uri,
-    ) -> Option<HeaderValue> {
-        self.sealed_cookie(&self.csrf_cookie_name(), token, headers, uri)
+    pub(crate) fn set_csrf_cookie(&self, token: &str) -> Option<HeaderValue> {
+        self.sealed_cookie(&self.csrf_cookie_name(), token)
     }
 
     /// The logged-in user of the request's session, for the pass-through path.
@@ -286,36 +266,17 @@ impl Sessions {
         session.is_new = true;
     }
 
-    fn secure_for(&self, headers: &HeaderMap, uri: &http::Uri) -> bool {
-        match self.secure {
-            SecureCookies::Always => true,
-            SecureCookies::Never => false,
-            SecureCookies::Auto => !host_is_loopback(headers, uri),
-        }
-    }
-
     /// The `Set-Cookie` value carrying `id`, encrypted.
-    pub(crate) fn set_cookie(
-        &self,
-        id: &str,
-        headers: &HeaderMap,
-        uri: &http::Uri,
-    ) -> Option<HeaderValue> {
-        self.sealed_cookie(&self.cookie_name, id, headers, uri)
+    pub(crate) fn set_cookie(&self, id: &str) -> Option<HeaderValue> {
+        self.sealed_cookie(&self.cookie_name, id)
     }
 
-    fn sealed_cookie(
-        &self,
-        name: &str,
-        value: &str,
-        headers: &HeaderMap,
-        uri: &http::Uri,
-    ) -> Option<HeaderValue> {
+    fn sealed_cookie(&self, name: &str, value: &str) -> Option<HeaderValue> {
         let cookie = Cookie::build((name.to_owned(), value.to_owned()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(self.secure_for(headers, uri))
+            .secure(self.secure)
             .max_age(cookie::time::Duration::seconds(
                 i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX),
             ));
@@ -326,39 +287,14 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` value that deletes the session cookie.
-    pub(crate) fn clear_cookie(&self, headers: &HeaderMap, uri: &http::Uri) -> Option<HeaderValue> {
+    pub(crate) fn clear_cookie(&self) -> Option<HeaderValue> {
         let cookie = Cookie::build((self.cookie_name.clone(), ""))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(self.secure_for(headers, uri))
+            .secure(self.secure)
             .max_age(cookie::time::Duration::ZERO)
             .expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
         HeaderValue::from_str(&cookie.to_string()).ok()
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        let uri = http::Uri::from_static("/");
-        for (host, expected) in [
-            ("localhost:3000", true),
-            ("app.localhost", true),
-            ("127.0.0.1:8080", true),
-            ("[::1]:8080", true),
-            ("example.com", false),
-            ("10.0.0.1:80", false),
-            ("localhost.example.com", false),
-        ] {
-            let mut h = HeaderMap::new();
-            h.insert(header::HOST, HeaderValue::from_static(host));
-            assert_eq!(host_is_loopback(&h, &uri), expected, "{host}");
-        }
-        assert!(!host_is_loopback(&HeaderMap::new(), &uri));
     }
 }

@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     pub completion: Arc<dyn CompletionStep>,
     pub flow_chooser: Arc<dyn FlowChooser>,
     pub public_base_url: Option<Url>,
+    /// Whether the continue-in-browser callback is mounted: only with a public base URL
+    /// (the `redirect_uri` is built from it) and a flow that can choose the browser.
+    pub callback: bool,
     pub continue_url: String,
     pub scopes: Option<Scopes>,
     pub requested_expiry: Option<Duration>,

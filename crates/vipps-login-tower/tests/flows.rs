@@ -121,7 +121,10 @@ async fn finish_in_app_through_the_pages() {
 
     // Following `next` completes the login: rotated session, back to return_to.
     let old_cookie = jar_cookie(&jar, &app);
-    assert!(old_cookie.starts_with("vipps_login="));
+    assert!(
+        old_cookie.starts_with("__Host-vipps_login="),
+        "{old_cookie}"
+    );
     let res = http_get(&b, app.url(&format!("/auth/vipps/wait/{id}"))).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/member");
@@ -176,14 +179,14 @@ fn browser_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>)
     (client, jar)
 }
 
-/// The session cookie (`vipps_login=…`) the jar sends to the app.
+/// The session cookie (`__Host-vipps_login=…`) the jar sends to the app.
 fn jar_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> String {
     use reqwest::cookie::CookieStore as _;
     jar.cookies(&app.url("/"))
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
         .split("; ")
-        .find(|c| c.starts_with("vipps_login="))
+        .find(|c| c.starts_with("__Host-vipps_login="))
         .unwrap_or_default()
         .to_owned()
 }

@@ -333,22 +333,24 @@ async fn guard_sends_browsers_to_login_and_api_clients_401() {
 
 #[tokio::test]
 async fn session_cookie_flags() {
+    // No public base URL: the layer cannot know the app is on plain http, so its cookies
+    // are Secure and carry the `__Host-` prefix.
     let app = start_app(|b, _| b).await;
     let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
     let cookies = set_cookies(&res);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let c = &cookies[0];
     // A visitor gets only a sealed CSRF cookie; no session exists for them yet.
-    assert!(c.starts_with("vipps_login_csrf="), "{c}");
-    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+    assert!(c.starts_with("__Host-vipps_login_csrf="), "{c}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=", "Secure"] {
         assert!(c.contains(flag), "{flag} missing in {c}");
     }
-    assert!(!c.contains("Secure"), "loopback is plain http: {c}");
+    assert!(!c.contains("Domain"), "a __Host- cookie has no Domain: {c}");
     let value = c
         .split(';')
         .next()
         .unwrap()
-        .trim_start_matches("vipps_login_csrf=");
+        .trim_start_matches("__Host-vipps_login_csrf=");
     assert!(value.len() > 60, "the token is sealed, not plain: {value}");
     // The session cookie comes with the first login, with the same flags.
     let b = browser();
@@ -359,6 +361,13 @@ async fn session_cookie_flags() {
         "nothing new for a known session"
     );
 
+    // A plain-http public URL (allowed on loopback only) is development: not Secure.
+    let app = start_app(|b, base| b.public_base_url(base.clone())).await;
+    let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
+    let c = &set_cookies(&res)[0];
+    assert!(c.starts_with("vipps_login_csrf="), "{c}");
+    assert!(!c.contains("Secure"), "plain http development: {c}");
+
     let app = start_app(|b, _| b.secure_cookies(SecureCookies::Always)).await;
     let res = http_get(&browser(), app.url("/auth/vipps/login")).await;
     assert!(set_cookies(&res)[0].contains("Secure"));
@@ -367,10 +376,33 @@ async fn session_cookie_flags() {
     let res = get_with(
         &reqwest::Client::new(),
         app.url("/auth/vipps/login"),
-        ("cookie", "vipps_login=AAAAtampered"),
+        ("cookie", "__Host-vipps_login=AAAAtampered"),
     )
     .await;
     assert_eq!(set_cookies(&res).len(), 1);
+}
+
+/// Behind a proxy that forwards `Host: 127.0.0.1`, an app whose public URL is https must
+/// still set Secure cookies: the flag comes from configuration, not from the request.
+#[tokio::test]
+async fn secure_cookies_follow_the_public_url_not_the_host_header() {
+    let public: url::Url = "https://club.example.com/".parse().unwrap();
+    let app = start_app(|b, _| b.public_base_url(public)).await;
+    for host in ["127.0.0.1", "localhost:3000", "[::1]:8080"] {
+        let res = get_with(&browser(), app.url("/auth/vipps/login"), ("host", host)).await;
+        let c = &set_cookies(&res)[0];
+        assert!(c.contains("Secure"), "Host {host}: {c}");
+        assert!(
+            c.starts_with("__Host-vipps_login_csrf="),
+            "Host {host}: {c}"
+        );
+    }
+    // A `__Host-` name cannot be combined with cookies that are not Secure.
+    let built = vipps_login_tower::VippsLoginLayer::builder(vipps_client(&app.sim))
+        .secure_cookies(SecureCookies::Never)
+        .cookie_name("__Host-desk")
+        .build();
+    assert!(built.unwrap_err().to_string().contains("needs Secure"));
 }
 
 #[tokio::test]
@@ -481,6 +513,39 @@ async fn callback_refuses_tampered_state_missing_code_and_foreign_logins() {
     assert!(page.set_cookies.is_empty());
     let home = get_text(&phone, app.url("/")).await;
     assert_eq!(home, "anonymous");
+}
+
+/// The callback is counted per client address: a client trying `state`s gets 429 with
+/// `Retry-After` after the window's allowance, and the genuine customer elsewhere is not
+/// affected.
+#[tokio::test]
+async fn callback_is_rate_limited_per_client() {
+    let app = start_app(|b, base| {
+        b.flow(FlowChoice::ContinueInBrowser)
+            .public_base_url(base.clone())
+            .rate_limits(
+                RateLimits::default().callbacks_per_client(Window::new(3, Duration::from_secs(60))),
+            )
+    })
+    .await;
+    let prober = browser();
+    for i in 0..3 {
+        let url = app.url(&format!("/auth/vipps/callback?state=guess{i}&code=x"));
+        let page = Page::read(http_get(&prober, url).await).await;
+        assert_eq!(page.status, 403, "try {i}: an unknown state, refused");
+    }
+    let url = app.url("/auth/vipps/callback?state=guess9&code=x");
+    let page = Page::read(http_get(&prober, url).await).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(
+        page.retry_after
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| (1..=60).contains(&s)),
+        "{:?}",
+        page.retry_after
+    );
+    assert_eq!(app.sim.stats().token, 0, "no token call for any of them");
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ mod words;
 
 use std::net::SocketAddr;
 
+use example_support::staff::StaffGate;
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
 use url::Url;
 use vipps_login_tower::{FlowChoice, StartContext};
@@ -102,11 +103,19 @@ pub struct App {
 /// The newcomer's instructions (for stderr): with the simulator, what to try and where.
 #[must_use]
 pub fn instructions(urls: &Urls) -> String {
+    let staff = urls
+        .staff_password
+        .as_deref()
+        .map_or_else(String::new, |p| {
+            format!("Staff password for this run: {p}   (set STAFF_PASSWORD to choose one)\n")
+        });
     match (&urls.phone, &urls.sim_base) {
         (Some(phone), Some(sim_base)) => format!(
             "{SIMULATOR_BANNER}\
+             {staff}\
              Try a sign-up (it takes a minute):\n\
              \x20 1. Open the clerk's desk:        {app}\n\
+             \x20    and sign in with the staff password.\n\
              \x20    Type the customer's number {DEMO_CUSTOMER} (Kari Nordmann, a demo user)\n\
              \x20    and press \"Send login request\". Note the code on the screen.\n\
              \x20 2. Open the simulated phone in a PRIVATE window (it plays the customer's\n\
@@ -134,7 +143,7 @@ pub fn instructions(urls: &Urls) -> String {
 /// # Errors
 /// A bad option, a taken port, a simulator or Vipps configuration problem.
 pub async fn app(options: Options) -> Result<App, AppError> {
-    let start = Startup::bind(options.listen, options.public_url, &options.common).await?;
+    let mut start = Startup::bind(options.listen, options.public_url, &options.common).await?;
     let signups = Signups::default();
     let app_name = if start.sim.is_some() {
         "Club sign-up desk · simulator"
@@ -165,6 +174,14 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     let layer = words::add_to_layer(layer, app_key)
         .templates(pages::layer_templates(start.sim.as_ref())?)
         .build()?;
+    // The desk (its pages and the layer's, which send pushes) is for staff; the customer's
+    // callback, welcome page and logout, and static files stay public.
+    let gate = start
+        .staff_gate(layer.prefix(), true)?
+        .ok_or_else(|| AppError::Config("the sign-up desk needs a staff password".to_owned()))?
+        .public_path("/welcome")
+        .public_path(format!("{}/logout", layer.prefix()))
+        .public_prefix("/static/");
     let router = pages::router(
         pages::Pages::new(
             signups.clone(),
@@ -174,7 +191,11 @@ pub async fn app(options: Options) -> Result<App, AppError> {
         )?,
         &layer,
     )
-    .layer(layer);
+    .layer(layer)
+    .layer(axum::middleware::from_fn_with_state(
+        gate,
+        StaffGate::require,
+    ));
 
     Ok(App {
         server: start.into_server(router)?,

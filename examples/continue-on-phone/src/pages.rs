@@ -12,7 +12,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use example_support::pages::{extend_layer_template, secure_html, static_file};
 use example_support::words::request_language;
 use minijinja::{Environment, Value, context};
@@ -27,7 +27,7 @@ use crate::signups::TERMS_VERSION;
 use crate::words::WORDS;
 use crate::{AppError, DEMO_CUSTOMER, Signups};
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("page.html", include_str!("../templates/page.html")),
     (
         "handovers.html",
@@ -35,6 +35,7 @@ const TEMPLATES: [(&str, &str); 4] = [
     ),
     ("desk.html", include_str!("../templates/desk.html")),
     ("welcome.html", include_str!("../templates/welcome.html")),
+    ("ended.html", include_str!("../templates/ended.html")),
 ];
 const APP_CSS: &str = include_str!("../static/app.css");
 const DESK_JS: &str = include_str!("../static/desk.js");
@@ -129,9 +130,12 @@ pub(crate) fn router(mut pages: Pages, layer: &VippsLoginLayer) -> Router {
             "/static/desk.js",
             get(|| async { static_file(DESK_JS, "text/javascript; charset=utf-8") }),
         )
+        // Without a session the phone sees that its sign-up ended (the layer's login
+        // page is the clerk's, behind the staff gate); the form itself needs the login.
+        .route("/welcome", get(welcome))
         .merge(
             Router::new()
-                .route("/welcome", get(welcome).post(accept))
+                .route("/welcome", post(accept))
                 .route_layer(RequireVippsLogin::layer()),
         )
         .with_state(pages)
@@ -280,8 +284,12 @@ fn welcome_page(
     )
 }
 
-async fn welcome(State(pages): St, headers: HeaderMap, user: VippsUser) -> Response {
-    welcome_page(&pages, &user, pages.lang(&headers), StatusCode::OK, None)
+async fn welcome(State(pages): St, headers: HeaderMap, user: Option<VippsUser>) -> Response {
+    let lang = pages.lang(&headers);
+    match user {
+        Some(user) => welcome_page(&pages, &user, lang, StatusCode::OK, None),
+        None => pages.render("ended.html", StatusCode::OK, lang, Value::UNDEFINED),
+    }
 }
 
 /// The welcome form.

@@ -7,6 +7,10 @@ use example_support::words::Catalog;
 #[rustfmt::skip]
 pub(crate) const WORDS: Catalog = Catalog {
     en: &[
+        ("ended_title", "Sign-up ended"),
+        ("ended_heading", "This sign-up has ended"),
+        ("ended_text", "This phone is no longer logged in here. To join the club, ask at the desk: they will send a new request to your Vipps app."),
+        ("ended_close", "You can close this page."),
         ("app_name", "Club sign-up desk"),
         ("app_name_sim", "Club sign-up desk · simulator"),
         ("desk_title", "Desk"),
@@ -63,6 +67,10 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "The page could not be shown."),
     ],
     nb: &[
+        ("ended_title", "Innmeldingen er avsluttet"),
+        ("ended_heading", "Denne innmeldingen er avsluttet"),
+        ("ended_text", "Denne telefonen er ikke lenger logget inn her. For å bli med i klubben, spør i skranken: der sender de en ny forespørsel til Vipps-appen din."),
+        ("ended_close", "Du kan lukke denne siden."),
         ("app_name", "Klubbens innmeldingsskranke"),
         ("app_name_sim", "Klubbens innmeldingsskranke · simulator"),
         ("desk_title", "Skranke"),
@@ -119,6 +127,10 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Siden kunne ikke vises."),
     ],
     da: &[
+        ("ended_title", "Indmeldelsen er afsluttet"),
+        ("ended_heading", "Denne indmeldelse er afsluttet"),
+        ("ended_text", "Denne telefon er ikke længere logget ind her. Spørg ved skranken, hvis du vil være medlem af klubben: de sender en ny anmodning til din MobilePay-app."),
+        ("ended_close", "Du kan lukke denne side."),
         ("app_name", "Klubbens indmeldelsesskranke"),
         ("app_name_sim", "Klubbens indmeldelsesskranke · simulator"),
         ("desk_title", "Skranke"),
@@ -175,6 +187,10 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("page_error", "Siden kunne ikke vises."),
     ],
     fi: &[
+        ("ended_title", "Liittyminen päättyi"),
+        ("ended_heading", "Tämä liittyminen on päättynyt"),
+        ("ended_text", "Tämä puhelin ei ole enää kirjautuneena täällä. Jos haluat liittyä kerhoon, kysy tiskiltä: sieltä lähetetään uusi pyyntö MobilePay-sovellukseesi."),
+        ("ended_close", "Voit sulkea tämän sivun."),
         ("app_name", "Kerhon liittymistiski"),
         ("app_name_sim", "Kerhon liittymistiski · simulaattori"),
         ("desk_title", "Tiski"),

@@ -126,7 +126,7 @@ pub fn instructions(urls: &Urls) -> String {
 /// # Errors
 /// A bad option, a taken port, a simulator or Vipps configuration problem.
 pub async fn app(options: Options) -> Result<App, AppError> {
-    let start = Startup::bind(options.listen, options.public_url, &options.common).await?;
+    let mut start = Startup::bind(options.listen, options.public_url, &options.common).await?;
     let members = Members::default();
     let app_name = if start.sim.is_some() {
         "Customer club desk · simulator"
@@ -150,11 +150,20 @@ pub async fn app(options: Options) -> Result<App, AppError> {
         builder = builder.templates(pages::simulator_templates(sim)?);
     }
     let layer = builder.build()?;
-    let router = pages::router(
+    // The whole desk is for staff when a staff password is set (always with Vipps); the
+    // simulator demo runs open unless one is given.
+    let gate = start.staff_gate(layer.prefix(), false)?;
+    let mut router = pages::router(
         pages::Pages::new(members.clone(), app_key, options.common.language)?,
         &layer,
     )
     .layer(layer);
+    if let Some(gate) = gate {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            gate.public_prefix("/static/"),
+            example_support::staff::StaffGate::require,
+        ));
+    }
 
     Ok(App {
         server: start.into_server(router)?,

@@ -15,6 +15,7 @@
 //! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
 //!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
+//! * [`staff`]: the staff gate in front of a desk (a configured staff password).
 //! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
 //! * [`testing`]: the start-up test of a binary, which both apps run against their own.
 //! * [`words`]: the apps' texts in nb, da, fi and en, and the language of a request.
@@ -38,6 +39,7 @@
 
 pub mod pages;
 pub mod serve;
+pub mod staff;
 mod startup;
 pub mod testing;
 pub mod words;
@@ -101,6 +103,11 @@ pub struct CommonOptions {
     /// per start, so sessions end when the app restarts).
     #[arg(long, env = "COOKIE_SECRET", hide_env_values = true)]
     pub cookie_secret: Option<String>,
+    /// The staff password that opens the desk (at least 12 characters); scripts send it
+    /// as `Authorization: Bearer …`. Required with Vipps; with the simulator the sign-up
+    /// desk makes up one and prints it.
+    #[arg(long, env = "STAFF_PASSWORD", hide_env_values = true)]
+    pub staff_password: Option<String>,
 }
 
 impl CommonOptions {
@@ -169,6 +176,9 @@ pub struct Urls {
     pub sim_issuer: Option<Url>,
     /// With the simulator: its base URL (phones are listed there, control API under `/_sim/`).
     pub sim_base: Option<Url>,
+    /// The staff password the app made up for this run (simulator only, when none was
+    /// configured), for the instructions.
+    pub staff_password: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use vipps_login_core::{ClientAuth, Config, Issuer, Scopes, Secret, VippsClient};
 use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
 use vipps_login_tower::{VippsLoginLayer, VippsLoginLayerBuilder};
 
+use crate::staff::StaffGate;
 use crate::{AppError, CommonOptions, DEMO_CUSTOMER, Urls};
 
 /// The loud head of the instructions in simulator mode (the app's own steps follow).
@@ -35,7 +36,11 @@ pub struct Startup {
     listener: TcpListener,
     client: VippsClient,
     options: CommonOptions,
-    public_url_given: bool,
+    base_for_layer: bool,
+    /// The key of every cookie the app sets (the layer's and the staff gate's).
+    cookie_key: cookie::Key,
+    /// A staff password made up for this run, to be printed.
+    made_up_staff_password: Option<String>,
 }
 
 impl std::fmt::Debug for Startup {
@@ -67,19 +72,56 @@ impl Startup {
                 source,
             })?;
         let local = listener.local_addr()?;
-        let public_url_given = public_url.is_some();
+        if public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+            && !options.simulator
+            && !has_credentials()
+        {
+            return Err(AppError::Config(
+                "--public-url is https but VIPPS_CLIENT_ID is not set: this would put the \
+                 simulator, which approves any number, on a public address. Set the Vipps \
+                 credentials, or pass --simulator if that is really what you want"
+                    .to_owned(),
+            ));
+        }
+        // The layer decides the cookies' `Secure` from its public base URL: the given one,
+        // or this loopback address for plain-http development. Listening beyond loopback
+        // without one, the layer's cookies are `Secure`, so plain http would lose them.
+        let base_for_layer = public_url.is_some() || local.ip().is_loopback();
+        if !base_for_layer {
+            tracing::warn!(
+                "listening on {local} without --public-url: the session cookies are Secure, \
+                 so serve this app over https (behind your proxy) and pass --public-url"
+            );
+        }
         let base = match public_url {
             Some(url) => url,
             None => base_url(local)?,
         };
+        let cookie_key = match &options.cookie_secret {
+            Some(secret) => cookie::Key::try_from(secret.as_bytes()).map_err(|_| {
+                AppError::Config(format!(
+                    "--cookie-secret must be at least 64 bytes, got {}",
+                    secret.len()
+                ))
+            })?,
+            None => cookie::Key::generate(),
+        };
         let (client, sim) = backend(options).await?;
+        if sim.is_none() && options.cookie_secret.is_none() {
+            tracing::warn!(
+                "no COOKIE_SECRET: using a random cookie key (sessions end on restart and \
+                 are not shared between instances)"
+            );
+        }
         Ok(Self {
             listener,
             base,
             client,
             sim,
             options: options.clone(),
-            public_url_given,
+            base_for_layer,
+            cookie_key,
+            made_up_staff_password: None,
         })
     }
 
@@ -93,7 +135,8 @@ impl Startup {
     /// The layer's builder with what the options decide: `app_name`, `scopes`, the rate
     /// limits and cool-downs, the cookie secret (with the simulator and without a secret,
     /// a fresh random key: its sessions die with the process anyway, no warning needed),
-    /// and the public base URL when `--public-url` was given.
+    /// and the public base URL when `--public-url` was given or the app listens on
+    /// loopback (the layer's cookies are `Secure` unless that URL is plain http).
     ///
     /// # Errors
     /// Scopes that do not parse.
@@ -110,14 +153,55 @@ impl Startup {
         if self.sim.is_some() {
             builder = crate::words::with_sim_hints(builder);
         }
-        if self.public_url_given {
+        if self.base_for_layer {
             builder = builder.public_base_url(self.base.clone());
         }
-        Ok(match (&self.options.cookie_secret, &self.sim) {
-            (Some(secret), _) => builder.cookie_secret(secret.as_bytes()),
-            (None, Some(_)) => builder.cookie_key(cookie::Key::generate()),
-            (None, None) => builder,
-        })
+        Ok(builder.cookie_key(self.cookie_key.clone()))
+    }
+
+    /// Whether the app's cookies are `Secure`: as the layer decides it, from the public
+    /// base URL (not only for plain-http development on loopback).
+    #[must_use]
+    pub fn cookies_secure(&self) -> bool {
+        !(self.base_for_layer && self.base.scheme() == "http")
+    }
+
+    /// The staff gate for a desk whose layer is mounted under `layer_prefix`, from
+    /// `--staff-password`. Without one: with Vipps, an error (a desk that sends pushes
+    /// must not be open to anyone); with the simulator, a made-up password (printed by
+    /// the instructions) when `required`, else no gate.
+    ///
+    /// # Errors
+    /// No password with Vipps, or one too short.
+    pub fn staff_gate(
+        &mut self,
+        layer_prefix: &str,
+        required: bool,
+    ) -> Result<Option<StaffGate>, AppError> {
+        let password = match (&self.options.staff_password, &self.sim) {
+            (Some(password), _) => password.clone(),
+            (None, None) => {
+                return Err(AppError::Config(
+                    "set STAFF_PASSWORD (or --staff-password, at least 12 characters): the desk \
+                     sends login requests to customers' phones and must be for staff only"
+                        .to_owned(),
+                ));
+            }
+            (None, Some(_)) if required => {
+                let made_up = made_up_password();
+                self.made_up_staff_password = Some(made_up.clone());
+                made_up
+            }
+            (None, Some(_)) => return Ok(None),
+        };
+        StaffGate::new(
+            &password,
+            self.cookie_key.clone(),
+            self.cookies_secure(),
+            layer_prefix,
+        )
+        .map(Some)
+        .map_err(AppError::Config)
     }
 
     /// The app ready to serve: `router` (the app's pages behind the layer) on the bound
@@ -147,6 +231,7 @@ impl Startup {
             sim_issuer: sim.map(SimHandle::issuer),
             sim_base: sim.map(SimHandle::base_url),
             base: base.clone(),
+            staff_password: self.made_up_staff_password.clone(),
         })
     }
 }
@@ -273,11 +358,25 @@ fn secs(value: f64, flag: &str) -> Result<Duration, AppError> {
     Duration::try_from_secs_f64(value).map_err(|e| AppError::Config(format!("--{flag}: {e}")))
 }
 
+/// A staff password for one simulator run: 20 random letters and digits.
+fn made_up_password() -> String {
+    use rand::Rng as _;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+/// Whether Vipps credentials are configured (`VIPPS_CLIENT_ID` set and not blank).
+fn has_credentials() -> bool {
+    std::env::var("VIPPS_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty())
+}
+
 /// The Vipps client: Vipps itself when `VIPPS_CLIENT_ID` is set, else an in-process
 /// simulator (returned too, so that it lives as long as the app).
 async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHandle>), AppError> {
-    let has_credentials = std::env::var("VIPPS_CLIENT_ID").is_ok_and(|v| !v.trim().is_empty());
-    if has_credentials && !options.simulator {
+    if has_credentials() && !options.simulator {
         let config = Config::from_env()?;
         tracing::info!(
             issuer = %config.issuer(),
@@ -297,7 +396,13 @@ async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHand
             after: Duration::from_millis(ms),
         });
     }
-    let sim = Simulator::start(sim_config).await?;
+    let sim = Simulator::start(sim_config).await.map_err(|e| {
+        AppError::Config(format!(
+            "the Vipps simulator could not start on {} ({e}); is another demo running? \
+             `--sim-listen 127.0.0.1:0` picks a free port",
+            options.sim_listen
+        ))
+    })?;
     tracing::warn!(
         issuer = %sim.issuer(),
         "SIMULATOR MODE: no VIPPS_CLIENT_ID, logins go to an in-process Vipps simulator, not to Vipps"
@@ -370,6 +475,7 @@ mod tests {
                 phone: None,
                 sim_issuer: None,
                 sim_base: None,
+                staff_password: None,
             },
             sim: None,
         };

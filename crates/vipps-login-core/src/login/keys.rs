@@ -53,3 +53,7 @@ pub(crate) fn count_number(number_key: &str) -> String {
 pub(crate) fn count_client(client_key: &str) -> String {
     format!("vipps-login:count:c:{}", digest(client_key))
 }
+
+pub(crate) fn count_callback(client_key: &str) -> String {
+    format!("vipps-login:count:cb:{}", digest(client_key))
+}

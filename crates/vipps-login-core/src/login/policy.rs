@@ -51,6 +51,7 @@ pub struct RateLimits {
     pub(crate) one_pending_per_number: bool,
     pub(crate) per_number: Option<Window>,
     pub(crate) per_client: Option<Window>,
+    pub(crate) callbacks_per_client: Option<Window>,
     pub(crate) declined_cool_down: Duration,
     pub(crate) ignored_cool_down: Duration,
 }
@@ -61,6 +62,7 @@ impl Default for RateLimits {
             one_pending_per_number: true,
             per_number: Some(Window::new(3, Duration::from_secs(600))),
             per_client: Some(Window::new(30, Duration::from_secs(600))),
+            callbacks_per_client: Some(Window::new(30, Duration::from_secs(600))),
             declined_cool_down: Duration::from_secs(60),
             ignored_cool_down: Duration::from_secs(30),
         }
@@ -74,6 +76,7 @@ impl RateLimits {
             one_pending_per_number: false,
             per_number: None,
             per_client: None,
+            callbacks_per_client: None,
             declined_cool_down: Duration::ZERO,
             ignored_cool_down: Duration::ZERO,
         }
@@ -88,6 +91,14 @@ impl RateLimits {
     /// Starts allowed per client key (see [`LoginContext::client_key`](crate::LoginContext::client_key)).
     pub fn per_client(mut self, window: Window) -> Self {
         self.per_client = Some(window);
+        self
+    }
+
+    /// Continue-in-browser callbacks allowed per client key (the phone browser's address;
+    /// default 30 in 10 minutes). A genuine customer makes one per login; the limit stops
+    /// a client that tries `state`s or codes from costing store reads without end.
+    pub fn callbacks_per_client(mut self, window: Window) -> Self {
+        self.callbacks_per_client = Some(window);
         self
     }
 
@@ -114,6 +125,7 @@ impl RateLimits {
         for (name, w) in [
             ("per_number", self.per_number),
             ("per_client", self.per_client),
+            ("callbacks_per_client", self.callbacks_per_client),
         ] {
             if let Some(w) = w {
                 if w.max == 0 {
@@ -195,6 +207,18 @@ pub(crate) async fn count_starts(
     }
     if let (Some(w), Some(key)) = (limits.per_client, client_key) {
         check_window(store, &keys::count_client(key), w).await?;
+    }
+    Ok(())
+}
+
+/// Counts a continue-in-browser callback from `client_key` against its window.
+pub(crate) async fn count_callback(
+    store: &dyn Store,
+    limits: &RateLimits,
+    client_key: Option<&str>,
+) -> Result<(), Error> {
+    if let (Some(w), Some(key)) = (limits.callbacks_per_client, client_key) {
+        check_window(store, &keys::count_callback(key), w).await?;
     }
     Ok(())
 }

@@ -87,7 +87,7 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
         ),
         Err(StartFailure::Outcome(o)) => shared.outcome_json(&o, lang),
     };
-    shared.with_cookie(res, &session, &info)
+    shared.with_cookie(res, &session)
 }
 
 pub(super) async fn status(
@@ -141,7 +141,7 @@ pub(super) async fn status(
                     "user": user_json(&user),
                 }),
             );
-            shared.with_cookie(res, &session, &info)
+            shared.with_cookie(res, &session)
         }
     }
 }

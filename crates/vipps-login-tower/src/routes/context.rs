@@ -101,16 +101,9 @@ impl Shared {
     }
 
     /// Adds the session cookie to `res` when the browser does not have this id yet.
-    pub(super) fn with_cookie(
-        &self,
-        mut res: Response,
-        session: &Session,
-        parts: &RequestInfo,
-    ) -> Response {
+    pub(super) fn with_cookie(&self, mut res: Response, session: &Session) -> Response {
         if session.is_new
-            && let Some(v) = self
-                .sessions
-                .set_cookie(&session.id, &parts.headers, &parts.uri)
+            && let Some(v) = self.sessions.set_cookie(&session.id)
         {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -197,7 +190,7 @@ pub(super) async fn end_session(
     if let Some(id) = shared.sessions.id_from_headers(&info.headers) {
         shared.sessions.remove(&id).await;
     }
-    if let Some(v) = shared.sessions.clear_cookie(&info.headers, &info.uri) {
+    if let Some(v) = shared.sessions.clear_cookie() {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
@@ -226,9 +219,7 @@ impl Shared {
             Some(token) => (token, None),
             None => {
                 let token = crate::csrf::random_token();
-                let cookie = self
-                    .sessions
-                    .set_csrf_cookie(&token, &info.headers, &info.uri);
+                let cookie = self.sessions.set_csrf_cookie(&token);
                 (token, cookie)
             }
         }

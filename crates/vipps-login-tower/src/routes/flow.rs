@@ -291,12 +291,18 @@ pub(super) async fn cancel(shared: &Shared, session: &Session, id: &str) -> Resu
 /// and give the phone a session of its own.
 pub(super) async fn phone_returns(
     shared: &Arc<Shared>,
+    info: &RequestInfo,
     state: &str,
     code: &str,
 ) -> Result<Session, Outcome> {
+    // Callbacks count per client address, as starts do (in the engine, in its store).
+    let client = shared
+        .client_ip
+        .get(&info.headers, &info.extensions)
+        .map(client_key);
     let (view, _) = shared
         .client
-        .complete_browser(state, code)
+        .complete_browser_from(state, code, client.as_deref())
         .await
         .map_err(|e| {
             tracing::info!(code = e.code(), "browser callback refused");

@@ -49,9 +49,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{p}/static/style.css"), get(style))
         .route(&format!("{p}/static/vipps-login.js"), get(script))
         .route(&format!("{p}/static/favicon.svg"), get(favicon));
-    // The browser callback exists only where continue-in-browser can happen: without a
-    // public base URL no redirect_uri can be built, so no login can come back to it.
-    if shared.public_base_url.is_some() {
+    // The browser callback exists only where continue-in-browser can happen.
+    if shared.callback {
         router = router.route(&format!("{p}/callback"), get(pages::callback));
     }
     if shared.webhook {

@@ -115,7 +115,7 @@ pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes
     match flow::start(&shared, &mut session, &input, &info).await {
         Ok(view) => {
             let res = redirect(&shared.url(&format!("/wait/{}", view.id)));
-            shared.with_cookie(res, &session, &info)
+            shared.with_cookie(res, &session)
         }
         Err(StartFailure::InvalidPhone(e)) => render_login(
             &shared,
@@ -183,7 +183,7 @@ pub(super) async fn wait_page(
         View::Redirect(to) => redirect(&to),
         View::LoggedIn { redirect: to, .. } => {
             let res = redirect(&to);
-            shared.with_cookie(res, &session, &info)
+            shared.with_cookie(res, &session)
         }
     }
 }
@@ -335,7 +335,7 @@ pub(super) async fn callback(
             lang,
         );
     };
-    let session = match flow::phone_returns(&shared, state, code).await {
+    let session = match flow::phone_returns(&shared, &info, state, code).await {
         Ok(session) => session,
         Err(o) => return shared.result_page(&o, lang),
     };
@@ -344,7 +344,7 @@ pub(super) async fn callback(
         shared.sessions.remove(&old).await;
     }
     let res = redirect(&shared.continue_url);
-    shared.with_cookie(res, &session, &info)
+    shared.with_cookie(res, &session)
 }
 
 pub(super) async fn logout_page(State(shared): St, info: RequestInfo) -> Response {

@@ -1,0 +1,307 @@
+//! The staff gate: a reference app's desk is for staff only. One configured staff
+//! password (`--staff-password`, `STAFF_PASSWORD`) signs a browser in for a shift; scripts
+//! send it as `Authorization: Bearer …`. Only the customer's own pages stay public.
+//!
+//! The signed-in mark is a private (encrypted and authenticated) cookie under the app's
+//! cookie key, holding only its expiry, so every instance sharing the cookie secret
+//! accepts it and nothing is stored per staff member.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use subtle::ConstantTimeEq as _;
+
+use crate::pages::secure_html;
+
+/// How long one sign-in lasts: a shift.
+const SHIFT: Duration = Duration::from_secs(12 * 3600);
+/// Wrong passwords allowed per minute (per process) before sign-in pauses for a minute.
+const FAILURES_PER_MINUTE: u32 = 5;
+/// The shortest staff password accepted.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+/// The desk's staff authentication, put in front of the whole router (the layer too, so
+/// nobody outside can start a push) with [`StaffGate::require`].
+#[derive(Clone)]
+pub struct StaffGate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    password: String,
+    key: Key,
+    cookie_name: &'static str,
+    secure: bool,
+    /// The layer's stylesheet, which the sign-in page uses.
+    style_url: String,
+    /// Paths anyone may open: the customer's pages and what they load.
+    public: Vec<String>,
+    /// Prefixes anyone may open (static files).
+    public_prefixes: Vec<String>,
+    failures: Mutex<(u32, Instant)>,
+}
+
+impl std::fmt::Debug for StaffGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffGate")
+            .field("public", &self.inner.public)
+            .finish_non_exhaustive()
+    }
+}
+
+const SIGN_IN_TEMPLATE: &str = include_str!("../templates/staff-sign-in.html");
+
+/// The sign-in page's path.
+pub const SIGN_IN_PATH: &str = "/staff/sign-in";
+
+impl StaffGate {
+    /// A gate for `password`, sealing its cookie with `key`. `secure` follows the app's
+    /// public URL (not `Secure` only for plain-http development on loopback); the layer
+    /// mounted under `layer_prefix` keeps its static files and the customer's callback
+    /// public.
+    ///
+    /// # Errors
+    /// A password shorter than [`MIN_PASSWORD_LEN`].
+    pub fn new(password: &str, key: Key, secure: bool, layer_prefix: &str) -> Result<Self, String> {
+        if password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(format!(
+                "the staff password must be at least {MIN_PASSWORD_LEN} characters"
+            ));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                password: password.to_owned(),
+                key,
+                cookie_name: if secure {
+                    "__Host-desk_staff"
+                } else {
+                    "desk_staff"
+                },
+                secure,
+                style_url: format!("{layer_prefix}/static/style.css"),
+                public: vec![
+                    SIGN_IN_PATH.to_owned(),
+                    "/favicon.ico".to_owned(),
+                    format!("{layer_prefix}/callback"),
+                ],
+                public_prefixes: vec![format!("{layer_prefix}/static/")],
+                failures: Mutex::new((0, Instant::now())),
+            }),
+        })
+    }
+
+    /// Also lets anyone open `path` (exactly) — a customer's page.
+    #[must_use]
+    pub fn public_path(mut self, path: impl Into<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.public.push(path.into());
+        }
+        self
+    }
+
+    /// Also lets anyone open everything under `prefix` (static files).
+    #[must_use]
+    pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.public_prefixes.push(prefix.into());
+        }
+        self
+    }
+
+    fn is_public(&self, path: &str) -> bool {
+        self.inner.public.iter().any(|p| p == path)
+            || self
+                .inner
+                .public_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
+    }
+
+    fn password_matches(&self, given: &str) -> bool {
+        given
+            .as_bytes()
+            .ct_eq(self.inner.password.as_bytes())
+            .into()
+    }
+
+    fn signed_in(&self, headers: &HeaderMap) -> bool {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if bearer.is_some_and(|b| self.password_matches(b.trim())) {
+            return true;
+        }
+        let mut jar = CookieJar::new();
+        for value in headers.get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for c in Cookie::split_parse_encoded(value).flatten() {
+                if c.name() == self.inner.cookie_name {
+                    jar.add_original(c.into_owned());
+                }
+            }
+        }
+        jar.private(&self.inner.key)
+            .get(self.inner.cookie_name)
+            .and_then(|c| c.value().strip_prefix("staff:")?.parse::<u64>().ok())
+            .is_some_and(|until| until > unix_now())
+    }
+
+    /// The middleware (`axum::middleware::from_fn_with_state(gate, StaffGate::require)`):
+    /// public paths pass; a signed-in browser or a bearer with the password passes; a page
+    /// request is sent to the sign-in page, anything else gets 401 with a JSON body.
+    pub async fn require(State(gate): State<Self>, request: Request, next: Next) -> Response {
+        let path = request.uri().path();
+        if path == SIGN_IN_PATH {
+            return gate.sign_in(request).await;
+        }
+        if gate.is_public(path) || gate.signed_in(request.headers()) {
+            return next.run(request).await;
+        }
+        let wants_page = request.method() == Method::GET
+            && request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/html"));
+        if wants_page {
+            let back = request
+                .uri()
+                .path_and_query()
+                .map_or("/", http::uri::PathAndQuery::as_str);
+            let query = serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default();
+            return Redirect::to(&format!("{SIGN_IN_PATH}?{query}")).into_response();
+        }
+        let body = serde_json::json!({
+            "error": "staff_only",
+            "message": "This desk is for staff: sign in at /staff/sign-in or send the staff password as a bearer token.",
+        });
+        let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"desk\""),
+        );
+        res
+    }
+
+    async fn sign_in(&self, request: Request) -> Response {
+        let return_to = |query: Option<&str>| -> String {
+            let wanted = query
+                .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "return_to"))
+                .map(|(_, v)| v);
+            vipps_login_tower::safe_return_to(wanted.as_deref().unwrap_or("/"))
+                .unwrap_or_else(|| "/".to_owned())
+        };
+        match *request.method() {
+            Method::GET => {
+                let back = return_to(request.uri().query());
+                self.page(StatusCode::OK, &back, None)
+            }
+            Method::POST => {
+                let limit = 16 * 1024;
+                let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
+                    return self.page(
+                        StatusCode::BAD_REQUEST,
+                        "/",
+                        Some("The form could not be read; try again."),
+                    );
+                };
+                let form: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(&body).unwrap_or_default();
+                let field = |name: &str| {
+                    form.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_str())
+                };
+                let back = vipps_login_tower::safe_return_to(field("return_to").unwrap_or("/"))
+                    .unwrap_or_else(|| "/".to_owned());
+                if self.paused() {
+                    return self.page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &back,
+                        Some("Too many wrong passwords; wait a minute and try again."),
+                    );
+                }
+                if !self.password_matches(field("password").unwrap_or("")) {
+                    self.count_failure();
+                    tracing::warn!("staff sign-in refused: wrong password");
+                    return self.page(
+                        StatusCode::UNAUTHORIZED,
+                        &back,
+                        Some("That is not the staff password. Ask your manager for it."),
+                    );
+                }
+                let mut res = Redirect::to(&back).into_response();
+                if let Some(cookie) = self.cookie() {
+                    res.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                res
+            }
+            _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        }
+    }
+
+    fn cookie(&self) -> Option<HeaderValue> {
+        let until = unix_now() + SHIFT.as_secs();
+        let cookie = Cookie::build((self.inner.cookie_name, format!("staff:{until}")))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .path("/")
+            .secure(self.inner.secure)
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(SHIFT.as_secs()).unwrap_or(i64::MAX),
+            ));
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.inner.key).add(cookie);
+        let sealed = jar.get(self.inner.cookie_name)?;
+        HeaderValue::from_str(&sealed.to_string()).ok()
+    }
+
+    fn paused(&self) -> bool {
+        let Ok(mut failures) = self.inner.failures.lock() else {
+            return true;
+        };
+        if failures.1.elapsed() > Duration::from_secs(60) {
+            *failures = (0, Instant::now());
+        }
+        failures.0 >= FAILURES_PER_MINUTE
+    }
+
+    fn count_failure(&self) {
+        if let Ok(mut failures) = self.inner.failures.lock() {
+            failures.0 += 1;
+        }
+    }
+}
+
+impl StaffGate {
+    fn page(&self, status: StatusCode, return_to: &str, problem: Option<&str>) -> Response {
+        // A `.html` name turns minijinja's HTML escaping on for the values.
+        let mut env = minijinja::Environment::new();
+        let html = env
+            .add_template("staff-sign-in.html", SIGN_IN_TEMPLATE)
+            .and_then(|()| env.get_template("staff-sign-in.html"))
+            .and_then(|t| {
+                t.render(minijinja::context! {
+                    return_to,
+                    problem,
+                    action => SIGN_IN_PATH,
+                    style_url => &self.inner.style_url,
+                })
+            })
+            .unwrap_or_else(|_| "The sign-in page could not be shown.".to_owned());
+        secure_html(status, html)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
