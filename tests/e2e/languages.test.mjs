@@ -14,11 +14,13 @@ import {
   OLA,
   appAndBrowser,
   clerkContext,
+  openDesk,
   phoneContext,
   phoneShowsCodeAndConsents,
   screenshots,
   sendLogin,
   simRequests,
+  STAFF_PASSWORD,
 } from './support.mjs';
 
 const NB = { locale: 'nb-NO', timezoneId: 'Europe/Oslo' };
@@ -208,14 +210,19 @@ describe('counter in Norwegian and English', { timeout: 100_000 }, () => {
 });
 
 describe('continue-on-phone in Norwegian', { timeout: 90_000 }, () => {
-  const setup = appAndBrowser('continue-on-phone', ['--sim-expires-in-secs', '60']);
+  const setup = appAndBrowser('continue-on-phone', [
+    '--sim-expires-in-secs',
+    '60',
+    '--staff-password',
+    STAFF_PASSWORD,
+  ]);
 
   test('nb: a decline on the phone shows at the desk at once, in Norwegian', async () => {
     const { server, browser } = setup;
     const shot = screenshots('nb-desk-decline');
     const clerk = await clerkContext(browser, NB);
     const desk = await clerk.newPage();
-    await desk.goto(server.app);
+    await openDesk(desk, server);
     assert.equal(await desk.getAttribute('html', 'lang'), 'nb');
     assert.equal((await desk.textContent('h1')).trim(), 'Innmeldingsskranke');
     await desk.fill('#desk-phone', '+47 987 65 432');
