@@ -516,3 +516,35 @@ async fn a_decline_reads_the_same_on_the_phone_and_at_the_desk() {
     );
     assert!(app.signups.handovers().is_empty(), "nobody continued");
 }
+
+/// The staff sign-in page speaks the clerk's language too.
+#[tokio::test]
+async fn the_staff_sign_in_page_is_in_the_clerks_language() {
+    let app = start_app().await;
+    let page = browser()
+        .get(app.url("/staff/sign-in"))
+        .header("accept-language", "nb-NO,nb;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html lang=\"nb\">"), "{page}");
+    assert!(page.contains("<h1>Innlogging for ansatte</h1>"), "{page}");
+    assert!(!page.contains("Staff password"));
+    let wrong = browser()
+        .post(app.url("/staff/sign-in"))
+        .header("accept-language", "fi")
+        .form(&[("password", "not-the-password"), ("return_to", "/")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        wrong.contains("Se ei ole henkilökunnan salasana."),
+        "{wrong}"
+    );
+}

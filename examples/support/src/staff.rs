@@ -16,7 +16,10 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
+use vipps_login_core::Language;
+
 use crate::pages::secure_html;
+use crate::words::{STAFF_WORDS, request_language};
 
 /// How long one sign-in lasts: a shift.
 const SHIFT: Duration = Duration::from_secs(12 * 3600);
@@ -44,6 +47,8 @@ struct Inner {
     /// Prefixes anyone may open (static files).
     public_prefixes: Vec<String>,
     failures: Mutex<(u32, Instant)>,
+    /// The sign-in page's language for browsers that ask for none of nb, da, fi, en.
+    language: Language,
 }
 
 impl std::fmt::Debug for StaffGate {
@@ -91,8 +96,19 @@ impl StaffGate {
                 ],
                 public_prefixes: vec![format!("{layer_prefix}/static/")],
                 failures: Mutex::new((0, Instant::now())),
+                language: Language::En,
             }),
         })
+    }
+
+    /// The sign-in page's language for browsers that ask for none of nb, da, fi, en
+    /// (default English; each browser otherwise gets its own).
+    #[must_use]
+    pub fn language(mut self, lang: Language) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.language = lang;
+        }
+        self
     }
 
     /// Also lets anyone open `path` (exactly) — a customer's page.
@@ -177,9 +193,10 @@ impl StaffGate {
             let query = serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default();
             return Redirect::to(&format!("{SIGN_IN_PATH}?{query}")).into_response();
         }
+        let lang = request_language(request.headers(), gate.inner.language);
         let body = serde_json::json!({
             "error": "staff_only",
-            "message": "This desk is for staff: sign in at /staff/sign-in or send the staff password as a bearer token.",
+            "message": STAFF_WORDS.get(lang, "staff_only"),
         });
         let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
         res.headers_mut().insert(
@@ -190,6 +207,7 @@ impl StaffGate {
     }
 
     async fn sign_in(&self, request: Request) -> Response {
+        let lang = request_language(request.headers(), self.inner.language);
         let return_to = |query: Option<&str>| -> String {
             let wanted = query
                 .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
@@ -201,16 +219,12 @@ impl StaffGate {
         match *request.method() {
             Method::GET => {
                 let back = return_to(request.uri().query());
-                self.page(StatusCode::OK, &back, None)
+                self.page(lang, StatusCode::OK, &back, None)
             }
             Method::POST => {
                 let limit = 16 * 1024;
                 let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
-                    return self.page(
-                        StatusCode::BAD_REQUEST,
-                        "/",
-                        Some("The form could not be read; try again."),
-                    );
+                    return self.page(lang, StatusCode::BAD_REQUEST, "/", Some("problem_form"));
                 };
                 let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&body).unwrap_or_default();
@@ -223,19 +237,16 @@ impl StaffGate {
                     .unwrap_or_else(|| "/".to_owned());
                 if self.paused() {
                     return self.page(
+                        lang,
                         StatusCode::TOO_MANY_REQUESTS,
                         &back,
-                        Some("Too many wrong passwords; wait a minute and try again."),
+                        Some("problem_paused"),
                     );
                 }
                 if !self.password_matches(field("password").unwrap_or("")) {
                     self.count_failure();
                     tracing::warn!("staff sign-in refused: wrong password");
-                    return self.page(
-                        StatusCode::UNAUTHORIZED,
-                        &back,
-                        Some("That is not the staff password. Ask your manager for it."),
-                    );
+                    return self.page(lang, StatusCode::UNAUTHORIZED, &back, Some("problem_wrong"));
                 }
                 let mut res = Redirect::to(&back).into_response();
                 if let Some(cookie) = self.cookie() {
@@ -281,7 +292,15 @@ impl StaffGate {
 }
 
 impl StaffGate {
-    fn page(&self, status: StatusCode, return_to: &str, problem: Option<&str>) -> Response {
+    /// The sign-in page in `lang`, with the problem (a key of [`STAFF_WORDS`]) if any.
+    fn page(
+        &self,
+        lang: Language,
+        status: StatusCode,
+        return_to: &str,
+        problem: Option<&str>,
+    ) -> Response {
+        let problem = problem.map(|key| STAFF_WORDS.get(lang, key));
         // A `.html` name turns minijinja's HTML escaping on for the values.
         let mut env = minijinja::Environment::new();
         let html = env
@@ -289,13 +308,15 @@ impl StaffGate {
             .and_then(|()| env.get_template("staff-sign-in.html"))
             .and_then(|t| {
                 t.render(minijinja::context! {
+                    lang => lang.code(),
+                    t => STAFF_WORDS.value(lang),
                     return_to,
                     problem,
                     action => SIGN_IN_PATH,
                     style_url => &self.inner.style_url,
                 })
             })
-            .unwrap_or_else(|_| "The sign-in page could not be shown.".to_owned());
+            .unwrap_or_else(|_| STAFF_WORDS.get(lang, "page_error").to_owned());
         secure_html(status, html)
     }
 }

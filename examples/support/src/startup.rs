@@ -200,7 +200,7 @@ impl Startup {
             self.cookies_secure(),
             layer_prefix,
         )
-        .map(Some)
+        .map(|gate| Some(gate.language(self.options.language)))
         .map_err(AppError::Config)
     }
 

@@ -140,6 +140,55 @@ pub const SIM_HINTS: Catalog = Catalog {
     ],
 };
 
+/// The staff sign-in page's words ([`StaffGate`](crate::staff::StaffGate)).
+#[rustfmt::skip]
+pub const STAFF_WORDS: Catalog = Catalog {
+    en: &[
+        ("title", "Staff sign-in"),
+        ("intro", "This desk is for staff. Sign in with the staff password to send login requests."),
+        ("password", "Staff password"),
+        ("sign_in", "Sign in"),
+        ("problem_form", "The form could not be read; try again."),
+        ("problem_paused", "Too many wrong passwords; wait a minute and try again."),
+        ("problem_wrong", "That is not the staff password. Ask your manager for it."),
+        ("staff_only", "This desk is for staff: sign in at /staff/sign-in or send the staff password as a bearer token."),
+        ("page_error", "The sign-in page could not be shown."),
+    ],
+    nb: &[
+        ("title", "Innlogging for ansatte"),
+        ("intro", "Denne skranken er for ansatte. Logg inn med passordet for ansatte for å sende innloggingsforespørsler."),
+        ("password", "Passord for ansatte"),
+        ("sign_in", "Logg inn"),
+        ("problem_form", "Skjemaet kunne ikke leses; prøv igjen."),
+        ("problem_paused", "For mange feil passord; vent et minutt og prøv igjen."),
+        ("problem_wrong", "Det er ikke passordet for ansatte. Spør lederen din."),
+        ("staff_only", "Denne skranken er for ansatte: logg inn på /staff/sign-in eller send passordet for ansatte som bearer-token."),
+        ("page_error", "Innloggingssiden kunne ikke vises."),
+    ],
+    da: &[
+        ("title", "Log ind for personale"),
+        ("intro", "Denne skranke er for personalet. Log ind med personalets adgangskode for at sende login-anmodninger."),
+        ("password", "Personalets adgangskode"),
+        ("sign_in", "Log ind"),
+        ("problem_form", "Formularen kunne ikke læses; prøv igen."),
+        ("problem_paused", "For mange forkerte adgangskoder; vent et minut, og prøv igen."),
+        ("problem_wrong", "Det er ikke personalets adgangskode. Spørg din leder."),
+        ("staff_only", "Denne skranke er for personalet: log ind på /staff/sign-in, eller send personalets adgangskode som bearer-token."),
+        ("page_error", "Log ind-siden kunne ikke vises."),
+    ],
+    fi: &[
+        ("title", "Henkilökunnan kirjautuminen"),
+        ("intro", "Tämä tiski on henkilökunnalle. Kirjaudu henkilökunnan salasanalla, niin voit lähettää kirjautumispyyntöjä."),
+        ("password", "Henkilökunnan salasana"),
+        ("sign_in", "Kirjaudu"),
+        ("problem_form", "Lomaketta ei voitu lukea; yritä uudelleen."),
+        ("problem_paused", "Liian monta väärää salasanaa; odota minuutti ja yritä uudelleen."),
+        ("problem_wrong", "Se ei ole henkilökunnan salasana. Kysy esihenkilöltäsi."),
+        ("staff_only", "Tämä tiski on henkilökunnalle: kirjaudu osoitteessa /staff/sign-in tai lähetä henkilökunnan salasana bearer-tunnisteena."),
+        ("page_error", "Kirjautumissivua ei voitu näyttää."),
+    ],
+};
+
 /// Adds the simulator hints' words to a layer's texts.
 pub fn with_sim_hints(
     mut builder: vipps_login_tower::VippsLoginLayerBuilder,
@@ -162,6 +211,12 @@ mod tests {
             .into_iter()
             .filter(|p| !p.contains("sim_label"))
             .collect();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn staff_words_in_every_language() {
+        let problems = STAFF_WORDS.problems();
         assert!(problems.is_empty(), "{problems:?}");
     }
 
