@@ -156,6 +156,32 @@ impl Shared {
         res
     }
 
+    /// The result page of a start refused with a wait for this number: it counts the
+    /// wait down and offers to send the same request again at zero; "start a new login"
+    /// stays for the next customer.
+    pub(super) fn refused_start_page(
+        &self,
+        outcome: &Outcome,
+        lang: Language,
+        session: Option<&Session>,
+        info: &RequestInfo,
+        phone: &str,
+        return_to: Option<&str>,
+    ) -> Response {
+        let (csrf, cookie) = self.form_csrf(session, info);
+        let retry = context! {
+            start_url => self.url("/start"),
+            phone => phone,
+            csrf_token => csrf,
+            return_to => return_to,
+        };
+        let mut res = self.result_page_with(outcome, lang, Some(retry));
+        if let Some(c) = cookie {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+        res
+    }
+
     pub(crate) fn outcome_json(&self, outcome: &Outcome, lang: Language) -> Response {
         let message = outcome.message.say(&self.texts, lang);
         let mut res = json_error(outcome.http, outcome.status, &message);

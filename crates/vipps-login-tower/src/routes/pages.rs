@@ -126,23 +126,14 @@ pub(super) async fn start_form(State(shared): St, info: RequestInfo, body: Bytes
             return_to.as_deref(),
             Some((e.code(), shared.texts.error(lang, &e))),
         ),
-        Err(StartFailure::Outcome(o)) if o.retry_after.is_some() => {
-            // A wait for this number: the page counts it down and offers to send the
-            // same request again at zero; "start a new login" stays for the next customer.
-            let known = (!session.is_new).then_some(&session);
-            let (csrf, cookie) = shared.form_csrf(known, &info);
-            let retry = context! {
-                start_url => shared.url("/start"),
-                phone => &input.phone,
-                csrf_token => csrf,
-                return_to => return_to.as_deref(),
-            };
-            let mut res = shared.result_page_with(&o, lang, Some(retry));
-            if let Some(c) = cookie {
-                res.headers_mut().append(header::SET_COOKIE, c);
-            }
-            res
-        }
+        Err(StartFailure::Outcome(o)) if o.retry_after.is_some() => shared.refused_start_page(
+            &o,
+            lang,
+            (!session.is_new).then_some(&session),
+            &info,
+            &input.phone,
+            return_to.as_deref(),
+        ),
         Err(StartFailure::Outcome(o)) => shared.result_page(&o, lang),
     }
 }
