@@ -213,6 +213,8 @@ describe('continue-on-phone in Norwegian', { timeout: 90_000 }, () => {
   const setup = appAndBrowser('continue-on-phone', [
     '--sim-expires-in-secs',
     '60',
+    '--declined-cool-down-secs',
+    '3',
     '--staff-password',
     STAFF_PASSWORD,
   ]);
@@ -245,6 +247,32 @@ describe('continue-on-phone in Norwegian', { timeout: 90_000 }, () => {
     assert.equal(await desk.isVisible('#desk-again'), true);
     assert.equal((await desk.textContent('#desk-again')).trim(), 'Neste kunde');
     await shot(desk, 'declined');
+
+    // Asking Ola again at once: the cool-down, in words, counting down; the start button
+    // waits for zero (another number could be sent at once).
+    await desk.click('#desk-again');
+    await desk.fill('#desk-phone', '+47 987 65 432');
+    const [refused] = await Promise.all([
+      desk.waitForResponse((r) => r.url().endsWith('/auth/vipps/api/start')),
+      desk.click('#desk-start'),
+    ]);
+    assert.equal(refused.status(), 429);
+    await desk.waitForSelector('#desk-error:not([hidden])');
+    assert.match(
+      (await desk.textContent('#desk-error')).trim(),
+      /^Kunden avviste forrige forespørsel; vent 0:0\d før du spør igjen\.$/,
+    );
+    assert.equal(await desk.isDisabled('#desk-start'), true);
+    await shot(desk, 'cool-down');
+    await desk.fill('#desk-phone', '+47 123 45 678');
+    assert.equal(await desk.isDisabled('#desk-start'), false, 'another number may be sent');
+    await desk.fill('#desk-phone', '+47 987 65 432');
+    assert.equal(await desk.isDisabled('#desk-start'), true);
+    await desk.waitForSelector('#desk-start:not([disabled])', { timeout: 8_000 });
+    assert.equal(
+      (await desk.textContent('#desk-error')).trim(),
+      'Ventetiden er over; du kan sende en ny forespørsel nå.',
+    );
     await clerk.close();
     await phoneCtx.close();
   });

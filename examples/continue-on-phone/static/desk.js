@@ -30,13 +30,45 @@
     byId("desk-again").hidden = false;
   }
 
+  // A wait for the number typed (a cool-down after a decline or a missed push) counts
+  // down in the sentence; the start button waits for zero, unless another number is typed.
+  var waitTimer = null;
+  var refused = null;
   function showError(body, retryAfter) {
     var error = byId("desk-error");
+    var start = byId("desk-start");
+    var message = body.message || words.error;
+    var clock = /\d+:\d{2}/;
+    var secs = Number(retryAfter) || 0;
+    clearInterval(waitTimer);
     error.dataset.error = body.error || "error";
-    error.textContent = (body.message || words.error) +
-      (retryAfter && !/\d/.test(body.message || "") ? " " + words.retryIn.replace("{seconds}", retryAfter) : "");
     error.hidden = false;
+    if (!(secs > 0 && clock.test(message))) {
+      error.textContent = message +
+        (secs > 0 && !/\d/.test(message) ? " " + words.retryIn.replace("{seconds}", secs) : "");
+      return;
+    }
+    var end = Date.now() + secs * 1000;
+    refused = byId("desk-phone").value;
+    start.disabled = true;
+    var render = function () {
+      var left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+      error.dataset.left = String(left);
+      if (left > 0) {
+        error.textContent = message.replace(clock, Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2));
+        return;
+      }
+      clearInterval(waitTimer);
+      error.textContent = words.waitOver;
+      start.disabled = false;
+    };
+    render();
+    waitTimer = setInterval(render, 250);
   }
+
+  byId("desk-phone").addEventListener("input", function () {
+    if (refused !== null) byId("desk-start").disabled = byId("desk-phone").value === refused && Number(byId("desk-error").dataset.left) > 0;
+  });
 
   function tick() {
     if (!current || card.dataset.status !== "waiting") return;
@@ -61,6 +93,8 @@
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
+    clearInterval(waitTimer);
+    refused = null;
     byId("desk-error").hidden = true;
     fetch(form.dataset.api, {
       method: "POST",

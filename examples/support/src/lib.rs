@@ -87,7 +87,8 @@ pub struct CommonOptions {
     /// Cool-down after a customer declined, in seconds (layer default 60).
     #[arg(long)]
     pub declined_cool_down_secs: Option<u64>,
-    /// Cool-down after a login expired unanswered, in seconds (layer default 300).
+    /// Cool-down after a login expired unanswered, in seconds (layer default 30: a
+    /// push the customer missed is no reason to keep the desk waiting long).
     #[arg(long)]
     pub ignored_cool_down_secs: Option<u64>,
     /// Keep logins, sessions, limits and polling in this Redis (e.g.
