@@ -380,3 +380,29 @@ async fn an_https_public_url_refuses_the_implicit_simulator() {
     .await;
     assert!(allowed.is_ok());
 }
+
+/// The simulator hint on the waiting page leads to the phone of the number in the login
+/// (not always Kari's); every page has the icon.
+#[tokio::test]
+async fn the_hint_leads_to_the_phone_of_the_number_in_the_login() {
+    let app = start_counter(&[]).await;
+    let clerk = browser();
+    let start = app.start(&clerk, "+47 987 65 432").await;
+    let id = login_id(start.location.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let wait = Page::get(&clerk, &app.url(&format!("/auth/vipps/wait/{id}"))).await;
+    let href = wait
+        .attr("id=\"sim-phone\"", "href")
+        .expect("the hint's link");
+    let href = href.replace("&#x2f;", "/");
+    assert_eq!(href, app.sim.phone_url(OLA).as_str(), "{}", wait.body);
+    assert!(wait.body.contains("rel=\"icon\""));
+    let icon = clerk
+        .get(app.url("/auth/vipps/static/favicon.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+}

@@ -79,8 +79,12 @@
 //! `GET events/{id}` (server-sent events), `POST cancel/{id}`, `GET callback`,
 //! `GET|POST logout`, the JSON API `POST api/start`, `GET api/status/{id}`,
 //! `POST api/cancel/{id}`, `GET api/me`, `POST api/logout`, optionally `POST webhook`,
-//! and `static/style.css`, `static/vipps-login.js`. Every other request goes to your
-//! service. The [`manual`] lists routes, element ids, template variables and the security
+//! and `static/style.css`, `static/vipps-login.js`, `static/favicon.svg`. Every other
+//! request goes to your service.
+//!
+//! The pages and JSON messages speak Norwegian bokmål, Danish, Finnish or English, as the
+//! request's `Accept-Language` asks ([`default_language`](VippsLoginLayerBuilder::default_language)
+//! otherwise); [`text`](VippsLoginLayerBuilder::text) replaces any text in any language. The [`manual`] lists routes, element ids, template variables and the security
 //! choices in detail.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
