@@ -2,6 +2,7 @@
 //! the phone browser's callback, logout.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -11,8 +12,6 @@ use http::{HeaderValue, StatusCode, header};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
-
 use vipps_login_core::{Error, LoginId};
 
 use super::context::{RequestInfo, St, end_session, has_api_header, parse_form, unix};
@@ -213,11 +212,12 @@ pub(super) async fn events(
         Ok(rx) => rx,
         Err(e) => return json_error(e.status(), e.code(), &shared.texts.error(lang, &e)),
     };
-    let texts = Arc::clone(&shared);
+    // The stream words its events in the request's language.
+    let speaker = Arc::clone(&shared);
     let next = shared.url(&format!("/wait/{id}"));
     let stream = futures_util::stream::unfold((rx, false, true), move |(mut rx, done, first)| {
         let next = next.clone();
-        let texts = Arc::clone(&texts);
+        let speaker = Arc::clone(&speaker);
         // The stream (this closure) holds its slot until it ends or the client goes away.
         let _held = &slot;
         async move {
@@ -231,7 +231,7 @@ pub(super) async fn events(
             let over = status.is_final();
             let mut payload = json!({
                 "status": status.as_str(),
-                "message": texts.text(lang, status_key(&status)),
+                "message": speaker.text(lang, status_key(&status)),
             });
             if over {
                 payload["next"] = json!(next);
