@@ -118,7 +118,10 @@ impl Ui {
         if self.json || !self.tty {
             return ProgressBar::hidden();
         }
-        let bar = ProgressBar::new_spinner();
+        let bar = ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::term_like(Box::new(Margin(console::Term::stderr()))),
+        );
         if let Ok(style) = ProgressStyle::with_template("{spinner:.cyan} {wide_msg}") {
             bar.set_style(style);
         }
@@ -154,6 +157,55 @@ impl Ui {
         } else {
             eprintln!("error: {}", failure.message);
         }
+    }
+}
+
+/// stderr, seen a few columns narrower than it is. A spinner line as wide as the terminal
+/// leaves the cursor at its edge, where the `^C` the terminal echoes wraps to a new line,
+/// and clearing the spinner on Ctrl-C would then clear that line and leave the spinner
+/// standing. The margin keeps the echo on the spinner's line.
+#[derive(Debug)]
+struct Margin(console::Term);
+
+impl indicatif::TermLike for Margin {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(3).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 

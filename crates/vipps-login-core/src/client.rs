@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::Instrument as _;
 
+use crate::admission::{Admission, Admitted};
 use crate::commands::Command;
 use crate::config::Config;
 use crate::http::{Http, SendError};
@@ -217,8 +218,52 @@ impl VippsClient {
     }
 
     /// The limits for one start: cool-down, the number's one waiting login, then the
-    /// windows (counted only for a start that may go ahead).
+    /// windows (counted only for a start that may go ahead). One [`Store::admit`] step
+    /// (one round trip on Redis); a mark held by another login, which may be stale, and
+    /// a cool-down mark that has just run out take the step-by-step way.
     async fn admit(
+        &self,
+        number_key: &str,
+        client_key: Option<&str>,
+        id: &LoginId,
+        hold: Duration,
+        now: std::time::SystemTime,
+    ) -> Result<(), Error> {
+        let store = &*self.inner.engine.store;
+        let limits = &*self.limits;
+        let cool_key = keys::cool_down(number_key);
+        let mark_key = keys::pending_number(number_key);
+        let windows = policy::windows(limits, number_key, client_key);
+        let counters: Vec<(&str, Duration, u64)> = windows
+            .iter()
+            .map(|(key, w)| (key.as_str(), w.period, u64::from(w.max)))
+            .collect();
+        let mut admission = Admission::new(&cool_key).counters(&counters);
+        if limits.one_pending_per_number {
+            admission = admission.reserve(&mark_key, id.as_str().as_bytes(), hold);
+        }
+        match store.admit(&admission).await? {
+            Admitted::Yes => Ok(()),
+            Admitted::OverLimit { retry_after, .. } => Err(Error::RateLimited {
+                retry_after: Some(retry_after.max(Duration::from_secs(1))),
+            }),
+            Admitted::Refused(mark) => match policy::cool_down_refusal(&mark, now) {
+                Some(refusal) => Err(refusal),
+                None => {
+                    self.admit_step_by_step(number_key, client_key, id, hold, now)
+                        .await
+                }
+            },
+            Admitted::Reserved(_) => {
+                self.admit_step_by_step(number_key, client_key, id, hold, now)
+                    .await
+            }
+        }
+    }
+
+    /// [`admit`](Self::admit) one check at a time, looking into a held mark (a login that
+    /// ended without lifting it does not block the number).
+    async fn admit_step_by_step(
         &self,
         number_key: &str,
         client_key: Option<&str>,

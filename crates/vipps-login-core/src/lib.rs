@@ -58,6 +58,7 @@
 //! Against the simulator (`vipps-login-sim`), use `Issuer::Custom(sim.issuer())`; plain
 //! `http://` issuers are accepted only on loopback.
 
+mod admission;
 mod client;
 mod commands;
 mod config;
@@ -79,6 +80,7 @@ mod verify;
 mod webhook;
 mod wire;
 
+pub use crate::admission::{Admission, Admitted, admit_step_by_step};
 pub use crate::client::VippsClient;
 pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
 pub use crate::error::{CoolDownReason, Error, TokenError};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::admission::{Admission, Admitted};
 use crate::config::{Clock, SystemClock};
 
 /// The source of a [`StoreError`], kept for operators' logs.
@@ -178,6 +179,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Notification>, StoreError>;
+
+    /// A login start's limits in one step (see [`Admission`]). The default runs
+    /// [`admit_step_by_step`](crate::admit_step_by_step); a store that can do it in one
+    /// round trip (a server-side script) should, and must give the same answers.
+    async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted, StoreError> {
+        crate::admission::admit_step_by_step(self, admission).await
+    }
 }
 
 /// Unix milliseconds of `t` (0 before 1970).

@@ -631,3 +631,86 @@ async fn vipps_unavailable_at_start_is_cancelled_and_not_pushed_twice() {
     assert_eq!(env.callbacks_after(1).await[0].1, "CANCELLED");
     assert_eq!(env.pushes(), 1, "a start is never repeated");
 }
+
+// ---- an instance dies mid-login
+
+fn channel_on(env: &Env, store: Arc<vipps_login_core::MemoryStore>) -> KeycloakChannel {
+    let vipps = VippsClient::with_store(
+        Config::builder(
+            Issuer::Custom(env.sim.issuer()),
+            env.sim.client_id(),
+            Secret::new(env.sim.client_secret()),
+        )
+        .client_auth(ClientAuth::Basic)
+        .poll_lease(Duration::from_millis(600))
+        .build()
+        .unwrap(),
+        store,
+    )
+    .unwrap();
+    KeycloakChannel::new(
+        KeycloakChannelConfig::new(&env.issuer)
+            .unwrap()
+            .callback_backoff(Duration::from_millis(20))
+            .resolver(PhoneResolver::Username),
+        vipps,
+    )
+    .unwrap()
+}
+
+/// Keycloak's request reached instance A, which started the login and died; instance B,
+/// sharing the store, takes the login over and reports the approval to Keycloak, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_result_reaches_keycloak_when_the_instance_that_took_the_request_dies() {
+    let env = env().await;
+    let store = Arc::new(vipps_login_core::MemoryStore::new());
+
+    // Instance A on a runtime of its own, so that dropping it kills every task of A.
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let a_channel = channel_on(&env, Arc::clone(&store));
+    let a = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            url_tx
+                .send(format!("http://{}/", listener.local_addr().unwrap()))
+                .unwrap();
+            let app = a_channel.router();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        });
+        kill_rx.recv().unwrap();
+        runtime.shutdown_background();
+    });
+    let a_url = url_rx.recv().unwrap();
+    // Instance B follows the logins' ends from the start.
+    let b = channel_on(&env, Arc::clone(&store));
+    let _b_router = b.router();
+
+    let t = env.bearer("id-kari");
+    let res = env
+        .http
+        .post(&a_url)
+        .bearer_auth(&t)
+        .json(&body("4712345678", Some("KC-4242")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let pending = env
+        .sim
+        .wait_for_pending("4712345678", Duration::from_secs(5))
+        .await
+        .expect("A started the login");
+    kill_tx.send(()).unwrap();
+    a.join().unwrap();
+    env.sim.approve(&pending.auth_req_id).await.unwrap();
+
+    let calls = env.callbacks_after(1).await;
+    assert_eq!(calls, vec![(t, "SUCCEED".to_owned())], "exactly once, by B");
+    assert_eq!(env.pushes(), 1);
+}

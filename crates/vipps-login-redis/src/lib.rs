@@ -36,6 +36,7 @@
 //! | `compare_and_swap`, `increment`, `index_add` | a Lua script (`EVALSHA`) | 1 (2 when Redis has to load the script first) |
 //! | `index_remove`, `index_members` | `ZREM`, `ZRANGEBYSCORE` on a sorted set scored by deadline | 1 |
 //! | `publish` | `PUBLISH` | 1 |
+//! | `admit` (a start's cool-down, pending mark and rate-limit windows) | one Lua script over all their keys | 1 (2 when Redis has to load the script first) |
 //! | `subscribe` | `SUBSCRIBE` on the notification connection | 1 for a new channel, else 0 |
 //!
 //! [`RedisStore::round_trips`] counts them, for benchmarks. Keys and channels are

@@ -83,3 +83,42 @@ return 1
 ",
     )
 });
+
+/// A start's admission (`Store::admit`) in one step. `KEYS[1]` the refusing key,
+/// `KEYS[2]` the reservation (any key when `ARGV[1]` is not `"1"`), `KEYS[3..]` the
+/// counters; `ARGV[2]` the reservation's value, `ARGV[3]` its lifetime in ms, then per
+/// counter its window in ms and its allowance. Returns `{0}` admitted, `{1, value}`
+/// refused, `{2, holder}` reserved by another (`holder` nil when it vanished), or
+/// `{3, counter index, remaining ms}` over a limit (the reservation just made lifted).
+/// Counters behave as in [`INCREMENT`].
+pub(crate) static ADMIT: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r"
+local refused = redis.call('GET', KEYS[1])
+if refused then
+  return {1, refused}
+end
+local reserve = ARGV[1] == '1'
+if reserve and not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  return {2, redis.call('GET', KEYS[2])}
+end
+for i = 3, #KEYS do
+  local window = ARGV[4 + (i - 3) * 2]
+  local allowance = tonumber(ARGV[5 + (i - 3) * 2])
+  local count = redis.call('INCR', KEYS[i])
+  local left = redis.call('PTTL', KEYS[i])
+  if left < 0 then
+    redis.call('PEXPIRE', KEYS[i], window)
+    left = tonumber(window)
+  end
+  if count > allowance then
+    if reserve and redis.call('GET', KEYS[2]) == ARGV[2] then
+      redis.call('DEL', KEYS[2])
+    end
+    return {3, i - 3, left}
+  end
+end
+return {0}
+",
+    )
+});

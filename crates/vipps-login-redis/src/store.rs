@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisError};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use vipps_login_core::{Store, StoreError};
+use vipps_login_core::{Admission, Admitted, Store, StoreError};
 
 use crate::builder::RedisStoreBuilder;
 use crate::errors;
@@ -155,7 +155,7 @@ impl RedisStore {
             .map_err(|f| self.fail(f))
     }
 
-    /// Runs `script` by its hash, loading it with `EVAL` when the server does not know it.
+    /// Runs `script` on one key by its hash (see [`eval_keys`](Self::eval_keys)).
     async fn eval<T: FromRedisValue>(
         &self,
         script: &LuaScript,
@@ -163,16 +163,27 @@ impl RedisStore {
         args: &[&[u8]],
         repeat: Repeat,
     ) -> Result<T, StoreError> {
+        self.eval_keys(script, &[key], args, repeat).await
+    }
+
+    /// Runs `script` by its hash, loading it with `EVAL` when the server does not know it.
+    async fn eval_keys<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[&str],
+        args: &[&[u8]],
+        repeat: Repeat,
+    ) -> Result<T, StoreError> {
         let deadline = self.deadline();
         let mut by_hash = redis::cmd("EVALSHA");
-        by_hash.arg(script.hash()).arg(1).arg(key);
+        by_hash.arg(script.hash()).arg(keys.len()).arg(keys);
         for a in args {
             by_hash.arg(*a);
         }
         match self.send(&by_hash, deadline, repeat).await {
             Err(Failure::Redis(e)) if e.code() == Some("NOSCRIPT") => {
                 let mut full = redis::cmd("EVAL");
-                full.arg(script.code()).arg(1).arg(key);
+                full.arg(script.code()).arg(keys.len()).arg(keys);
                 for a in args {
                     full.arg(*a);
                 }
@@ -348,6 +359,64 @@ impl Store for RedisStore {
             .subscriber
             .subscribe(channel, || self.count())
             .await
+    }
+
+    /// One script, one round trip (all keys of one start; a Redis Cluster would need
+    /// them in one hash slot, which this store does not target).
+    async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted, StoreError> {
+        let refuse = self.key(admission.refuse_if_present);
+        let (reserve, mark, value, ttl): (&[u8], String, &[u8], Vec<u8>) = match admission.reserve {
+            Some((key, value, ttl)) => (b"1", self.key(key), value, num(ttl_ms(ttl))),
+            None => (b"0", refuse.clone(), b"", num(1)),
+        };
+        let counter_keys: Vec<String> = admission
+            .counters
+            .iter()
+            .map(|(key, _, _)| self.key(key))
+            .collect();
+        let counter_args: Vec<Vec<u8>> = admission
+            .counters
+            .iter()
+            .flat_map(|(_, window, allowance)| [num(ttl_ms(*window)), num(*allowance)])
+            .collect();
+        let mut keys: Vec<&str> = vec![&refuse, &mark];
+        keys.extend(counter_keys.iter().map(String::as_str));
+        let mut args: Vec<&[u8]> = vec![reserve, value, &ttl];
+        args.extend(counter_args.iter().map(Vec::as_slice));
+        let reply: Vec<redis::Value> = self
+            .eval_keys(&scripts::ADMIT, &keys, &args, Repeat::Never)
+            .await?;
+        admitted(&reply)
+    }
+}
+
+/// The [`scripts::ADMIT`] reply as an [`Admitted`].
+fn admitted(reply: &[redis::Value]) -> Result<Admitted, StoreError> {
+    use redis::Value;
+    let int = |v: Option<&Value>| match v {
+        Some(Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let bytes = |v: Option<&Value>| match v {
+        Some(Value::BulkString(b)) => Some(b.clone()),
+        _ => None,
+    };
+    let corrupt = || StoreError::Corrupt(format!("unexpected admission reply {reply:?}"));
+    match int(reply.first()) {
+        Some(0) => Ok(Admitted::Yes),
+        Some(1) => Ok(Admitted::Refused(bytes(reply.get(1)).ok_or_else(corrupt)?)),
+        Some(2) => Ok(Admitted::Reserved(bytes(reply.get(1)))),
+        Some(3) => {
+            let counter = int(reply.get(1))
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(corrupt)?;
+            let left = int(reply.get(2)).ok_or_else(corrupt)?;
+            Ok(Admitted::OverLimit {
+                counter,
+                retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+            })
+        }
+        _ => Err(corrupt()),
     }
 }
 

@@ -45,4 +45,5 @@ on_both_stores!(
     indexes_forget_members_a_day_past_their_deadline,
     notifications_reach_every_subscriber,
     conditional_operations_have_one_winner,
+    admission_checks_in_order,
 );

@@ -181,18 +181,37 @@ pub(crate) async fn check_cool_down(
     number_key: &str,
     now: SystemTime,
 ) -> Result<(), Error> {
-    if let Some(bytes) = store.get(&keys::cool_down(number_key)).await?
-        && let Ok(mark) = serde_json::from_slice::<CoolDownMark>(&bytes)
-    {
-        let until = from_unix_ms(mark.until_ms);
-        if until > now {
-            return Err(Error::CoolingDown {
-                reason: mark.reason,
-                retry_after: until.duration_since(now).unwrap_or(Duration::ZERO),
-            });
-        }
+    match store.get(&keys::cool_down(number_key)).await? {
+        Some(bytes) => cool_down_refusal(&bytes, now).map_or(Ok(()), Err),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The refusal a stored cool-down mark means at `now`; `None` when it has run out (or
+/// cannot be read).
+pub(crate) fn cool_down_refusal(mark: &[u8], now: SystemTime) -> Option<Error> {
+    let mark = serde_json::from_slice::<CoolDownMark>(mark).ok()?;
+    let until = from_unix_ms(mark.until_ms);
+    (until > now).then(|| Error::CoolingDown {
+        reason: mark.reason,
+        retry_after: until.duration_since(now).unwrap_or(Duration::ZERO),
+    })
+}
+
+/// The windows a start counts against, in order, with their store keys.
+pub(crate) fn windows(
+    limits: &RateLimits,
+    number_key: &str,
+    client_key: Option<&str>,
+) -> Vec<(String, Window)> {
+    let mut windows = Vec::with_capacity(2);
+    if let Some(w) = limits.per_number {
+        windows.push((keys::count_number(number_key), w));
+    }
+    if let (Some(w), Some(key)) = (limits.per_client, client_key) {
+        windows.push((keys::count_client(key), w));
+    }
+    windows
 }
 
 /// Counts a start that may go ahead against the per-number and per-client windows.
@@ -202,11 +221,8 @@ pub(crate) async fn count_starts(
     number_key: &str,
     client_key: Option<&str>,
 ) -> Result<(), Error> {
-    if let Some(w) = limits.per_number {
-        check_window(store, &keys::count_number(number_key), w).await?;
-    }
-    if let (Some(w), Some(key)) = (limits.per_client, client_key) {
-        check_window(store, &keys::count_client(key), w).await?;
+    for (key, w) in windows(limits, number_key, client_key) {
+        check_window(store, &key, w).await?;
     }
     Ok(())
 }

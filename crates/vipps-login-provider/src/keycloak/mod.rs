@@ -42,6 +42,7 @@
 
 mod bearer;
 mod callback;
+mod finish;
 mod resolver;
 mod vipps;
 
@@ -58,7 +59,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use tokio::time::Instant;
 use url::Url;
-use vipps_login_core::{BindingMessage, Msisdn, VippsClient};
+use vipps_login_core::{BindingMessage, LoginId, VippsClient};
 
 pub use bearer::{BearerClaims, BearerError};
 pub use callback::ChannelStatus;
@@ -66,7 +67,6 @@ pub use resolver::{AttributeLookup, PhoneResolver, ResolveError};
 
 use bearer::BearerVerifier;
 use callback::Retry;
-use vipps::LoginEnd;
 
 /// Largest channel request body read.
 const MAX_BODY: usize = 16 * 1024;
@@ -190,6 +190,8 @@ struct Inner {
     http: reqwest::Client,
     verifier: BearerVerifier,
     vipps: VippsClient,
+    /// Set once the transitions are followed (see `finish`).
+    following: std::sync::OnceLock<()>,
 }
 
 impl fmt::Debug for KeycloakChannel {
@@ -199,6 +201,14 @@ impl fmt::Debug for KeycloakChannel {
             .field("resolver", &self.inner.config.resolver)
             .finish_non_exhaustive()
     }
+}
+
+/// What became of a channel request before any Vipps login ended.
+enum Decided {
+    /// Ended at once (no push was sent, or Vipps refused the start): report this.
+    Now(ChannelStatus),
+    /// A login was started; its end is reported by [`KeycloakChannel::finish`].
+    Started(LoginId),
 }
 
 /// The JSON body of a channel request. Unknown fields are tolerated.
@@ -238,13 +248,17 @@ impl KeycloakChannel {
                 http,
                 verifier,
                 vipps,
+                following: std::sync::OnceLock::new(),
             }),
         })
     }
 
     /// The router: `POST /` is the channel. Nest it where Keycloak's
-    /// `http-authentication-channel-uri` points.
+    /// `http-authentication-channel-uri` points. Called inside a tokio runtime, it also
+    /// starts following the logins' ends on this instance, so that it reports to Keycloak
+    /// the logins other instances started, should they die.
     pub fn router(&self) -> Router {
+        self.follow_transitions();
         Router::new()
             .route("/", post(channel_request))
             .with_state(self.clone())
@@ -350,6 +364,7 @@ async fn channel_request(
     };
     tracing::info!(request = %claims.log_id(), user = %masked(&username), client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request accepted");
     let token = token.to_owned();
+    channel.follow_transitions();
     tokio::spawn(async move {
         channel
             .conduct(claims, token, username, request, received)
@@ -373,34 +388,37 @@ impl KeycloakChannel {
         let deadline = expires
             .checked_sub(inner.config.deadline_margin)
             .unwrap_or(received);
-        let status = self.decide(&claims, &username, &request, deadline).await;
-        match callback::deliver(
-            &inner.http,
-            &inner.callback_url,
-            &bearer,
-            status,
-            received,
-            expires,
-            inner.config.retry,
-        )
-        .await
+        let status = match self
+            .decide(
+                &claims, &bearer, &username, &request, received, expires, deadline,
+            )
+            .await
         {
-            Ok(attempts) => {
-                tracing::info!(request = %claims.log_id(), status = status.as_str(), attempts, "result delivered to Keycloak");
+            Decided::Now(status) => status,
+            Decided::Started(id) => {
+                // Every instance reports a login's end (see `finish`); this one waits for it
+                // too, so that it cancels at Keycloak's deadline and reports even when no
+                // notification reaches it.
+                vipps::wait_until(&inner.vipps, &id, deadline).await;
+                self.finish(&id).await;
+                return;
             }
-            Err(e) => {
-                tracing::warn!(request = %claims.log_id(), status = status.as_str(), reason = %e, "result not delivered to Keycloak");
-            }
-        }
+        };
+        self.report(&bearer, &claims.log_id(), received, expires, status)
+            .await;
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn decide(
         &self,
         claims: &BearerClaims,
+        bearer: &str,
         username: &str,
         request: &ChannelRequest,
+        received: Instant,
+        expires: Instant,
         deadline: Instant,
-    ) -> ChannelStatus {
+    ) -> Decided {
         let inner = &self.inner;
         let request_id = &claims.log_id();
         let binding = match request.binding_message.as_deref() {
@@ -409,7 +427,7 @@ impl KeycloakChannel {
                 Ok(b) => Some(b),
                 Err(e) => {
                     tracing::warn!(request = %request_id, reason = %e, "binding message Vipps would refuse (5-8 of A-Z, 0-9, '-'): login ended, no push sent");
-                    return ChannelStatus::Cancelled;
+                    return Decided::Now(ChannelStatus::Cancelled);
                 }
             },
         };
@@ -426,66 +444,30 @@ impl KeycloakChannel {
             Ok(m) => m,
             Err(e @ ResolveError::Admin(_)) => {
                 tracing::warn!(request = %request_id, user = %masked(username), reason = %e, "the user's phone number could not be read: login ended, no push sent");
-                return ChannelStatus::Cancelled;
+                return Decided::Now(ChannelStatus::Cancelled);
             }
             Err(e) => {
                 tracing::warn!(request = %request_id, user = %masked(username), reason = %e, "no phone number for this Keycloak user: login ended, no push sent");
-                return ChannelStatus::Unauthorized;
+                return Decided::Now(ChannelStatus::Unauthorized);
             }
         };
         let scopes = vipps::vipps_scopes(request.scope.as_deref());
         // The login belongs to this Keycloak request (its bearer's `jti` is single use).
         let owner = format!("keycloak:{}", claims.jti);
-        let end = vipps::run(
+        let report = finish::Report::new(bearer, &msisdn, request_id, received, expires);
+        match vipps::start(
             &inner.vipps,
             &owner,
+            report.to_extra(),
             msisdn.clone(),
             scopes,
             binding,
             deadline,
         )
-        .await;
-        outcome(request_id, &msisdn, end)
-    }
-}
-
-/// The Keycloak status for a finished Vipps login.
-fn outcome(request_id: &str, msisdn: &Msisdn, end: LoginEnd) -> ChannelStatus {
-    let number = msisdn.masked();
-    match end {
-        LoginEnd::Verified(identity) => {
-            let verified = identity
-                .userinfo
-                .phone_number
-                .as_deref()
-                .map(|p| p.trim_start_matches('+'));
-            if verified == Some(msisdn.as_str()) {
-                tracing::info!(request = %request_id, number = %number, "Vipps login approved and the number verified");
-                ChannelStatus::Succeed
-            } else {
-                tracing::warn!(request = %request_id, number = %number, "Vipps verified a different phone number than the Keycloak user's: refused");
-                ChannelStatus::Unauthorized
-            }
-        }
-        LoginEnd::Declined => {
-            tracing::info!(request = %request_id, number = %number, "the customer declined in the Vipps app");
-            ChannelStatus::Unauthorized
-        }
-        LoginEnd::Ineligible(e) => {
-            tracing::info!(request = %request_id, number = %number, error = %e.code(), "Vipps will not log this customer in");
-            ChannelStatus::Unauthorized
-        }
-        LoginEnd::Expired => {
-            tracing::info!(request = %request_id, number = %number, "the Vipps login expired");
-            ChannelStatus::Cancelled
-        }
-        LoginEnd::Cancelled => {
-            tracing::info!(request = %request_id, number = %number, "the Vipps login was cancelled");
-            ChannelStatus::Cancelled
-        }
-        LoginEnd::Failed(e) => {
-            tracing::warn!(request = %request_id, number = %number, error = %e.code(), reason = %e, "the Vipps login failed");
-            ChannelStatus::Cancelled
+        .await
+        {
+            Ok(id) => Decided::Started(id),
+            Err(end) => Decided::Now(finish::outcome(request_id, &msisdn, end)),
         }
     }
 }
@@ -493,8 +475,9 @@ fn outcome(request_id: &str, msisdn: &Msisdn, end: LoginEnd) -> ChannelStatus {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::vipps::LoginEnd;
     use super::*;
-    use vipps_login_core::{Error, Identity, UserInfo};
+    use vipps_login_core::{Error, Identity, Msisdn, UserInfo};
 
     fn identity(phone: Option<&str>) -> LoginEnd {
         let mut userinfo: UserInfo =
@@ -511,19 +494,19 @@ mod tests {
     fn success_needs_the_same_verified_number() {
         let kari: Msisdn = "4712345678".parse().unwrap();
         assert_eq!(
-            outcome("r", &kari, identity(Some("4712345678"))),
+            finish::outcome("r", &kari, identity(Some("4712345678"))),
             ChannelStatus::Succeed
         );
         assert_eq!(
-            outcome("r", &kari, identity(Some("+4712345678"))),
+            finish::outcome("r", &kari, identity(Some("+4712345678"))),
             ChannelStatus::Succeed
         );
         assert_eq!(
-            outcome("r", &kari, identity(Some("4798765432"))),
+            finish::outcome("r", &kari, identity(Some("4798765432"))),
             ChannelStatus::Unauthorized
         );
         assert_eq!(
-            outcome("r", &kari, identity(None)),
+            finish::outcome("r", &kari, identity(None)),
             ChannelStatus::Unauthorized
         );
     }
@@ -532,23 +515,27 @@ mod tests {
     fn endings_map_to_keycloak_statuses() {
         let kari: Msisdn = "4712345678".parse().unwrap();
         assert_eq!(
-            outcome("r", &kari, LoginEnd::Declined),
+            finish::outcome("r", &kari, LoginEnd::Declined),
             ChannelStatus::Unauthorized
         );
         assert_eq!(
-            outcome("r", &kari, LoginEnd::Ineligible(Error::InvalidUser)),
+            finish::outcome(
+                "r",
+                &kari,
+                LoginEnd::Ineligible(Arc::new(Error::InvalidUser))
+            ),
             ChannelStatus::Unauthorized
         );
         assert_eq!(
-            outcome("r", &kari, LoginEnd::Expired),
+            finish::outcome("r", &kari, LoginEnd::Expired),
             ChannelStatus::Cancelled
         );
         assert_eq!(
-            outcome("r", &kari, LoginEnd::Cancelled),
+            finish::outcome("r", &kari, LoginEnd::Cancelled),
             ChannelStatus::Cancelled
         );
         assert_eq!(
-            outcome("r", &kari, LoginEnd::Failed(Error::InvalidClient)),
+            finish::outcome("r", &kari, LoginEnd::Failed(Arc::new(Error::InvalidClient))),
             ChannelStatus::Cancelled
         );
     }

@@ -3,14 +3,15 @@
 //! Everything the channel needs from `vipps-login-core` is here: it starts the login on
 //! the engine owned by the Keycloak request (`keycloak:` and the bearer's `jti`), waits
 //! for its end (the engine's poller, on whichever instance holds it, does the polling),
-//! and redeems the result once before Keycloak hears of it.
+//! and reads how it ended, redeeming an approved result once before Keycloak hears of it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use vipps_login_core::{
-    BindingMessage, Error, Identity, LoginContext, LoginRequest, Msisdn, Scope, Scopes, VippsClient,
+    BindingMessage, Error, Identity, LoginContext, LoginId, LoginRequest, LoginStatus, Msisdn,
+    Scope, Scopes, VippsClient,
 };
 
 /// How a Vipps login ended.
@@ -25,9 +26,9 @@ pub(crate) enum LoginEnd {
     /// Cancelled on our side.
     Cancelled,
     /// Vipps will not log this customer in (no account, too young, old app).
-    Ineligible(Error),
+    Ineligible(Arc<Error>),
     /// Anything else: Vipps unreachable, refused the request, verification failed.
-    Failed(Error),
+    Failed(Arc<Error>),
 }
 
 /// Maps the scopes Keycloak forwards (`openid profile email ...`, its own client scopes
@@ -52,16 +53,17 @@ pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>) -> Scopes {
     scopes
 }
 
-/// Starts the login (one push) and waits for its end, at most until `deadline`; then it
-/// is cancelled and counts as expired.
-pub(crate) async fn run(
+/// Starts the login (one push), owned by `owner`, with `extra` (what any instance needs to
+/// report its end to Keycloak) stored in its context; or how it ended without a login.
+pub(crate) async fn start(
     client: &VippsClient,
     owner: &str,
+    extra: serde_json::Value,
     msisdn: Msisdn,
     scopes: Scopes,
     binding_message: Option<BindingMessage>,
     deadline: Instant,
-) -> LoginEnd {
+) -> Result<LoginId, LoginEnd> {
     let left = deadline.saturating_duration_since(Instant::now());
     let expiry = left.clamp(Duration::from_secs(60), Duration::from_secs(900));
     let mut request = LoginRequest::new(msisdn)
@@ -70,24 +72,52 @@ pub(crate) async fn run(
     if let Some(b) = binding_message {
         request = request.binding_message(b);
     }
-    let started = match client.start_login(request, LoginContext::new(owner)).await {
-        Ok(s) => s,
-        Err(e) => return classify(e),
-    };
-    match tokio::time::timeout_at(deadline, client.wait(&started.id)).await {
-        // Redeemed once: the result goes to Keycloak exactly one time.
-        Ok(Ok(_)) => match client.redeem(&started.id, owner).await {
-            Ok(identity) => LoginEnd::Verified(identity),
-            Err(e) => classify(e),
-        },
-        Ok(Err(e)) => classify(e),
-        Err(_elapsed) => {
-            if let Err(e) = client.cancel(&started.id).await {
-                tracing::debug!(login_id = %started.id, error = %e.code(), "cancel after Keycloak's deadline");
-            }
-            LoginEnd::Expired
-        }
+    match client
+        .start_login(request, LoginContext::new(owner).extra(extra))
+        .await
+    {
+        Ok(started) => Ok(started.id),
+        Err(e) => Err(classify(e)),
     }
+}
+
+/// Waits for the customer's part of the login to end, at most until `deadline`; then it
+/// is cancelled (and so ends as cancelled, which Keycloak hears as such).
+pub(crate) async fn wait_until(client: &VippsClient, id: &LoginId, deadline: Instant) {
+    if tokio::time::timeout_at(deadline, client.wait(id))
+        .await
+        .is_err()
+        && let Err(e) = client.cancel(id).await
+    {
+        tracing::debug!(login_id = %id, error = %e.code(), "cancel after Keycloak's deadline");
+    }
+}
+
+/// How a login in `status` ended, redeeming an approved one (once, on whichever instance
+/// asks first); `None` while it waits, or when its result was redeemed by another caller.
+pub(crate) async fn end_of(
+    client: &VippsClient,
+    id: &LoginId,
+    owner: &str,
+    status: &LoginStatus,
+) -> Option<LoginEnd> {
+    Some(match status {
+        LoginStatus::Approved(_) => match client.redeem(id, owner).await {
+            Ok(identity) => LoginEnd::Verified(identity),
+            Err(e) => {
+                tracing::debug!(login_id = %id, error = %e.code(), "redeemed elsewhere");
+                return None;
+            }
+        },
+        LoginStatus::Denied => LoginEnd::Declined,
+        LoginStatus::Expired => LoginEnd::Expired,
+        LoginStatus::Cancelled => LoginEnd::Cancelled,
+        LoginStatus::Failed(e) => match **e {
+            Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(Arc::clone(e)),
+            _ => LoginEnd::Failed(Arc::clone(e)),
+        },
+        _ => return None,
+    })
 }
 
 fn classify(e: Error) -> LoginEnd {
@@ -95,8 +125,8 @@ fn classify(e: Error) -> LoginEnd {
         Error::Declined => LoginEnd::Declined,
         Error::Expired => LoginEnd::Expired,
         Error::Cancelled => LoginEnd::Cancelled,
-        Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(e),
-        other => LoginEnd::Failed(other),
+        Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(Arc::new(e)),
+        other => LoginEnd::Failed(Arc::new(other)),
     }
 }
 

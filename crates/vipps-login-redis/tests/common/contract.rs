@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast::error::TryRecvError;
-use vipps_login_core::Store;
+use vipps_login_core::{Admission, Admitted, Store};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(400);
@@ -288,4 +288,62 @@ pub async fn conditional_operations_have_one_winner<S: Store + Clone>(s: S) {
     assert_eq!(s.get("swap").await.unwrap(), Some(swapped.clone()));
     let distinct: HashSet<u64> = counts.iter().copied().collect();
     assert_eq!(distinct, (1..=16).collect::<HashSet<u64>>(), "{counts:?}");
+}
+
+/// `admit`: the refusing key first, then the reservation, then the counters in order; the
+/// first counter over its allowance stops the rest and lifts the reservation just made.
+/// The answers are those of `admit_step_by_step`, whatever the store does inside.
+pub async fn admission_checks_in_order<S: Store + Clone>(s: S) {
+    let counters = [("n", MINUTE, 2), ("c", MINUTE, 1)];
+    let first = Admission::new("cool")
+        .reserve("mark", b"one", MINUTE)
+        .counters(&counters);
+    assert_eq!(s.admit(&first).await.unwrap(), Admitted::Yes);
+    assert_eq!(s.get("mark").await.unwrap(), Some(b"one".to_vec()));
+    assert_eq!(s.increment("n", MINUTE).await.unwrap().0, 2, "counted once");
+
+    let second = Admission::new("cool")
+        .reserve("mark", b"two", MINUTE)
+        .counters(&counters);
+    assert_eq!(
+        s.admit(&second).await.unwrap(),
+        Admitted::Reserved(Some(b"one".to_vec()))
+    );
+    assert_eq!(
+        s.increment("c", MINUTE).await.unwrap().0,
+        2,
+        "nothing counted"
+    );
+
+    // Over the first counter's allowance: the later one is not touched, the mark lifted.
+    s.remove("mark").await.unwrap();
+    let over = s.admit(&second).await.unwrap();
+    let Admitted::OverLimit {
+        counter,
+        retry_after,
+    } = over
+    else {
+        panic!("over the limit: {over:?}");
+    };
+    assert_eq!(counter, 0);
+    assert!(retry_after > MINUTE - Duration::from_secs(5) && retry_after <= MINUTE);
+    assert_eq!(s.get("mark").await.unwrap(), None, "the mark is lifted");
+    assert_eq!(s.increment("c", MINUTE).await.unwrap().0, 3);
+
+    // Without a reservation, only counters; a mark held by someone else stays.
+    s.set("mark", b"other".to_vec(), MINUTE).await.unwrap();
+    let fresh = [("fresh", MINUTE, 5)];
+    let only = Admission::new("cool").counters(&fresh);
+    assert_eq!(s.admit(&only).await.unwrap(), Admitted::Yes);
+    assert_eq!(s.get("mark").await.unwrap(), Some(b"other".to_vec()));
+
+    // A present refusing key wins before anything is written.
+    s.set("cool", b"declined".to_vec(), MINUTE).await.unwrap();
+    s.remove("mark").await.unwrap();
+    assert_eq!(
+        s.admit(&first).await.unwrap(),
+        Admitted::Refused(b"declined".to_vec())
+    );
+    assert_eq!(s.get("mark").await.unwrap(), None);
+    assert_eq!(s.increment("fresh", MINUTE).await.unwrap().0, 2);
 }

@@ -1,0 +1,244 @@
+//! Reporting a finished login to Keycloak from whichever instance sees it end.
+//!
+//! What the report needs (Keycloak's bearer, the resolved number, when the request came
+//! and how long Keycloak waits) is stored, sealed, with the login's context. Every
+//! instance follows the engine's transitions; the first to see a login of Keycloak's end
+//! reports it: an approved one is redeemed first (exactly one caller wins), any other end
+//! is claimed in the store. So the report survives the death of the instance that took
+//! Keycloak's request, and is never sent twice.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use vipps_login_core::{LoginId, Msisdn};
+
+use super::callback::{self, ChannelStatus};
+use super::vipps::{self, LoginEnd};
+use super::{Inner, KeycloakChannel};
+
+/// How long the claim on a report is kept (longer than Keycloak ever waits).
+const CLAIM_TTL: Duration = Duration::from_secs(3600);
+
+/// What any instance needs to report a login's end to Keycloak.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Report {
+    bearer: String,
+    msisdn: String,
+    request: String,
+    received_ms: u64,
+    expires_ms: u64,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall-clock time of `at` (a monotonic instant), for other instances to read.
+fn wall(at: Instant) -> u64 {
+    let now = Instant::now();
+    let wall_now = SystemTime::now();
+    let t = if at >= now {
+        wall_now + (at - now)
+    } else {
+        wall_now.checked_sub(now - at).unwrap_or(UNIX_EPOCH)
+    };
+    unix_ms(t)
+}
+
+/// This instance's monotonic instant for the wall-clock time `ms`.
+fn instant(ms: u64) -> Instant {
+    let now = Instant::now();
+    let here = unix_ms(SystemTime::now());
+    if ms >= here {
+        now + Duration::from_millis(ms - here)
+    } else {
+        now.checked_sub(Duration::from_millis(here - ms))
+            .unwrap_or(now)
+    }
+}
+
+impl Report {
+    pub(crate) fn new(
+        bearer: &str,
+        msisdn: &Msisdn,
+        request: &str,
+        received: Instant,
+        expires: Instant,
+    ) -> Self {
+        Report {
+            bearer: bearer.to_owned(),
+            msisdn: msisdn.as_str().to_owned(),
+            request: request.to_owned(),
+            received_ms: wall(received),
+            expires_ms: wall(expires),
+        }
+    }
+
+    /// The login context's `extra`: `{"keycloak": {...}}`.
+    pub(crate) fn to_extra(&self) -> serde_json::Value {
+        serde_json::json!({ "keycloak": self })
+    }
+
+    fn from_extra(extra: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(extra.get("keycloak")?.clone()).ok()
+    }
+}
+
+impl KeycloakChannel {
+    /// Follows the engine's transitions on this instance (once per channel), reporting
+    /// the end of every Keycloak login, whichever instance started it.
+    pub(crate) fn follow_transitions(&self) {
+        if self.inner.following.set(()).is_err() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let mut transitions = self.inner.vipps.transitions();
+        runtime.spawn(async move {
+            loop {
+                let transition = match transitions.recv().await {
+                    Ok(t) => t,
+                    // Missed notifications: the conductors still report their own logins.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                if !matches!(
+                    transition.status,
+                    "approved" | "denied" | "expired" | "cancelled" | "failed"
+                ) {
+                    continue;
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let channel = KeycloakChannel { inner };
+                tokio::spawn(async move { channel.finish(&transition.id).await });
+            }
+        });
+    }
+
+    /// Reports the end of login `id` to Keycloak, if it is one of Keycloak's, it has
+    /// ended, and nobody reported it yet.
+    pub(crate) async fn finish(&self, id: &LoginId) {
+        let inner = &self.inner;
+        let Ok(view) = inner.vipps.login(id).await else {
+            return;
+        };
+        let owner = view.context.owner();
+        let Some(jti) = owner.strip_prefix("keycloak:") else {
+            return;
+        };
+        let Some(report) = Report::from_extra(view.context.extra_value()) else {
+            return;
+        };
+        let Ok(msisdn) = report.msisdn.parse::<Msisdn>() else {
+            return;
+        };
+        let Some(end) = vipps::end_of(&inner.vipps, id, owner, &view.status).await else {
+            return;
+        };
+        // An approved login was redeemed above by this caller alone; any other end is
+        // claimed in the store, so that exactly one instance reports it.
+        if !matches!(end, LoginEnd::Verified(_)) {
+            let claim = format!("vlp:keycloak:reported:{jti}");
+            match inner
+                .vipps
+                .store()
+                .insert_if_absent(&claim, b"1".to_vec(), CLAIM_TTL)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(request = %report.request, error = %e, "could not claim the report (store unavailable); another instance will send it");
+                    return;
+                }
+            }
+        }
+        let status = outcome(&report.request, &msisdn, end);
+        self.report(
+            &report.bearer,
+            &report.request,
+            instant(report.received_ms),
+            instant(report.expires_ms),
+            status,
+        )
+        .await;
+    }
+
+    /// Sends `status` for Keycloak's request `request` (its bearer, when it came and how
+    /// long Keycloak waits), with the retries of [`callback::deliver`], and logs how it went.
+    pub(crate) async fn report(
+        &self,
+        bearer: &str,
+        request: &str,
+        received: Instant,
+        expires: Instant,
+        status: ChannelStatus,
+    ) {
+        let inner = &self.inner;
+        match callback::deliver(
+            &inner.http,
+            &inner.callback_url,
+            bearer,
+            status,
+            received,
+            expires,
+            inner.config.retry,
+        )
+        .await
+        {
+            Ok(attempts) => {
+                tracing::info!(request = %request, status = status.as_str(), attempts, "result delivered to Keycloak");
+            }
+            Err(e) => {
+                tracing::warn!(request = %request, status = status.as_str(), reason = %e, "result not delivered to Keycloak");
+            }
+        }
+    }
+}
+
+/// The Keycloak status for a finished Vipps login.
+pub(crate) fn outcome(request_id: &str, msisdn: &Msisdn, end: LoginEnd) -> ChannelStatus {
+    let number = msisdn.masked();
+    match end {
+        LoginEnd::Verified(identity) => {
+            let verified = identity
+                .userinfo
+                .phone_number
+                .as_deref()
+                .map(|p| p.trim_start_matches('+'));
+            if verified == Some(msisdn.as_str()) {
+                tracing::info!(request = %request_id, number = %number, "Vipps login approved and the number verified");
+                ChannelStatus::Succeed
+            } else {
+                tracing::warn!(request = %request_id, number = %number, "Vipps verified a different phone number than the Keycloak user's: refused");
+                ChannelStatus::Unauthorized
+            }
+        }
+        LoginEnd::Declined => {
+            tracing::info!(request = %request_id, number = %number, "the customer declined in the Vipps app");
+            ChannelStatus::Unauthorized
+        }
+        LoginEnd::Ineligible(e) => {
+            tracing::info!(request = %request_id, number = %number, error = %e.code(), "Vipps will not log this customer in");
+            ChannelStatus::Unauthorized
+        }
+        LoginEnd::Expired => {
+            tracing::info!(request = %request_id, number = %number, "the Vipps login expired");
+            ChannelStatus::Cancelled
+        }
+        LoginEnd::Cancelled => {
+            tracing::info!(request = %request_id, number = %number, "the Vipps login was cancelled");
+            ChannelStatus::Cancelled
+        }
+        LoginEnd::Failed(e) => {
+            tracing::warn!(request = %request_id, number = %number, error = %e.code(), reason = %e, "the Vipps login failed");
+            ChannelStatus::Cancelled
+        }
+    }
+}
