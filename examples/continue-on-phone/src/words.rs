@@ -246,7 +246,7 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("sms_offers", "Lähettäkää minulle tarjouksia tekstiviestillä (vapaaehtoinen)"),
         ("join", "Liity kerhoon"),
         ("logout_phone", "Kirjaudu ulos tällä puhelimella"),
-        ("err_csrf", "Lomaketta ei voitu varmentaa. Lataa sivu uudelleen ja yritä uudelleen."),
+        ("err_csrf", "Lomaketta ei voitu varmentaa. Lataa sivu uudelleen ja yritä sitten uudestaan."),
         ("err_terms", "Hyväksy ehdot liittyäksesi kerhoon."),
         ("page_error", "Sivua ei voitu näyttää."),
     ],

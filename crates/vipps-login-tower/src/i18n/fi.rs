@@ -38,7 +38,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("too_late_message", "Asiakas vastasi ennen kuin peruutus ehti perille; kirjautuminen pysyy ennallaan."),
     ("rate_limited_heading", "Odota hetki"),
     ("csrf_heading", "Lomake on vanhentunut"),
-    ("csrf_message", "Pyyntöä ei voitu varmentaa. Palaa takaisin, lataa sivu uudelleen ja yritä uudelleen."),
+    ("csrf_message", "Pyyntöä ei voitu varmentaa. Palaa takaisin, lataa sivu uudelleen ja yritä sitten uudestaan."),
     ("not_found_heading", "Kirjautumista ei löytynyt"),
     ("rejected_heading", "Kirjautumista ei hyväksytty"),
     ("invalid_user_heading", "Tämä asiakas ei voi kirjautua MobilePaylla"),
@@ -66,5 +66,5 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("api_no_route", "Tällaista reittiä ei ole."),
     ("api_too_many_streams", "Tälle kirjautumiselle on auki liian monta tilasivua; sulje muut välilehdet ja lataa sivu uudelleen."),
     ("api_confirmed", "Vahvistettu."),
-    ("api_logged_in", "Kirjauduttu sisään."),
+    ("api_logged_in", "Kirjautuminen onnistui."),
 ];
