@@ -7,6 +7,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("login_intro", "Skriv kundens mobilnummer. Kunden får en anmodning i MobilePay- eller Vipps-appen."),
     ("login_phone_label", "Mobilnummer"),
     ("login_phone_help", "Med landekode, for eksempel +45 12 34 56 78, +47 123 45 678 eller +358 40 123 4567."),
+    ("login_phone_placeholder", "+45 12 34 56 78"),
     ("login_start", "Send login-anmodning"),
     ("wait_title", "Venter på MobilePay"),
     ("wait_heading", "Venter på kunden"),

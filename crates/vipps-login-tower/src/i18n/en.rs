@@ -7,6 +7,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("login_intro", "Type the customer's mobile number. They get a request in their Vipps or MobilePay app."),
     ("login_phone_label", "Mobile number"),
     ("login_phone_help", "With country code, for example +47 123 45 678, +45 12 34 56 78 or +358 40 123 4567."),
+    ("login_phone_placeholder", "+47 123 45 678"),
     ("login_start", "Send login request"),
     ("wait_title", "Waiting for Vipps"),
     ("wait_heading", "Waiting for the customer"),

@@ -7,6 +7,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("login_intro", "Kirjoita asiakkaan matkapuhelinnumero. Asiakas saa pyynnön MobilePay- tai Vipps-sovellukseen."),
     ("login_phone_label", "Matkapuhelinnumero"),
     ("login_phone_help", "Maatunnuksen kanssa, esimerkiksi +358 40 123 4567, +47 123 45 678 tai +45 12 34 56 78."),
+    ("login_phone_placeholder", "+358 40 123 4567"),
     ("login_start", "Lähetä kirjautumispyyntö"),
     ("wait_title", "Odotetaan MobilePayta"),
     ("wait_heading", "Odotetaan asiakasta"),

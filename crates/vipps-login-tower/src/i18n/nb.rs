@@ -7,6 +7,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("login_intro", "Skriv inn kundens mobilnummer. Kunden får en forespørsel i Vipps- eller MobilePay-appen."),
     ("login_phone_label", "Mobilnummer"),
     ("login_phone_help", "Med landskode, for eksempel +47 123 45 678, +45 12 34 56 78 eller +358 40 123 4567."),
+    ("login_phone_placeholder", "+47 123 45 678"),
     ("login_start", "Send innloggingsforespørsel"),
     ("wait_title", "Venter på Vipps"),
     ("wait_heading", "Venter på kunden"),
