@@ -390,7 +390,7 @@ impl VippsLoginLayerBuilder {
                 cookie_name: self.cookie_name,
                 ttl: self.session_ttl,
                 secure: self.secure_cookies,
-                decoded: crate::session::decoded_cache(),
+                decoded: crate::passthrough::DecodedCache::default(),
                 sealer,
             },
             templates: env,

@@ -90,6 +90,8 @@ mod csrf;
 mod guard;
 mod hooks;
 mod layer;
+mod memo;
+mod passthrough;
 mod response;
 mod return_to;
 mod routes;
@@ -109,7 +111,7 @@ pub use hooks::{
     CompletedLogin, Completion, CompletionStep, FlowChoice, FlowChooser, HookError, LoginHook,
     RequestedFlow, StartContext,
 };
-pub use layer::{ResponseFuture, VippsLogin, VippsLoginLayer};
+pub use layer::{PassThrough, ResponseFuture, VippsLogin, VippsLoginLayer};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
 pub use shared::ClientIp;
