@@ -9,7 +9,6 @@
 //! of the set-up is counted) for two values of `N` and reports the difference per
 //! operation, which also cancels what the loop itself costs once.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -143,24 +142,13 @@ pub fn instructions_mode() -> Option<(String, u64)> {
     Some((variant, n))
 }
 
-/// Runs `op` `n` times; the only code callgrind counts in instruction-count mode.
+/// Runs `op` `n` times; the only code callgrind counts in instruction-count mode. For
+/// async operations, call it once around `block_on` of the whole loop (an async fn's
+/// body would be inlined into the executor, out of callgrind's sight).
 #[inline(never)]
 pub fn callgrind_measured_section(n: u64, mut op: impl FnMut()) {
     for _ in 0..n {
         op();
-    }
-    std::hint::black_box(());
-}
-
-/// The async form of [`callgrind_measured_section`] (its polls are what is counted).
-#[inline(never)]
-pub async fn callgrind_measured_section_async<F, Fut>(n: u64, mut op: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    for _ in 0..n {
-        op().await;
     }
     std::hint::black_box(());
 }

@@ -2,24 +2,23 @@
 //! with the key parsed once when the JWKS is loaded, then `iss`, `aud`, `exp`/`iat`/`nbf`,
 //! `nonce`, `auth_req_id`. The header and the claims are each decoded and parsed once.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
-};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Clock, SystemClock};
 use crate::{Error, TokenError};
+
+mod jwks;
+
+pub use jwks::Jwks;
 
 /// Largest ID token we look at (Vipps' are around 1–2 KiB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -35,165 +34,6 @@ fn decode_part<'a>(b64: &str, stack: &'a mut [u8], heap: &'a mut Vec<u8>) -> Opt
     } else {
         URL_SAFE_NO_PAD.decode_vec(b64, heap).ok()?;
         Some(heap)
-    }
-}
-
-/// A JSON Web Key Set reduced to the keys we can use: RSA keys for RS256 and P-256 EC keys
-/// for ES256, each by `kid`, decoded once.
-#[derive(Clone, Default)]
-pub struct Jwks {
-    keys: HashMap<String, Arc<UsableKey>>,
-    /// Keys without `kid` (used only when a token has no `kid` and exactly one key fits).
-    anonymous: Vec<Arc<UsableKey>>,
-}
-
-struct UsableKey {
-    /// The one algorithm this key verifies (pinned by its type and curve).
-    alg: Algorithm,
-    /// Parsed once, when the JWKS is loaded.
-    key: ParsedPublicKey,
-}
-
-/// The verifying key of a JWK: RSA from `n` and `e` (RS256, PKCS#1 v1.5, 2048 to 8192
-/// bits, the size checked at each verification), P-256 from `x` and `y` (ES256).
-fn parse_key(params: &AlgorithmParameters) -> Option<ParsedPublicKey> {
-    match params {
-        AlgorithmParameters::RSA(rsa) => {
-            let n = URL_SAFE_NO_PAD.decode(&rsa.n).ok()?;
-            let e = URL_SAFE_NO_PAD.decode(&rsa.e).ok()?;
-            // Big-endian integers; aws-lc wants them without leading zero bytes.
-            let strip = |b: &[u8]| -> Vec<u8> {
-                let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-                b[first..].to_vec()
-            };
-            RsaPublicKeyComponents {
-                n: strip(&n),
-                e: strip(&e),
-            }
-            .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-            .ok()
-        }
-        AlgorithmParameters::EllipticCurve(ec) => {
-            let x = URL_SAFE_NO_PAD.decode(&ec.x).ok()?;
-            let y = URL_SAFE_NO_PAD.decode(&ec.y).ok()?;
-            if x.len() != 32 || y.len() != 32 {
-                return None;
-            }
-            // The uncompressed point; aws-lc checks that it is on the curve.
-            let mut point = Vec::with_capacity(65);
-            point.push(4);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()
-        }
-        _ => None,
-    }
-}
-
-impl fmt::Debug for Jwks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kids: Vec<&String> = self.keys.keys().collect();
-        kids.sort();
-        f.debug_struct("Jwks")
-            .field("kids", &kids)
-            .field("anonymous", &self.anonymous.len())
-            .finish()
-    }
-}
-
-impl Jwks {
-    /// Parses a JWKS document (`{"keys": [...]}`). Keys that are not signature keys for
-    /// RS256 or ES256 (P-256) are skipped; a document with no usable key is an error.
-    pub fn from_json(json: &[u8]) -> Result<Jwks, Error> {
-        #[derive(Deserialize)]
-        struct Doc {
-            keys: Vec<Value>,
-        }
-        let doc: Doc = serde_json::from_slice(json)
-            .map_err(|e| Error::Protocol(format!("the JWKS is not valid JSON ({e})")))?;
-        let mut jwks = Jwks::default();
-        for raw in doc.keys {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(raw) else {
-                continue;
-            };
-            jwks.add(&jwk);
-        }
-        if jwks.keys.is_empty() && jwks.anonymous.is_empty() {
-            return Err(Error::Protocol("the JWKS has no usable signing key".into()));
-        }
-        Ok(jwks)
-    }
-
-    /// Adds one key when usable; returns whether it was.
-    pub fn add(&mut self, jwk: &Jwk) -> bool {
-        if let Some(u) = &jwk.common.public_key_use
-            && *u != PublicKeyUse::Signature
-        {
-            return false;
-        }
-        let alg = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                Algorithm::ES256
-            }
-            _ => return false,
-        };
-        match jwk.common.key_algorithm {
-            None => {}
-            Some(KeyAlgorithm::RS256) if alg == Algorithm::RS256 => {}
-            Some(KeyAlgorithm::ES256) if alg == Algorithm::ES256 => {}
-            Some(_) => return false,
-        }
-        let Some(key) = parse_key(&jwk.algorithm) else {
-            return false;
-        };
-        let usable = Arc::new(UsableKey { alg, key });
-        match &jwk.common.key_id {
-            Some(kid) => {
-                self.keys.insert(kid.clone(), usable);
-            }
-            None => self.anonymous.push(usable),
-        }
-        true
-    }
-
-    /// Whether a key with this `kid` is present.
-    #[must_use]
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
-    }
-
-    /// Number of usable keys.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.keys.len() + self.anonymous.len()
-    }
-
-    /// Whether there is no usable key.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn find(&self, kid: Option<&str>, alg: Algorithm) -> Result<&UsableKey, TokenError> {
-        let key = match kid {
-            Some(kid) => self.keys.get(kid).ok_or(TokenError::UnknownKey)?,
-            None => {
-                let mut fitting = self
-                    .keys
-                    .values()
-                    .chain(self.anonymous.iter())
-                    .filter(|k| k.alg == alg);
-                match (fitting.next(), fitting.next()) {
-                    (Some(k), None) => k,
-                    _ => return Err(TokenError::UnknownKey),
-                }
-            }
-        };
-        if key.alg != alg {
-            return Err(TokenError::KeyMismatch);
-        }
-        Ok(key)
     }
 }
 
@@ -368,11 +208,11 @@ impl VerifyParams {
             .decode(payload)
             .map_err(|_| TokenError::Malformed("a part is not base64url".into()))?;
         // UTF-8 checked once for the whole document rather than string by string.
-        let claims: Map<String, Value> = std::str::from_utf8(&claims)
+        let claims = std::str::from_utf8(&claims)
             .ok()
-            .and_then(|text| serde_json::from_str(text).ok())
+            .and_then(|text| serde_json::from_str::<ClaimsObject>(text).ok())
             .ok_or_else(|| TokenError::Malformed("claims are not a JSON object".into()))?;
-        self.check_claims(claims)
+        self.check_claims(claims.0)
     }
 
     fn check_claims(&self, claims: Map<String, Value>) -> Result<VerifiedIdToken, TokenError> {
@@ -427,6 +267,34 @@ impl VerifyParams {
             auth_req_id,
             claims,
         })
+    }
+}
+
+/// A JSON object read into a [`Map`] by collecting its members first and building the
+/// map from them at once (sorted, then filled node by node), rather than inserting member
+/// by member. The same map: of repeated names the last one counts, as with inserts.
+struct ClaimsObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for ClaimsObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = ClaimsObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<ClaimsObject, A::Error> {
+                let mut members = Vec::with_capacity(access.size_hint().unwrap_or(16));
+                while let Some(member) = access.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(ClaimsObject(members.into_iter().collect()))
+            }
+        }
+        d.deserialize_map(Members)
     }
 }
 
@@ -505,5 +373,34 @@ fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_objects_read_as_serde_json_reads_them() {
+        for text in [
+            r#"{"b":1,"a":[1,{"x":null}],"c":"ø\u00e6","a":2,"z":{"k":true}}"#,
+            r#"{}"#,
+            r#"{"only":"one"}"#,
+        ] {
+            let ours = serde_json::from_str::<ClaimsObject>(text).unwrap().0;
+            let theirs: Map<String, Value> = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+        }
+        assert_eq!(
+            serde_json::from_str::<ClaimsObject>(r#"{"a":1,"a":2}"#)
+                .unwrap()
+                .0["a"],
+            2,
+            "of repeated names the last counts"
+        );
+        for bad in ["[]", "1", "\"x\"", "{\"a\":}", "null"] {
+            assert!(serde_json::from_str::<ClaimsObject>(bad).is_err(), "{bad}");
+        }
     }
 }
