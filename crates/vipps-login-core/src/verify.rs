@@ -167,14 +167,11 @@ impl VerifyParams {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed("too long".into()));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(payload), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed(
-                "not three dot-separated parts".into(),
-            ));
-        };
+        let three = || TokenError::Malformed("not three dot-separated parts".into());
+        let (h, rest) = token.split_once('.').ok_or_else(three)?;
+        let (payload, sig) = rest.split_once('.').ok_or_else(three)?;
+        // A further dot is in `sig`, which then does not decode as base64url: refused
+        // below as malformed, before any key is looked up.
         // Headers are a few dozen bytes and the signatures of Vipps' keys (RSA-2048, P-256)
         // at most 256: both are decoded on the stack, larger ones on the heap.
         let mut header_buf = [0u8; STACK_PART];
@@ -194,11 +191,11 @@ impl VerifyParams {
                 return Err(TokenError::Algorithm(shown));
             }
         };
-        let key = jwks.find(header.kid.as_deref(), alg)?;
         let mut signature_buf = [0u8; STACK_PART];
         let mut signature_heap = Vec::new();
         let signature = decode_part(sig, &mut signature_buf, &mut signature_heap)
             .ok_or_else(|| TokenError::Malformed("a part is not base64url".into()))?;
+        let key = jwks.find(header.kid.as_deref(), alg)?;
         // The signing input is the token up to its last dot: header and claims as sent.
         let signed = &token[..h.len() + 1 + payload.len()];
         key.key
