@@ -3,20 +3,24 @@
 //! app, with bare axum as the floor. Every variant is an `axum::Router` driven in process
 //! with `tower::ServiceExt::oneshot`; the handler returns the logged-in user's name.
 //!
-//! Criterion measures the mean; a second pass times 200 000 single requests per variant
-//! for p50/p99 and requests per second, and prints the ratio.
+//! Each comparison runs interleaved rounds (A B, B A, …) and prints the median ratio with
+//! its spread; then each variant's instructions per request are counted under callgrind
+//! (see `vipps_login_benches::measure`). Variants: bare axum (the floor), our layer with
+//! the session's cookie already seen (`vipps_login_tower`), our layer with a cookie it
+//! has not seen, for the same session (`vipps_login_tower_miss`: decrypt, store read,
+//! unseal, parse), and axum-login + tower-sessions.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
-use criterion::{Criterion, criterion_group};
 use http::{Request, header};
 use tower::ServiceExt as _;
+use vipps_login_benches::measure;
 use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
 use vipps_login_sim::{Policy, SimConfig, Simulator};
 use vipps_login_tower::{VippsLoginLayer, VippsUser};
@@ -100,7 +104,8 @@ async fn axum_login_app() -> (Router, String) {
 
 // ---- our layer --------------------------------------------------------------------------
 
-async fn vipps_app() -> (Router, String, vipps_login_sim::SimHandle) {
+/// Our app, its logged-in cookie (`name=value`), the cookie key, and the simulator.
+async fn vipps_app() -> (Router, String, cookie::Key, vipps_login_sim::SimHandle) {
     let sim = Simulator::start(SimConfig::default().interval(Duration::from_millis(20)))
         .await
         .unwrap();
@@ -115,8 +120,9 @@ async fn vipps_app() -> (Router, String, vipps_login_sim::SimHandle) {
     .client_auth(ClientAuth::Basic)
     .build()
     .unwrap();
+    let key = cookie::Key::generate();
     let layer = VippsLoginLayer::builder(VippsClient::new(config).unwrap())
-        .cookie_key(cookie::Key::generate())
+        .cookie_key(key.clone())
         .build()
         .unwrap();
     let app = Router::new()
@@ -128,7 +134,29 @@ async fn vipps_app() -> (Router, String, vipps_login_sim::SimHandle) {
 
     // Log in once through the JSON API (the simulator approves by itself).
     let cookie = vipps_login_benches::log_in(&app, "4712345678").await;
-    (app, cookie, sim)
+    (app, cookie, key, sim)
+}
+
+/// `n` more cookies for the session of `cookie` (`name=value`): the same session id
+/// sealed again, each with a fresh nonce, so each is a value the layer has not seen
+/// (its decoded-session cache misses) yet a valid cookie for the same session.
+fn fresh_cookies(cookie: &str, key: &cookie::Key, n: usize) -> Vec<String> {
+    let (name, value) = cookie.split_once('=').unwrap();
+    let jar = cookie::CookieJar::new();
+    let id = jar
+        .private(key)
+        .decrypt(cookie::Cookie::new(name.to_owned(), value.to_owned()))
+        .expect("the bench cookie decrypts")
+        .value()
+        .to_owned();
+    (0..n)
+        .map(|_| {
+            let mut jar = cookie::CookieJar::new();
+            jar.private_mut(key)
+                .add(cookie::Cookie::new(name.to_owned(), id.clone()));
+            format!("{name}={}", jar.get(name).unwrap().value())
+        })
+        .collect()
 }
 
 // ---- shared -----------------------------------------------------------------------------
@@ -151,25 +179,36 @@ struct Variants {
     rt: tokio::runtime::Runtime,
     bare: Router,
     vipps: (Router, String),
+    key: cookie::Key,
     axum_login: (Router, String),
     _sim: vipps_login_sim::SimHandle,
 }
 
-fn variants() -> Variants {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (vipps, vcookie, sim, axl, acookie) = rt.block_on(async {
-        let (v, vc, sim) = vipps_app().await;
+/// The variants, on a runtime of the given flavour (current-thread for instruction
+/// counts, so that nothing else runs on the measuring thread).
+fn variants(current_thread: bool) -> Variants {
+    let rt = if current_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (vipps, vcookie, key, sim, axl, acookie) = rt.block_on(async {
+        let (v, vc, key, sim) = vipps_app().await;
         let (a, ac) = axum_login_app().await;
-        (v, vc, sim, a, ac)
+        (v, vc, key, sim, a, ac)
     });
     let bare = Router::new().route("/", get(|| async { "Kari Nordmann".to_owned() }));
-    // Sanity: both logged-in apps answer with the user's name.
+    // Sanity: both logged-in apps answer with the user's name, also for a fresh cookie.
+    let fresh = fresh_cookies(&vcookie, &key, 1).remove(0);
     rt.block_on(async {
-        for (app, cookie) in [(&vipps, &vcookie), (&axl, &acookie)] {
+        for (app, cookie) in [(&vipps, &vcookie), (&vipps, &fresh), (&axl, &acookie)] {
             let res = app.clone().oneshot(request(cookie)).await.unwrap();
             assert_eq!(res.status(), 200);
             let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
@@ -180,76 +219,114 @@ fn variants() -> Variants {
         rt,
         bare,
         vipps: (vipps, vcookie),
+        key,
         axum_login: (axl, acookie),
         _sim: sim,
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let v = variants();
-    let mut group = c.benchmark_group("logged_in_request");
-    group.bench_function("bare_axum", |b| {
-        b.to_async(&v.rt).iter(|| one(&v.bare, &v.vipps.1));
-    });
-    group.bench_function("vipps_login_tower", |b| {
-        b.to_async(&v.rt).iter(|| one(&v.vipps.0, &v.vipps.1));
-    });
-    group.bench_function("axum_login_tower_sessions", |b| {
-        b.to_async(&v.rt)
-            .iter(|| one(&v.axum_login.0, &v.axum_login.1));
-    });
-    group.finish();
+/// What each variant runs `n` times.
+enum Op<'a> {
+    Same(&'a Router, &'a str),
+    Cycle(&'a Router, &'a [String]),
 }
 
-criterion_group!(benches, bench);
+impl Variants {
+    fn op<'a>(&'a self, variant: &str, fresh: &'a [String]) -> Op<'a> {
+        match variant {
+            "bare_axum" => Op::Same(&self.bare, &self.vipps.1),
+            "vipps_login_tower" => Op::Same(&self.vipps.0, &self.vipps.1),
+            "vipps_login_tower_miss" => Op::Cycle(&self.vipps.0, fresh),
+            "axum_login_tower_sessions" => Op::Same(&self.axum_login.0, &self.axum_login.1),
+            other => panic!("unknown variant {other}"),
+        }
+    }
 
-/// Times single requests: (requests per second, p50, p99).
-fn percentiles(v: &Variants, app: &Router, cookie: &str, n: usize) -> (f64, Duration, Duration) {
-    v.rt.block_on(async {
-        for _ in 0..10_000 {
-            one(app, cookie).await;
-        }
-        let mut samples = Vec::with_capacity(n);
-        let start = Instant::now();
-        for _ in 0..n {
-            let t = Instant::now();
-            one(app, cookie).await;
-            samples.push(t.elapsed());
-        }
-        let total = start.elapsed();
-        samples.sort_unstable();
-        let rps = n as f64 / total.as_secs_f64();
-        (rps, samples[n / 2], samples[n * 99 / 100])
-    })
+    /// Runs `n` requests of `op` (for a cycle, from position `*at` on).
+    fn run(&self, op: &Op<'_>, n: u64, at: &mut usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                match op {
+                    Op::Same(app, cookie) => one(app, cookie).await,
+                    Op::Cycle(app, cookies) => {
+                        one(app, &cookies[*at % cookies.len()]).await;
+                        *at += 1;
+                    }
+                }
+            }
+        });
+    }
+}
+
+const VARIANTS: [&str; 4] = [
+    "bare_axum",
+    "vipps_login_tower",
+    "vipps_login_tower_miss",
+    "axum_login_tower_sessions",
+];
+
+/// Instruction-count mode: `n` requests of one variant inside the measured section.
+fn count_mode(variant: &str, n: u64) {
+    let v = variants(true);
+    let fresh = fresh_cookies(&v.vipps.1, &v.key, usize::try_from(n).unwrap().max(1));
+    // Warm up the path once (first-use allocations), with its own cookie for the miss.
+    let warm = fresh_cookies(&v.vipps.1, &v.key, 1);
+    let mut at = 0;
+    v.run(&v.op(variant, &warm), 1, &mut at);
+    let op = v.op(variant, &fresh);
+    let mut at = 0;
+    // One section around the whole loop; the difference of two runs is per request.
+    measure::callgrind_measured_section(1, || v.run(&op, n, &mut at));
 }
 
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-
-    let quick = std::env::args().any(|a| a == "--test" || a == "--list");
-    if quick {
+    if let Some((variant, n)) = measure::instructions_mode() {
+        count_mode(&variant, n);
         return;
     }
-    let v = variants();
-    let n = 200_000;
-    let bare = percentiles(&v, &v.bare, &v.vipps.1, n);
-    let ours = percentiles(&v, &v.vipps.0, &v.vipps.1, n);
-    let theirs = percentiles(&v, &v.axum_login.0, &v.axum_login.1, n);
-    println!("\nlogged-in request, {n} sequential requests each (oneshot, in process)");
-    println!(
-        "{:<28} {:>12} {:>10} {:>10}",
-        "variant", "req/s", "p50", "p99"
-    );
-    for (name, (rps, p50, p99)) in [
-        ("bare axum", bare),
-        ("vipps-login-tower", ours),
-        ("axum-login+tower-sessions", theirs),
-    ] {
-        println!("{name:<28} {rps:>12.0} {p50:>10.2?} {p99:>10.2?}");
+    if std::env::args().any(|a| a == "--list") {
+        return;
     }
-    println!(
-        "throughput ratio vipps-login-tower / axum-login: {:.2}x",
-        ours.0 / theirs.0
-    );
+    // `cargo test --benches` runs each bench without `--bench`: a quick sanity check.
+    let sanity = !std::env::args().any(|a| a == "--bench");
+    let v = variants(false);
+    let (rounds, batch) = match (sanity, measure::quick()) {
+        (true, _) => (2, 100),
+        (false, true) => (11, 20_000),
+        (false, false) => (31, 40_000),
+    };
+    // Cache-missing cookies: one per request of the miss comparison, none repeats.
+    let fresh = fresh_cookies(&v.vipps.1, &v.key, (rounds + 1) * batch as usize);
+    let mut at = 0;
+    let mut pair = |a: &str, b: &str| {
+        let (oa, ob) = (v.op(a, &fresh), v.op(b, &fresh));
+        let mut at_b = 0;
+        let c = measure::interleaved(
+            rounds,
+            batch,
+            |n| v.run(&oa, n, &mut at),
+            |n| v.run(&ob, n, &mut at_b),
+        );
+        println!("{}", c.line(a, b));
+    };
+    println!("\nlogged-in GET through each variant (oneshot, in process, one worker thread)");
+    pair("vipps_login_tower", "axum_login_tower_sessions");
+    pair("vipps_login_tower_miss", "axum_login_tower_sessions");
+    pair("vipps_login_tower", "bare_axum");
+    if sanity {
+        return;
+    }
+    match measure::count_instructions(&VARIANTS, 200, 1_200, &[]) {
+        Ok(counts) => {
+            println!("\ninstructions per logged-in GET (callgrind, (I(1200) - I(200)) / 1000):");
+            let bare = counts[0].1;
+            for (name, count) in &counts {
+                println!(
+                    "{name:<28} {count:>10.0}   {:>+10.0} over bare axum",
+                    count - bare
+                );
+            }
+        }
+        Err(e) => println!("\ninstruction counts skipped: {e}"),
+    }
 }

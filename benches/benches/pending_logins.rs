@@ -11,6 +11,12 @@
 //! 3. Approve them all and wait until every login is complete, then count upstream
 //!    requests per login from the simulator's counters.
 //!
+//! Then the same again with `PENDING_BURST` logins (default 10 000) and one interval of
+//! steady state: the approval burst. For phase 3 of both runs the program says where the
+//! time goes: the simulator and the client run on runtimes of their own (threads named
+//! `sim` and `client`), and the CPU time of each (from `/proc/self/task/*/schedstat`)
+//! is printed beside the wall-clock time the completions took.
+//!
 //! The simulator runs in this process, so the RSS growth includes its own state for N
 //! requests. To tell the client's share, the program first runs itself once more in a
 //! child process that only fills an in-process simulator with N requests (raw HTTP, no
@@ -36,6 +42,49 @@ use vipps_login_core::{
     Config, Issuer, LoginRequest, LoginStatus, MemoryStore, Msisdn, Secret, VippsClient,
 };
 use vipps_login_sim::{SigningAlg, SimConfig, SimHandle, Simulator};
+
+/// Nanoseconds on a CPU so far of this process's threads, by role: the simulator's
+/// runtime (`sim*`), the client's (`client*`), and the rest (the bench driver).
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuSplit {
+    sim: u64,
+    client: u64,
+    other: u64,
+}
+
+fn cpu_split() -> CpuSplit {
+    let mut split = CpuSplit::default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return split;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let ns: u64 = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0);
+        if comm.starts_with("sim") {
+            split.sim += ns;
+        } else if comm.starts_with("client") {
+            split.client += ns;
+        } else {
+            split.other += ns;
+        }
+    }
+    split
+}
+
+impl CpuSplit {
+    fn since(self, before: CpuSplit) -> (f64, f64, f64) {
+        let s = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1e9;
+        (
+            s(self.sim, before.sim),
+            s(self.client, before.client),
+            s(self.other, before.other),
+        )
+    }
+}
 
 const CHILD_ENV: &str = "PENDING_LOGINS_SIM_ONLY";
 
@@ -98,18 +147,36 @@ fn main() {
     } else {
         env_u64("PENDING_INTERVAL_MS", 15_000)
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (client_rt, sim_rt) = (runtime("client"), runtime("sim"));
     if std::env::var_os(CHILD_ENV).is_some() {
-        runtime.block_on(sim_only(n, interval));
+        client_rt.block_on(sim_only(n, interval));
         return;
     }
     let sim_share = if test_mode { None } else { measure_sim_share() };
     let deadline = Instant::now() + Duration::from_secs(150);
-    runtime.block_on(run(n, interval, deadline, sim_share));
+    let sim = sim_rt.block_on(simulator(interval));
+    client_rt.block_on(run(&sim, &sim_rt, n, 2, interval, deadline, sim_share));
+    drop(sim);
+    // The approval burst: fewer logins, one interval of steady state, all approved at once.
+    let burst = if test_mode {
+        100
+    } else {
+        env_u64("PENDING_BURST", 10_000) as usize
+    };
+    if burst > 0 {
+        println!();
+        let sim = sim_rt.block_on(simulator(interval));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        client_rt.block_on(run(&sim, &sim_rt, burst, 1, interval, deadline, None));
+    }
 }
 
 /// Runs this program as a child that only fills a simulator; returns its RSS growth.
@@ -173,8 +240,15 @@ async fn sim_only(n: usize, interval: Duration) {
     println!("SIM_ONLY_RSS_KIB {}", rss_kib().saturating_sub(before));
 }
 
-async fn run(n: usize, interval: Duration, hard_deadline: Instant, sim_share: Option<u64>) {
-    let sim = simulator(interval).await;
+async fn run(
+    sim: &SimHandle,
+    sim_rt: &tokio::runtime::Runtime,
+    n: usize,
+    steady_intervals: u32,
+    interval: Duration,
+    hard_deadline: Instant,
+    sim_share: Option<u64>,
+) {
     let config = Config::builder(
         Issuer::Custom(sim.issuer()),
         sim.client_id(),
@@ -239,7 +313,7 @@ async fn run(n: usize, interval: Duration, hard_deadline: Instant, sim_share: Op
     // Phase 2: steady state, every login pending and polled at its interval.
     client.reset_poller_stats();
     let polls_before = client.poller_stats().polls;
-    let steady = (interval * 2)
+    let steady = (interval * steady_intervals)
         .min(hard_deadline.saturating_duration_since(Instant::now()) / 3)
         .max(interval);
     tokio::time::sleep(steady).await;
@@ -279,16 +353,26 @@ async fn run(n: usize, interval: Duration, hard_deadline: Instant, sim_share: Op
 
     // Phase 3: approve everything; the next poll of each login collects its tokens.
     client.reset_poller_stats();
+    let cpu_before = cpu_split();
     let t1 = Instant::now();
-    for r in sim.requests() {
-        if r.status == vipps_login_sim::RequestStatus::Pending {
-            let _ = sim.approve(&r.auth_req_id).await;
-        }
-    }
+    // On the simulator's runtime: approving is the simulator's work.
+    let approver = sim.clone();
+    sim_rt
+        .spawn(async move {
+            for r in approver.requests() {
+                if r.status == vipps_login_sim::RequestStatus::Pending {
+                    let _ = approver.approve(&r.auth_req_id).await;
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let approve_time = t1.elapsed();
     while client.poller_stats().scheduled > 0 && Instant::now() < hard_deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let complete_time = t1.elapsed();
+    let (sim_cpu, client_cpu, other_cpu) = cpu_split().since(cpu_before);
     let mut approved = 0;
     for id in &ids {
         if matches!(client.status(id).await, Ok(LoginStatus::Approved(_))) {
@@ -299,10 +383,18 @@ async fn run(n: usize, interval: Duration, hard_deadline: Instant, sim_share: Op
     let s = sim.stats();
     let logins = n as f64;
     println!(
-        "  approved {approved}/{n}, all complete {:.1} s after approval (≤ one interval + work); lateness in this phase p50 {:.2} ms, p99 {:.2} ms",
+        "  approved {approved}/{n} at once (approving took {:.2} s), all complete {:.2} s after approval (one interval is {:.1} s); lateness in this phase p50 {:.2} ms, p99 {:.2} ms",
+        approve_time.as_secs_f64(),
         complete_time.as_secs_f64(),
+        interval.as_secs_f64(),
         ms(done.lateness_p50),
         ms(done.lateness_p99),
+    );
+    println!(
+        "  CPU time in this phase: client {client_cpu:.2} s ({:.0} µs per login), simulator {sim_cpu:.2} s ({:.0} µs per login), bench driver {other_cpu:.2} s; on 2 cores the work alone needs ≥ {:.2} s",
+        client_cpu * 1e6 / n as f64,
+        sim_cpu * 1e6 / n as f64,
+        (client_cpu + sim_cpu + other_cpu) / 2.0,
     );
     // The warm-up login counts one start and no poll.
     println!(

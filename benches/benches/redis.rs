@@ -20,6 +20,7 @@ use axum::body::Body;
 use axum::routing::get;
 use http::{Request, header};
 use tower::ServiceExt as _;
+use vipps_login_benches::measure::spread;
 use vipps_login_core::{
     ClientAuth, Config, Issuer, LoginContext, LoginRequest, MemoryStore, Msisdn, RateLimits,
     Secret, Store, VippsClient,
@@ -120,7 +121,11 @@ async fn requests(app: &Router, cookie: &str, n: u32) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (logins, rounds, per_round) = if full { (500, 9, 5_000) } else { (5, 1, 50) };
+    let (logins, rounds, per_round) = match (full, vipps_login_benches::measure::quick()) {
+        (false, _) => (5, 1, 50),
+        (true, true) => (200, 9, 3_000),
+        (true, false) => (500, 15, 5_000),
+    };
     let redis = Redis::start_new();
     let store = RedisStore::connect(redis.url()).await.unwrap();
     let sim = Simulator::start(
@@ -142,25 +147,37 @@ async fn main() {
     });
     let (on_redis, redis_cookie) = logged_in_app(&sim, Arc::new(store.clone())).await;
     let (on_memory, memory_cookie) = logged_in_app(&sim, Arc::new(MemoryStore::new())).await;
-    let (mut redis_rates, mut memory_rates) = (Vec::new(), Vec::new());
+    let (mut redis_rates, mut memory_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let trips_before = store.round_trips();
-    for _ in 0..rounds {
-        let r = requests(&on_redis, &redis_cookie, per_round).await;
-        let m = requests(&on_memory, &memory_cookie, per_round).await;
+    for round in 0..rounds {
+        // Alternate which goes first.
+        let (r, m) = if round % 2 == 0 {
+            let r = requests(&on_redis, &redis_cookie, per_round).await;
+            (r, requests(&on_memory, &memory_cookie, per_round).await)
+        } else {
+            let m = requests(&on_memory, &memory_cookie, per_round).await;
+            (requests(&on_redis, &redis_cookie, per_round).await, m)
+        };
         redis_rates.push(f64::from(per_round) / r.as_secs_f64());
         memory_rates.push(f64::from(per_round) / m.as_secs_f64());
+        ratios.push(m.as_secs_f64() / r.as_secs_f64());
     }
     let trips = store.round_trips() - trips_before;
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (r, m) = (median(&mut redis_rates), median(&mut memory_rates));
+    let (r, m, q) = (
+        spread(&redis_rates).median,
+        spread(&memory_rates).median,
+        spread(&ratios),
+    );
     println!(
         "logged-in request through the layer: redis store {r:.0} req/s, memory store {m:.0} req/s \
-         (median of {rounds} interleaved rounds of {per_round}; ratio {:.3}); \
+         (medians of {rounds} interleaved rounds of {per_round}; redis/memory throughput ratio \
+         median {:.3}, IQR {:.3}-{:.3}, range {:.3}-{:.3}); \
          {:.3} redis round trips per request (heartbeats included)",
-        r / m,
+        q.median,
+        q.p25,
+        q.p75,
+        q.min,
+        q.max,
         trips as f64 / f64::from(rounds * per_round)
     );
 }

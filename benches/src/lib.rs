@@ -12,6 +12,8 @@
 //! The library is empty; it exists so that these benches live in a crate of their own
 //! and neither `vipps-login-core` nor `vipps-login-tower` depends on the simulator.
 
+pub mod measure;
+
 use axum::Router;
 use axum::body::Body;
 use http::{Request, header};

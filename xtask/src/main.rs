@@ -8,7 +8,11 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side (the
 //!   provider against Node's `oidc-provider`: `npm ci` in `benches/oidc-provider` when
-//!   `node_modules` is missing, and the release `identity-bridge` it starts).
+//!   `node_modules` is missing, and the release `identity-bridge` it starts). The layer,
+//!   Redis and verification comparisons run interleaved rounds (A B, B A, …) and print the
+//!   median ratio with its spread; the layer and verification benches also print
+//!   instructions per operation counted under callgrind (Debian's `valgrind`, installed
+//!   with apt-get when missing). `bench quick` shortens every run.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
 //! - `interop`: Node's `openid-client` does CIBA against the identity bridge, Python's
 //!   `authlib` authorization code against the provider; see `interop.rs`.
@@ -215,8 +219,10 @@ fn exe(name: &str) -> String {
 
 fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "quick");
-    // The Redis benchmark starts a redis-server of its own.
+    // The Redis benchmark starts a redis-server of its own; the layer and verification
+    // benches count instructions under valgrind's callgrind.
     let redis_server = redis::ensure_redis_server()?;
+    let valgrind = redis::ensure_valgrind()?;
     let criterion_args: &[&str] = if quick {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     } else {
@@ -240,11 +246,17 @@ fn bench(args: &[String]) -> Result {
     ] {
         let mut cmd = cargo();
         cmd.env("REDIS_SERVER", &redis_server);
+        cmd.env("VALGRIND", &valgrind);
+        if quick {
+            // The plain-program benches (and the interleaved rounds after criterion's
+            // report) read this for shorter runs.
+            cmd.env("BENCH_QUICK", "1");
+        }
         cmd.args(["bench", "--package", package, "--bench", bench, "--"]);
         // The load benchmarks are plain programs, not criterion: they take no criterion flags.
         if !matches!(
             bench,
-            "pending_logins" | "redis" | "provider_vs_oidc_provider"
+            "pending_logins" | "layer_overhead" | "redis" | "provider_vs_oidc_provider"
         ) {
             cmd.args(criterion_args);
         }

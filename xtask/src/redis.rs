@@ -40,6 +40,24 @@ pub(crate) fn ensure_redis_server() -> Result<PathBuf> {
         .ok_or_else(|| "apt-get finished but redis-server is still not on PATH".into())
 }
 
+/// Debian's `valgrind` (for the benches' instruction counts): the one on `PATH`, or
+/// installed with apt-get when missing. `VALGRIND` names another.
+pub(crate) fn ensure_valgrind() -> Result<PathBuf> {
+    if let Some(path) = env::var_os("VALGRIND").map(PathBuf::from) {
+        return Ok(path);
+    }
+    if let Some(path) = on_path("valgrind") {
+        return Ok(path);
+    }
+    eprintln!("valgrind is missing: installing Debian's package (needs root and apt).");
+    let env = [("DEBIAN_FRONTEND", "noninteractive")];
+    run(Command::new("apt-get").arg("update").arg("-q").envs(env))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends", "valgrind"])
+        .envs(env))?;
+    on_path("valgrind").ok_or_else(|| "apt-get finished but valgrind is still not on PATH".into())
+}
+
 /// The first file called `name` in a directory of `PATH`.
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH")?;

@@ -4,13 +4,21 @@
 //! with bare `jsonwebtoken` (signature, `exp`, `iss`, `aud`), for RS256 and ES256.
 //!
 //! Both sides decode the claims into a `serde_json::Map`, run on one thread, and use the
-//! throwaway test keys from `tests/fixtures`. After criterion's report, a short
-//! side-by-side run prints verifications per second and the ratio.
+//! throwaway test keys from `tests/fixtures`. A third side is the raw signature check
+//! (aws-lc-rs with the key parsed and the signature decoded beforehand), the floor of
+//! any verifier. After criterion's report, interleaved rounds (A B, B A, …) print the
+//! median ratios with their spread, and callgrind counts instructions per verification.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use criterion::{Criterion, Throughput};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -113,19 +121,46 @@ fn bare(c: &Case) {
     black_box(d);
 }
 
-fn per_second(f: impl Fn(), window: Duration) -> f64 {
-    for _ in 0..200 {
-        f();
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < window {
-        for _ in 0..100 {
-            f();
+/// The raw signature check the verifier is held to: the aws-lc-rs verification of the
+/// token's signing input with a key parsed beforehand and the signature decoded
+/// beforehand. Everything else our verifier does comes on top of this.
+struct Raw {
+    key: ParsedPublicKey,
+    input: String,
+    signature: Vec<u8>,
+}
+
+fn raw_case(c: &Case) -> Raw {
+    let jwks_doc: Value = serde_json::from_str(JWKS).unwrap();
+    let key = if c.name == "RS256" {
+        let jwk = &jwks_doc["keys"][0];
+        let d = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+        RsaPublicKeyComponents {
+            n: d("n"),
+            e: d("e"),
         }
-        n += 100;
+        .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+        .unwrap()
+    } else {
+        let jwk = &jwks_doc["keys"][1];
+        let d = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+        let mut point = vec![4];
+        point.extend(d("x"));
+        point.extend(d("y"));
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).unwrap()
+    };
+    let (input, sig) = c.token.rsplit_once('.').unwrap();
+    Raw {
+        key,
+        input: input.to_owned(),
+        signature: URL_SAFE_NO_PAD.decode(sig).unwrap(),
     }
-    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn raw(r: &Raw) {
+    r.key
+        .verify_sig(black_box(r.input.as_bytes()), black_box(&r.signature))
+        .unwrap();
 }
 
 fn main() {
@@ -133,12 +168,29 @@ fn main() {
         case("RS256", Algorithm::RS256),
         case("ES256", Algorithm::ES256),
     ];
+    let raws = [raw_case(&cases[0]), raw_case(&cases[1])];
+    if let Some((variant, n)) = measure::instructions_mode() {
+        let (alg, side) = variant.split_once('/').unwrap();
+        let i = usize::from(alg == "ES256");
+        let (c, r) = (&cases[i], &raws[i]);
+        // Once outside the measured section (first-use initialisation).
+        ours(c);
+        bare(c);
+        raw(r);
+        match side {
+            "ours" => measure::callgrind_measured_section(n, || ours(c)),
+            "bare" => measure::callgrind_measured_section(n, || bare(c)),
+            _ => measure::callgrind_measured_section(n, || raw(r)),
+        }
+        return;
+    }
     let mut criterion = Criterion::default().configure_from_args();
-    for c in &cases {
+    for (c, r) in cases.iter().zip(&raws) {
         let mut group = criterion.benchmark_group(format!("id_token_verify/{}", c.name));
         group.throughput(Throughput::Elements(1));
         group.bench_function("vipps_login_core", |b| b.iter(|| ours(c)));
         group.bench_function("bare_jsonwebtoken", |b| b.iter(|| bare(c)));
+        group.bench_function("raw_signature_check", |b| b.iter(|| raw(r)));
         group.finish();
     }
     criterion.final_summary();
@@ -148,15 +200,192 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--list") {
         return;
     }
-    println!("\nID-token verification, one thread (verifications per second):");
-    println!(
-        "{:<7} {:>14} {:>18} {:>8}",
-        "alg", "ours", "bare jsonwebtoken", "ratio"
-    );
-    for c in &cases {
-        let window = Duration::from_secs(2);
-        let o = per_second(|| ours(c), window);
-        let b = per_second(|| bare(c), window);
-        println!("{:<7} {:>14.0} {:>18.0} {:>8.3}", c.name, o, b, o / b);
+    let (rounds, batch) = if measure::quick() {
+        (11, 2_000)
+    } else {
+        (31, 4_000)
+    };
+    println!("\nID-token verification, one thread, interleaved rounds of {batch}:");
+    for (c, r) in cases.iter().zip(&raws) {
+        let vs_bare = measure::interleaved(
+            rounds,
+            batch,
+            |n| (0..n).for_each(|_| ours(c)),
+            |n| {
+                (0..n).for_each(|_| bare(c));
+            },
+        );
+        println!("{} {}", c.name, vs_bare.line("ours", "bare_jsonwebtoken"));
+        let vs_raw = measure::interleaved(
+            rounds,
+            batch,
+            |n| (0..n).for_each(|_| ours(c)),
+            |n| {
+                (0..n).for_each(|_| raw(r));
+            },
+        );
+        println!("{} {}", c.name, vs_raw.line("ours", "raw_signature_check"));
+    }
+    let variants = [
+        "RS256/raw",
+        "RS256/ours",
+        "RS256/bare",
+        "ES256/raw",
+        "ES256/ours",
+        "ES256/bare",
+    ];
+    match measure::count_instructions(&variants, 20, 220) {
+        Ok(counts) => {
+            println!("\ninstructions per verification (callgrind, (I(220) - I(20)) / 200):");
+            for chunk in counts.chunks(3) {
+                let raw = chunk[0].1;
+                for (name, count) in chunk {
+                    println!(
+                        "{name:<12} {count:>10.0}   {:>7.4}x the raw check",
+                        count / raw
+                    );
+                }
+            }
+        }
+        Err(e) => println!("\ninstruction counts skipped: {e}"),
+    }
+}
+
+/// A copy of the workspace's `benches/src/measure.rs` (interleaved rounds, callgrind
+/// counts), cut to what this bench uses: the core crate cannot depend on the benches crate.
+mod measure {
+    use std::process::Command;
+    use std::time::Instant;
+
+    const FLAG: &str = "--instructions";
+
+    pub struct Comparison {
+        a: Vec<f64>,
+        b: Vec<f64>,
+    }
+
+    fn spread(values: &[f64]) -> [f64; 5] {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let i = q * (v.len() - 1) as f64;
+            let (lo, hi) = (i.floor() as usize, i.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (i - lo as f64)
+        };
+        [at(0.5), at(0.25), at(0.75), v[0], v[v.len() - 1]]
+    }
+
+    impl Comparison {
+        pub fn line(&self, a: &str, b: &str) -> String {
+            let ratios: Vec<f64> = self.a.iter().zip(&self.b).map(|(a, b)| b / a).collect();
+            let (sa, sb, r) = (spread(&self.a), spread(&self.b), spread(&ratios));
+            format!(
+                "{a}: {:.3} µs/op ({:.0}/s) | {b}: {:.3} µs/op ({:.0}/s) | {a} is {:.3}x {b}'s \
+                 throughput (median of {} interleaved rounds; IQR {:.3}-{:.3}, range {:.3}-{:.3})",
+                sa[0] * 1e6,
+                1.0 / sa[0],
+                sb[0] * 1e6,
+                1.0 / sb[0],
+                r[0],
+                self.a.len(),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+            )
+        }
+    }
+
+    pub fn interleaved(
+        rounds: usize,
+        batch: u64,
+        mut a: impl FnMut(u64),
+        mut b: impl FnMut(u64),
+    ) -> Comparison {
+        a(batch);
+        b(batch);
+        let time = |f: &mut dyn FnMut(u64)| {
+            let start = Instant::now();
+            f(batch);
+            start.elapsed().as_secs_f64() / batch as f64
+        };
+        let mut out = Comparison {
+            a: Vec::new(),
+            b: Vec::new(),
+        };
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                out.a.push(time(&mut a));
+                out.b.push(time(&mut b));
+            } else {
+                out.b.push(time(&mut b));
+                out.a.push(time(&mut a));
+            }
+        }
+        out
+    }
+
+    pub fn quick() -> bool {
+        std::env::var_os("BENCH_QUICK").is_some()
+    }
+
+    pub fn instructions_mode() -> Option<(String, u64)> {
+        let args: Vec<String> = std::env::args().collect();
+        let i = args.iter().position(|a| a == FLAG)?;
+        Some((args.get(i + 1)?.clone(), args.get(i + 2)?.parse().ok()?))
+    }
+
+    #[inline(never)]
+    pub fn callgrind_measured_section(n: u64, mut op: impl FnMut()) {
+        for _ in 0..n {
+            op();
+        }
+        std::hint::black_box(());
+    }
+
+    pub fn count_instructions(
+        variants: &[&str],
+        n1: u64,
+        n2: u64,
+    ) -> Result<Vec<(String, f64)>, String> {
+        let valgrind = std::env::var_os("VALGRIND").unwrap_or_else(|| "valgrind".into());
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for variant in variants {
+            let mut counts = [0u64; 2];
+            for (slot, n) in counts.iter_mut().zip([n1, n2]) {
+                let log = std::env::temp_dir().join(format!(
+                    "callgrind-{}-{}-{n}.log",
+                    std::process::id(),
+                    variant.replace('/', "-")
+                ));
+                let status = Command::new(&valgrind)
+                    .arg("--tool=callgrind")
+                    .arg("--toggle-collect=*callgrind_measured_section*")
+                    .arg("--callgrind-out-file=/dev/null")
+                    .arg(format!("--log-file={}", log.display()))
+                    .arg(&exe)
+                    .args([FLAG, variant, &n.to_string()])
+                    .status()
+                    .map_err(|e| {
+                        format!("valgrind did not start ({e}); apt-get install valgrind")
+                    })?;
+                let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+                let _ = std::fs::remove_file(&log);
+                if !status.success() {
+                    return Err(format!("{variant} with {n} operations failed:\n{text}"));
+                }
+                *slot = text
+                    .lines()
+                    .find_map(|l| l.split("Collected :").nth(1))
+                    .and_then(|c| c.trim().parse().ok())
+                    .ok_or_else(|| format!("no instruction count in callgrind's log:\n{text}"))?;
+            }
+            out.push((
+                (*variant).to_owned(),
+                counts[1].saturating_sub(counts[0]) as f64 / (n2 - n1) as f64,
+            ));
+        }
+        Ok(out)
     }
 }

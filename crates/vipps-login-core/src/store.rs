@@ -126,6 +126,15 @@ pub trait Store: Send + Sync + 'static {
     /// The value stored under `key`, unless absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// What [`get`](Store::get) would answer, when the store can tell without waiting
+    /// (an in-process store can, a networked one cannot), shared instead of copied;
+    /// `None` (the default) means "ask `get`". Hot read paths, such as the tower layer's
+    /// session check on every request, use it to skip a future and a copy of the value.
+    fn get_ready(&self, key: &str) -> Option<Result<Option<Arc<[u8]>>, StoreError>> {
+        let _ = key;
+        None
+    }
+
     /// Stores `value` under `key` for `ttl`, replacing any previous value and lifetime.
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError>;
 
@@ -334,6 +343,10 @@ impl Store for MemoryStore {
         Ok(self.live(key).map(|e| e.value.to_vec()))
     }
 
+    fn get_ready(&self, key: &str) -> Option<Result<Option<Arc<[u8]>>, StoreError>> {
+        Some(Ok(self.live(key).map(|e| e.value)))
+    }
+
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
         self.inner
             .cache
@@ -527,6 +540,29 @@ mod tests {
             s.increment("c", Duration::from_secs(60)).await.unwrap().0,
             1
         );
+    }
+
+    #[tokio::test]
+    async fn ready_reads_answer_as_get_does_and_share_the_value() {
+        let s = MemoryStore::new();
+        assert_eq!(s.get_ready("k").unwrap().unwrap(), None);
+        s.set("k", b"v1".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let a = s.get_ready("k").unwrap().unwrap().unwrap();
+        let b = s.get_ready("k").unwrap().unwrap().unwrap();
+        assert_eq!(&*a, b"v1");
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "an unchanged value is shared, not copied"
+        );
+        s.set("k", b"v1".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let c = s.get_ready("k").unwrap().unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "a rewrite is a new value");
+        s.remove("k").await.unwrap();
+        assert_eq!(s.get_ready("k").unwrap().unwrap(), None);
     }
 
     #[tokio::test]

@@ -1,16 +1,14 @@
-//! ID-token verification: algorithm allow-list, key from JWKS, signature via jsonwebtoken
-//! (aws-lc-rs backend), then `iss`, `aud`, `exp`/`iat`/`nbf`, `nonce`, `auth_req_id`.
+//! ID-token verification: algorithm allow-list, key from JWKS, signature through aws-lc-rs
+//! with the key parsed once when the JWKS is loaded, then `iss`, `aud`, `exp`/`iat`/`nbf`,
+//! `nonce`, `auth_req_id`. The header and the claims are each decoded and parsed once.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -18,127 +16,24 @@ use subtle::ConstantTimeEq;
 use crate::config::{Clock, SystemClock};
 use crate::{Error, TokenError};
 
+mod jwks;
+
+pub use jwks::Jwks;
+
 /// Largest ID token we look at (Vipps' are around 1–2 KiB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Decoded token parts up to this size are decoded on the stack (the estimate for an
+/// RSA-2048 signature is 258 bytes).
+const STACK_PART: usize = 264;
 
-/// A JSON Web Key Set reduced to the keys we can use: RSA keys for RS256 and P-256 EC keys
-/// for ES256, each by `kid`, decoded once.
-#[derive(Clone, Default)]
-pub struct Jwks {
-    keys: HashMap<String, Arc<UsableKey>>,
-    /// Keys without `kid` (used only when a token has no `kid` and exactly one key fits).
-    anonymous: Vec<Arc<UsableKey>>,
-}
-
-struct UsableKey {
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
-impl fmt::Debug for Jwks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kids: Vec<&String> = self.keys.keys().collect();
-        kids.sort();
-        f.debug_struct("Jwks")
-            .field("kids", &kids)
-            .field("anonymous", &self.anonymous.len())
-            .finish()
-    }
-}
-
-impl Jwks {
-    /// Parses a JWKS document (`{"keys": [...]}`). Keys that are not signature keys for
-    /// RS256 or ES256 (P-256) are skipped; a document with no usable key is an error.
-    pub fn from_json(json: &[u8]) -> Result<Jwks, Error> {
-        #[derive(Deserialize)]
-        struct Doc {
-            keys: Vec<Value>,
-        }
-        let doc: Doc = serde_json::from_slice(json)
-            .map_err(|e| Error::Protocol(format!("the JWKS is not valid JSON ({e})")))?;
-        let mut jwks = Jwks::default();
-        for raw in doc.keys {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(raw) else {
-                continue;
-            };
-            jwks.add(&jwk);
-        }
-        if jwks.keys.is_empty() && jwks.anonymous.is_empty() {
-            return Err(Error::Protocol("the JWKS has no usable signing key".into()));
-        }
-        Ok(jwks)
-    }
-
-    /// Adds one key when usable; returns whether it was.
-    pub fn add(&mut self, jwk: &Jwk) -> bool {
-        if let Some(u) = &jwk.common.public_key_use
-            && *u != PublicKeyUse::Signature
-        {
-            return false;
-        }
-        let alg = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                Algorithm::ES256
-            }
-            _ => return false,
-        };
-        match jwk.common.key_algorithm {
-            None => {}
-            Some(KeyAlgorithm::RS256) if alg == Algorithm::RS256 => {}
-            Some(KeyAlgorithm::ES256) if alg == Algorithm::ES256 => {}
-            Some(_) => return false,
-        }
-        let Ok(key) = DecodingKey::from_jwk(jwk) else {
-            return false;
-        };
-        let usable = Arc::new(UsableKey { alg, key });
-        match &jwk.common.key_id {
-            Some(kid) => {
-                self.keys.insert(kid.clone(), usable);
-            }
-            None => self.anonymous.push(usable),
-        }
-        true
-    }
-
-    /// Whether a key with this `kid` is present.
-    #[must_use]
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
-    }
-
-    /// Number of usable keys.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.keys.len() + self.anonymous.len()
-    }
-
-    /// Whether there is no usable key.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn find(&self, kid: Option<&str>, alg: Algorithm) -> Result<&UsableKey, TokenError> {
-        let key = match kid {
-            Some(kid) => self.keys.get(kid).ok_or(TokenError::UnknownKey)?,
-            None => {
-                let mut fitting = self
-                    .keys
-                    .values()
-                    .chain(self.anonymous.iter())
-                    .filter(|k| k.alg == alg);
-                match (fitting.next(), fitting.next()) {
-                    (Some(k), None) => k,
-                    _ => return Err(TokenError::UnknownKey),
-                }
-            }
-        };
-        if key.alg != alg {
-            return Err(TokenError::KeyMismatch);
-        }
-        Ok(key)
+/// The base64url part `b64` decoded into `stack` when it fits, else into `heap`.
+fn decode_part<'a>(b64: &str, stack: &'a mut [u8], heap: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    if base64::decoded_len_estimate(b64.len()) <= stack.len() {
+        let n = URL_SAFE_NO_PAD.decode_slice(b64, stack).ok()?;
+        stack.get(..n)
+    } else {
+        URL_SAFE_NO_PAD.decode_vec(b64, heap).ok()?;
+        Some(heap)
     }
 }
 
@@ -236,27 +131,18 @@ pub(crate) struct VerifyParams {
     client_id: String,
     skew: Duration,
     clock: Arc<dyn Clock>,
-    rs256: Validation,
-    es256: Validation,
 }
 
-fn signature_only(alg: Algorithm) -> Validation {
-    let mut v = Validation::new(alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    v.leeway = 0;
-    v
-}
-
+/// What we read of a JOSE header (other members are ignored, as RFC 7515 allows, except
+/// `crit`, which we do not support).
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    kid: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    crit: Option<Value>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 impl VerifyParams {
@@ -271,33 +157,33 @@ impl VerifyParams {
             client_id,
             skew,
             clock,
-            rs256: signature_only(Algorithm::RS256),
-            es256: signature_only(Algorithm::ES256),
         }
     }
 
-    /// Reads the header: the allow-listed algorithm and the `kid`.
-    pub(crate) fn header(token: &str) -> Result<(Algorithm, Option<String>), TokenError> {
+    /// Signature and all claims but `nonce`. The token is split once; the header is
+    /// decoded and parsed once, the signature checked over the first two parts as they
+    /// came, and only then are the claims decoded and parsed, once.
+    pub(crate) fn verify(&self, token: &str, jwks: &Jwks) -> Result<VerifiedIdToken, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed("too long".into()));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(_), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed(
-                "not three dot-separated parts".into(),
-            ));
-        };
-        let raw = URL_SAFE_NO_PAD
-            .decode(h)
-            .map_err(|_| TokenError::Malformed("header is not base64url".into()))?;
-        let header: Header = serde_json::from_slice(&raw)
+        let three = || TokenError::Malformed("not three dot-separated parts".into());
+        let (h, rest) = token.split_once('.').ok_or_else(three)?;
+        let (payload, sig) = rest.split_once('.').ok_or_else(three)?;
+        // A further dot is in `sig`, which then does not decode as base64url: refused
+        // below as malformed, before any key is looked up.
+        // Headers are a few dozen bytes and the signatures of Vipps' keys (RSA-2048, P-256)
+        // at most 256: both are decoded on the stack, larger ones on the heap.
+        let mut header_buf = [0u8; STACK_PART];
+        let mut header_heap = Vec::new();
+        let raw = decode_part(h, &mut header_buf, &mut header_heap)
+            .ok_or_else(|| TokenError::Malformed("header is not base64url".into()))?;
+        let header: Header<'_> = serde_json::from_slice(raw)
             .map_err(|_| TokenError::Malformed("header is not a JSON object with alg".into()))?;
         if header.crit.is_some() {
             return Err(TokenError::Malformed("unsupported critical header".into()));
         }
-        let alg = match header.alg.as_str() {
+        let alg = match &*header.alg {
             "RS256" => Algorithm::RS256,
             "ES256" => Algorithm::ES256,
             other => {
@@ -305,41 +191,35 @@ impl VerifyParams {
                 return Err(TokenError::Algorithm(shown));
             }
         };
-        Ok((alg, header.kid))
-    }
-
-    /// Signature and all claims but `nonce`.
-    pub(crate) fn verify(&self, token: &str, jwks: &Jwks) -> Result<VerifiedIdToken, TokenError> {
-        let (alg, kid) = Self::header(token)?;
-        let key = jwks.find(kid.as_deref(), alg)?;
-        let validation = match alg {
-            Algorithm::ES256 => &self.es256,
-            _ => &self.rs256,
-        };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::Signature,
-                ErrorKind::InvalidAlgorithm
-                | ErrorKind::InvalidRsaKey(_)
-                | ErrorKind::InvalidEcdsaKey
-                | ErrorKind::InvalidKeyFormat
-                | ErrorKind::MissingAlgorithm => TokenError::KeyMismatch,
-                ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url".into()),
-                ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-                    TokenError::Malformed("claims are not a JSON object".into())
-                }
-                _ => TokenError::Malformed("rejected by the JWT decoder".into()),
-            })?;
-        self.check_claims(data.claims)
+        let mut signature_buf = [0u8; STACK_PART];
+        let mut signature_heap = Vec::new();
+        let signature = decode_part(sig, &mut signature_buf, &mut signature_heap)
+            .ok_or_else(|| TokenError::Malformed("a part is not base64url".into()))?;
+        let key = jwks.find(header.kid.as_deref(), alg)?;
+        // The signing input is the token up to its last dot: header and claims as sent.
+        let signed = &token[..h.len() + 1 + payload.len()];
+        key.key
+            .verify_sig(signed.as_bytes(), signature)
+            .map_err(|_| TokenError::Signature)?;
+        let claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed("a part is not base64url".into()))?;
+        // UTF-8 checked once for the whole document rather than string by string.
+        let claims = std::str::from_utf8(&claims)
+            .ok()
+            .and_then(|text| serde_json::from_str::<ClaimsObject>(text).ok())
+            .ok_or_else(|| TokenError::Malformed("claims are not a JSON object".into()))?;
+        self.check_claims(claims.0)
     }
 
     fn check_claims(&self, claims: Map<String, Value>) -> Result<VerifiedIdToken, TokenError> {
-        match claims.get("iss") {
+        let c = Claims::of(&claims);
+        match c.iss {
             Some(Value::String(iss)) if *iss == self.issuer => {}
             Some(_) => return Err(TokenError::Issuer),
             None => return Err(TokenError::MissingClaim("iss".into())),
         }
-        match claims.get("aud") {
+        match c.aud {
             Some(Value::String(aud)) if *aud == self.client_id => {}
             Some(Value::Array(auds))
                 if auds
@@ -347,38 +227,38 @@ impl VerifyParams {
                     .any(|a| a.as_str() == Some(self.client_id.as_str())) =>
             {
                 // With several audiences, OpenID Connect wants `azp` to name us.
-                if auds.len() > 1 && !claims.contains_key("azp") {
+                if auds.len() > 1 && c.azp.is_none() {
                     return Err(TokenError::Audience);
                 }
             }
             Some(_) => return Err(TokenError::Audience),
             None => return Err(TokenError::MissingClaim("aud".into())),
         }
-        if let Some(azp) = claims.get("azp")
+        if let Some(azp) = c.azp
             && azp.as_str() != Some(self.client_id.as_str())
         {
             return Err(TokenError::Audience);
         }
         let now = unix_seconds(self.clock.now());
         let skew = self.skew.as_secs_f64();
-        let exp = numeric(&claims, "exp")?.ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
+        let exp = numeric(c.exp, "exp")?.ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
         if now > exp + skew {
             return Err(TokenError::Expired);
         }
-        let iat = numeric(&claims, "iat")?.ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
+        let iat = numeric(c.iat, "iat")?.ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
         if iat > now + skew {
             return Err(TokenError::NotYetValid);
         }
-        if let Some(nbf) = numeric(&claims, "nbf")?
+        if let Some(nbf) = numeric(c.nbf, "nbf")?
             && nbf > now + skew
         {
             return Err(TokenError::NotYetValid);
         }
-        let sub = match claims.get("sub") {
+        let sub = match c.sub {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(TokenError::MissingClaim("sub".into())),
         };
-        let auth_req_id = auth_req_id(&claims)?;
+        let auth_req_id = auth_req_id(c.auth_req_id, c.auth_req_id_camel)?;
         Ok(VerifiedIdToken {
             sub,
             auth_req_id,
@@ -387,16 +267,80 @@ impl VerifyParams {
     }
 }
 
+/// A JSON object read into a [`Map`] by collecting its members first and building the
+/// map from them at once (sorted, then filled node by node), rather than inserting member
+/// by member. The same map: of repeated names the last one counts, as with inserts.
+struct ClaimsObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for ClaimsObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = ClaimsObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<ClaimsObject, A::Error> {
+                let mut members = Vec::with_capacity(access.size_hint().unwrap_or(16));
+                while let Some(member) = access.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(ClaimsObject(members.into_iter().collect()))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// The registered claims we check, found in one pass over the claims.
+#[derive(Default)]
+struct Claims<'a> {
+    iss: Option<&'a Value>,
+    aud: Option<&'a Value>,
+    azp: Option<&'a Value>,
+    exp: Option<&'a Value>,
+    iat: Option<&'a Value>,
+    nbf: Option<&'a Value>,
+    sub: Option<&'a Value>,
+    auth_req_id: Option<&'a Value>,
+    auth_req_id_camel: Option<&'a Value>,
+}
+
+impl<'a> Claims<'a> {
+    fn of(claims: &'a Map<String, Value>) -> Self {
+        let mut c = Claims::default();
+        for (name, value) in claims {
+            let slot = match name.as_str() {
+                "iss" => &mut c.iss,
+                "aud" => &mut c.aud,
+                "azp" => &mut c.azp,
+                "exp" => &mut c.exp,
+                "iat" => &mut c.iat,
+                "nbf" => &mut c.nbf,
+                "sub" => &mut c.sub,
+                "auth_req_id" => &mut c.auth_req_id,
+                "authReqId" => &mut c.auth_req_id_camel,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        c
+    }
+}
+
 /// Either spelling; if both are present they must agree.
-fn auth_req_id(claims: &Map<String, Value>) -> Result<Option<String>, TokenError> {
-    let get = |name: &str| -> Result<Option<String>, TokenError> {
-        match claims.get(name) {
+fn auth_req_id(snake: Option<&Value>, camel: Option<&Value>) -> Result<Option<String>, TokenError> {
+    let get = |claim: Option<&Value>, name: &str| -> Result<Option<String>, TokenError> {
+        match claim {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
             Some(_) => Err(TokenError::MissingClaim(name.into())),
         }
     };
-    match (get("auth_req_id")?, get("authReqId")?) {
+    match (get(snake, "auth_req_id")?, get(camel, "authReqId")?) {
         (Some(a), Some(b)) if a != b => Err(TokenError::AuthReqId),
         (Some(a), _) | (None, Some(a)) => Ok(Some(a)),
         (None, None) => Ok(None),
@@ -410,8 +354,8 @@ pub(crate) fn check_nonce(v: &VerifiedIdToken, expected: &str) -> Result<(), Tok
     }
 }
 
-fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, TokenError> {
-    match claims.get(name) {
+fn numeric(claim: Option<&Value>, name: &str) -> Result<Option<f64>, TokenError> {
+    match claim {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_f64()
@@ -426,5 +370,34 @@ fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_objects_read_as_serde_json_reads_them() {
+        for text in [
+            r#"{"b":1,"a":[1,{"x":null}],"c":"ø\u00e6","a":2,"z":{"k":true}}"#,
+            r#"{}"#,
+            r#"{"only":"one"}"#,
+        ] {
+            let ours = serde_json::from_str::<ClaimsObject>(text).unwrap().0;
+            let theirs: Map<String, Value> = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+        }
+        assert_eq!(
+            serde_json::from_str::<ClaimsObject>(r#"{"a":1,"a":2}"#)
+                .unwrap()
+                .0["a"],
+            2,
+            "of repeated names the last counts"
+        );
+        for bad in ["[]", "1", "\"x\"", "{\"a\":}", "null"] {
+            assert!(serde_json::from_str::<ClaimsObject>(bad).is_err(), "{bad}");
+        }
     }
 }

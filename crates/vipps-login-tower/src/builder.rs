@@ -419,7 +419,7 @@ impl VippsLoginLayerBuilder {
                 cookie_name,
                 ttl: self.session_ttl,
                 secure,
-                decoded: crate::session::decoded_cache(),
+                decoded: crate::passthrough::DecodedCache::default(),
                 sealer,
             },
             templates: env,

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use axum::BoxError;
 use axum::body::{Body, HttpBody};
 use bytes::Bytes;
+use futures_util::TryFutureExt as _;
+use futures_util::future::{Either, MapOk};
 use http::{Request, Response};
 use tower::{Layer, Service, ServiceExt as _};
 
@@ -72,8 +74,10 @@ impl<S> std::fmt::Debug for VippsLogin<S> {
     }
 }
 
-/// The response future of [`VippsLogin`]: the layer's own answer, or the inner
-/// service's once the user is attached.
+/// The response future of [`VippsLogin`] when it has to wait: the layer's own answer, or
+/// the inner service's once the user is attached after a store read that waits (a
+/// networked store). When the session is known at once, [`VippsLogin`] answers with the
+/// inner service's own future instead (see [`PassThrough`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture<E> {
     inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
@@ -93,6 +97,9 @@ impl<E> Future for ResponseFuture<E> {
     }
 }
 
+/// The future of a request passed straight on: the inner service's, with its body boxed.
+pub type PassThrough<F, ResBody> = MapOk<F, fn(Response<ResBody>) -> Response<Body>>;
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VippsLogin<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -104,7 +111,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = Either<PassThrough<S::Future, ResBody>, ResponseFuture<S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -114,24 +121,32 @@ where
         if self.shared.is_own_path(req.uri().path()) {
             let router = self.router.clone();
             let req = req.map(Body::new);
-            return ResponseFuture {
+            return Either::Right(ResponseFuture {
                 inner: Box::pin(async move {
                     match router.oneshot(req).await {
                         Ok(res) => Ok(res),
                         Err(never) => match never {},
                     }
                 }),
-            };
+            });
         }
+        let pending = match self.shared.attach_now(&mut req) {
+            Ok(()) => {
+                // `poll_ready` was called on `self.inner`: it takes the request itself.
+                let to_body: fn(Response<ResBody>) -> Response<Body> = |res| res.map(Body::new);
+                return Either::Left(self.inner.call(req).map_ok(to_body));
+            }
+            Err(pending) => pending,
+        };
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        ResponseFuture {
+        Either::Right(ResponseFuture {
             inner: Box::pin(async move {
-                shared.attach(&mut req).await;
+                shared.attach_later(&mut req, pending).await;
                 let res = inner.call(req).await?;
                 Ok(res.map(Body::new))
             }),
-        }
+        })
     }
 }

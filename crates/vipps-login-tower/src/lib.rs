@@ -95,6 +95,8 @@ mod guard;
 mod hooks;
 mod i18n;
 mod layer;
+mod memo;
+mod passthrough;
 mod response;
 mod return_to;
 mod routes;
@@ -115,7 +117,7 @@ pub use hooks::{
     RequestedFlow, StartContext,
 };
 pub use i18n::{default_text, text_keys};
-pub use layer::{ResponseFuture, VippsLogin, VippsLoginLayer};
+pub use layer::{PassThrough, ResponseFuture, VippsLogin, VippsLoginLayer};
 pub use return_to::safe_return_to;
 pub use session::SecureCookies;
 pub use shared::ClientIp;

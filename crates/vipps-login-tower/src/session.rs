@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use vipps_login_core::{Error, Sealer, Store};
 
 use crate::csrf::random_token;
-use crate::user::{StoredUser, VippsUser};
+use crate::user::StoredUser;
 
 /// Where the `Secure` attribute of the layer's cookies comes from. It is decided once,
 /// from configuration, never from a request: a proxy that forwards `Host: 127.0.0.1`
@@ -60,14 +60,6 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A session as the pass-through path last decoded it: the stored bytes it came from
-/// and the user built from them.
-pub(crate) struct Decoded {
-    bytes: Vec<u8>,
-    expires: u64,
-    user: Option<VippsUser>,
-}
-
 /// Session handling shared by the layer's routes and its pass-through path.
 pub(crate) struct Sessions {
     pub store: Arc<dyn Store>,
@@ -76,21 +68,14 @@ pub(crate) struct Sessions {
     pub ttl: Duration,
     /// The `Secure` attribute, decided from configuration when the layer was built.
     pub secure: bool,
-    /// Decoded sessions by id. The store stays the source of truth: every request still
-    /// reads the stored bytes and the cached decoding is used only when they are equal,
-    /// so logout or rotation on another instance takes effect at once. It only saves
-    /// the JSON parsing and allocation of the identity on every request.
-    pub decoded: moka::sync::Cache<String, Arc<Decoded>>,
+    /// Decoded sessions by the exact cookie value (see [`crate::passthrough`]). The store
+    /// stays the source of truth: every request still reads the stored bytes and the
+    /// cached decoding is used only when they are the same, so logout or rotation on
+    /// another instance takes effect at once.
+    pub decoded: crate::passthrough::DecodedCache,
     /// Seals session data at rest (it holds the customer's userinfo); derived from the
     /// cookie key, so instances sharing the cookie secret share it.
     pub sealer: Sealer,
-}
-
-pub(crate) fn decoded_cache() -> moka::sync::Cache<String, Arc<Decoded>> {
-    moka::sync::Cache::builder()
-        .max_capacity(10_000)
-        .time_to_idle(Duration::from_secs(600))
-        .build()
 }
 
 impl std::fmt::Debug for Sessions {
@@ -103,7 +88,7 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
-fn store_key(id: &str) -> String {
+pub(crate) fn store_key(id: &str) -> String {
     format!("vipps-login-tower:session:{id}")
 }
 
@@ -164,36 +149,6 @@ impl Sessions {
         self.sealed_cookie(&self.csrf_cookie_name(), token)
     }
 
-    /// The logged-in user of the request's session, for the pass-through path.
-    pub(crate) async fn user(&self, headers: &HeaderMap) -> Option<VippsUser> {
-        let id = self.id_from_headers(headers)?;
-        let bytes = match self.store.get(&store_key(&id)).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(error = %e, "session store read failed");
-                return None;
-            }
-        };
-        if let Some(hit) = self.decoded.get(&id)
-            && hit.bytes == bytes
-        {
-            return hit.user.clone().filter(|_| hit.expires > unix_now());
-        }
-        let data = self.decode(&id, &bytes)?;
-        let user = data.user.as_ref().map(|u| u.to_user(&data.csrf));
-        let expires = data.expires;
-        self.decoded.insert(
-            id,
-            Arc::new(Decoded {
-                bytes,
-                expires,
-                user: user.clone(),
-            }),
-        );
-        user.filter(|_| expires > unix_now())
-    }
-
     /// Loads the session the request's cookie names, if it exists and has not ended.
     /// A store failure is an error (the caller answers 503), not "no session".
     pub(crate) async fn load(&self, headers: &HeaderMap) -> Result<Option<Session>, Error> {
@@ -216,7 +171,12 @@ impl Sessions {
     /// The session data sealed under `id`'s key; `None` when it does not open or parse
     /// (written under another cookie secret, or damaged): treated as no session.
     fn decode(&self, id: &str, sealed: &[u8]) -> Option<SessionData> {
-        let plain = self.sealer.open(&store_key(id), sealed).ok()?;
+        self.decode_at(&store_key(id), sealed)
+    }
+
+    /// [`Sessions::decode`] for the session stored under `store_key`.
+    pub(crate) fn decode_at(&self, store_key: &str, sealed: &[u8]) -> Option<SessionData> {
+        let plain = self.sealer.open(store_key, sealed).ok()?;
         serde_json::from_slice(&plain).ok()
     }
 
@@ -248,7 +208,8 @@ impl Sessions {
 
     /// Deletes a session's data.
     pub(crate) async fn remove(&self, id: &str) {
-        self.decoded.invalidate(id);
+        // A decoding cached for this session's cookie stays, harmlessly: the next read
+        // finds no session and drops it.
         if let Err(e) = self.store.remove(&store_key(id)).await {
             tracing::warn!(error = %e, "session store delete failed");
         }

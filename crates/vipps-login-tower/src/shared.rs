@@ -5,13 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, Request, header};
+use http::{HeaderMap, HeaderName, Request};
 use url::Url;
 use vipps_login_core::{Scopes, VippsClient};
 
 use crate::hooks::{CompletionStep, FlowChooser, LoginHook};
+use crate::passthrough::Pending;
 use crate::session::Sessions;
-use crate::user::LayerMark;
+use crate::user::{LayerMark, VippsUser};
 
 /// Where the client IP used for the per-IP limit comes from.
 #[derive(Clone, Debug, Default)]
@@ -109,13 +110,27 @@ impl Shared {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
-    /// Attaches the layer mark and, for a logged-in session, the [`VippsUser`].
-    pub(crate) async fn attach<B>(&self, req: &mut Request<B>) {
-        req.extensions_mut().insert(self.mark.clone());
-        if req.headers().contains_key(header::COOKIE)
-            && let Some(user) = self.sessions.user(req.headers()).await
-        {
-            req.extensions_mut().insert(user);
-        }
+    /// Attaches what the app sees, when the session can be told without waiting (no
+    /// session cookie, or an in-process store): the [`VippsUser`] of a logged-in session,
+    /// else the layer mark. `Err` when the store must be waited for: finish with
+    /// [`Shared::attach_later`].
+    pub(crate) fn attach_now<B>(&self, req: &mut Request<B>) -> Result<(), Pending> {
+        let user = self.sessions.user_now(req.headers())?;
+        self.mark(req, user);
+        Ok(())
+    }
+
+    /// Finishes what [`Shared::attach_now`] could not.
+    pub(crate) async fn attach_later<B>(&self, req: &mut Request<B>, pending: Pending) {
+        let user = self.sessions.user_later(pending).await;
+        self.mark(req, user);
+    }
+
+    /// One extension: the user (which also says the layer is installed), or the mark.
+    fn mark<B>(&self, req: &mut Request<B>, user: Option<VippsUser>) {
+        match user {
+            Some(user) => req.extensions_mut().insert(user).map(drop),
+            None => req.extensions_mut().insert(self.mark.clone()).map(drop),
+        };
     }
 }
