@@ -36,15 +36,20 @@ impl Running {
         .await
     }
 
+    /// Posts the staff sign-in form from `b` with `password`, asking to go to `return_to`.
+    async fn sign_in(&self, b: &reqwest::Client, password: &str, return_to: &str) -> Page {
+        Page::post(
+            b,
+            &self.url("/staff/sign-in"),
+            &[("password", password), ("return_to", return_to)],
+        )
+        .await
+    }
+
     /// A clerk's browser, signed in at the staff sign-in page.
     async fn clerk(&self) -> reqwest::Client {
         let clerk = browser();
-        let signed_in = Page::post(
-            &clerk,
-            &self.url("/staff/sign-in"),
-            &[("password", STAFF), ("return_to", "/")],
-        )
-        .await;
+        let signed_in = self.sign_in(&clerk, STAFF, "/").await;
         assert_eq!(signed_in.status, 303, "{}", signed_in.body);
         assert_eq!(signed_in.location.as_deref(), Some("/"));
         clerk
@@ -344,12 +349,7 @@ async fn the_desk_is_for_staff_only() {
 
     // A wrong password at the sign-in page is refused with a sentence; five in a row
     // pause the sign-in for a minute, even for the right password.
-    let page = Page::post(
-        &anonymous,
-        &app.url("/staff/sign-in"),
-        &[("password", "guess-guess-guess"), ("return_to", "/")],
-    )
-    .await;
+    let page = app.sign_in(&anonymous, "guess-guess-guess", "/").await;
     assert_eq!(page.status, 401);
     assert!(
         page.body.contains("not the staff password"),
@@ -381,12 +381,7 @@ async fn the_desk_is_for_staff_only() {
 
     // Signed in, with a return_to that is not this site's: it lands on the desk.
     let clerk = browser();
-    let signed_in = Page::post(
-        &clerk,
-        &app.url("/staff/sign-in"),
-        &[("password", STAFF), ("return_to", "https://evil.example/")],
-    )
-    .await;
+    let signed_in = app.sign_in(&clerk, STAFF, "https://evil.example/").await;
     assert_eq!(signed_in.status, 303);
     assert_eq!(signed_in.location.as_deref(), Some("/"));
     let cookie = signed_in
@@ -408,19 +403,9 @@ async fn the_desk_is_for_staff_only() {
 
     // Brute force: after five wrong passwords the sign-in pauses.
     for _ in 0..5 {
-        let _ = Page::post(
-            &anonymous,
-            &app.url("/staff/sign-in"),
-            &[("password", "guess-guess-guess"), ("return_to", "/")],
-        )
-        .await;
+        let _ = app.sign_in(&anonymous, "guess-guess-guess", "/").await;
     }
-    let paused = Page::post(
-        &anonymous,
-        &app.url("/staff/sign-in"),
-        &[("password", STAFF), ("return_to", "/")],
-    )
-    .await;
+    let paused = app.sign_in(&anonymous, STAFF, "/").await;
     assert_eq!(paused.status, 429);
 }
 

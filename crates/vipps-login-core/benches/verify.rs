@@ -234,7 +234,7 @@ fn main() {
         "ES256/ours",
         "ES256/bare",
     ];
-    match measure::count_instructions(&variants, 20, 220) {
+    match measure::count_instructions(&variants, 20, 220, &[]) {
         Ok(counts) => {
             println!("\ninstructions per verification (callgrind, (I(220) - I(20)) / 200):");
             for chunk in counts.chunks(3) {
@@ -251,141 +251,9 @@ fn main() {
     }
 }
 
-/// A copy of the workspace's `benches/src/measure.rs` (interleaved rounds, callgrind
-/// counts), cut to what this bench uses: the core crate cannot depend on the benches crate.
-mod measure {
-    use std::process::Command;
-    use std::time::Instant;
-
-    const FLAG: &str = "--instructions";
-
-    pub struct Comparison {
-        a: Vec<f64>,
-        b: Vec<f64>,
-    }
-
-    fn spread(values: &[f64]) -> [f64; 5] {
-        let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            let i = q * (v.len() - 1) as f64;
-            let (lo, hi) = (i.floor() as usize, i.ceil() as usize);
-            v[lo] + (v[hi] - v[lo]) * (i - lo as f64)
-        };
-        [at(0.5), at(0.25), at(0.75), v[0], v[v.len() - 1]]
-    }
-
-    impl Comparison {
-        pub fn line(&self, a: &str, b: &str) -> String {
-            let ratios: Vec<f64> = self.a.iter().zip(&self.b).map(|(a, b)| b / a).collect();
-            let (sa, sb, r) = (spread(&self.a), spread(&self.b), spread(&ratios));
-            format!(
-                "{a}: {:.3} µs/op ({:.0}/s) | {b}: {:.3} µs/op ({:.0}/s) | {a} is {:.3}x {b}'s \
-                 throughput (median of {} interleaved rounds; IQR {:.3}-{:.3}, range {:.3}-{:.3})",
-                sa[0] * 1e6,
-                1.0 / sa[0],
-                sb[0] * 1e6,
-                1.0 / sb[0],
-                r[0],
-                self.a.len(),
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-            )
-        }
-    }
-
-    pub fn interleaved(
-        rounds: usize,
-        batch: u64,
-        mut a: impl FnMut(u64),
-        mut b: impl FnMut(u64),
-    ) -> Comparison {
-        a(batch);
-        b(batch);
-        let time = |f: &mut dyn FnMut(u64)| {
-            let start = Instant::now();
-            f(batch);
-            start.elapsed().as_secs_f64() / batch as f64
-        };
-        let mut out = Comparison {
-            a: Vec::new(),
-            b: Vec::new(),
-        };
-        for round in 0..rounds {
-            if round % 2 == 0 {
-                out.a.push(time(&mut a));
-                out.b.push(time(&mut b));
-            } else {
-                out.b.push(time(&mut b));
-                out.a.push(time(&mut a));
-            }
-        }
-        out
-    }
-
-    pub fn quick() -> bool {
-        std::env::var_os("BENCH_QUICK").is_some()
-    }
-
-    pub fn instructions_mode() -> Option<(String, u64)> {
-        let args: Vec<String> = std::env::args().collect();
-        let i = args.iter().position(|a| a == FLAG)?;
-        Some((args.get(i + 1)?.clone(), args.get(i + 2)?.parse().ok()?))
-    }
-
-    #[inline(never)]
-    pub fn callgrind_measured_section(n: u64, mut op: impl FnMut()) {
-        for _ in 0..n {
-            op();
-        }
-        std::hint::black_box(());
-    }
-
-    pub fn count_instructions(
-        variants: &[&str],
-        n1: u64,
-        n2: u64,
-    ) -> Result<Vec<(String, f64)>, String> {
-        let valgrind = std::env::var_os("VALGRIND").unwrap_or_else(|| "valgrind".into());
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        for variant in variants {
-            let mut counts = [0u64; 2];
-            for (slot, n) in counts.iter_mut().zip([n1, n2]) {
-                let log = std::env::temp_dir().join(format!(
-                    "callgrind-{}-{}-{n}.log",
-                    std::process::id(),
-                    variant.replace('/', "-")
-                ));
-                let status = Command::new(&valgrind)
-                    .arg("--tool=callgrind")
-                    .arg("--toggle-collect=*callgrind_measured_section*")
-                    .arg("--callgrind-out-file=/dev/null")
-                    .arg(format!("--log-file={}", log.display()))
-                    .arg(&exe)
-                    .args([FLAG, variant, &n.to_string()])
-                    .status()
-                    .map_err(|e| {
-                        format!("valgrind did not start ({e}); apt-get install valgrind")
-                    })?;
-                let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
-                let _ = std::fs::remove_file(&log);
-                if !status.success() {
-                    return Err(format!("{variant} with {n} operations failed:\n{text}"));
-                }
-                *slot = text
-                    .lines()
-                    .find_map(|l| l.split("Collected :").nth(1))
-                    .and_then(|c| c.trim().parse().ok())
-                    .ok_or_else(|| format!("no instruction count in callgrind's log:\n{text}"))?;
-            }
-            out.push((
-                (*variant).to_owned(),
-                counts[1].saturating_sub(counts[0]) as f64 / (n2 - n1) as f64,
-            ));
-        }
-        Ok(out)
-    }
-}
+/// The workspace's side-by-side measurement (`benches/src/measure.rs`), compiled into
+/// this bench from its file: the core crate cannot depend on the benches crate, and one
+/// copy of the code is enough.
+#[allow(dead_code)]
+#[path = "../../../benches/src/measure.rs"]
+mod measure;
