@@ -35,6 +35,7 @@ pub struct StaffGate {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     password: String,
     key: Key,
@@ -46,7 +47,10 @@ struct Inner {
     public: Vec<String>,
     /// Prefixes anyone may open (static files).
     public_prefixes: Vec<String>,
-    failures: Mutex<(u32, Instant)>,
+    /// Wrong passwords in the current minute, shared by every clone of the gate.
+    failures: Arc<Mutex<(u32, Instant)>>,
+    /// The sign-in page, compiled once.
+    templates: Arc<minijinja::Environment<'static>>,
     /// The sign-in page's language for browsers that ask for none of nb, da, fi, en.
     language: Language,
 }
@@ -60,6 +64,7 @@ impl std::fmt::Debug for StaffGate {
 }
 
 const SIGN_IN_TEMPLATE: &str = include_str!("../templates/staff-sign-in.html");
+const SIGN_IN_NAME: &str = "staff-sign-in.html";
 
 /// The sign-in page's path.
 pub const SIGN_IN_PATH: &str = "/staff/sign-in";
@@ -78,6 +83,11 @@ impl StaffGate {
                 "the staff password must be at least {MIN_PASSWORD_LEN} characters"
             ));
         }
+        // A `.html` name turns minijinja's HTML escaping on for the values.
+        let mut templates = minijinja::Environment::new();
+        templates
+            .add_template(SIGN_IN_NAME, SIGN_IN_TEMPLATE)
+            .map_err(|e| format!("the staff sign-in page: {e}"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 password: password.to_owned(),
@@ -95,7 +105,8 @@ impl StaffGate {
                     format!("{layer_prefix}/callback"),
                 ],
                 public_prefixes: vec![format!("{layer_prefix}/static/")],
-                failures: Mutex::new((0, Instant::now())),
+                failures: Arc::new(Mutex::new((0, Instant::now()))),
+                templates: Arc::new(templates),
                 language: Language::En,
             }),
         })
@@ -105,27 +116,23 @@ impl StaffGate {
     /// (default English; each browser otherwise gets its own).
     #[must_use]
     pub fn language(mut self, lang: Language) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.language = lang;
-        }
+        Arc::make_mut(&mut self.inner).language = lang;
         self
     }
 
     /// Also lets anyone open `path` (exactly) — a customer's page.
     #[must_use]
     pub fn public_path(mut self, path: impl Into<String>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.public.push(path.into());
-        }
+        Arc::make_mut(&mut self.inner).public.push(path.into());
         self
     }
 
     /// Also lets anyone open everything under `prefix` (static files).
     #[must_use]
     pub fn public_prefix(mut self, prefix: impl Into<String>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.public_prefixes.push(prefix.into());
-        }
+        Arc::make_mut(&mut self.inner)
+            .public_prefixes
+            .push(prefix.into());
         self
     }
 
@@ -208,17 +215,14 @@ impl StaffGate {
 
     async fn sign_in(&self, request: Request) -> Response {
         let lang = request_language(request.headers(), self.inner.language);
-        let return_to = |query: Option<&str>| -> String {
-            let wanted = query
-                .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "return_to"))
-                .map(|(_, v)| v);
-            vipps_login_tower::safe_return_to(wanted.as_deref().unwrap_or("/"))
-                .unwrap_or_else(|| "/".to_owned())
-        };
         match *request.method() {
             Method::GET => {
-                let back = return_to(request.uri().query());
+                let query: Vec<(String, String)> = request
+                    .uri()
+                    .query()
+                    .and_then(|q| serde_urlencoded::from_str(q).ok())
+                    .unwrap_or_default();
+                let back = back_to(field(&query, "return_to"));
                 self.page(lang, StatusCode::OK, &back, None)
             }
             Method::POST => {
@@ -228,13 +232,7 @@ impl StaffGate {
                 };
                 let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&body).unwrap_or_default();
-                let field = |name: &str| {
-                    form.iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.as_str())
-                };
-                let back = vipps_login_tower::safe_return_to(field("return_to").unwrap_or("/"))
-                    .unwrap_or_else(|| "/".to_owned());
+                let back = back_to(field(&form, "return_to"));
                 if self.paused() {
                     return self.page(
                         lang,
@@ -243,7 +241,7 @@ impl StaffGate {
                         Some("problem_paused"),
                     );
                 }
-                if !self.password_matches(field("password").unwrap_or("")) {
+                if !self.password_matches(field(&form, "password").unwrap_or("")) {
                     self.count_failure();
                     tracing::warn!("staff sign-in refused: wrong password");
                     return self.page(lang, StatusCode::UNAUTHORIZED, &back, Some("problem_wrong"));
@@ -289,9 +287,7 @@ impl StaffGate {
             failures.0 += 1;
         }
     }
-}
 
-impl StaffGate {
     /// The sign-in page in `lang`, with the problem (a key of [`STAFF_WORDS`]) if any.
     fn page(
         &self,
@@ -301,11 +297,10 @@ impl StaffGate {
         problem: Option<&str>,
     ) -> Response {
         let problem = problem.map(|key| STAFF_WORDS.get(lang, key));
-        // A `.html` name turns minijinja's HTML escaping on for the values.
-        let mut env = minijinja::Environment::new();
-        let html = env
-            .add_template("staff-sign-in.html", SIGN_IN_TEMPLATE)
-            .and_then(|()| env.get_template("staff-sign-in.html"))
+        let html = self
+            .inner
+            .templates
+            .get_template(SIGN_IN_NAME)
             .and_then(|t| {
                 t.render(minijinja::context! {
                     lang => lang.code(),
@@ -319,6 +314,19 @@ impl StaffGate {
             .unwrap_or_else(|_| STAFF_WORDS.get(lang, "page_error").to_owned());
         secure_html(status, html)
     }
+}
+
+/// The value of the form or query field `name`.
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Where a sign-in goes next: `wanted` when it is a same-origin path, else the desk.
+fn back_to(wanted: Option<&str>) -> String {
+    vipps_login_tower::safe_return_to(wanted.unwrap_or("/")).unwrap_or_else(|| "/".to_owned())
 }
 
 fn unix_now() -> u64 {
