@@ -116,10 +116,7 @@ pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
             "phone": plan.msisdn.masked(),
             "flow": if plan.redirect_uri.is_some() { "continue_in_browser" } else { "finish_in_app" },
             "expires_at": unix_secs(started.expires_at),
-            "expires_in_secs": started
-                .expires_at
-                .duration_since(std::time::SystemTime::now())
-                .map_or(0, |d| d.as_secs()),
+            "expires_in_secs": output::secs_left(started.expires_at),
         }),
     );
 

@@ -245,12 +245,16 @@ pub(crate) fn print_json(value: &Value) {
     let _ = out.flush();
 }
 
+/// Whole seconds from now until `deadline` (0 once it passed).
+pub(crate) fn secs_left(deadline: SystemTime) -> u64 {
+    deadline
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `4:59` style remaining time until `deadline`.
 pub(crate) fn remaining(deadline: SystemTime) -> String {
-    let secs = deadline
-        .duration_since(SystemTime::now())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = secs_left(deadline);
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 

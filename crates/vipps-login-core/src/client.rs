@@ -244,9 +244,7 @@ impl VippsClient {
         }
         match store.admit(&admission).await? {
             Admitted::Yes => Ok(()),
-            Admitted::OverLimit { retry_after, .. } => Err(Error::RateLimited {
-                retry_after: Some(retry_after.max(Duration::from_secs(1))),
-            }),
+            Admitted::OverLimit { retry_after, .. } => Err(policy::over_limit(retry_after)),
             Admitted::Refused(mark) => match policy::cool_down_refusal(&mark, now) {
                 Some(refusal) => Err(refusal),
                 None => {

@@ -242,11 +242,16 @@ pub(crate) async fn count_callback(
 async fn check_window(store: &dyn Store, key: &str, w: Window) -> Result<(), Error> {
     let (count, left) = store.increment(key, w.period).await?;
     if count > u64::from(w.max) {
-        return Err(Error::RateLimited {
-            retry_after: Some(left.max(Duration::from_secs(1))),
-        });
+        return Err(over_limit(left));
     }
     Ok(())
+}
+
+/// The refusal of a start over a window that ends in `left` (at least a second).
+pub(crate) fn over_limit(left: Duration) -> Error {
+    Error::RateLimited {
+        retry_after: Some(left.max(Duration::from_secs(1))),
+    }
 }
 
 /// Starts the number's cool-down after a declined or unanswered push.
