@@ -41,6 +41,14 @@ impl VippsLoginLayer {
         &self.shared.prefix
     }
 
+    /// Whether the layer's cookies are `Secure`, as the builder decided it from the
+    /// configuration ([`SecureCookies`](crate::SecureCookies)); an app that sets cookies
+    /// of its own beside the layer's follows the same decision.
+    #[must_use]
+    pub fn cookies_secure(&self) -> bool {
+        self.shared.sessions.secure
+    }
+
     /// The path of the login page, e.g. `/auth/vipps/login`.
     #[must_use]
     pub fn login_path(&self) -> &str {

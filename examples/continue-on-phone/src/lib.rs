@@ -177,7 +177,7 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     // The desk (its pages and the layer's, which send pushes) is for staff; the customer's
     // callback, welcome page and logout, and static files stay public.
     let gate = start
-        .staff_gate(layer.prefix(), true)?
+        .staff_gate(&layer, true)?
         .ok_or_else(|| AppError::Config("the sign-up desk needs a staff password".to_owned()))?
         .public_path("/welcome")
         .public_path(format!("{}/logout", layer.prefix()))

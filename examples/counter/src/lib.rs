@@ -152,7 +152,7 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     let layer = builder.build()?;
     // The whole desk is for staff when a staff password is set (always with Vipps); the
     // simulator demo runs open unless one is given.
-    let gate = start.staff_gate(layer.prefix(), false)?;
+    let gate = start.staff_gate(&layer, false)?;
     let mut router = pages::router(
         pages::Pages::new(members.clone(), app_key, options.common.language)?,
         &layer,

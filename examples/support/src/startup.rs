@@ -159,14 +159,7 @@ impl Startup {
         Ok(builder.cookie_key(self.cookie_key.clone()))
     }
 
-    /// Whether the app's cookies are `Secure`: as the layer decides it, from the public
-    /// base URL (not only for plain-http development on loopback).
-    #[must_use]
-    pub fn cookies_secure(&self) -> bool {
-        !(self.base_for_layer && self.base.scheme() == "http")
-    }
-
-    /// The staff gate for a desk whose layer is mounted under `layer_prefix`, from
+    /// The staff gate for a desk behind `layer` (its prefix, and its cookies' `Secure`), from
     /// `--staff-password`. Without one: with Vipps, an error (a desk that sends pushes
     /// must not be open to anyone); with the simulator, a made-up password (printed by
     /// the instructions) when `required`, else no gate.
@@ -175,7 +168,7 @@ impl Startup {
     /// No password with Vipps, or one too short.
     pub fn staff_gate(
         &mut self,
-        layer_prefix: &str,
+        layer: &VippsLoginLayer,
         required: bool,
     ) -> Result<Option<StaffGate>, AppError> {
         let password = match (&self.options.staff_password, &self.sim) {
@@ -197,8 +190,8 @@ impl Startup {
         StaffGate::new(
             &password,
             self.cookie_key.clone(),
-            self.cookies_secure(),
-            layer_prefix,
+            layer.cookies_secure(),
+            layer.prefix(),
         )
         .map(|gate| Some(gate.language(self.options.language)))
         .map_err(AppError::Config)
