@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, cargo, root, run};
+use crate::{Result, cargo, root, run, target_dir};
 
 pub(crate) fn interop() -> Result {
     let dir = root().join("tests").join("interop");
@@ -26,9 +26,7 @@ pub(crate) fn interop() -> Result {
             .current_dir(&dir))?;
     }
     run(cargo().args(["build", "--package", "identity-bridge"]))?;
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target_dir = target_dir();
     run(Command::new("npm")
         .args(["test", "--silent"])
         .current_dir(&dir)

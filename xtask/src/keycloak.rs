@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Result, cargo, root, run};
+use crate::{Result, cargo, root, run, target_dir};
 
 /// The Keycloak release tested (Maven Central serves 26.7.3; 26.7.4 is not published there).
 const VERSION: &str = "26.7.3";
@@ -37,9 +37,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(240);
 pub(crate) fn keycloak() -> Result {
     let total = Instant::now();
     let root = root();
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = target_dir();
     let work = target_dir.join("keycloak");
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
 

@@ -78,6 +78,13 @@ fn root() -> PathBuf {
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 fn cargo() -> Command {
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
@@ -148,9 +155,7 @@ fn component(name: &str) -> bool {
 /// dies of SIGBUS halfway. Says so at the start instead (it does not stop the run).
 fn warn_when_disk_is_short() {
     const NEEDED_KB: u64 = 12 * 1024 * 1024;
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let probe = if target.exists() { target } else { root() };
     let Ok(out) = Command::new("df").arg("-Pk").arg(&probe).output() else {
         return;
@@ -199,9 +204,7 @@ fn demo(args: &[String]) -> Result {
          minutes; later ones seconds)..."
     );
     run(cargo().args(["build", "--workspace"]))?;
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target_dir = target_dir();
     let counter = target_dir.join("debug").join(exe("counter"));
     let mut cmd = Command::new(&counter);
     cmd.current_dir(root());
@@ -276,9 +279,7 @@ fn e2e() -> Result {
         "--package",
         "continue-on-phone",
     ]))?;
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target_dir = target_dir();
     run(Command::new("npm")
         .args(["test", "--silent"])
         .current_dir(&e2e_dir)
