@@ -77,7 +77,7 @@ pub(crate) async fn start(
         .await
     {
         Ok(started) => Ok(started.id),
-        Err(e) => Err(classify(e)),
+        Err(e) => Err(classify(Arc::new(e))),
     }
 }
 
@@ -112,21 +112,19 @@ pub(crate) async fn end_of(
         LoginStatus::Denied => LoginEnd::Declined,
         LoginStatus::Expired => LoginEnd::Expired,
         LoginStatus::Cancelled => LoginEnd::Cancelled,
-        LoginStatus::Failed(e) => match **e {
-            Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(Arc::clone(e)),
-            _ => LoginEnd::Failed(Arc::clone(e)),
-        },
+        LoginStatus::Failed(e) => classify(Arc::clone(e)),
         _ => return None,
     })
 }
 
-fn classify(e: Error) -> LoginEnd {
-    match e {
+/// How a login that failed with `e` (at its start, or later in the engine) ended.
+fn classify(e: Arc<Error>) -> LoginEnd {
+    match *e {
         Error::Declined => LoginEnd::Declined,
         Error::Expired => LoginEnd::Expired,
         Error::Cancelled => LoginEnd::Cancelled,
-        Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(Arc::new(e)),
-        other => LoginEnd::Failed(Arc::new(other)),
+        Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(e),
+        _ => LoginEnd::Failed(e),
     }
 }
 
