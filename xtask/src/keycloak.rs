@@ -46,7 +46,7 @@ pub(crate) fn keycloak() -> Result {
     let test_dir = root.join("tests").join("keycloak");
     ensure_node_modules(&test_dir)?;
     run(cargo().args(["build", "--package", "identity-bridge"]))?;
-    let chromium = crate::ensure_chromium()?;
+    let chromium = crate::debian::ensure_chromium()?;
 
     let kc_port = free_port()?;
     let kc_url = format!("http://127.0.0.1:{kc_port}");

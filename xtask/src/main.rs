@@ -21,6 +21,7 @@
 //!
 //! It depends on nothing but `std` so that it builds in seconds on a cold machine.
 
+mod debian;
 mod interop;
 mod keycloak;
 
@@ -225,7 +226,7 @@ fn bench(args: &[String]) -> Result {
     // The Redis benchmark starts a redis-server of its own; the layer and verification
     // benches count instructions under valgrind's callgrind.
     let redis_server = redis::ensure_redis_server()?;
-    let valgrind = redis::ensure_valgrind()?;
+    let valgrind = debian::ensure_valgrind()?;
     let criterion_args: &[&str] = if quick {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     } else {
@@ -270,7 +271,7 @@ fn bench(args: &[String]) -> Result {
 
 fn e2e() -> Result {
     let e2e_dir = root().join("tests").join("e2e");
-    let chromium = ensure_chromium()?;
+    let chromium = debian::ensure_chromium()?;
     ensure_node_modules(&e2e_dir)?;
     run(cargo().args([
         "build",
@@ -286,35 +287,6 @@ fn e2e() -> Result {
         .env("E2E_BIN_DIR", target_dir.join("debug"))
         .env("E2E_SCREENSHOT_DIR", target_dir.join("e2e"))
         .env("CHROMIUM_PATH", chromium))
-}
-
-/// Debian's Chromium (Playwright cannot download its own browser here).
-fn ensure_chromium() -> Result<PathBuf> {
-    if let Some(path) = env::var_os("CHROMIUM_PATH").map(PathBuf::from) {
-        return Ok(path);
-    }
-    let path = PathBuf::from("/usr/bin/chromium");
-    if path.exists() {
-        return Ok(path);
-    }
-    eprintln!("Chromium is missing: installing Debian's package (needs root and apt).");
-    let env = [("DEBIAN_FRONTEND", "noninteractive")];
-    run(Command::new("apt-get").arg("update").arg("-q").envs(env))?;
-    run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "chromium",
-            "fonts-dejavu-core",
-        ])
-        .envs(env))?;
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err("apt-get finished but /usr/bin/chromium is still missing".into())
-    }
 }
 
 /// playwright-core from npm, pinned by tests/e2e/package-lock.json.
