@@ -99,8 +99,8 @@ mod tests {
             (Error::TokenVerification(TokenError::Nonce), 7),
             (Error::Protocol(s()), 7),
             (Error::Upstream { status: 503 }, 7),
-            (Error::Transport(s()), 7),
-            (Error::Store(s()), 7),
+            (Error::Transport(s().into()), 7),
+            (Error::Store(s().into()), 7),
             (Error::WebhookRejected(s()), 7),
         ]
     }

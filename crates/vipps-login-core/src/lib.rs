@@ -60,17 +60,14 @@
 
 mod admission;
 mod client;
-mod commands;
 mod config;
 mod error;
 mod http;
 pub mod i18n;
-mod instance;
 pub mod login;
 mod metadata;
 mod metrics;
 mod msisdn;
-mod poller;
 mod secret;
 mod store;
 mod types;
@@ -83,12 +80,14 @@ mod wire;
 pub use crate::admission::{Admission, Admitted, admit_step_by_step};
 pub use crate::client::VippsClient;
 pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
-pub use crate::error::{CoolDownReason, Error, TokenError};
+pub use crate::error::{CoolDownReason, Error, TokenError, TransportError};
 pub use crate::i18n::Language;
 pub use crate::login::policy::{RateLimits, Window};
 pub use crate::login::sealed::Sealer;
 pub use crate::login::state::{IllegalTransition, LoginStatus};
-pub use crate::login::{LoginContext, LoginView, Transition};
+pub use crate::login::{
+    FailureReason, FlowKind, LoginContext, LoginEnd, LoginKind, LoginView, Redeemed, Transition,
+};
 pub use crate::metrics::PollerStats;
 pub use crate::msisdn::PhoneProblem;
 pub use crate::secret::Secret;

@@ -38,7 +38,7 @@ async fn login_with(
     if let Err(e) = &r {
         assert!(matches!(
             client.status(&started.id).await.unwrap(),
-            LoginStatus::Failed(f) if *f == *e
+            LoginStatus::Failed(f) if f.to_error() == *e
         ));
         if *e != Error::TokenVerification(TokenError::SubjectMismatch) {
             assert_eq!(sim.stats().userinfo, 0, "no userinfo for a rejected token");

@@ -1,23 +1,81 @@
-//! The login engine: one record per login in the [`Store`](crate::Store), moved from
-//! state to state by conditional writes only (see [`state`] for the states).
+//! The login engine: every state, transition and decision of a login. One record per
+//! login in the [`Store`](crate::Store), moved from state to state by conditional writes
+//! only (see [`state`] for the states); front ends only call the engine (through
+//! [`VippsClient`](crate::VippsClient)) and map its answers ([`LoginView`], [`LoginEnd`]).
 //!
-//! What a record holds: the upstream `auth_req_id` and nonce (never shown), the flow, the
-//! deadline and poll interval, which instance polls it, the keyed hash of the phone
-//! number (for limits), and the front end's [`LoginContext`]. Front ends keep no login
-//! record of their own.
+//! A map of the files, in the order a login meets them:
+//!
+//! | file | what it decides |
+//! |---|---|
+//! | `admit` | whether a start may go ahead (cool-down, one waiting login per number, start windows) |
+//! | `start` | the push (or a decoy), the record and its side keys |
+//! | `poller` | when each waiting login is polled (time only; knows logins by id) |
+//! | `poll` | what a poll's answer means: approve, deny, expire, fail, or poll again |
+//! | `identity` | what tokens must satisfy: ID token, nonce, `auth_req_id`, userinfo, the started number |
+//! | `browser` | continue in browser: `state` first, one code exchange |
+//! | `webhook` | a verified ping wakes the login's poller, on any instance |
+//! | `finish` | redeem once, cancel |
+//! | `end` | [`LoginEnd`]: how a login ended, classified once for every front end |
+//! | `state` | the states and the legal moves between them |
+//! | `record`, `records` | the sealed record and the conditional writes that move it |
+//! | `background` | heartbeat, following other instances, taking over a dead one's logins |
+//! | `policy`, `keys`, `sealed` | limits, store key names, sealing |
+//!
+//! What a record holds: the upstream `auth_req_id` and nonce (never shown), the flow and
+//! kind, the deadline and poll interval, which instance polls it, the number it was
+//! started for (sealed with the rest) and its keyed hash (for limits), and the front
+//! end's [`LoginContext`]. Front ends keep no login record of their own.
 
+mod admit;
 pub(crate) mod background;
+mod browser;
+pub mod end;
 pub(crate) mod engine;
+mod finish;
+mod identity;
 pub(crate) mod keys;
 pub(crate) mod policy;
+mod poll;
+pub(crate) mod poller;
+pub(crate) mod record;
+pub(crate) mod records;
 pub(crate) mod sealed;
+mod start;
 pub mod state;
+mod webhook;
+
+pub use end::{CannotUseVipps, FailureReason, LoginEnd};
+pub use finish::Redeemed;
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BindingMessage, LoginId, LoginStatus};
+use crate::{BindingMessage, LoginId, LoginStatus, Msisdn};
+
+/// Whether a login is a real Vipps login or a decoy of the enumeration-resistant mode (an
+/// identity provider answers a number without Vipps as if it had one; nothing is sent to
+/// Vipps and the decoy expires at its deadline).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LoginKind {
+    /// A push was sent to the customer's app.
+    #[default]
+    Vipps,
+    /// Nothing was sent; the login waits until its deadline and expires.
+    Decoy,
+}
+
+/// Which way a login finishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowKind {
+    /// The merchant gets the identity when the customer confirms in the app.
+    FinishInApp,
+    /// The customer's phone browser opens the merchant's page to carry on.
+    ContinueInBrowser,
+}
 
 /// What a front end keeps with a login: who started it and what to do after it.
 ///
@@ -94,7 +152,8 @@ impl LoginContext {
     }
 }
 
-/// A login as a front end sees it: its state and its context. No secrets in it.
+/// A login as a front end sees it: its state, its context, and what it was started for.
+/// No secrets in it; the full number only through [`number_for`](Self::number_for).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LoginView {
@@ -104,14 +163,48 @@ pub struct LoginView {
     pub status: LoginStatus,
     /// What the front end stored with it.
     pub context: LoginContext,
-    /// Whether it continues in the phone's browser.
+    /// Whether it continues in the phone's browser (see [`flow`](Self::flow)).
     pub continue_in_browser: bool,
+    /// A real login or a decoy.
+    pub kind: LoginKind,
     /// The confirmation code shown to the customer, when one was sent.
     pub binding_message: Option<BindingMessage>,
     /// The number, masked (`47******78`), for screens and logs.
     pub masked_hint: String,
     /// When the customer's time to confirm runs out.
     pub expires_at: SystemTime,
+    /// The number the login was started for (none for a customer-token login).
+    number: Option<Msisdn>,
+}
+
+impl LoginView {
+    /// Which way the login finishes.
+    #[must_use]
+    pub fn flow(&self) -> FlowKind {
+        if self.continue_in_browser {
+            FlowKind::ContinueInBrowser
+        } else {
+            FlowKind::FinishInApp
+        }
+    }
+
+    /// How the login ended; `None` while it waits.
+    #[must_use]
+    pub fn end(&self) -> Option<LoginEnd> {
+        LoginEnd::of(&self.status)
+    }
+
+    /// The number the login was started for, in full, for its `owner` only (the owner
+    /// given in its [`LoginContext`]); `None` for anyone else and for customer-token
+    /// logins. Screens and logs use [`masked_hint`](Self::masked_hint).
+    #[must_use]
+    pub fn number_for(&self, owner: &str) -> Option<&Msisdn> {
+        if self.context.owner() == owner {
+            self.number.as_ref()
+        } else {
+            None
+        }
+    }
 }
 
 /// One change of one login's state, on any instance sharing the store.
