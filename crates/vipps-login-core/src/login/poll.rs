@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::LoginKind;
+use super::view::LoginKind;
 use super::engine::Engine;
 use super::poller::{Outcome, Polled};
 use super::state::Event;

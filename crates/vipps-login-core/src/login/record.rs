@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::policy::CoolDowns;
-use super::{LoginContext, LoginKind, LoginView};
+use super::view::{LoginContext, LoginKind, LoginView};
 use crate::store::from_unix_ms;
 use crate::{BindingMessage, LoginId, LoginStatus, Msisdn};
 

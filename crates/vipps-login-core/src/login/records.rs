@@ -11,7 +11,8 @@ use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
 use super::sealed::Sealer;
 use super::state::Event;
-use super::{Transition, keys};
+use super::keys;
+use super::view::Transition;
 use crate::error::CoolDownReason;
 use crate::{Clock, Error, LoginId, LoginStatus, Store};
 

@@ -8,7 +8,7 @@ use super::engine::Engine;
 use super::keys;
 use super::policy::{CoolDowns, RateLimits};
 use super::record::LoginRecord;
-use super::{LoginContext, LoginKind};
+use super::view::{LoginContext, LoginKind};
 use crate::store::unix_ms;
 use crate::wire::Started;
 use crate::{Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Scope, StartedLogin};

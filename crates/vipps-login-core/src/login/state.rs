@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::end::FailureReason;
+use super::failure::FailureReason;
 use crate::{Error, Identity};
 
 /// Where a login stands. Stored as is with the login, so every instance sees the same.
