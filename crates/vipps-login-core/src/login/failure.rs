@@ -126,4 +126,3 @@ impl std::fmt::Display for FailureReason {
         std::fmt::Display::fmt(&self.to_error(), f)
     }
 }
-

@@ -51,4 +51,3 @@ pub use end::{CannotUseVipps, LoginEnd};
 pub use failure::FailureReason;
 pub use finish::Redeemed;
 pub use view::{FlowKind, LoginContext, LoginKind, LoginView, Transition};
-

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::view::LoginKind;
 use super::engine::Engine;
 use super::poller::{Outcome, Polled};
 use super::state::Event;
+use super::view::LoginKind;
 use crate::metrics::Metrics;
 use crate::wire::PollAnswer;
 use crate::{Error, LoginId};

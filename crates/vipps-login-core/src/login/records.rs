@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
+use super::keys;
 use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
 use super::sealed::Sealer;
 use super::state::Event;
-use super::keys;
 use super::view::Transition;
 use crate::error::CoolDownReason;
 use crate::{Clock, Error, LoginId, LoginStatus, Store};
