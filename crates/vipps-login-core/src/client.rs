@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tracing::Instrument as _;
 
-use crate::admission::{Admission, Admitted};
+use crate::clock::unix_ms;
 use crate::commands::Command;
 use crate::config::Config;
 use crate::http::{Http, SendError};
@@ -23,7 +23,7 @@ use crate::login::{LoginContext, LoginView, Transition, background, keys};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, PollerStats};
 use crate::poller;
-use crate::store::unix_ms;
+use crate::store::admission::{Admission, Admitted};
 use crate::verify::{VerifyParams, check_nonce};
 use crate::wire::{Stage, error_from_response, parse_start};
 use crate::{
@@ -79,7 +79,7 @@ impl VippsClient {
     /// A client keeping logins in a fresh [`MemoryStore`] (one process).
     pub fn new(config: Config) -> Result<VippsClient, Error> {
         let store = MemoryStore::with_clock(
-            crate::store::DEFAULT_MEMORY_STORE_CAPACITY,
+            crate::store::memory::DEFAULT_MEMORY_STORE_CAPACITY,
             config.clock.clone(),
         );
         VippsClient::with_store(config, Arc::new(store))
@@ -291,14 +291,14 @@ impl VippsClient {
     ) -> Result<StartedLogin, Error> {
         let inner = &self.inner;
         let endpoints = inner.meta.endpoints().await?;
-        let nonce = crate::types::random_token();
+        let nonce = crate::token::random_token();
         let scope = request.scopes.to_string();
         let hint = request.hint.to_wire();
         let expiry = request.requested_expiry.map(|d| d.as_secs().to_string());
         let browser = matches!(request.flow, Flow::ContinueInBrowser { .. });
         let state = match (&request.state, browser) {
             (Some(s), _) => Some(s.clone()),
-            (None, true) => Some(crate::types::random_token()),
+            (None, true) => Some(crate::token::random_token()),
             (None, false) => None,
         };
         let mut form: Vec<(&str, &str)> =

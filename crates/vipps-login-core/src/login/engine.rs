@@ -11,8 +11,8 @@ use super::policy::{self, CoolDowns};
 use super::sealed::Sealer;
 use super::state::Event;
 use super::{LoginContext, LoginView, Transition, keys};
+use crate::clock::from_unix_ms;
 use crate::error::CoolDownReason;
-use crate::store::from_unix_ms;
 use crate::{BindingMessage, Clock, Error, LoginId, LoginStatus, Store};
 
 /// A login as stored. No `Debug`: it holds the `auth_req_id`, the nonce and, once
@@ -111,7 +111,7 @@ impl Engine {
             store,
             clock,
             result_ttl,
-            instance: crate::types::random_token(),
+            instance: crate::token::random_token(),
             transitions: broadcast::channel(1024).0,
             watchers: Mutex::new(HashMap::new()),
         }
