@@ -8,13 +8,14 @@
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
-//! use vipps_login_core::clock::{from_unix_ms, unix_ms, unix_secs};
+//! use vipps_login_core::clock::{duration_ms, from_unix_ms, unix_ms, unix_secs};
 //! use vipps_login_core::{Clock, SystemClock};
 //!
 //! let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
 //! assert_eq!(unix_ms(t), 1_700_000_000_123);
 //! assert_eq!(unix_secs(t), 1_700_000_000);
 //! assert_eq!(from_unix_ms(unix_ms(t)), t);
+//! assert_eq!(duration_ms(Duration::from_secs(2)), 2_000);
 //! assert!(SystemClock.unix_secs() > 1_700_000_000);
 //! ```
 
@@ -53,8 +54,14 @@ impl Clock for SystemClock {
 /// Unix milliseconds of `t` (0 before 1970; `u64::MAX` past what fits).
 #[must_use]
 pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    t.duration_since(UNIX_EPOCH).map_or(0, duration_ms)
+}
+
+/// Whole milliseconds of `d` (`u64::MAX` past what fits), as stored deadlines and
+/// intervals keep them.
+#[must_use]
+pub fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The time `ms` Unix milliseconds stand for.
@@ -105,6 +112,8 @@ mod tests {
         assert_eq!(unix_secs(t), 1_234);
         assert_eq!(from_unix_secs(1_234), from_unix_ms(1_234_000));
         assert!((unix_secs_f64(t) - 1_234.567).abs() < 1e-9);
+        assert_eq!(duration_ms(Duration::from_micros(2_999)), 2);
+        assert_eq!(duration_ms(Duration::MAX), u64::MAX);
     }
 
     #[test]

@@ -41,7 +41,16 @@ pub fn random_token() -> String {
 /// SHA-256 of `bytes`, base64url without padding (43 characters).
 #[must_use]
 pub fn sha256_b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, bytes).as_ref())
+    URL_SAFE_NO_PAD.encode(sha256(bytes))
+}
+
+/// SHA-256 of `bytes`, for a value built from part of the digest (OpenID's `at_hash`
+/// is the left half); [`sha256_b64url`] is the whole digest as text.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    out
 }
 
 /// The `nonce` a login sends to Vipps: 256 random bits, base64url, compared in constant
@@ -125,6 +134,8 @@ mod tests {
         );
         assert_ne!(sha256_b64url(b"a"), sha256_b64url(b"b"));
         assert!(!sha256_b64url(b"x").contains(['+', '/', '=']));
+        assert_eq!(URL_SAFE_NO_PAD.encode(sha256(b"")), sha256_b64url(b""));
+        assert_eq!(sha256(b"abc")[..4], [0xba, 0x78, 0x16, 0xbf]);
     }
 
     #[test]
