@@ -68,7 +68,7 @@ impl VippsClient {
     /// A client keeping logins in a fresh [`MemoryStore`] (one process).
     pub fn new(config: Config) -> Result<VippsClient, Error> {
         let store = MemoryStore::with_clock(
-            crate::store::DEFAULT_MEMORY_STORE_CAPACITY,
+            crate::store::memory::DEFAULT_MEMORY_STORE_CAPACITY,
             config.clock.clone(),
         );
         VippsClient::with_store(config, Arc::new(store))

@@ -1,12 +1,12 @@
 //! Client configuration: issuer, credentials, headers, timeouts, clock.
 
-use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use url::Url;
 
+use crate::clock::{Clock, SystemClock};
+use crate::https_url::{HttpsOrLoopbackUrl, InsecureUrl};
 use crate::{Error, Secret};
 
 const TEST_ISSUER: &str = "https://apitest.vipps.no/access-management-1.0/access/";
@@ -79,25 +79,6 @@ impl std::str::FromStr for ClientAuth {
                 "VIPPS_CLIENT_AUTH must be basic or post, not {other:?}"
             ))),
         }
-    }
-}
-
-/// A source of wall-clock time, so tests can move time without sleeping.
-///
-/// Used for ID-token `exp`/`iat` checks, webhook date checks and login expiry
-/// timestamps. Scheduling of polls uses tokio's clock.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
     }
 }
 
@@ -548,31 +529,22 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `host` is a loopback host (`localhost`, 127.0.0.0/8, `::1`).
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
-/// `https://`, or `http://` on loopback only. Returns whether this is the http/loopback case.
-pub(crate) fn validate_base_url(url: &Url, what: &str) -> Result<bool, Error> {
+/// `https://`, or `http://` on loopback only, without credentials. Returns whether this
+/// is the http/loopback case.
+fn validate_base_url(url: &Url, what: &str) -> Result<bool, Error> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::Config(format!(
             "{what} URL must not contain credentials"
         )));
     }
-    match url.scheme() {
-        "https" if url.host().is_some() => Ok(false),
-        "http" if is_loopback(url) => Ok(true),
-        "http" => Err(Error::Config(format!(
+    match HttpsOrLoopbackUrl::new(url.clone()) {
+        Ok(u) => Ok(u.is_plain_http()),
+        Err(InsecureUrl::PlainHttp) => Err(Error::Config(format!(
             "{what} must use https (http is allowed only on localhost/127.0.0.1)"
         ))),
-        other => Err(Error::Config(format!(
-            "{what} has unsupported scheme {other:?}"
+        Err(_) => Err(Error::Config(format!(
+            "{what} has unsupported scheme {:?}",
+            url.scheme()
         ))),
     }
 }

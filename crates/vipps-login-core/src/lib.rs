@@ -58,11 +58,14 @@
 //! Against the simulator (`vipps-login-sim`), use `Issuer::Custom(sim.issuer())`; plain
 //! `http://` issuers are accepted only on loopback.
 
-mod admission;
 mod client;
+pub mod clock;
 mod config;
 mod error;
+mod expiry;
+mod hint;
 mod http;
+mod https_url;
 pub mod i18n;
 mod key_set_cache;
 pub mod login;
@@ -70,7 +73,8 @@ mod metadata;
 mod metrics;
 mod msisdn;
 mod secret;
-mod store;
+pub mod store;
+pub mod token;
 mod types;
 mod upstream;
 mod userinfo;
@@ -78,10 +82,15 @@ mod verify;
 mod webhook;
 mod wire;
 
-pub use crate::admission::{Admission, Admitted, admit_step_by_step};
 pub use crate::client::VippsClient;
-pub use crate::config::{ClientAuth, Clock, Config, ConfigBuilder, Issuer, SystemClock};
-pub use crate::error::{CoolDownReason, Error, TokenError, TransportError};
+pub use crate::clock::{Clock, SystemClock};
+pub use crate::config::{ClientAuth, Config, ConfigBuilder, Issuer};
+pub use crate::error::{
+    CoolDownReason, Error, SentenceParts, TokenError, TransportError, Wait, WaitFormat,
+};
+pub use crate::expiry::{ExpiryOutOfRange, RequestedExpiry};
+pub use crate::hint::{HintProblem, LoginHint};
+pub use crate::https_url::{HttpsOrLoopbackUrl, InsecureUrl, is_loopback};
 pub use crate::i18n::Language;
 pub use crate::key_set_cache::{Fetched, KeySetCache};
 pub use crate::login::policy::{RateLimits, Window};
@@ -91,14 +100,13 @@ pub use crate::login::{
     FailureReason, FlowKind, LoginContext, LoginEnd, LoginKind, LoginView, Redeemed, Transition,
 };
 pub use crate::metrics::PollerStats;
-pub use crate::msisdn::PhoneProblem;
+pub use crate::msisdn::{Msisdn, PhoneProblem};
 pub use crate::secret::Secret;
-pub use crate::store::{
-    DEFAULT_MEMORY_STORE_CAPACITY, MemoryStore, Notification, Store, StoreError, StoreErrorSource,
-};
-pub use crate::types::{
-    BindingMessage, Flow, LoginHint, LoginId, LoginRequest, Msisdn, Scope, Scopes, StartedLogin,
-};
+pub use crate::store::admission::{Admission, Admitted};
+pub use crate::store::memory::{DEFAULT_MEMORY_STORE_CAPACITY, MemoryStore};
+pub use crate::store::{Notification, Store, StoreError, StoreErrorSource, admit_step_by_step};
+pub use crate::token::Nonce;
+pub use crate::types::{BindingMessage, Flow, LoginId, LoginRequest, Scope, Scopes, StartedLogin};
 pub use crate::userinfo::{Address, Consent, DelegatedConsents, Identity, UserInfo};
 pub use crate::verify::{IdTokenVerifier, Jwks, VerifiedIdToken};
 #[cfg(feature = "test-util")]

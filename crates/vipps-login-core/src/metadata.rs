@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
-use crate::config::{Config, is_loopback};
 use crate::http::{Http, max_age};
 use crate::key_set_cache::{Fetched, KeySetCache};
 use crate::verify::Jwks;
+use crate::{config::Config, https_url::is_loopback};
 
 /// The CIBA endpoint is not part of openidconnect's core metadata.
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{Clock, Config};
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::http::{Http, SendError};
 use crate::metadata::Metadata;
 use crate::verify::{VerifiedIdToken, VerifyParams};

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::config::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, unix_secs_f64};
 use crate::{Error, TokenError};
 
 mod jwks;
@@ -239,7 +239,7 @@ impl VerifyParams {
         {
             return Err(TokenError::Audience);
         }
-        let now = unix_seconds(self.clock.now());
+        let now = unix_secs_f64(self.clock.now());
         let skew = self.skew.as_secs_f64();
         let exp = numeric(c.exp, "exp")?.ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
         if now > exp + skew {
@@ -363,13 +363,6 @@ fn numeric(claim: Option<&Value>, name: &str) -> Result<Option<f64>, TokenError>
             .map(Some)
             .ok_or_else(|| TokenError::MissingClaim(name.into())),
         Some(_) => Err(TokenError::MissingClaim(name.into())),
-    }
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
     }
 }
 

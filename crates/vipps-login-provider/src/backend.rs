@@ -11,14 +11,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use vipps_login_core::clock::duration_ms;
 use vipps_login_core::{
-    BindingMessage, Error as CoreError, Identity, LoginContext, LoginHint, LoginId, LoginRequest,
-    LoginStatus, MemoryStore, Msisdn, RateLimits, Store, VippsClient, Window,
+    BindingMessage, Clock, Error as CoreError, Identity, LoginContext, LoginHint, LoginId,
+    LoginRequest, LoginStatus, MemoryStore, Msisdn, RateLimits, Store, SystemClock, VippsClient,
+    Window,
 };
 
 use crate::authcode::PendingAuthorization;
@@ -32,9 +34,13 @@ use crate::{LoginError, OidcScopes, SubjectMapping, map_claims};
 const RECORD_GRACE: Duration = Duration::from_secs(600);
 
 /// The provider's records (login records, poll state, codes, access tokens) in the core's
-/// [`Store`], JSON-encoded under keys starting with `vlp:`.
+/// [`Store`], JSON-encoded under keys starting with `vlp:`, with the clock their
+/// deadlines are read on (the client's, when they live in a client's store).
 #[derive(Clone)]
-pub struct Records(Arc<dyn Store>);
+pub struct Records {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
 
 impl std::fmt::Debug for Records {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,13 +52,24 @@ impl Records {
     /// Records in a fresh in-process store.
     #[must_use]
     pub fn memory() -> Records {
-        Records(Arc::new(MemoryStore::new()))
+        Records {
+            store: Arc::new(MemoryStore::new()),
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// Records in the store of a core client (shared with its logins).
     #[must_use]
     pub fn of(client: &VippsClient) -> Records {
-        Records(client.store().clone())
+        Records {
+            store: client.store().clone(),
+            clock: client.config().clock().clone(),
+        }
+    }
+
+    /// Unix milliseconds now, on the records' clock: what their deadlines are kept in.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.unix_ms()
     }
 
     fn key(kind: &str, id: &str) -> String {
@@ -68,7 +85,7 @@ impl Records {
         ttl: Duration,
     ) -> Result<(), LoginError> {
         let bytes = serde_json::to_vec(value).map_err(|_| store_failed())?;
-        self.0
+        self.store
             .set(&Self::key(kind, id), bytes, ttl)
             .await
             .map_err(|_| store_failed())
@@ -81,7 +98,7 @@ impl Records {
         id: &str,
     ) -> Result<Option<T>, LoginError> {
         let v = self
-            .0
+            .store
             .get(&Self::key(kind, id))
             .await
             .map_err(|_| store_failed())?;
@@ -95,7 +112,7 @@ impl Records {
         id: &str,
     ) -> Result<Option<T>, LoginError> {
         let v = self
-            .0
+            .store
             .take(&Self::key(kind, id))
             .await
             .map_err(|_| store_failed())?;
@@ -104,7 +121,7 @@ impl Records {
 
     /// Deletes (`kind`, `id`).
     pub async fn remove(&self, kind: &str, id: &str) -> Result<(), LoginError> {
-        self.0
+        self.store
             .remove(&Self::key(kind, id))
             .await
             .map_err(|_| store_failed())
@@ -113,13 +130,6 @@ impl Records {
 
 fn store_failed() -> LoginError {
     LoginError::Upstream("the login store failed".into())
-}
-
-pub(crate) fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// What the provider keeps with a login, in the engine context's `extra`.
@@ -214,9 +224,7 @@ impl VippsPhoneLogin {
     #[must_use]
     pub fn enumeration_resistant(mut self, on: bool, default_expiry: Duration) -> Self {
         self.enumeration_resistant = on;
-        self.last_expiry_ms = Arc::new(AtomicU64::new(
-            u64::try_from(default_expiry.as_millis()).unwrap_or(u64::MAX),
-        ));
+        self.last_expiry_ms = Arc::new(AtomicU64::new(duration_ms(default_expiry)));
         self
     }
 
@@ -302,7 +310,7 @@ impl VippsPhoneLogin {
             acr: self.acr.to_string(),
             auth_time: claim_secs("auth_time")
                 .or_else(|| claim_secs("iat"))
-                .unwrap_or(unix_now_ms() / 1000),
+                .unwrap_or_else(|| self.client.config().clock().unix_secs()),
         })
     }
 }
@@ -360,12 +368,12 @@ impl PhoneLogin for VippsPhoneLogin {
             Ok(s) => {
                 let expires_in = s
                     .expires_at
-                    .duration_since(SystemTime::now())
+                    .duration_since(self.client.config().clock().now())
                     .unwrap_or_default();
-                let ms = u64::try_from(s.interval.as_millis()).unwrap_or(u64::MAX);
+                let ms = duration_ms(s.interval);
                 self.last_interval_ms.store(ms, Ordering::Relaxed);
                 if req.requested_expiry.is_none() {
-                    let ms = u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX);
+                    let ms = duration_ms(expires_in);
                     self.last_expiry_ms.store(ms, Ordering::Relaxed);
                 }
                 let handle = LoginHandle::parse(s.id.as_str()).ok_or_else(store_failed)?;
@@ -379,8 +387,10 @@ impl PhoneLogin for VippsPhoneLogin {
                 let handle = LoginHandle::generate();
                 let ghost = GhostLogin {
                     owner: req.owner.clone(),
-                    expires_at_ms: unix_now_ms()
-                        .saturating_add(u64::try_from(expires_in.as_millis()).unwrap_or(u64::MAX)),
+                    expires_at_ms: self
+                        .records
+                        .now_ms()
+                        .saturating_add(duration_ms(expires_in)),
                     cancelled: false,
                 };
                 self.records
@@ -408,7 +418,7 @@ impl PhoneLogin for VippsPhoneLogin {
         let (record, status) = match self.load(handle, owner).await? {
             Named::Ghost(g) if g.cancelled => return Ok(LoginCheck::Failed(LoginError::Cancelled)),
             Named::Ghost(g) => {
-                return Ok(if unix_now_ms() >= g.expires_at_ms {
+                return Ok(if self.records.now_ms() >= g.expires_at_ms {
                     LoginCheck::Expired
                 } else {
                     LoginCheck::Pending
@@ -441,8 +451,9 @@ impl PhoneLogin for VippsPhoneLogin {
             },
             Named::Ghost(mut g) => {
                 g.cancelled = true;
-                let ttl = Duration::from_millis(g.expires_at_ms.saturating_sub(unix_now_ms()))
-                    + RECORD_GRACE;
+                let ttl =
+                    Duration::from_millis(g.expires_at_ms.saturating_sub(self.records.now_ms()))
+                        + RECORD_GRACE;
                 self.records
                     .put("ghost", &handle.store_key(), &g, ttl)
                     .await

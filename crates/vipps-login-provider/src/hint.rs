@@ -1,6 +1,7 @@
-//! `login_hint` parsing: which customer a relying party asks to log in.
+//! `login_hint` parsing: which customer a relying party asks to log in, through core's
+//! one parser ([`LoginHint::parse_international`]).
 
-use vipps_login_core::Msisdn;
+use vipps_login_core::{HintProblem, LoginHint, Msisdn};
 
 use crate::LoginError;
 
@@ -21,49 +22,18 @@ use crate::LoginError;
 /// # Ok::<(), vipps_login_provider::LoginError>(())
 /// ```
 pub fn parse_login_hint(hint: &str) -> Result<Msisdn, LoginError> {
-    let hint = hint.trim();
-    if hint.is_empty() {
-        return Err(LoginError::InvalidHint("it is empty".into()));
-    }
-    if hint.len() > 64 {
-        return Err(LoginError::InvalidHint("it is too long".into()));
-    }
-    let (number, international) = if let Some(rest) = strip_prefix_ci(hint, "urn:msisdn:") {
-        (rest, true)
-    } else if let Some(rest) = hint.strip_prefix('+') {
-        (rest, true)
-    } else if hint.bytes().all(|b| b.is_ascii_digit() || b == b' ') {
-        (hint, false)
-    } else {
-        return Err(LoginError::InvalidHint(
+    match LoginHint::parse_international(hint) {
+        Ok(LoginHint::Msisdn(m)) => Ok(m),
+        // A customer token is Vipps' own, not a relying party's: only numbers come here.
+        Ok(_)
+        | Err(
+            HintProblem::UnknownForm
+            | HintProblem::CustomerTokenLength
+            | HintProblem::CustomerTokenCharacters,
+        ) => Err(LoginError::InvalidHint(
             "expected a phone number as +4712345678, 4712345678 or urn:msisdn:4712345678".into(),
-        ));
-    };
-    let digits: String = number.chars().filter(|c| *c != ' ').collect();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(LoginError::InvalidHint(
-            "the phone number must contain only digits after the prefix".into(),
-        ));
-    }
-    if !international && digits.len() <= 8 {
-        return Err(LoginError::InvalidHint(
-            "the phone number needs its country code, e.g. +47 for Norway".into(),
-        ));
-    }
-    Msisdn::parse(&format!("+{digits}")).map_err(|e| LoginError::InvalidHint(inner_reason(&e)))
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-/// Core's sentence without its own wrapping, e.g. "a Norwegian number has 8 digits ...".
-fn inner_reason(e: &vipps_login_core::Error) -> String {
-    match e {
-        vipps_login_core::Error::InvalidPhoneNumber(why) => why.to_string(),
-        other => other.to_string(),
+        )),
+        Err(problem) => Err(LoginError::InvalidHint(problem.to_string())),
     }
 }
 
@@ -116,5 +86,12 @@ mod tests {
         }
         let long = "+47".to_owned() + &"1".repeat(80);
         assert!(parse_login_hint(&long).is_err());
+        for token in ["urn:customer-token:abc", "urn:customer-token:"] {
+            let e = parse_login_hint(token).unwrap_err();
+            assert!(
+                matches!(&e, LoginError::InvalidHint(why) if why.contains("expected a phone number")),
+                "{token}: {e}"
+            );
+        }
     }
 }

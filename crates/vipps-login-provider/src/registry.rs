@@ -23,6 +23,7 @@ use aws_lc_rs::{digest, pbkdf2};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use url::Url;
+use vipps_login_core::HttpsOrLoopbackUrl;
 
 use crate::claims::{PASS_THROUGH_SCOPES, STANDARD_SCOPES};
 use crate::keys::SigningAlg;
@@ -354,9 +355,7 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
     let mut redirect_uris = Vec::new();
     for r in &c.redirect_uris {
         let u = Url::parse(r).map_err(|e| err(format!("redirect URI {r:?}: {e}")))?;
-        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-        if u.fragment().is_some() || !(u.scheme() == "https" || (u.scheme() == "http" && loopback))
-        {
+        if u.fragment().is_some() || HttpsOrLoopbackUrl::new(u.clone()).is_err() {
             return Err(err(format!(
                 "redirect URI {r:?} must be https (or http on loopback) without a fragment"
             )));

@@ -4,11 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use vipps_login_core::token::{random_token, sha256_b64url};
 use vipps_login_core::{BindingMessage, Msisdn};
 
 use crate::registry::{StartLimit, SubjectType};
@@ -137,8 +135,7 @@ impl LoginHandle {
     /// A fresh random handle.
     #[must_use]
     pub fn generate() -> LoginHandle {
-        let bytes: [u8; 32] = rand::rng().random();
-        LoginHandle(URL_SAFE_NO_PAD.encode(bytes))
+        LoginHandle(random_token())
     }
 
     /// Parses a handle a client sent back; `None` if it cannot be one of ours.
@@ -160,8 +157,7 @@ impl LoginHandle {
     /// dump does not hand out usable `auth_req_id`s.
     #[must_use]
     pub fn store_key(&self) -> String {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes());
-        URL_SAFE_NO_PAD.encode(d.as_ref())
+        sha256_b64url(self.0.as_bytes())
     }
 }
 

@@ -1,11 +1,12 @@
 //! [`VippsLoginLayerBuilder`]: every setting of the layer, checked when it is built.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
-use vipps_login_core::{Language, RateLimits, Scopes, Sealer, Store, VippsClient};
+use vipps_login_core::{
+    HttpsOrLoopbackUrl, Language, RateLimits, RequestedExpiry, Scopes, Sealer, Store, VippsClient,
+};
 
 use crate::hooks::{
     CompletionStep, FlowChoice, FlowChooser, LoginHook, SessionCompletion, SubIsAccount,
@@ -246,8 +247,9 @@ impl VippsLoginLayerBuilder {
         self
     }
 
-    /// How long the customer has to confirm (60–900 s; default: the core client's
-    /// default).
+    /// How long the customer has to confirm: a whole number of seconds from 60 to 900
+    /// ([`RequestedExpiry`], checked by [`build`](Self::build); default: the core
+    /// client's default).
     pub fn requested_expiry(mut self, expiry: Duration) -> Self {
         self.requested_expiry = Some(expiry);
         self
@@ -349,21 +351,10 @@ impl VippsLoginLayerBuilder {
             ));
         }
         if let Some(base) = &self.public_base_url {
-            let loopback = base.host_str().is_some_and(|h| {
-                h == "localhost"
-                    || h.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            });
-            match base.scheme() {
-                "https" => {}
-                "http" if loopback => {}
-                _ => {
-                    return err(format!(
-                        "public_base_url {base} must be https (http only on loopback)"
-                    ));
-                }
+            if HttpsOrLoopbackUrl::new(base.clone()).is_err() {
+                return err(format!(
+                    "public_base_url {base} must be https (http only on loopback)"
+                ));
             }
             if base.query().is_some() || base.fragment().is_some() {
                 return err("public_base_url must not have a query or fragment".to_owned());
@@ -377,11 +368,17 @@ impl VippsLoginLayerBuilder {
                     .to_owned(),
             );
         }
-        if let Some(expiry) = self.requested_expiry
-            && !(60..=900).contains(&expiry.as_secs())
-        {
-            return err("requested_expiry must be between 60 and 900 seconds".to_owned());
-        }
+        let requested_expiry = match self.requested_expiry.map(RequestedExpiry::new) {
+            None => None,
+            Some(Ok(expiry)) => Some(expiry),
+            Some(Err(_)) => {
+                return err(format!(
+                    "requested_expiry must be between {} and {} seconds",
+                    RequestedExpiry::MIN.as_secs(),
+                    RequestedExpiry::MAX.as_secs()
+                ));
+            }
+        };
         let mut env = match self.templates {
             Some(env) => env,
             None => templates::default_templates().map_err(|e| BuildError(e.to_string()))?,
@@ -411,6 +408,7 @@ impl VippsLoginLayerBuilder {
         let store = self.store.unwrap_or_else(|| Arc::clone(client.store()));
         let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
         let sealer = Sealer::new(key.master()).map_err(|e| BuildError(e.to_string()))?;
+        let clock = client.config().clock().clone();
         let shared = Arc::new(Shared {
             client,
             sessions: Sessions {
@@ -421,6 +419,7 @@ impl VippsLoginLayerBuilder {
                 secure,
                 decoded: crate::passthrough::DecodedCache::default(),
                 sealer,
+                clock,
             },
             templates: env,
             texts: crate::i18n::Texts::new(self.default_language, &self.text_overrides),
@@ -434,7 +433,7 @@ impl VippsLoginLayerBuilder {
             public_base_url: self.public_base_url,
             continue_url: self.continue_url,
             scopes: Some(scopes),
-            requested_expiry: self.requested_expiry,
+            requested_expiry,
             client_ip: self.client_ip,
             app_name: self.app_name,
             webhook: self.webhook,

@@ -1,23 +1,7 @@
-//! Random tokens and the synchronizer CSRF token check.
+//! The synchronizer CSRF token check (the tokens are core's
+//! [`random_token`](vipps_login_core::token::random_token)s).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq as _;
-
-/// A fresh 256-bit random token, URL-safe base64 (43 characters).
-///
-/// Used for session ids and CSRF tokens. Randomness comes from aws-lc-rs.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        // aws-lc-rs' system RNG does not fail on supported platforms; if it ever did we
-        // must not hand out a predictable token, so fall back to the cookie crate's RNG
-        // (the `rand` thread RNG) through a freshly generated key.
-        let key = cookie::Key::generate();
-        bytes.copy_from_slice(&key.master()[..32]);
-    }
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// Compares a submitted CSRF token with the session's, in constant time.
 pub(crate) fn tokens_match(expected: &str, submitted: Option<&str>) -> bool {
@@ -33,6 +17,7 @@ pub(crate) fn tokens_match(expected: &str, submitted: Option<&str>) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use vipps_login_core::token::random_token;
 
     #[test]
     fn tokens_are_random_and_url_safe() {

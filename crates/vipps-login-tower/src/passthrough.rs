@@ -21,7 +21,7 @@ use cookie::{Cookie, CookieJar};
 use http::{HeaderMap, header};
 use vipps_login_core::StoreError;
 
-use crate::session::{Sessions, unix_now};
+use crate::session::Sessions;
 use crate::user::VippsUser;
 
 /// A session as the pass-through path last decoded it.
@@ -134,7 +134,7 @@ impl Sessions {
     /// when the store must be waited for (a networked store): then
     /// [`Sessions::user_later`] finishes the check without decrypting again.
     pub(crate) fn user_now(&self, headers: &HeaderMap) -> Result<Option<VippsUser>, Pending> {
-        let now = unix_now();
+        let now = self.now();
         let Some(found) = self.find(headers, now) else {
             return Ok(None);
         };
@@ -148,7 +148,7 @@ impl Sessions {
     pub(crate) async fn user_later(&self, pending: Pending) -> Option<VippsUser> {
         let found = pending.0;
         let read = self.store.get(found.store_key()).await;
-        self.settle(found, read.map(|b| b.map(Read::Owned)), unix_now())
+        self.settle(found, read.map(|b| b.map(Read::Owned)), self.now())
     }
 
     /// The user of `found` given what the store holds for it.

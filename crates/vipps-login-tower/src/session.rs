@@ -2,14 +2,14 @@
 //! id; the session data lives in the core [`Store`], serialized as JSON.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
-use vipps_login_core::{Error, Sealer, Store};
+use vipps_login_core::token::random_token;
+use vipps_login_core::{Clock, Error, Sealer, Store};
 
-use crate::csrf::random_token;
 use crate::user::StoredUser;
 
 /// Where the `Secure` attribute of the layer's cookies comes from. It is decided once,
@@ -54,12 +54,6 @@ pub(crate) struct Session {
     pub is_new: bool,
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Session handling shared by the layer's routes and its pass-through path.
 pub(crate) struct Sessions {
     pub store: Arc<dyn Store>,
@@ -76,6 +70,9 @@ pub(crate) struct Sessions {
     /// Seals session data at rest (it holds the customer's userinfo); derived from the
     /// cookie key, so instances sharing the cookie secret share it.
     pub sealer: Sealer,
+    /// The client's clock, which session lifetimes and login times are read from (tests
+    /// move it; the store's lifetimes follow the same clock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -93,6 +90,11 @@ pub(crate) fn store_key(id: &str) -> String {
 }
 
 impl Sessions {
+    /// Unix seconds now, on the client's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.unix_secs()
+    }
+
     /// The session id carried by the request's private cookie, if any authenticates.
     pub(crate) fn id_from_headers(&self, headers: &HeaderMap) -> Option<String> {
         self.private_value(headers, &self.cookie_name)
@@ -161,7 +163,7 @@ impl Sessions {
         let Some(data) = self.decode(&id, &bytes) else {
             return Ok(None);
         };
-        Ok((data.expires > unix_now()).then_some(Session {
+        Ok((data.expires > self.now()).then_some(Session {
             id,
             data,
             is_new: false,
@@ -185,7 +187,7 @@ impl Sessions {
             id: random_token(),
             data: SessionData {
                 csrf: random_token(),
-                expires: unix_now() + self.ttl.as_secs(),
+                expires: self.now() + self.ttl.as_secs(),
                 owner: random_token(),
                 user: None,
             },
@@ -195,7 +197,7 @@ impl Sessions {
 
     /// Saves the session for the rest of its lifetime.
     pub(crate) async fn save(&self, session: &Session) -> Result<(), Error> {
-        let left = session.data.expires.saturating_sub(unix_now()).max(1);
+        let left = session.data.expires.saturating_sub(self.now()).max(1);
         let plain = serde_json::to_vec(&session.data)
             .map_err(|_| Error::Store("a session could not be serialized".into()))?;
         let key = store_key(&session.id);
@@ -223,7 +225,7 @@ impl Sessions {
         }
         session.id = random_token();
         session.data.csrf = random_token();
-        session.data.expires = unix_now() + self.ttl.as_secs();
+        session.data.expires = self.now() + self.ttl.as_secs();
         session.is_new = true;
     }
 

@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, Request};
 use url::Url;
@@ -78,7 +77,7 @@ pub(crate) struct Shared {
     pub callback: bool,
     pub continue_url: String,
     pub scopes: Option<Scopes>,
-    pub requested_expiry: Option<Duration>,
+    pub requested_expiry: Option<vipps_login_core::RequestedExpiry>,
     pub client_ip: ClientIp,
     pub app_name: String,
     pub webhook: bool,

@@ -1,13 +1,14 @@
 //! The identified customer as the app sees it: the [`VippsUser`] extractor.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{Extensions, StatusCode};
 use vipps_login_core::UserInfo;
+use vipps_login_core::clock::from_unix_secs;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +72,7 @@ impl VippsUser {
             sub: stored.sub.clone(),
             account_id: stored.account_id.clone(),
             login_id: stored.login_id.clone(),
-            logged_in_at: UNIX_EPOCH + Duration::from_secs(stored.logged_in_at),
+            logged_in_at: from_unix_secs(stored.logged_in_at),
             id_token_claims: stored.id_token_claims.clone(),
             userinfo: stored.userinfo.clone(),
             csrf_token: csrf.to_owned(),

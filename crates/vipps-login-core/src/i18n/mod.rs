@@ -1,10 +1,12 @@
 //! The languages of the sentences people read: Norwegian bokmål, Danish, Finnish and
 //! English, chosen from an `Accept-Language` header.
 //!
-//! [`Language`] parses and negotiates; [`Error::sentence`](crate::Error::sentence) and
+//! [`Language`] parses and negotiates; [`Catalog`] holds texts by language and key (this
+//! crate's, the tower layer's and an app's own all use it);
+//! [`Error::sentence`](crate::Error::sentence) and
 //! [`PhoneProblem::describe`](crate::PhoneProblem::describe) give the error sentences in
-//! a language. The English sentences are the errors' `Display`. Each language's catalog
-//! is one file of this module (`en.rs`, `nb.rs`, `da.rs`, `fi.rs`); a test fails when a
+//! a language. The English sentences are the errors' `Display`. Each language's texts
+//! are one file of this module (`en.rs`, `nb.rs`, `da.rs`, `fi.rs`); a test fails when a
 //! key is missing in one of them.
 //!
 //! ```
@@ -16,18 +18,25 @@
 //! assert_eq!(Language::from_accept_language(Some("sv-SE"), Language::Da), Language::Da);
 //! ```
 
+mod catalog;
 mod da;
 mod en;
 mod fi;
 mod nb;
-mod sentences;
 
-pub(crate) use sentences::cool_down_for;
+pub use catalog::{Catalog, CatalogProblem, CatalogProblemKind, Texts, placeholders};
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// This crate's own texts: the errors' sentences and the phone-number problems.
+pub(crate) static MESSAGES: Catalog = Catalog::new(&[
+    (Language::En, en::MESSAGES),
+    (Language::Nb, nb::MESSAGES),
+    (Language::Da, da::MESSAGES),
+    (Language::Fi, fi::MESSAGES),
+]);
 
 /// A language the sentences come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -117,15 +126,13 @@ impl Language {
     /// which a test prevents; empty when no language has it).
     #[must_use]
     pub fn message(self, key: &str) -> &'static str {
-        lookup(self, key)
-            .or_else(|| lookup(Language::En, key))
-            .unwrap_or("")
+        MESSAGES.text(self, key)
     }
 
     /// The catalog text of `key` with each `{name}` replaced by its value.
     #[must_use]
     pub fn fill(self, key: &str, args: &[(&str, &str)]) -> String {
-        fill(self.message(key), args)
+        MESSAGES.fill(self, key, args)
     }
 }
 
@@ -179,51 +186,10 @@ pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
-/// The catalog of one language: `(key, text)` pairs.
-pub(crate) fn catalog(lang: Language) -> &'static [(&'static str, &'static str)] {
-    match lang {
-        Language::Nb => nb::MESSAGES,
-        Language::Da => da::MESSAGES,
-        Language::Fi => fi::MESSAGES,
-        Language::En => en::MESSAGES,
-    }
-}
-
-fn lookup(lang: Language, key: &str) -> Option<&'static str> {
-    catalog(lang)
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, text)| *text)
-}
-
 impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
     }
-}
-
-impl FromStr for Language {
-    type Err = crate::Error;
-    /// A language tag, as [`Language::from_tag`] reads it.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Language::from_tag(s).ok_or_else(|| {
-            crate::Error::Config(format!(
-                "language {s:?} is not offered; use nb, da, fi or en"
-            ))
-        })
-    }
-}
-
-/// The `{name}` placeholders of a text, sorted, for the catalog tests.
-#[cfg(test)]
-pub(crate) fn placeholders(text: &str) -> Vec<&str> {
-    let mut names: Vec<&str> = text
-        .split('{')
-        .skip(1)
-        .filter_map(|s| s.split_once('}').map(|(n, _)| n))
-        .collect();
-    names.sort_unstable();
-    names
 }
 
 #[cfg(test)]
@@ -297,30 +263,7 @@ mod tests {
     /// a translation's placeholders differ from the English ones.
     #[test]
     fn every_key_in_every_language() {
-        let en = catalog(Language::En);
-        for lang in Language::ALL {
-            let cat = catalog(lang);
-            for (key, text) in en {
-                let Some(found) = lookup(lang, key) else {
-                    panic!("{lang}: missing {key}");
-                };
-                assert_eq!(
-                    placeholders(found),
-                    placeholders(text),
-                    "{lang}: placeholders of {key}"
-                );
-                assert!(!found.trim().is_empty(), "{lang}: {key} is empty");
-            }
-            for (key, _) in cat {
-                assert!(
-                    lookup(Language::En, key).is_some(),
-                    "{lang}: extra key {key}"
-                );
-            }
-            let mut keys: Vec<&str> = cat.iter().map(|(k, _)| *k).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            assert_eq!(keys.len(), cat.len(), "{lang}: a key appears twice");
-        }
+        let problems = MESSAGES.problems();
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

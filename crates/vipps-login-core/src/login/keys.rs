@@ -2,10 +2,6 @@
 //! Values that come from outside (phone numbers, `auth_req_id`, `state`) appear only as
 //! hashes.
 
-use aws_lc_rs::digest;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::LoginId;
 
 /// The notification channel of transitions and webhook wake-ups.
@@ -23,7 +19,7 @@ pub(crate) fn owned_by(instance: &str) -> String {
 
 /// SHA-256 of `value`, base64url: a short, uniform key part.
 pub(crate) fn digest(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, value.as_bytes()))
+    crate::token::sha256_b64url(value.as_bytes())
 }
 
 pub(crate) fn auth_req(auth_req_id: &str) -> String {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::keys;
+use crate::clock::{from_unix_ms, unix_ms};
 use crate::error::CoolDownReason;
-use crate::store::{from_unix_ms, unix_ms};
 use crate::{Error, Store};
 
 /// A fixed window: at most `max` starts per `period`, counted from the first.

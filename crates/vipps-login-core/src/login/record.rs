@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::CoolDowns;
 use super::view::{LoginContext, LoginKind, LoginView};
-use crate::store::from_unix_ms;
+use crate::clock::from_unix_ms;
 use crate::{BindingMessage, LoginId, LoginStatus, Msisdn};
 
 /// A login as stored (sealed). No `Debug`: it holds the `auth_req_id`, the nonce, the

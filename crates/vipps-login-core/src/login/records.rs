@@ -44,7 +44,7 @@ impl Records {
             store,
             clock,
             result_ttl,
-            instance: crate::types::random_token(),
+            instance: crate::token::random_token(),
             transitions: broadcast::channel(1024).0,
             watchers: Mutex::new(HashMap::new()),
         }

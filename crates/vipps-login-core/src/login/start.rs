@@ -9,7 +9,7 @@ use super::keys;
 use super::policy::{CoolDowns, RateLimits};
 use super::record::LoginRecord;
 use super::view::{LoginContext, LoginKind};
-use crate::store::unix_ms;
+use crate::clock::unix_ms;
 use crate::wire::Started;
 use crate::{Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Scope, StartedLogin};
 
@@ -82,11 +82,11 @@ impl Engine {
         context: LoginContext,
         kind: LoginKind,
     ) -> Result<StartedLogin, Error> {
-        let nonce = crate::types::random_token();
+        let nonce = crate::token::random_token();
         let browser = matches!(request.flow, Flow::ContinueInBrowser { .. });
         let state = match (&request.state, browser) {
             (Some(s), _) => Some(s.clone()),
-            (None, true) => Some(crate::types::random_token()),
+            (None, true) => Some(crate::token::random_token()),
             (None, false) => None,
         };
         let masked = request.hint.masked();

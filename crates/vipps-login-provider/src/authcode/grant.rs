@@ -1,15 +1,12 @@
 //! The authorization-code grant at the token endpoint.
 
-use aws_lc_rs::digest;
 use axum::response::Response;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq as _;
+use vipps_login_core::token::sha256_b64url;
 
 use super::request::is_pkce_value;
 use super::{CodeRecord, code_digest};
 use crate::OAuthError;
-use crate::backend::unix_now_ms;
 use crate::provider::Shared;
 use crate::provider::form::{Caller, Form};
 use crate::provider::tokens::issue;
@@ -42,7 +39,7 @@ pub(crate) async fn grant(
         tracing::warn!(client_id = %client.client_id, "a code of another client was presented");
         return Err(bad());
     }
-    if unix_now_ms() >= record.expires_at_ms {
+    if s.records.now_ms() >= record.expires_at_ms {
         return Err(bad());
     }
     if form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
@@ -52,8 +49,8 @@ pub(crate) async fn grant(
     }
     match (&record.code_challenge, form.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
-            let computed = URL_SAFE_NO_PAD
-                .encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref());
+            // PKCE S256 (RFC 7636 §4.6): base64url of the verifier's SHA-256.
+            let computed = sha256_b64url(verifier.as_bytes());
             if !is_pkce_value(verifier)
                 || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
             {

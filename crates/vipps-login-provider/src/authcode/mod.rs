@@ -24,13 +24,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use url::Url;
+use vipps_login_core::clock::duration_ms;
+use vipps_login_core::token::{random_token, sha256_b64url};
 
 pub use self::operator::{OPERATOR_RETURN_PREFIX, OperatorCompletion};
 pub use self::request::PendingAuthorization;
 use self::request::{RedirectRefusal, Refusal, validate, with_query};
-use crate::backend::unix_now_ms;
 use crate::provider::form::Form;
-use crate::provider::tokens::random_token;
 use crate::provider::{Provider, Shared, paths};
 use crate::{ApprovedLogin, OAuthError};
 
@@ -141,9 +141,7 @@ pub(crate) struct CodeRecord {
 }
 
 pub(crate) fn code_digest(code: &str) -> String {
-    use base64::Engine as _;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+    sha256_b64url(code.as_bytes())
 }
 
 impl Provider {
@@ -172,8 +170,7 @@ impl Provider {
             redirect_uri: pending.redirect_uri,
             code_challenge: pending.code_challenge,
             approved,
-            expires_at_ms: unix_now_ms()
-                .saturating_add(u64::try_from(s.code_ttl.as_millis()).unwrap_or(u64::MAX)),
+            expires_at_ms: s.records.now_ms().saturating_add(duration_ms(s.code_ttl)),
         };
         s.records
             .put("code", &code_digest(&code), &record, s.code_ttl)

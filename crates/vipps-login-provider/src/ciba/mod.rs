@@ -28,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use vipps_login_core::RequestedExpiry;
+use vipps_login_core::clock::duration_ms;
 
-use crate::backend::unix_now_ms;
 use crate::provider::Shared;
 use crate::provider::form::{Caller, Form, authenticate};
 use crate::provider::tokens::{issue, no_store};
@@ -46,10 +47,6 @@ struct PollState {
     interval_ms: u64,
     last_poll_ms: Option<u64>,
     expires_at_ms: u64,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `POST /bc-authorize`.
@@ -100,10 +97,14 @@ async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
         .map(|v| {
             v.parse::<u64>()
                 .ok()
-                .filter(|n| (60..=900).contains(n))
-                .map(Duration::from_secs)
+                .and_then(|n| RequestedExpiry::from_secs(n).ok())
+                .map(RequestedExpiry::as_duration)
                 .ok_or_else(|| {
-                    OAuthError::invalid_request("requested_expiry must be 60 to 900 seconds")
+                    OAuthError::invalid_request(format!(
+                        "requested_expiry must be {} to {} seconds",
+                        RequestedExpiry::MIN.as_secs(),
+                        RequestedExpiry::MAX.as_secs()
+                    ))
                 })
         })
         .transpose()?;
@@ -134,7 +135,10 @@ async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
         client_id: client.client_id.clone(),
         interval_ms: interval_secs * 1000,
         last_poll_ms: None,
-        expires_at_ms: unix_now_ms().saturating_add(ms(started.expires_in)),
+        expires_at_ms: s
+            .records
+            .now_ms()
+            .saturating_add(duration_ms(started.expires_in)),
     };
     s.records
         .put(
@@ -189,7 +193,7 @@ pub(crate) async fn grant(
         Some(p) if p.client_id == client.client_id => p,
         _ => return Err(unknown()),
     };
-    let now = unix_now_ms();
+    let now = s.records.now_ms();
     if now >= poll.expires_at_ms {
         return Err(OAuthError::bad(
             "expired_token",
@@ -200,7 +204,9 @@ pub(crate) async fn grant(
         now.saturating_add(poll.interval_ms / 10) < last.saturating_add(poll.interval_ms)
     });
     if too_soon {
-        poll.interval_ms = poll.interval_ms.saturating_add(ms(s.slow_down_step));
+        poll.interval_ms = poll
+            .interval_ms
+            .saturating_add(duration_ms(s.slow_down_step));
     }
     poll.last_poll_ms = Some(now);
     let ttl =

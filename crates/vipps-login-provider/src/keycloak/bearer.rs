@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
+use vipps_login_core::{Clock, SystemClock};
 
 /// Largest bearer token looked at (Keycloak's are about 1 KiB).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -94,10 +95,16 @@ impl BearerClaims {
         self.jti.chars().take(8).collect()
     }
 
-    /// Time left until `exp`, zero when past.
+    /// Time left until `exp` on the system clock, zero when past.
     #[must_use]
     pub fn remaining(&self) -> Duration {
-        Duration::from_secs(self.exp.saturating_sub(now_secs()))
+        self.remaining_on(&SystemClock)
+    }
+
+    /// Time left until `exp` on `clock`, zero when past.
+    #[must_use]
+    pub fn remaining_on(&self, clock: &dyn Clock) -> Duration {
+        Duration::from_secs(self.exp.saturating_sub(clock.unix_secs()))
     }
 }
 
@@ -152,6 +159,8 @@ pub(crate) struct BearerVerifier {
     fetch: Mutex<()>,
     min_refetch: Duration,
     seen: std::sync::Mutex<HashMap<String, u64>>,
+    /// The client's clock: replayed `jti`s are remembered until their `exp` on it.
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for BearerVerifier {
@@ -161,13 +170,6 @@ impl fmt::Debug for BearerVerifier {
             .field("certs_url", &self.certs_url.as_str())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The algorithms a realm key may sign with. Never HMAC, never `none`.
@@ -247,6 +249,7 @@ impl BearerVerifier {
         issuer: &Url,
         http: reqwest::Client,
         min_refetch: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Result<BearerVerifier, url::ParseError> {
         let issuer_str = issuer.as_str().trim_end_matches('/').to_owned();
         let certs_url = Url::parse(&format!("{issuer_str}/protocol/openid-connect/certs"))?;
@@ -258,6 +261,7 @@ impl BearerVerifier {
             fetch: Mutex::new(()),
             min_refetch,
             seen: std::sync::Mutex::new(HashMap::new()),
+            clock,
         })
     }
 
@@ -332,7 +336,7 @@ impl BearerVerifier {
     }
 
     fn remember(&self, claims: &BearerClaims) -> Result<(), BearerError> {
-        let now = now_secs();
+        let now = self.clock.unix_secs();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_SEEN / 2 {
             seen.retain(|_, exp| *exp + LEEWAY_SECS >= now);

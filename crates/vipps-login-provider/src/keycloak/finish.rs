@@ -8,12 +8,13 @@
 //! Keycloak's request, and is never sent twice.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
-use vipps_login_core::{LoginId, Msisdn};
+use vipps_login_core::clock::unix_ms;
+use vipps_login_core::{Clock, LoginId, Msisdn};
 
 use super::callback::{self, ChannelStatus};
 use super::vipps::{self, LoginEnd};
@@ -32,15 +33,11 @@ pub(crate) struct Report {
     expires_ms: u64,
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// The wall-clock time of `at` (a monotonic instant), for other instances to read.
-fn wall(at: Instant) -> u64 {
+/// The wall-clock time of `at` (a monotonic instant) on `clock`, for other instances to
+/// read.
+fn wall(clock: &dyn Clock, at: Instant) -> u64 {
     let now = Instant::now();
-    let wall_now = SystemTime::now();
+    let wall_now = clock.now();
     let t = if at >= now {
         wall_now + (at - now)
     } else {
@@ -49,10 +46,10 @@ fn wall(at: Instant) -> u64 {
     unix_ms(t)
 }
 
-/// This instance's monotonic instant for the wall-clock time `ms`.
-fn instant(ms: u64) -> Instant {
+/// This instance's monotonic instant for the wall-clock time `ms` on `clock`.
+fn instant(clock: &dyn Clock, ms: u64) -> Instant {
     let now = Instant::now();
-    let here = unix_ms(SystemTime::now());
+    let here = clock.unix_ms();
     if ms >= here {
         now + Duration::from_millis(ms - here)
     } else {
@@ -63,6 +60,7 @@ fn instant(ms: u64) -> Instant {
 
 impl Report {
     pub(crate) fn new(
+        clock: &dyn Clock,
         bearer: &str,
         msisdn: &Msisdn,
         request: &str,
@@ -73,8 +71,8 @@ impl Report {
             bearer: bearer.to_owned(),
             msisdn: msisdn.as_str().to_owned(),
             request: request.to_owned(),
-            received_ms: wall(received),
-            expires_ms: wall(expires),
+            received_ms: wall(clock, received),
+            expires_ms: wall(clock, expires),
         }
     }
 
@@ -163,8 +161,8 @@ impl KeycloakChannel {
         self.report(
             &report.bearer,
             &report.request,
-            instant(report.received_ms),
-            instant(report.expires_ms),
+            instant(inner.vipps.config().clock().as_ref(), report.received_ms),
+            instant(inner.vipps.config().clock().as_ref(), report.expires_ms),
             status,
         )
         .await;

@@ -59,7 +59,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use tokio::time::Instant;
 use url::Url;
-use vipps_login_core::{BindingMessage, LoginId, VippsClient};
+use vipps_login_core::{BindingMessage, HttpsOrLoopbackUrl, LoginId, VippsClient};
 
 pub use bearer::{BearerClaims, BearerError};
 pub use callback::ChannelStatus;
@@ -105,20 +105,10 @@ impl KeycloakChannelConfig {
     pub fn new(issuer: &str) -> Result<KeycloakChannelConfig, ChannelConfigError> {
         let url = Url::parse(issuer.trim_end_matches('/'))
             .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => {
-                return Err(ChannelConfigError::Issuer(
-                    "use https (plain http only on loopback)".into(),
-                ));
-            }
+        if HttpsOrLoopbackUrl::new(url.clone()).is_err() {
+            return Err(ChannelConfigError::Issuer(
+                "use https (plain http only on loopback)".into(),
+            ));
         }
         if !url.path().contains("/realms/") || url.query().is_some() || url.fragment().is_some() {
             return Err(ChannelConfigError::Issuer(
@@ -239,8 +229,13 @@ impl KeycloakChannel {
             "{base}/protocol/openid-connect/ext/ciba/auth/callback"
         ))
         .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
-        let verifier = BearerVerifier::new(&config.issuer, http.clone(), config.jwks_min_refetch)
-            .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
+        let verifier = BearerVerifier::new(
+            &config.issuer,
+            http.clone(),
+            config.jwks_min_refetch,
+            vipps.config().clock().clone(),
+        )
+        .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
         Ok(KeycloakChannel {
             inner: Arc::new(Inner {
                 config,
@@ -384,7 +379,10 @@ impl KeycloakChannel {
         received: Instant,
     ) {
         let inner = &self.inner;
-        let expires = received + claims.remaining().min(MAX_FOLLOW);
+        let expires = received
+            + claims
+                .remaining_on(inner.vipps.config().clock().as_ref())
+                .min(MAX_FOLLOW);
         let deadline = expires
             .checked_sub(inner.config.deadline_margin)
             .unwrap_or(received);
@@ -454,7 +452,8 @@ impl KeycloakChannel {
         let scopes = vipps::vipps_scopes(request.scope.as_deref());
         // The login belongs to this Keycloak request (its bearer's `jti` is single use).
         let owner = format!("keycloak:{}", claims.jti);
-        let report = finish::Report::new(bearer, &msisdn, request_id, received, expires);
+        let clock = inner.vipps.config().clock().as_ref();
+        let report = finish::Report::new(clock, bearer, &msisdn, request_id, received, expires);
         match vipps::start(
             &inner.vipps,
             &owner,

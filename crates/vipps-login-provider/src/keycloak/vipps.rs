@@ -6,12 +6,11 @@
 //! and reads how it ended, redeeming an approved result once before Keycloak hears of it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 use vipps_login_core::{
     BindingMessage, Error, Identity, LoginContext, LoginId, LoginRequest, LoginStatus, Msisdn,
-    Scope, Scopes, VippsClient,
+    RequestedExpiry, Scope, Scopes, VippsClient,
 };
 
 /// How a Vipps login ended.
@@ -65,10 +64,9 @@ pub(crate) async fn start(
     deadline: Instant,
 ) -> Result<LoginId, LoginEnd> {
     let left = deadline.saturating_duration_since(Instant::now());
-    let expiry = left.clamp(Duration::from_secs(60), Duration::from_secs(900));
     let mut request = LoginRequest::new(msisdn)
         .scopes(scopes)
-        .requested_expiry(Duration::from_secs(expiry.as_secs()));
+        .requested_expiry(RequestedExpiry::clamp(left).into());
     if let Some(b) = binding_message {
         request = request.binding_message(b);
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use url::Url;
+use vipps_login_core::HttpsOrLoopbackUrl;
 
 use crate::keys::KeySet;
 use crate::{ClientRegistry, PhoneLogin, Records};
@@ -238,8 +239,7 @@ impl ProviderBuilder {
     /// Checks the configuration and builds the provider.
     pub fn build(self) -> Result<Provider, ProviderError> {
         let u = &self.issuer;
-        let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-        if !(u.scheme() == "https" || (u.scheme() == "http" && loopback))
+        if HttpsOrLoopbackUrl::new(u.clone()).is_err()
             || u.query().is_some()
             || u.fragment().is_some()
         {

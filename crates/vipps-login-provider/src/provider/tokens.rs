@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,13 +9,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use vipps_login_core::token::{random_token, sha256, sha256_b64url};
 
 use super::Shared;
 use super::form::{Caller, Form, authenticate};
-use crate::backend::unix_now_ms;
 use crate::registry::{AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client};
 use crate::{ApprovedLogin, OAuthError};
 
@@ -26,15 +24,6 @@ struct AccessRecord {
     client_id: String,
     sub: String,
     claims: Map<String, Value>,
-}
-
-fn digest_b64(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
-}
-
-pub(crate) fn random_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `POST /token`.
@@ -84,7 +73,7 @@ pub(crate) async fn issue(
     approved: ApprovedLogin,
 ) -> Result<Response, OAuthError> {
     let access_token = random_token();
-    let now = unix_now_ms() / 1000;
+    let now = s.records.now_ms() / 1000;
     let record = AccessRecord {
         client_id: client.client_id.clone(),
         sub: approved.subject.clone(),
@@ -93,14 +82,15 @@ pub(crate) async fn issue(
     s.records
         .put(
             "at",
-            &digest_b64(&access_token),
+            &sha256_b64url(access_token.as_bytes()),
             &record,
             s.access_token_ttl,
         )
         .await
         .map_err(|_| OAuthError::server("the token could not be stored"))?;
-    let full = digest::digest(&digest::SHA256, access_token.as_bytes());
-    let half = &full.as_ref()[..16];
+    // OpenID Connect Core §3.3.2.11: the left half of the token's SHA-256.
+    let full = sha256(access_token.as_bytes());
+    let half = &full[..16];
     let mut claims = approved.claims;
     for (k, v) in [
         ("iss", json!(s.issuer)),
@@ -169,7 +159,7 @@ pub(crate) async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -
     };
     match s
         .records
-        .get::<AccessRecord>("at", &digest_b64(token))
+        .get::<AccessRecord>("at", &sha256_b64url(token.as_bytes()))
         .await
     {
         Ok(Some(r)) => {

@@ -8,10 +8,18 @@ mod fi;
 mod nb;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use http::{HeaderMap, header};
-use vipps_login_core::{Error, Language};
+use vipps_login_core::i18n::Catalog;
+use vipps_login_core::{Error, Language, SentenceParts, Wait};
+
+/// The layer's built-in texts.
+static TEXTS: Catalog = Catalog::new(&[
+    (Language::En, en::TEXTS),
+    (Language::Nb, nb::TEXTS),
+    (Language::Da, da::TEXTS),
+    (Language::Fi, fi::TEXTS),
+]);
 
 /// The built-in text of `key` in `lang`, e.g. `default_text(Language::Nb, "login_start")`
 /// is `Some("Send innloggingsforespørsel")`. The keys are listed in the
@@ -26,24 +34,12 @@ use vipps_login_core::{Error, Language};
 /// ```
 #[must_use]
 pub fn default_text(lang: Language, key: &str) -> Option<&'static str> {
-    catalog(lang)
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, t)| *t)
+    TEXTS.built_in(lang, key)
 }
 
 /// Every key of the layer's texts (the English catalog's, which every other has too).
 pub fn text_keys() -> impl Iterator<Item = &'static str> {
-    en::TEXTS.iter().map(|(k, _)| *k)
-}
-
-fn catalog(lang: Language) -> &'static [(&'static str, &'static str)] {
-    match lang {
-        Language::Nb => nb::TEXTS,
-        Language::Da => da::TEXTS,
-        Language::Fi => fi::TEXTS,
-        _ => en::TEXTS,
-    }
+    TEXTS.keys()
 }
 
 /// The builder's language settings.
@@ -93,30 +89,32 @@ impl crate::VippsLoginLayerBuilder {
 /// The texts of every language with the app's overrides, ready for templates.
 pub(crate) struct Texts {
     default: Language,
-    maps: Vec<(Language, BTreeMap<String, String>, minijinja::Value)>,
+    catalog: Catalog,
+    /// Every language's texts as a template value (`t.login_start`), built once.
+    values: Vec<(Language, minijinja::Value)>,
 }
 
 impl Texts {
     /// The built-in catalogs with `overrides` (language, key, text) on top; an override
     /// may also add a key of the app's own, for its own templates.
     pub(crate) fn new(default: Language, overrides: &[(Language, String, String)]) -> Self {
-        let maps = Language::ALL
+        let catalog = overrides
+            .iter()
+            .fold(TEXTS.clone(), |c, (lang, key, text)| {
+                c.with_override(*lang, key.clone(), text.clone())
+            });
+        let values = Language::ALL
             .iter()
             .map(|&lang| {
-                let mut map: BTreeMap<String, String> = catalog(lang)
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect();
-                for (l, key, text) in overrides {
-                    if *l == lang {
-                        map.insert(key.clone(), text.clone());
-                    }
-                }
-                let value = minijinja::Value::from_serialize(&map);
-                (lang, map, value)
+                let map: BTreeMap<&str, &str> = catalog.entries(lang).into_iter().collect();
+                (lang, minijinja::Value::from_serialize(&map))
             })
             .collect();
-        Self { default, maps }
+        Self {
+            default,
+            catalog,
+            values,
+        }
     }
 
     /// The language of a request: its `Accept-Language`, else the configured default.
@@ -127,112 +125,89 @@ impl Texts {
         Language::from_accept_language(header, self.default)
     }
 
-    fn map(
-        &self,
-        lang: Language,
-    ) -> Option<&(Language, BTreeMap<String, String>, minijinja::Value)> {
-        self.maps
-            .iter()
-            .find(|(l, _, _)| *l == lang)
-            .or_else(|| self.maps.iter().find(|(l, _, _)| *l == Language::En))
-    }
-
-    /// The text of `key` in `lang` (the app's, else the built-in one).
+    /// The text of `key` in `lang` (the app's, else the built-in one; the built-in
+    /// English one when `lang` has none; the key itself when no text has it).
     pub(crate) fn get(&self, lang: Language, key: &str) -> String {
-        self.map(lang)
-            .and_then(|(_, m, _)| m.get(key).cloned())
-            .unwrap_or_else(|| default_text(Language::En, key).unwrap_or(key).to_owned())
+        self.catalog
+            .in_language(lang, key)
+            .or_else(|| default_text(Language::En, key))
+            .unwrap_or(key)
+            .to_owned()
     }
 
-    /// The app's own text of `key` in `lang`, when it set one.
+    /// The text of `key` in `lang` itself (the app's, else the built-in one), when it has
+    /// one.
     pub(crate) fn custom(&self, lang: Language, key: &str) -> Option<&str> {
-        self.map(lang)
-            .and_then(|(_, m, _)| m.get(key))
-            .map(String::as_str)
+        self.catalog.in_language(lang, key)
     }
 
     /// All texts of `lang` as a template value (`t.login_start`).
     pub(crate) fn value(&self, lang: Language) -> minijinja::Value {
-        self.map(lang)
-            .map(|(_, _, v)| v.clone())
+        self.values
+            .iter()
+            .find(|(l, _)| *l == lang)
+            .or_else(|| self.values.iter().find(|(l, _)| *l == Language::En))
+            .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
 
     /// The sentence of `e` in `lang`: the app's text under `error_<code>` when it set one
     /// (with `{wait}`, `{seconds}` and `{why}` filled in), else core's.
     pub(crate) fn error(&self, lang: Language, e: &Error) -> String {
-        let key = format!("error_{}", e.code());
-        match self.map(lang).and_then(|(_, m, _)| m.get(&key)) {
-            Some(text) => {
-                let wait = e
-                    .retry_after()
-                    .map(|d| (minutes_seconds(d), whole_seconds(d)));
-                let why = match e {
-                    Error::InvalidPhoneNumber(p) => p.describe(lang),
-                    _ => String::new(),
-                };
-                let (clock, secs) = wait.unwrap_or_default();
-                vipps_login_core::i18n::fill(
-                    text,
-                    &[("wait", &clock), ("seconds", &secs), ("why", &why)],
-                )
-            }
-            None => e.sentence(lang).into_owned(),
-        }
+        self.error_parts(lang, e).text()
     }
-}
 
-/// `m:ss`, as core writes a wait (rounded up).
-pub(crate) fn minutes_seconds(d: Duration) -> String {
-    let s = (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1);
-    format!("{}:{:02}", s / 60, s % 60)
-}
-
-/// Whole seconds, as core writes a wait in seconds.
-pub(crate) fn whole_seconds(d: Duration) -> String {
-    d.as_secs().max(1).to_string()
+    /// [`error`](Self::error) cut around the wait it mentions, for a countdown: the
+    /// app's text is cut at its first `{wait}` or `{seconds}`.
+    pub(crate) fn error_parts(&self, lang: Language, e: &Error) -> SentenceParts {
+        let key = format!("error_{}", e.code());
+        let Some(text) = self.catalog.in_language(lang, &key) else {
+            return e.sentence_parts(lang);
+        };
+        let clock = e.retry_after().map(Wait::clock);
+        let seconds = e.retry_after().map(Wait::seconds);
+        let why = match e {
+            Error::InvalidPhoneNumber(p) => p.describe(lang),
+            _ => String::new(),
+        };
+        let shown = |w: &Option<Wait>| w.as_ref().map(|w| w.shown.clone()).unwrap_or_default();
+        let args = [
+            ("wait", shown(&clock)),
+            ("seconds", shown(&seconds)),
+            ("why", why),
+        ];
+        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (placeholder, wait) = match (text.find("{wait}"), text.find("{seconds}")) {
+            (Some(w), Some(s)) if s < w => ("seconds", seconds),
+            (Some(_), _) => ("wait", clock),
+            _ => ("seconds", seconds),
+        };
+        SentenceParts::from_template(text, &args, placeholder, wait)
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    /// The `{name}` placeholders of a text (lowercase names only: JSON examples in a
-    /// text are not placeholders).
-    fn placeholders(text: &str) -> Vec<&str> {
-        let mut names: Vec<&str> = text
-            .split('{')
-            .skip(1)
-            .filter_map(|s| s.split_once('}').map(|(n, _)| n))
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-            .collect();
-        names.sort_unstable();
-        names
-    }
+    use std::time::Duration;
+    use vipps_login_core::i18n::CatalogProblemKind;
 
     /// Fails when a language lacks a key English has (or has an extra one), or when its
-    /// placeholders differ.
+    /// placeholders differ (texts equal to English's are `translations_are_not_english`).
     #[test]
     fn every_key_in_every_language() {
+        let problems: Vec<String> = TEXTS
+            .problems()
+            .into_iter()
+            .filter(|p| p.kind != CatalogProblemKind::SameAsEnglish)
+            .map(|p| p.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{problems:#?}");
         for lang in Language::ALL {
-            for (key, text) in en::TEXTS {
-                let found =
-                    default_text(lang, key).unwrap_or_else(|| panic!("{lang}: missing text {key}"));
-                assert_eq!(placeholders(found), placeholders(text), "{lang}: {key}");
-                assert!(!found.trim().is_empty(), "{lang}: {key} is empty");
-            }
-            let cat = catalog(lang);
-            assert_eq!(
-                cat.len(),
-                en::TEXTS.len(),
-                "{lang}: extra or duplicate keys"
-            );
-            for (key, _) in cat {
-                assert!(
-                    default_text(Language::En, key).is_some(),
-                    "{lang}: extra key {key}"
-                );
+            for key in text_keys() {
+                let found = default_text(lang, key);
+                assert!(found.is_some_and(|t| !t.trim().is_empty()), "{lang}: {key}");
             }
         }
     }
@@ -252,6 +227,13 @@ mod tests {
                     "{lang}: {key} is English"
                 );
             }
+        }
+        // The catalog check finds the same, and only those.
+        for p in TEXTS.problems() {
+            assert!(
+                p.kind == CatalogProblemKind::SameAsEnglish && same_ok.contains(&p.key.as_str()),
+                "{p}"
+            );
         }
     }
 

@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde_json::json;
 
-use super::context::{RequestInfo, St, end_session, has_api_header, unix};
+use vipps_login_core::clock::unix_secs;
+
+use super::context::{RequestInfo, St, end_session, has_api_header};
 use super::flow::{self, StartFailure, StartInput, View};
 use super::outcome::{Outcome, status_key};
 use vipps_login_core::Language;
@@ -72,7 +74,7 @@ pub(super) async fn start(State(shared): St, info: RequestInfo, body: Bytes) -> 
                     "login_id": id,
                     "status": "pending",
                     "binding_message": view.binding_message.as_ref().map(|b| b.as_str()),
-                    "expires_at": unix(view.expires_at),
+                    "expires_at": unix_secs(view.expires_at),
                     "wait_url": shared.url(&format!("/wait/{id}")),
                     "events_url": shared.url(&format!("/events/{id}")),
                     "status_url": shared.url(&format!("/api/status/{id}")),
@@ -109,7 +111,7 @@ pub(super) async fn status(
                 "status": view.status.as_str(),
                 "message": shared.text(lang, status_key(&view.status)),
                 "binding_message": view.binding_message.as_ref().map(|b| b.as_str()),
-                "expires_at": unix(view.expires_at),
+                "expires_at": unix_secs(view.expires_at),
             }),
         ),
         View::Done(outcome) if outcome.http.is_success() => json_ok(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use vipps_login_core::Language;
 
-use super::outcome::{Outcome, countdown};
+use super::outcome::{Countdown, Outcome};
 use crate::response::{json_error, retry_after_secs, security_headers, set_retry_after};
 use crate::session::Session;
 use crate::shared::Shared;
@@ -129,8 +129,11 @@ impl Shared {
         lang: Language,
         retry: Option<minijinja::Value>,
     ) -> Response {
-        let message = outcome.message.say(&self.texts, lang);
-        let countdown = outcome.retry_after.and_then(|d| countdown(&message, d));
+        let parts = outcome.message.parts(&self.texts, lang);
+        let message = parts.text();
+        let countdown = outcome
+            .retry_after
+            .and_then(|_| Countdown::from_parts(&parts));
         let again = if outcome.status == "logged_out" {
             "result_log_in_again"
         } else {
@@ -192,11 +195,6 @@ impl Shared {
     }
 }
 
-pub(super) fn unix(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 pub(super) fn parse_form<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
@@ -244,7 +242,7 @@ impl Shared {
         match self.sessions.anonymous_csrf(&info.headers) {
             Some(token) => (token, None),
             None => {
-                let token = crate::csrf::random_token();
+                let token = vipps_login_core::token::random_token();
                 let cookie = self.sessions.set_csrf_cookie(&token);
                 (token, cookie)
             }

@@ -16,7 +16,7 @@ use super::context::RequestInfo;
 use super::outcome::Outcome;
 use crate::hooks::{CompletedLogin, Completion, FlowChoice, StartContext};
 use crate::return_to::safe_return_to;
-use crate::session::{Session, unix_now};
+use crate::session::Session;
 use crate::shared::Shared;
 use crate::user::StoredUser;
 
@@ -101,7 +101,7 @@ pub(super) async fn start(
         }
     }
     if let Some(expiry) = shared.requested_expiry {
-        request = request.requested_expiry(expiry);
+        request = request.requested_expiry(expiry.into());
     }
     if flow == FlowChoice::ContinueInBrowser {
         let Some(redirect_uri) = shared.callback_url() else {
@@ -256,7 +256,7 @@ async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginVie
         sub: identity.sub.clone(),
         account_id,
         login_id: id.to_string(),
-        logged_in_at: unix_now(),
+        logged_in_at: shared.sessions.now(),
         id_token_claims: identity.id_token_claims.clone(),
         userinfo: identity.userinfo.clone(),
     };
@@ -330,7 +330,7 @@ pub(super) async fn phone_returns(
         sub: identity.sub.clone(),
         account_id,
         login_id: view.id.to_string(),
-        logged_in_at: unix_now(),
+        logged_in_at: shared.sessions.now(),
         id_token_claims: identity.id_token_claims.clone(),
         userinfo: identity.userinfo.clone(),
     });

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use vipps_login_core::{Error, Language, LoginStatus};
+use vipps_login_core::{Error, Language, LoginStatus, SentenceParts};
 
-use crate::i18n::{Texts, minutes_seconds, whole_seconds};
+use crate::i18n::Texts;
 
 /// A text of an outcome, put into words in the request's language when it is shown.
 #[derive(Debug, Clone)]
@@ -24,6 +24,16 @@ impl Text {
             Text::Key(k) => texts.get(lang, k),
             Text::Error(e) => texts.error(lang, e),
             Text::Plain(s) => s.clone(),
+        }
+    }
+
+    /// The words cut around the wait they mention (only a core error's sentence, or the
+    /// app's text for it, mentions one).
+    pub(crate) fn parts(&self, texts: &Texts, lang: Language) -> SentenceParts {
+        match self {
+            Text::Key(k) => SentenceParts::plain(texts.get(lang, k)),
+            Text::Error(e) => texts.error_parts(lang, e),
+            Text::Plain(s) => SentenceParts::plain(s.clone()),
         }
     }
 }
@@ -213,7 +223,8 @@ pub(crate) fn status_key(status: &LoginStatus) -> &'static str {
     }
 }
 
-/// A sentence with a wait in it, cut around the wait so that a page can count it down.
+/// A sentence with a wait in it, cut around the wait so that a page can count it down
+/// (the `#countdown` element of `result.html` and its script).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Countdown {
     pub before: String,
@@ -221,71 +232,88 @@ pub(crate) struct Countdown {
     pub after: String,
     /// `clock` (`m:ss`) or `seconds`.
     pub format: &'static str,
-    /// The seconds `value` stands for.
+    /// The whole wait in seconds, rounded up: at zero the server agrees that the wait is
+    /// over.
     pub seconds: u64,
 }
 
-/// Finds the wait `retry_after` in `message` (as `m:ss`, else as whole seconds).
-pub(crate) fn countdown(message: &str, retry_after: Duration) -> Option<Countdown> {
-    let floor = Duration::from_secs(retry_after.as_secs().max(1));
-    let ceil = Duration::from_secs(crate::response::retry_after_secs(retry_after).max(1));
-    let candidates = [
-        (minutes_seconds(floor), "clock", floor),
-        (minutes_seconds(ceil), "clock", ceil),
-        (whole_seconds(floor), "seconds", floor),
-        (whole_seconds(ceil), "seconds", ceil),
-    ];
-    candidates.into_iter().find_map(|(value, format, d)| {
-        let at = find_number(message, &value)?;
+impl Countdown {
+    /// The countdown of a sentence that mentions a wait; `None` for one that does not.
+    pub(crate) fn from_parts(parts: &SentenceParts) -> Option<Countdown> {
+        let wait = parts.wait.as_ref()?;
         Some(Countdown {
-            before: message[..at].to_owned(),
-            after: message[at + value.len()..].to_owned(),
-            value,
-            format,
-            // The script counts from the whole wait, rounded up, whatever the sentence
-            // rounded to: at zero the server agrees that the wait is over.
-            seconds: ceil.as_secs().max(d.as_secs()).max(1),
+            before: parts.before.clone(),
+            value: wait.shown.clone(),
+            after: parts.after.clone(),
+            format: wait.format.as_str(),
+            seconds: wait.seconds,
         })
-    })
-}
-
-/// Where `number` stands in `text` on its own (not inside a longer number).
-fn find_number(text: &str, number: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    text.match_indices(number).map(|(i, _)| i).find(|&i| {
-        let before = i.checked_sub(1).map(|j| bytes[j]);
-        let after = bytes.get(i + number.len()).copied();
-        let digitish = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_digit() || b == b':');
-        !digitish(before) && !digitish(after)
-    })
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use vipps_login_core::CoolDownReason;
+
+    fn countdown(e: &Error) -> Option<Countdown> {
+        let texts = Texts::new(Language::En, &[]);
+        Countdown::from_parts(&Text::Error(e.clone()).parts(&texts, Language::En))
+    }
 
     #[test]
     fn waits_are_found_in_sentences() {
-        let c = countdown(
-            "The customer declined the last request; wait 0:58 before asking again.",
-            Duration::from_millis(58_400),
-        );
+        let c = countdown(&Error::CoolingDown {
+            reason: CoolDownReason::Declined,
+            retry_after: Duration::from_millis(58_400),
+        });
         assert_eq!(
             c,
             Some(Countdown {
                 before: "The customer declined the last request; wait ".into(),
-                value: "0:58".into(),
+                value: "0:59".into(),
                 after: " before asking again.".into(),
                 format: "clock",
                 seconds: 59,
             })
         );
-        let c = countdown("wait 30 seconds, not 130", Duration::from_secs(30));
+        let c = countdown(&Error::RateLimited {
+            retry_after: Some(Duration::from_secs(30)),
+        });
         assert_eq!(
             c.map(|c| (c.value, c.format)),
             Some(("30".into(), "seconds"))
         );
-        assert_eq!(countdown("no number here", Duration::from_secs(5)), None);
-        assert_eq!(countdown("only 150 here", Duration::from_secs(15)), None);
+        assert_eq!(countdown(&Error::Declined), None);
+        assert_eq!(
+            countdown(&Error::LoginPending {
+                retry_after: Some(Duration::from_secs(15))
+            }),
+            None,
+            "a sentence without the wait has no countdown"
+        );
+    }
+
+    #[test]
+    fn an_apps_own_sentence_counts_down_its_placeholder() {
+        let texts = Texts::new(
+            Language::En,
+            &[(
+                Language::Nb,
+                "error_rate_limited".into(),
+                "Vent {seconds} s (altså {wait}).".into(),
+            )],
+        );
+        let e = Error::RateLimited {
+            retry_after: Some(Duration::from_millis(90_500)),
+        };
+        let parts = Text::Error(e).parts(&texts, Language::Nb);
+        let c = Countdown::from_parts(&parts).unwrap();
+        assert_eq!(
+            (c.before.as_str(), c.value.as_str(), c.after.as_str()),
+            ("Vent ", "90", " s (altså 1:31).")
+        );
+        assert_eq!((c.format, c.seconds), ("seconds", 91));
     }
 }

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 use vipps_login_core::{Error, LoginId};
 
-use super::context::{RequestInfo, St, end_session, has_api_header, parse_form, unix};
+use vipps_login_core::clock::unix_secs;
+
+use super::context::{RequestInfo, St, end_session, has_api_header, parse_form};
 use super::flow::{self, StartFailure, StartInput, View};
 use super::outcome::{Outcome, status_key};
 use crate::response::{json_error, redirect};
@@ -166,7 +168,7 @@ pub(super) async fn wait_page(
                 cancel_url => shared.url(&format!("/cancel/{id}")),
                 csrf_token => &session.data.csrf,
                 refresh_seconds => shared.refresh_seconds,
-                expires_at => unix(view.expires_at),
+                expires_at => unix_secs(view.expires_at),
             },
         ),
         View::Done(outcome) => shared.result_page(&outcome, lang),

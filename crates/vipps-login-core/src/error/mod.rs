@@ -1,4 +1,10 @@
-//! The one error type of this crate.
+//! The one error type of this crate; its sentences in every language are in
+//! `sentence.rs`, the parsers that report through it in `parse.rs`.
+
+mod parse;
+mod sentence;
+
+pub use sentence::{SentenceParts, Wait, WaitFormat};
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,9 +13,9 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::Language;
 use crate::msisdn::PhoneProblem;
 use crate::store::StoreError;
+use sentence::{cool_down_sentence, rate_limited_sentence};
 
 /// Everything that can go wrong, one variant per situation a caller may want to handle.
 ///
@@ -145,28 +151,6 @@ pub enum CoolDownReason {
     Declined,
     /// The customer did not answer the last login before it expired.
     Ignored,
-}
-
-/// `m:ss`, for the sentences a clerk reads; rounded up, so that a clerk who waits as
-/// long as it says is never refused again.
-pub(crate) fn minutes_seconds(d: Duration) -> String {
-    let s = (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1);
-    format!("{}:{:02}", s / 60, s % 60)
-}
-
-fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
-    crate::i18n::cool_down_for(Language::En, reason, retry_after)
-}
-
-fn rate_limited_sentence(retry_after: Option<Duration>) -> String {
-    match retry_after {
-        Some(d) => format!(
-            "Too many logins were started for this customer; wait {} seconds and try again.",
-            d.as_secs().max(1)
-        ),
-        None => "Too many logins were started for this customer; wait a little and try again."
-            .to_owned(),
-    }
 }
 
 impl Error {
