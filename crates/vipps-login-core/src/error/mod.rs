@@ -396,6 +396,12 @@ impl<'de> Deserialize<'de> for TransportError {
     }
 }
 
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
         Error::TokenVerification(e)

@@ -80,12 +80,6 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for crate::Error {
-    fn from(e: StoreError) -> Self {
-        crate::Error::Store(e)
-    }
-}
-
 /// A failure without a backend error of its own (the engine's own checks).
 impl From<String> for StoreError {
     fn from(message: String) -> Self {
