@@ -271,6 +271,23 @@ impl VippsClient {
             .await
     }
 
+    /// Variant 2 when the phone's browser came back with a `code` but no `state` (Vipps
+    /// documents the redirect as `{redirect_uri}?code=...`): the code is exchanged once
+    /// (a code seen before, on any instance, is [`Error::UnknownCallback`] with nothing
+    /// sent), the ID token verified, and the login found by its `auth_req_id` among this
+    /// merchant's logins waiting for the phone's browser. A forged code is refused by
+    /// Vipps ([`Error::InvalidCode`]) and changes no login. Counted against the
+    /// [callback limit](RateLimits::callbacks_per_client) of `client_key` first.
+    pub async fn complete_browser_code(
+        &self,
+        code: &str,
+        client_key: Option<&str>,
+    ) -> Result<(LoginView, Arc<Identity>), Error> {
+        self.engine
+            .complete_browser_by_code(&self.limits, code, client_key)
+            .await
+    }
+
     /// Handles a `login.merchant-initiated.ping.v1` webhook: verifies its HMAC signature,
     /// body hash and date, then has that login polled right away (at the earliest one
     /// `interval` after its previous poll) by whichever instance polls it. The ping itself

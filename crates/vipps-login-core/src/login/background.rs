@@ -84,6 +84,9 @@ async fn on_message(inner: &Arc<Engine>, bytes: &Notification) {
     match serde_json::from_slice::<Message>(bytes) {
         // This instance's own transitions reached its waiters already.
         Ok(Message::Transition { id, from }) if from != inner.records.instance => {
+            // Every transition leaves the waiting states: this instance's poller, should
+            // it still follow the login, lets it go.
+            inner.forget(&id);
             inner.records.refresh(&id).await;
         }
         Ok(Message::Transition { .. }) => {}

@@ -16,6 +16,7 @@ use super::record::{Loaded, LoginRecord};
 use super::records::Records;
 use super::sealed::Sealer;
 use super::state::Event;
+use super::view::LoginKind;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
@@ -83,15 +84,30 @@ impl Engine {
         let _ = tx.send(cmd);
     }
 
-    /// Has this instance's poller follow `record` from now until its deadline.
+    /// Has this instance's poller drop `id` (it ended; nothing to poll or expire). Does
+    /// nothing when this instance has no poller yet.
+    pub(crate) fn forget(&self, id: &LoginId) {
+        if let Some(tx) = self.poller.get() {
+            let _ = tx.send(Command::Cancel { id: id.clone() });
+        }
+    }
+
+    /// Has this instance's poller follow `record` from now until its deadline. A login
+    /// that is never polled (continue in browser, decoys) is only woken at its deadline.
     pub(crate) fn schedule(self: &Arc<Self>, id: &LoginId, record: &LoginRecord) {
         let left = record
             .expires_at()
             .duration_since(self.now())
             .unwrap_or(Duration::ZERO);
+        let polled = !record.browser && record.kind == LoginKind::Vipps;
+        let interval = if polled {
+            record.interval().max(Duration::from_millis(10))
+        } else {
+            left.max(Duration::from_millis(10))
+        };
         self.send(Command::Add {
             id: id.clone(),
-            interval: record.interval().max(Duration::from_millis(10)),
+            interval,
             deadline: tokio::time::Instant::now() + left,
         });
     }

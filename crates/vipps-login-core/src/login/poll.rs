@@ -1,7 +1,6 @@
 //! What one poll of Vipps' token endpoint means for a login: the decisions the poller
 //! (which only keeps time) leaves to the engine.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -15,27 +14,27 @@ use crate::wire::PollAnswer;
 use crate::{Error, LoginId};
 
 impl Polled for Engine {
-    fn poll(self: Arc<Self>, id: LoginId, last: bool) -> impl Future<Output = Outcome> + Send {
-        async move {
-            match self.poll_once(&id).await {
-                Outcome::Done => Outcome::Done,
-                other if last => {
-                    if let Outcome::Transient(e) = &other {
-                        tracing::debug!(error = %e.code(), "last poll before the deadline failed");
-                    }
-                    self.finish_from(&id, Event::Expire, None).await;
-                    Outcome::Done
+    async fn poll(self: Arc<Self>, id: LoginId, last: bool) -> Outcome {
+        match self.poll_once(&id).await {
+            Outcome::Done => Outcome::Done,
+            other if last => {
+                if let Outcome::Transient(e) = &other {
+                    tracing::debug!(error = %e.code(), "last poll before the deadline failed");
                 }
-                other => other,
+                self.finish_from(&id, Event::Expire, None).await;
+                Outcome::Done
             }
+            other => other,
         }
     }
 
-    fn give_up(self: Arc<Self>, id: LoginId, error: Error) -> impl Future<Output = ()> + Send {
-        async move {
-            self.finish_from(&id, Event::Fail((&error).into()), None)
-                .await;
-        }
+    async fn expire(self: Arc<Self>, id: LoginId) {
+        self.finish_from(&id, Event::Expire, None).await;
+    }
+
+    async fn give_up(self: Arc<Self>, id: LoginId, error: Error) {
+        self.finish_from(&id, Event::Fail((&error).into()), None)
+            .await;
     }
 
     fn permits(&self) -> &Arc<Semaphore> {
@@ -66,6 +65,13 @@ impl Engine {
             // Nothing was sent to Vipps: a decoy waits, unanswered, until its deadline.
             return Outcome::Pending;
         }
+        if record.browser {
+            // Continue in browser: Vipps answers the token endpoint once per
+            // authentication in this variant, so a poll could spend the exchange the
+            // phone's redirect needs. The login is never polled: it ends by the phone's
+            // callback, a cancel, or its deadline.
+            return Outcome::Pending;
+        }
         let event = match self.upstream.poll(&record.auth_req_id).await {
             PollAnswer::Pending => return Outcome::Pending,
             PollAnswer::SlowDown(hint) => return Outcome::SlowDown(hint),
@@ -73,12 +79,6 @@ impl Engine {
             PollAnswer::Transient(e) => return Outcome::Transient(e),
             PollAnswer::Denied => Event::Deny,
             PollAnswer::Expired => Event::Expire,
-            // Continue in browser: the customer's confirmation reaches us through the
-            // browser's code, never as tokens here. Any other answer (Vipps may call the
-            // exchanged request `invalid_grant`) is left to the callback to decide.
-            PollAnswer::Tokens(_) | PollAnswer::Failed(_) if record.browser => {
-                return Outcome::Pending;
-            }
             // Tokens are issued once: whatever happens next, this login is decided now.
             PollAnswer::Tokens(tokens) => match self.identity_for(record, &tokens).await {
                 Ok(identity) => Event::Approve(Arc::new(identity)),

@@ -56,6 +56,9 @@ pub(crate) enum Outcome {
 pub(crate) trait Polled: Send + Sync + 'static {
     /// Polls login `id` once; `last` when its deadline has come (the login must end).
     fn poll(self: Arc<Self>, id: LoginId, last: bool) -> impl Future<Output = Outcome> + Send;
+    /// The deadline of `id` came before another poll was allowed (one interval after the
+    /// previous one): it ends as expired without an early poll.
+    fn expire(self: Arc<Self>, id: LoginId) -> impl Future<Output = ()> + Send;
     /// The poller gives up on `id` after repeated transient failures.
     fn give_up(self: Arc<Self>, id: LoginId, error: Error) -> impl Future<Output = ()> + Send;
     /// Bounds the poll tasks in flight.
@@ -265,8 +268,19 @@ impl<T: Polled> Poller<T> {
         e.key = None;
         let due = e.due;
         let last = due >= e.deadline;
+        let now = Instant::now();
+        // Vipps answers a poll sooner than `interval` (after `slow_down`s, the longer one)
+        // with `slow_down`: at the deadline, a poll that would come early is not sent.
+        let too_soon = e.last_sent.is_some_and(|sent| now < sent + e.interval);
+        if last && too_soon {
+            self.entries.remove(&id);
+            self.set_pending_gauge();
+            drop(permit);
+            tokio::spawn(target.expire(id));
+            return;
+        }
         e.in_flight = true;
-        e.last_sent = Some(Instant::now());
+        e.last_sent = Some(now);
         let reports = self.reports.clone();
         let span = tracing::debug_span!("vipps_login_poll", login_id = %id);
         tokio::spawn(

@@ -175,7 +175,8 @@ impl Engine {
     }
 
     /// The keys that find a login by something other than its id: its `auth_req_id`
-    /// (webhook pings), its `state` (the phone's browser), and this instance's index of
+    /// (webhook pings; a phone's browser back without `state`), its `state` (the phone's
+    /// browser), and this instance's index of
     /// the logins it polls (a take-over reads it).
     async fn write_side_keys(
         &self,
@@ -187,8 +188,11 @@ impl Engine {
         let store = self.store();
         let ttl = expires_in + self.config.result_ttl;
         let id_bytes = id.as_str().as_bytes().to_vec();
-        // Only a webhook ping looks a login up by its auth_req_id; a decoy has none.
-        if self.config.webhook_secret.is_some() && record.kind == LoginKind::Vipps {
+        // A webhook ping, and a browser that comes back without `state`, find the login by
+        // its auth_req_id; a decoy has none.
+        if (self.config.webhook_secret.is_some() || record.browser)
+            && record.kind == LoginKind::Vipps
+        {
             store
                 .set(&keys::auth_req(&record.auth_req_id), id_bytes.clone(), ttl)
                 .await?;

@@ -186,6 +186,8 @@ pub struct Script {
     pub seen_tokens: Vec<(String, String)>,
     /// Path of every request, in order.
     pub paths: Vec<String>,
+    /// When each token request arrived.
+    pub token_times: Vec<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -262,6 +264,9 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     {
         let mut s = p.script.lock().unwrap();
         s.paths.push(parts.uri.path().to_owned());
+        if is_token {
+            s.token_times.push(std::time::Instant::now());
+        }
         if is_token
             && let Some(TokenAction::Respond {
                 status,
