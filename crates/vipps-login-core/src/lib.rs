@@ -18,8 +18,10 @@
 //!   whichever instance asks; polling survives the death of an instance (another takes
 //!   its logins over); abuse limits ([`RateLimits`]) are counted in the store.
 //! - **Verification**: ID tokens are checked against the issuer's JWKS (RS256/ES256 only,
-//!   `iss`, `aud`, `exp`/`iat`, `nonce`, `auth_req_id`); userinfo comes typed ([`UserInfo`])
-//!   and must belong to the same `sub`.
+//!   `iss`, `aud`, `exp`/`iat`, `nonce` when present, `auth_req_id`); userinfo comes typed
+//!   ([`UserInfo`]) and must belong to the same `sub`; the verified number must be the one
+//!   the login was started for. Where Vipps' documents leave a behaviour open, the
+//!   [`protocol`] notes say what happens in every reading.
 //! - **Operations**: discovery and JWKS cached for as long as Vipps allows, one [`Error`]
 //!   type whose messages a cashier can act on (in Norwegian, Danish, Finnish or English:
 //!   [`Error::sentence`], [`Language`]), secrets and phone numbers kept out of logs,
@@ -60,6 +62,11 @@
 
 mod client;
 pub mod clock;
+
+/// What Vipps documents, what it leaves open, and what this crate does in each case.
+pub mod protocol {
+    #![doc = include_str!("docs/protocol.md")]
+}
 mod config;
 mod error;
 mod expiry;
