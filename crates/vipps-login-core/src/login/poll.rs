@@ -1,7 +1,6 @@
 //! What one poll of Vipps' token endpoint means for a login: the decisions the poller
 //! (which only keeps time) leaves to the engine.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -15,27 +14,23 @@ use crate::wire::PollAnswer;
 use crate::{Error, LoginId};
 
 impl Polled for Engine {
-    fn poll(self: Arc<Self>, id: LoginId, last: bool) -> impl Future<Output = Outcome> + Send {
-        async move {
-            match self.poll_once(&id).await {
-                Outcome::Done => Outcome::Done,
-                other if last => {
-                    if let Outcome::Transient(e) = &other {
-                        tracing::debug!(error = %e.code(), "last poll before the deadline failed");
-                    }
-                    self.finish_from(&id, Event::Expire, None).await;
-                    Outcome::Done
+    async fn poll(self: Arc<Self>, id: LoginId, last: bool) -> Outcome {
+        match self.poll_once(&id).await {
+            Outcome::Done => Outcome::Done,
+            other if last => {
+                if let Outcome::Transient(e) = &other {
+                    tracing::debug!(error = %e.code(), "last poll before the deadline failed");
                 }
-                other => other,
+                self.finish_from(&id, Event::Expire, None).await;
+                Outcome::Done
             }
+            other => other,
         }
     }
 
-    fn give_up(self: Arc<Self>, id: LoginId, error: Error) -> impl Future<Output = ()> + Send {
-        async move {
-            self.finish_from(&id, Event::Fail((&error).into()), None)
-                .await;
-        }
+    async fn give_up(self: Arc<Self>, id: LoginId, error: Error) {
+        self.finish_from(&id, Event::Fail((&error).into()), None)
+            .await;
     }
 
     fn permits(&self) -> &Arc<Semaphore> {
