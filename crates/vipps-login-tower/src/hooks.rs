@@ -91,8 +91,9 @@ pub struct CompletedLogin {
     pub identity: Arc<Identity>,
     /// Which variant ended it.
     pub flow: FlowChoice,
-    /// The number the login was started for (Vipps verified the customer behind it; the
-    /// verified number itself is in the userinfo when the `phoneNumber` scope was asked).
+    /// The number the login was started for, as the engine gives it back to the login's
+    /// owner. When the `phoneNumber` scope was asked, the engine checked that the number
+    /// Vipps verified (in the userinfo) is this one.
     pub msisdn: Msisdn,
 }
 

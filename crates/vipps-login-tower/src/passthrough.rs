@@ -21,11 +21,11 @@ use cookie::{Cookie, CookieJar};
 use http::{HeaderMap, header};
 use vipps_login_core::StoreError;
 
-use crate::session::Sessions;
+use crate::session::{Sessions, store_key};
 use crate::user::VippsUser;
 
 /// A session as the pass-through path last decoded it.
-pub(crate) struct Decoded {
+struct Decoded {
     /// The session's store key (`vipps-login-tower:session:{id}`).
     store_key: Box<str>,
     /// The sealed bytes the decoding came from.
@@ -35,7 +35,16 @@ pub(crate) struct Decoded {
 }
 
 /// Decoded sessions by the exact value of their cookie (its bytes as sent).
-pub(crate) type DecodedCache = crate::memo::Memo<Decoded>;
+type DecodedCache = crate::memo::Memo<Decoded>;
+
+/// The pass-through path's session check over the layer's [`Sessions`], with the
+/// decodings it keeps by cookie value. The store stays the source of truth: every request
+/// still reads the stored bytes and the cached decoding is used only when they are the
+/// same, so logout or rotation on another instance takes effect at once.
+#[derive(Default)]
+pub(crate) struct SessionCheck {
+    decoded: DecodedCache,
+}
 
 /// The session a request's cookie names, by the cookie's value `V`.
 enum Found<V> {
@@ -61,7 +70,7 @@ impl<V: AsRef<[u8]>> Found<V> {
     }
 }
 
-/// A session check that waits for the store: finish it with [`Sessions::user_later`].
+/// A session check that waits for the store: finish it with [`SessionCheck::user_later`].
 pub(crate) struct Pending(Found<Box<[u8]>>);
 
 /// What the store holds for a session: shared (an in-process store) or a copy.
@@ -106,54 +115,73 @@ fn cookie_values<'h, 'n>(
         })
 }
 
-impl Sessions {
+/// The session id sealed in a cookie value, if it authenticates under the sessions' key.
+fn decrypt_id(sessions: &Sessions, value: &[u8]) -> Option<String> {
+    let value = std::str::from_utf8(value).ok()?;
+    let jar = CookieJar::new();
+    let cookie = Cookie::new(sessions.cookie_name.clone(), value.to_owned());
+    let plain = jar.private(&sessions.key).decrypt(cookie)?;
+    (plain.value().len() == 43).then(|| plain.value().to_owned())
+}
+
+impl SessionCheck {
     /// The first cookie of ours that authenticates: one decoded before, or one that
     /// decrypts to a session id now.
-    fn find<'h>(&self, headers: &'h HeaderMap, now: u64) -> Option<Found<&'h [u8]>> {
-        for value in cookie_values(headers, &self.cookie_name) {
+    fn find<'h>(
+        &self,
+        sessions: &Sessions,
+        headers: &'h HeaderMap,
+        now: u64,
+    ) -> Option<Found<&'h [u8]>> {
+        for value in cookie_values(headers, &sessions.cookie_name) {
             if let Some(hit) = self.decoded.get(value, now) {
                 return Some(Found::Cached(value, hit));
             }
-            if let Some(id) = self.decrypt_id(value) {
-                return Some(Found::Fresh(value, crate::session::store_key(&id)));
+            if let Some(id) = decrypt_id(sessions, value) {
+                return Some(Found::Fresh(value, store_key(&id)));
             }
         }
         None
     }
 
-    /// The session id sealed in a cookie value, if it authenticates under our key.
-    fn decrypt_id(&self, value: &[u8]) -> Option<String> {
-        let value = std::str::from_utf8(value).ok()?;
-        let jar = CookieJar::new();
-        let cookie = Cookie::new(self.cookie_name.clone(), value.to_owned());
-        let plain = jar.private(&self.key).decrypt(cookie)?;
-        (plain.value().len() == 43).then(|| plain.value().to_owned())
-    }
-
     /// The logged-in user of the request's session, for the pass-through path; `Err`
     /// when the store must be waited for (a networked store): then
-    /// [`Sessions::user_later`] finishes the check without decrypting again.
-    pub(crate) fn user_now(&self, headers: &HeaderMap) -> Result<Option<VippsUser>, Pending> {
-        let now = self.now();
-        let Some(found) = self.find(headers, now) else {
+    /// [`SessionCheck::user_later`] finishes the check without decrypting again.
+    pub(crate) fn user_now(
+        &self,
+        sessions: &Sessions,
+        headers: &HeaderMap,
+    ) -> Result<Option<VippsUser>, Pending> {
+        let now = sessions.now();
+        let Some(found) = self.find(sessions, headers, now) else {
             return Ok(None);
         };
-        match self.store.get_ready(found.store_key()) {
-            Some(read) => Ok(self.settle(found, read.map(|b| b.map(Read::Shared)), now)),
+        match sessions.store.get_ready(found.store_key()) {
+            Some(read) => Ok(self.settle(sessions, found, read.map(|b| b.map(Read::Shared)), now)),
             None => Err(Pending(found.into_owned())),
         }
     }
 
-    /// Finishes a check [`Sessions::user_now`] could not.
-    pub(crate) async fn user_later(&self, pending: Pending) -> Option<VippsUser> {
+    /// Finishes a check [`SessionCheck::user_now`] could not.
+    pub(crate) async fn user_later(
+        &self,
+        sessions: &Sessions,
+        pending: Pending,
+    ) -> Option<VippsUser> {
         let found = pending.0;
-        let read = self.store.get(found.store_key()).await;
-        self.settle(found, read.map(|b| b.map(Read::Owned)), self.now())
+        let read = sessions.store.get(found.store_key()).await;
+        self.settle(
+            sessions,
+            found,
+            read.map(|b| b.map(Read::Owned)),
+            sessions.now(),
+        )
     }
 
     /// The user of `found` given what the store holds for it.
     fn settle<V: AsRef<[u8]>>(
         &self,
+        sessions: &Sessions,
         found: Found<V>,
         read: Result<Option<Read>, StoreError>,
         now: u64,
@@ -185,7 +213,7 @@ impl Sessions {
             }
             Found::Fresh(value, key) => (value, key.into_boxed_str()),
         };
-        let data = self.decode_at(&store_key, bytes.as_slice())?;
+        let data = sessions.decode_at(&store_key, bytes.as_slice())?;
         let user = data.user.as_ref().map(|u| u.to_user(&data.csrf));
         let expires = data.expires;
         self.decoded.insert(

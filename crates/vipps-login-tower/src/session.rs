@@ -62,11 +62,6 @@ pub(crate) struct Sessions {
     pub ttl: Duration,
     /// The `Secure` attribute, decided from configuration when the layer was built.
     pub secure: bool,
-    /// Decoded sessions by the exact cookie value (see [`crate::passthrough`]). The store
-    /// stays the source of truth: every request still reads the stored bytes and the
-    /// cached decoding is used only when they are the same, so logout or rotation on
-    /// another instance takes effect at once.
-    pub decoded: crate::passthrough::DecodedCache,
     /// Seals session data at rest (it holds the customer's userinfo); derived from the
     /// cookie key, so instances sharing the cookie secret share it.
     pub sealer: Sealer,

@@ -9,7 +9,7 @@ use url::Url;
 use vipps_login_core::{Scopes, VippsClient};
 
 use crate::hooks::{CompletionStep, FlowChooser, LoginHook};
-use crate::passthrough::Pending;
+use crate::passthrough::{Pending, SessionCheck};
 use crate::session::Sessions;
 use crate::user::{LayerMark, VippsUser};
 
@@ -65,6 +65,8 @@ impl ClientIp {
 pub(crate) struct Shared {
     pub client: VippsClient,
     pub sessions: Sessions,
+    /// The pass-through path's session check (it keeps decodings by cookie value).
+    pub session_check: SessionCheck,
     pub prefix: String,
     pub templates: minijinja::Environment<'static>,
     pub texts: crate::i18n::Texts,
@@ -114,14 +116,14 @@ impl Shared {
     /// else the layer mark. `Err` when the store must be waited for: finish with
     /// [`Shared::attach_later`].
     pub(crate) fn attach_now<B>(&self, req: &mut Request<B>) -> Result<(), Pending> {
-        let user = self.sessions.user_now(req.headers())?;
+        let user = self.session_check.user_now(&self.sessions, req.headers())?;
         self.mark(req, user);
         Ok(())
     }
 
     /// Finishes what [`Shared::attach_now`] could not.
     pub(crate) async fn attach_later<B>(&self, req: &mut Request<B>, pending: Pending) {
-        let user = self.sessions.user_later(pending).await;
+        let user = self.session_check.user_later(&self.sessions, pending).await;
         self.mark(req, user);
     }
 

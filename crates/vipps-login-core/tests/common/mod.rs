@@ -174,6 +174,9 @@ pub enum TokenAction {
 
 type Rewrite = Box<dyn Fn(&Map<String, Value>) -> String + Send + Sync>;
 
+/// Rewrites a userinfo answer in place.
+pub type RewriteUserinfo = Box<dyn Fn(&mut Value) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Script {
     pub token_actions: VecDeque<TokenAction>,
@@ -181,7 +184,7 @@ pub struct Script {
     /// returns the token to hand out instead.
     pub rewrite_id_token: Option<Rewrite>,
     /// Rewrites successful userinfo answers in place.
-    pub rewrite_userinfo: Option<Box<dyn Fn(&mut Value) + Send + Sync>>,
+    pub rewrite_userinfo: Option<RewriteUserinfo>,
     /// (access_token, id_token) of every successful token answer.
     pub seen_tokens: Vec<(String, String)>,
     /// Path of every request, in order.

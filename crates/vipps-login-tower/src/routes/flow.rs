@@ -5,15 +5,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use serde::Deserialize;
-use serde_json::json;
 use vipps_login_core::{
-    BindingMessage, Error, Flow, LoginContext, LoginHint, LoginId, LoginRequest, LoginStatus,
-    LoginView, Msisdn,
+    BindingMessage, Error, Flow, FlowKind, LoginContext, LoginEnd, LoginHint, LoginId,
+    LoginRequest, LoginView, Msisdn,
 };
 
-use super::context::RequestInfo;
 use super::outcome::Outcome;
+use super::request::{RequestInfo, save_session, session_cookie};
 use crate::hooks::{CompletedLogin, Completion, FlowChoice, StartContext};
 use crate::return_to::safe_return_to;
 use crate::session::Session;
@@ -53,11 +53,18 @@ fn client_key(ip: IpAddr) -> String {
     }
 }
 
-fn flow_name(flow: FlowChoice) -> &'static str {
-    match flow {
-        FlowChoice::FinishInApp => "finish_in_app",
-        FlowChoice::ContinueInBrowser => "continue_in_browser",
+/// The continue-in-browser `redirect_uri`: the public base URL plus `{prefix}/callback`.
+fn callback_url(shared: &Shared) -> Option<url::Url> {
+    let mut base = shared.public_base_url.clone()?;
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
     }
+    base.join(&format!(
+        "{}/callback",
+        shared.prefix.trim_start_matches('/')
+    ))
+    .ok()
 }
 
 /// Starts a login for `session` (new sessions are saved here: a start is the first thing
@@ -104,7 +111,7 @@ pub(super) async fn start(
         request = request.requested_expiry(expiry.into());
     }
     if flow == FlowChoice::ContinueInBrowser {
-        let Some(redirect_uri) = shared.callback_url() else {
+        let Some(redirect_uri) = callback_url(shared) else {
             tracing::error!("continue-in-browser chosen but no public_base_url is configured");
             return Err(StartFailure::Outcome(Outcome::error(&Error::Config(
                 "continue-in-browser needs a public base URL".into(),
@@ -112,9 +119,8 @@ pub(super) async fn start(
         };
         request = request.flow(Flow::ContinueInBrowser { redirect_uri });
     }
-    // The number rides along (sealed in the store) for the completion step's phone check.
-    let mut context = LoginContext::new(session.data.owner.clone())
-        .extra(json!({ "flow": flow_name(flow), "msisdn": msisdn.as_str() }));
+    // The engine keeps the number (sealed) and gives it back to this session only.
+    let mut context = LoginContext::new(session.data.owner.clone());
     if let Some(r) = &return_to {
         context = context.return_to(r.clone());
     }
@@ -132,8 +138,7 @@ pub(super) async fn start(
         }
     };
     if session.is_new {
-        shared
-            .save_session(session)
+        save_session(shared, session)
             .await
             .map_err(StartFailure::Outcome)?;
     }
@@ -147,58 +152,86 @@ pub(super) async fn start(
 
 /// Where a session's login stands, as the waiting page and the status API show it.
 pub(super) enum View {
-    Waiting(LoginView),
+    Waiting {
+        login: Box<LoginView>,
+        /// The number the login was started for (this session's own login).
+        started_for: Option<Msisdn>,
+        /// The session's CSRF token, for the cancel form.
+        csrf: String,
+    },
     Done(Outcome),
     LoggedIn {
         redirect: String,
         user: Box<StoredUser>,
+        /// The new session's cookie, when the login rotated it.
+        cookie: Option<HeaderValue>,
     },
     /// A replaced completion step sent the operator elsewhere.
     Redirect(String),
 }
 
-/// The login `id` of `session`, or `None` when it is not this session's (or unknown).
-async fn own_login(
+/// The login `id` of `owner`, or `None` when it is not theirs (or unknown).
+pub(super) async fn own_login(
     shared: &Shared,
-    session: &Session,
+    owner: &str,
     id: &str,
-) -> Result<Option<LoginView>, Outcome> {
+) -> Result<Option<LoginView>, Error> {
     let Ok(login_id) = id.parse::<LoginId>() else {
         return Ok(None);
     };
     match shared.client.login(&login_id).await {
-        Ok(view) if view.context.owner() == session.data.owner => Ok(Some(view)),
+        Ok(view) if view.context.owner() == owner => Ok(Some(view)),
         Ok(_) | Err(Error::LoginNotFound) => Ok(None),
-        Err(e) => Err(Outcome::error(&e)),
+        Err(e) => Err(e),
     }
 }
 
+fn logged_in(shared: &Shared, session: &Session, user: StoredUser, redirect: String) -> View {
+    View::LoggedIn {
+        redirect,
+        user: Box::new(user),
+        cookie: session_cookie(shared, session),
+    }
+}
+
+/// The session is logged in with login `id` already (its result came here).
 fn logged_in_with(shared: &Shared, session: &Session, id: &str) -> Option<View> {
     let user = session.data.user.as_ref().filter(|u| u.login_id == id)?;
-    Some(View::LoggedIn {
-        redirect: shared.continue_url.clone(),
-        user: Box::new(user.clone()),
-    })
+    Some(logged_in(
+        shared,
+        session,
+        user.clone(),
+        shared.continue_url.clone(),
+    ))
 }
 
 /// Checks a login of `session`; an approved one is redeemed here, once, and the session
 /// logged in (or the replaced completion step runs).
 pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str) -> View {
-    let view = match own_login(shared, session, id).await {
+    let view = match own_login(shared, &session.data.owner, id).await {
         Ok(Some(view)) => view,
         Ok(None) => {
             return logged_in_with(shared, session, id)
                 .unwrap_or_else(|| View::Done(Outcome::not_found()));
         }
-        Err(o) => return View::Done(o),
+        Err(e) => return View::Done(Outcome::error(&e)),
     };
-    match &view.status {
-        LoginStatus::Pending | LoginStatus::AwaitingBrowser => View::Waiting(view),
-        LoginStatus::Approved(_) => redeem_here(shared, session, view).await,
-        LoginStatus::Redeemed if !view.continue_in_browser => logged_in_with(shared, session, id)
-            .unwrap_or_else(|| View::Done(Outcome::error(&Error::AlreadyCompleted))),
-        other => {
-            if let Some(Err(why)) = other.outcome() {
+    let flow = view.flow();
+    let Some(end) = view.end() else {
+        return View::Waiting {
+            started_for: view.number_for(&session.data.owner).cloned(),
+            login: Box::new(view),
+            csrf: session.data.csrf.clone(),
+        };
+    };
+    let in_app = flow == FlowKind::FinishInApp;
+    match end {
+        LoginEnd::Approved(_) if in_app => redeem_here(shared, session, view).await,
+        LoginEnd::Redeemed if in_app => {
+            logged_in_with(shared, session, id).unwrap_or_else(|| View::Done(ended(&end, flow)))
+        }
+        end => {
+            if let Some(why) = end.error() {
                 let return_to = view.context.return_to_path();
                 if let Some(Completion::Redirect { location }) =
                     shared.completion.ended(&view.id, return_to, &why).await
@@ -206,33 +239,29 @@ pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str)
                     return View::Redirect(location);
                 }
             }
-            View::Done(Outcome::from_status(other).unwrap_or_else(Outcome::not_found))
+            View::Done(ended(&end, flow))
         }
     }
 }
 
-/// The number the login was started for, from its context.
-pub(super) fn started_for(view: &LoginView) -> Option<Msisdn> {
-    view.context
-        .extra_value()
-        .get("msisdn")
-        .and_then(|m| m.as_str())
-        .and_then(|m| m.parse().ok())
+fn ended(end: &LoginEnd, flow: FlowKind) -> Outcome {
+    Outcome::ended(end, flow).unwrap_or_else(Outcome::not_found)
 }
 
 async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginView) -> View {
     let id = view.id.clone();
-    let Some(msisdn) = started_for(&view) else {
-        return View::Done(Outcome::not_found());
-    };
-    let identity = match shared.client.redeem(&id, &session.data.owner).await {
-        Ok(identity) => identity,
+    let redeemed = match shared.client.redeem_login(&id, &session.data.owner).await {
+        Ok(redeemed) => redeemed,
         Err(Error::AlreadyCompleted) => {
             return logged_in_with(shared, session, id.as_str())
                 .unwrap_or_else(|| View::Done(Outcome::error(&Error::AlreadyCompleted)));
         }
         Err(e) => return View::Done(Outcome::error(&e)),
     };
+    let Some(msisdn) = redeemed.started_for else {
+        return View::Done(Outcome::not_found());
+    };
+    let identity = redeemed.identity;
     let completed = CompletedLogin {
         login_id: id.clone(),
         identity: Arc::clone(&identity),
@@ -262,20 +291,19 @@ async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginVie
     };
     shared.sessions.rotate(session).await;
     session.data.user = Some(user.clone());
-    if let Err(o) = shared.save_session(session).await {
+    if let Err(o) = save_session(shared, session).await {
         return View::Done(o);
     }
     tracing::info!(login_id = %id, "logged in (finish in app)");
-    View::LoggedIn {
-        redirect: return_to.unwrap_or_else(|| shared.continue_url.clone()),
-        user: Box::new(user),
-    }
+    let redirect = return_to.unwrap_or_else(|| shared.continue_url.clone());
+    logged_in(shared, session, user, redirect)
 }
 
 /// Cancels a login of `session`.
 pub(super) async fn cancel(shared: &Shared, session: &Session, id: &str) -> Result<(), Outcome> {
-    let view = own_login(shared, session, id)
-        .await?
+    let view = own_login(shared, &session.data.owner, id)
+        .await
+        .map_err(|e| Outcome::error(&e))?
         .ok_or_else(Outcome::not_found)?;
     shared.client.cancel(&view.id).await.map_err(|e| match e {
         // Decided a moment earlier (perhaps on another instance): too late, and the
@@ -308,12 +336,13 @@ pub(super) async fn phone_returns(
             tracing::info!(code = e.code(), "browser callback refused");
             Outcome::error(&e)
         })?;
-    let msisdn = started_for(&view).ok_or_else(Outcome::not_found)?;
-    let identity = shared
+    let redeemed = shared
         .client
-        .redeem(&view.id, view.context.owner())
+        .redeem_login(&view.id, view.context.owner())
         .await
         .map_err(|e| Outcome::error(&e))?;
+    let msisdn = redeemed.started_for.ok_or_else(Outcome::not_found)?;
+    let identity = redeemed.identity;
     let completed = CompletedLogin {
         login_id: view.id.clone(),
         identity: Arc::clone(&identity),
@@ -334,21 +363,9 @@ pub(super) async fn phone_returns(
         id_token_claims: identity.id_token_claims.clone(),
         userinfo: identity.userinfo.clone(),
     });
-    shared.save_session(&session).await?;
+    save_session(shared, &session).await?;
     tracing::info!(login_id = %view.id, "logged in (continue in browser)");
     Ok(session)
-}
-
-impl Shared {
-    pub(crate) fn callback_url(&self) -> Option<url::Url> {
-        let mut base = self.public_base_url.clone()?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        base.join(&format!("{}/callback", self.prefix.trim_start_matches('/')))
-            .ok()
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! How a login's end is shown: result pages and JSON errors, one [`Outcome`] each.
+//! How a login's end is shown: result pages and JSON answers, one [`Outcome`] each, from
+//! core's [`LoginEnd`] in one table ([`read_end`]); errors that are no login's end
+//! (limits, the store, an unknown callback) by themselves.
 
 use std::time::Duration;
 
 use http::StatusCode;
-use vipps_login_core::{Error, Language, LoginStatus, SentenceParts};
+use vipps_login_core::login::CannotUseVipps;
+use vipps_login_core::{Error, FlowKind, Language, LoginEnd, LoginStatus, SentenceParts};
 
 use crate::i18n::Texts;
 
@@ -50,12 +53,7 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn new(
-        status: &'static str,
-        heading: &'static str,
-        message: Text,
-        http: StatusCode,
-    ) -> Self {
+    fn new(status: &'static str, heading: &'static str, message: Text, http: StatusCode) -> Self {
         Self {
             status,
             heading: Text::Key(heading),
@@ -75,40 +73,54 @@ impl Outcome {
         Self::new(status, heading, Text::Key(message), http)
     }
 
+    /// How a login that ended reads, from [the table](read_end); `None` for a
+    /// finish-in-app approval, which is redeemed rather than shown.
+    pub(crate) fn ended(end: &LoginEnd, flow: FlowKind) -> Option<Self> {
+        read_end(end, flow).outcome
+    }
+
+    /// How an error reads: a login's end ([`LoginEnd::from_error`]) through the table,
+    /// any other error (limits, the store, an unknown callback, no such login) by itself.
+    pub(crate) fn error(e: &Error) -> Self {
+        match LoginEnd::from_error(e) {
+            LoginEnd::Failed(_) => Self::failure(e),
+            end => Self::ended(&end, FlowKind::FinishInApp).unwrap_or_else(|| Self::failure(e)),
+        }
+    }
+
+    /// The errors that are not a login's end, and a login that failed.
+    fn failure(e: &Error) -> Self {
+        let (status, heading, http) = match e {
+            Error::LoginNotFound => return Self::not_found(),
+            Error::RateLimited { .. } | Error::LoginPending { .. } | Error::CoolingDown { .. } => {
+                let mut o = Self::new(
+                    "rate_limited",
+                    "rate_limited_heading",
+                    Text::Error(e.clone()),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                let wait = e.retry_after().unwrap_or(Duration::from_secs(60));
+                o.retry_after = Some(wait.max(Duration::from_secs(1)));
+                return o;
+            }
+            Error::UnknownCallback => ("rejected", "rejected_heading", StatusCode::FORBIDDEN),
+            Error::Store(_) => ("unavailable", "unavailable_heading", e.status()),
+            _ => ("error", "error_heading", e.status()),
+        };
+        let mut outcome = Self::new(status, heading, Text::Error(e.clone()), http);
+        // A store outage (503) says when to try again, as a rate limit does.
+        outcome.retry_after = e.retry_after();
+        outcome
+    }
+
+    /// A login the customer declined, as the table reads it.
     pub(crate) fn declined() -> Self {
-        Self::new(
-            "declined",
-            "declined_heading",
-            Text::Error(Error::Declined),
-            StatusCode::OK,
-        )
+        Self::error(&Error::Declined)
     }
 
-    pub(crate) fn expired() -> Self {
-        Self::new(
-            "expired",
-            "expired_heading",
-            Text::Error(Error::Expired),
-            StatusCode::OK,
-        )
-    }
-
+    /// A login cancelled here, as the table reads it.
     pub(crate) fn cancelled() -> Self {
-        Self::keys(
-            "cancelled",
-            "cancelled_heading",
-            "cancelled_message",
-            StatusCode::OK,
-        )
-    }
-
-    pub(crate) fn continued_in_browser() -> Self {
-        Self::keys(
-            "continued_in_browser",
-            "continued_heading",
-            "continued_message",
-            StatusCode::OK,
-        )
+        Self::error(&Error::Cancelled)
     }
 
     /// A cancel that came after the login was decided: 409, the login is left as it is.
@@ -119,18 +131,6 @@ impl Outcome {
             "too_late_message",
             StatusCode::CONFLICT,
         )
-    }
-
-    fn rate_limited(e: &Error) -> Self {
-        let mut o = Self::new(
-            "rate_limited",
-            "rate_limited_heading",
-            Text::Error(e.clone()),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        let wait = e.retry_after().unwrap_or(Duration::from_secs(60));
-        o.retry_after = Some(wait.max(Duration::from_secs(1)));
-        o
     }
 
     pub(crate) fn csrf() -> Self {
@@ -152,6 +152,7 @@ impl Outcome {
         )
     }
 
+    /// The app's [`LoginHook`](crate::LoginHook) (or completion step) refused the login.
     pub(crate) fn rejected(e: &crate::HookError) -> Self {
         Self::new(
             "rejected",
@@ -160,66 +161,102 @@ impl Outcome {
             e.status(),
         )
     }
+}
 
-    pub(crate) fn error(e: &Error) -> Self {
-        match e {
-            Error::Declined => return Self::declined(),
-            Error::Expired => return Self::expired(),
-            Error::Cancelled => return Self::cancelled(),
-            Error::LoginNotFound => return Self::not_found(),
-            Error::RateLimited { .. } | Error::LoginPending { .. } | Error::CoolingDown { .. } => {
-                return Self::rate_limited(e);
-            }
-            Error::UnknownCallback | Error::AlreadyCompleted => {
-                return Self::new(
-                    "rejected",
-                    "rejected_heading",
-                    Text::Error(e.clone()),
-                    StatusCode::FORBIDDEN,
-                );
-            }
-            _ => {}
-        }
-        let (status, heading) = match e.code() {
-            "invalid_user" => ("invalid_user", "invalid_user_heading"),
-            "old_app" => ("old_app", "old_app_heading"),
-            "store" => ("unavailable", "unavailable_heading"),
-            _ => ("error", "error_heading"),
-        };
-        let mut outcome = Self::new(status, heading, Text::Error(e.clone()), e.status());
-        // A store outage (503) says when to try again, as a rate limit does.
-        outcome.retry_after = e.retry_after();
-        outcome
-    }
+/// One row of the table: the result page and JSON answer of a login's end, and its live
+/// status line.
+struct EndReading {
+    outcome: Option<Outcome>,
+    /// The key of the waiting page's (and the event stream's) status line.
+    line: &'static str,
+}
 
-    pub(crate) fn from_status(status: &LoginStatus) -> Option<Self> {
-        match status {
-            LoginStatus::Pending | LoginStatus::AwaitingBrowser | LoginStatus::Approved(_) => None,
-            LoginStatus::Exchanged(_) | LoginStatus::Redeemed => Some(Self::continued_in_browser()),
-            LoginStatus::Denied => Some(Self::declined()),
-            LoginStatus::Expired => Some(Self::expired()),
-            LoginStatus::Cancelled => Some(Self::cancelled()),
-            LoginStatus::Failed(reason) => Some(Self::error(&reason.to_error())),
-            _ => Some(Self::keys(
-                "error",
-                "error_heading",
-                "ended_message",
-                StatusCode::OK,
-            )),
+/// The table: how each way a login can end reads, for every front end of the layer
+/// (result pages, the JSON status, the live status line). `flow` tells the screen that
+/// started a continue-in-browser login (the customer carries on on the phone) from a
+/// finish-in-app one.
+fn read_end(end: &LoginEnd, flow: FlowKind) -> EndReading {
+    use StatusCode as H;
+    let said =
+        |status, heading, e: Error, http| Outcome::new(status, heading, Text::Error(e), http);
+    let in_browser = flow == FlowKind::ContinueInBrowser;
+    let (outcome, line) = match end {
+        LoginEnd::Approved(_) | LoginEnd::Redeemed if in_browser => (
+            Outcome::keys(
+                "continued_in_browser",
+                "continued_heading",
+                "continued_message",
+                H::OK,
+            ),
+            "status_ended",
+        ),
+        LoginEnd::Approved(_) => {
+            return EndReading {
+                outcome: None,
+                line: "status_approved",
+            };
         }
+        // Its result went elsewhere already (another tab, a replay).
+        LoginEnd::Redeemed => (
+            said(
+                "rejected",
+                "rejected_heading",
+                Error::AlreadyCompleted,
+                H::FORBIDDEN,
+            ),
+            "status_ended",
+        ),
+        LoginEnd::Declined => (
+            said("declined", "declined_heading", Error::Declined, H::OK),
+            "status_declined",
+        ),
+        LoginEnd::Expired => (
+            said("expired", "expired_heading", Error::Expired, H::OK),
+            "status_expired",
+        ),
+        LoginEnd::Cancelled => (
+            Outcome::keys("cancelled", "cancelled_heading", "cancelled_message", H::OK),
+            "status_cancelled",
+        ),
+        LoginEnd::CannotUseVipps(CannotUseVipps::NotEligible) => (
+            said(
+                "invalid_user",
+                "invalid_user_heading",
+                Error::InvalidUser,
+                Error::InvalidUser.status(),
+            ),
+            "status_ended",
+        ),
+        LoginEnd::CannotUseVipps(CannotUseVipps::OldApp) => (
+            said(
+                "old_app",
+                "old_app_heading",
+                Error::OldApp,
+                Error::OldApp.status(),
+            ),
+            "status_ended",
+        ),
+        LoginEnd::Failed(reason) => (Outcome::failure(&reason.to_error()), "status_ended"),
+        other => (
+            match other.error() {
+                Some(e) => Outcome::failure(&e),
+                None => Outcome::keys("error", "error_heading", "ended_message", H::OK),
+            },
+            "status_ended",
+        ),
+    };
+    EndReading {
+        outcome: Some(outcome),
+        line,
     }
 }
 
-/// The key of the live status line of a login.
-pub(crate) fn status_key(status: &LoginStatus) -> &'static str {
-    match status {
-        LoginStatus::Pending => "status_pending",
-        LoginStatus::AwaitingBrowser => "status_awaiting_browser",
-        LoginStatus::Approved(_) => "status_approved",
-        LoginStatus::Denied => "status_declined",
-        LoginStatus::Expired => "status_expired",
-        LoginStatus::Cancelled => "status_cancelled",
-        _ => "status_ended",
+/// The key of the live status line of a login in `status`.
+pub(crate) fn status_line(status: &LoginStatus, flow: FlowKind) -> &'static str {
+    match LoginEnd::of(status) {
+        Some(end) => read_end(&end, flow).line,
+        None if matches!(status, LoginStatus::AwaitingBrowser) => "status_awaiting_browser",
+        None => "status_pending",
     }
 }
 
@@ -255,11 +292,172 @@ impl Countdown {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use vipps_login_core::CoolDownReason;
+    use std::sync::Arc;
+    use vipps_login_core::{CoolDownReason, FailureReason};
 
     fn countdown(e: &Error) -> Option<Countdown> {
         let texts = Texts::new(Language::En, &[]);
         Countdown::from_parts(&Text::Error(e.clone()).parts(&texts, Language::En))
+    }
+
+    /// `status`, heading key, HTTP status and wait of an outcome.
+    fn row(o: &Outcome) -> (&'static str, &'static str, u16, Option<u64>) {
+        let heading = match o.heading {
+            Text::Key(k) => k,
+            _ => "?",
+        };
+        (
+            o.status,
+            heading,
+            o.http.as_u16(),
+            o.retry_after.map(|d| d.as_secs()),
+        )
+    }
+
+    /// What the layer answered for each error before the table (kept as it was).
+    #[test]
+    fn errors_read_as_before() {
+        let secs = |s| Some(Duration::from_secs(s));
+        let cases = [
+            (Error::Declined, ("declined", "declined_heading", 200, None)),
+            (Error::Expired, ("expired", "expired_heading", 200, None)),
+            (
+                Error::Cancelled,
+                ("cancelled", "cancelled_heading", 200, None),
+            ),
+            (
+                Error::LoginNotFound,
+                ("login_not_found", "not_found_heading", 404, None),
+            ),
+            (
+                Error::AlreadyCompleted,
+                ("rejected", "rejected_heading", 403, None),
+            ),
+            (
+                Error::UnknownCallback,
+                ("rejected", "rejected_heading", 403, None),
+            ),
+            (
+                Error::InvalidUser,
+                ("invalid_user", "invalid_user_heading", 422, None),
+            ),
+            (Error::OldApp, ("old_app", "old_app_heading", 422, None)),
+            (
+                Error::RateLimited {
+                    retry_after: secs(30),
+                },
+                ("rate_limited", "rate_limited_heading", 429, Some(30)),
+            ),
+            (
+                Error::RateLimited { retry_after: None },
+                ("rate_limited", "rate_limited_heading", 429, Some(60)),
+            ),
+            (
+                Error::LoginPending {
+                    retry_after: Some(Duration::from_millis(10)),
+                },
+                ("rate_limited", "rate_limited_heading", 429, Some(1)),
+            ),
+            (
+                Error::CoolingDown {
+                    reason: CoolDownReason::Declined,
+                    retry_after: Duration::from_secs(9),
+                },
+                ("rate_limited", "rate_limited_heading", 429, Some(9)),
+            ),
+            (
+                Error::Store("down".to_owned().into()),
+                ("unavailable", "unavailable_heading", 503, Some(5)),
+            ),
+            (
+                Error::InvalidClient,
+                (
+                    "error",
+                    "error_heading",
+                    Error::InvalidClient.status().as_u16(),
+                    None,
+                ),
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(row(&Outcome::error(&e)), want, "{e:?}");
+        }
+    }
+
+    /// What the waiting page and the status API showed for each state before the table.
+    #[test]
+    fn ends_read_as_before() {
+        let identity = Arc::new(vipps_login_core::Identity::new(
+            "sub".into(),
+            serde_json::Map::new(),
+            vipps_login_core::UserInfo::default(),
+        ));
+        let app = FlowKind::FinishInApp;
+        let browser = FlowKind::ContinueInBrowser;
+        let continued = Some(("continued_in_browser", "continued_heading", 200, None));
+        let cases = [
+            (LoginStatus::Pending, app, None, "status_pending"),
+            (
+                LoginStatus::AwaitingBrowser,
+                browser,
+                None,
+                "status_awaiting_browser",
+            ),
+            (
+                LoginStatus::Approved(identity.clone()),
+                app,
+                None,
+                "status_approved",
+            ),
+            (
+                LoginStatus::Exchanged(identity),
+                browser,
+                continued,
+                "status_ended",
+            ),
+            (LoginStatus::Redeemed, browser, continued, "status_ended"),
+            (
+                LoginStatus::Redeemed,
+                app,
+                Some(("rejected", "rejected_heading", 403, None)),
+                "status_ended",
+            ),
+            (
+                LoginStatus::Denied,
+                app,
+                Some(("declined", "declined_heading", 200, None)),
+                "status_declined",
+            ),
+            (
+                LoginStatus::Expired,
+                browser,
+                Some(("expired", "expired_heading", 200, None)),
+                "status_expired",
+            ),
+            (
+                LoginStatus::Cancelled,
+                app,
+                Some(("cancelled", "cancelled_heading", 200, None)),
+                "status_cancelled",
+            ),
+            (
+                LoginStatus::Failed(FailureReason::OldApp),
+                app,
+                Some(("old_app", "old_app_heading", 422, None)),
+                "status_ended",
+            ),
+            (
+                LoginStatus::Failed(FailureReason::RateLimited { retry_after: None }),
+                app,
+                Some(("rate_limited", "rate_limited_heading", 429, Some(60))),
+                "status_ended",
+            ),
+        ];
+        for (status, flow, want, line) in cases {
+            let shown = LoginEnd::of(&status).and_then(|end| Outcome::ended(&end, flow));
+            assert_eq!(shown.as_ref().map(row), want, "{status:?}");
+            assert_eq!(status_line(&status, flow), line, "{status:?}");
+        }
     }
 
     #[test]
