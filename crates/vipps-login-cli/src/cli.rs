@@ -14,10 +14,12 @@ Configuration (flags override the environment):
   VIPPS_MERCHANT_SERIAL_NUMBER  when a partner key acts for a merchant
   VIPPS_SYSTEM_NAME, VIPPS_SYSTEM_VERSION, VIPPS_SYSTEM_PLUGIN_NAME, VIPPS_SYSTEM_PLUGIN_VERSION
                                 optional Vipps-System-* headers
+  REDIS_URL                     login: a Redis shared with your web servers (as --redis-url)
   RUST_LOG                      log filter for diagnostics on stderr (default: warn)
 
 Exit codes:
-  0    logged in (user-exists: the number has Vipps login)
+  0    logged in (login --redirect-uri: the server behind it finished the login;
+       user-exists: the number has Vipps login)
   2    bad input or usage; nothing was sent to Vipps
   3    the customer declined
   4    the login expired before the customer confirmed
@@ -25,7 +27,7 @@ Exit codes:
        user-exists: the number has no Vipps login)
   6    rate limited: too many logins started for this customer (Retry-After is reported)
   7    Vipps refused or answered wrongly (credentials, protocol error, ID token that
-       fails verification, network)
+       fails verification, network), or the shared store (--redis-url) failed
   130  cancelled with Ctrl-C
 
 Try it without a Vipps account:
@@ -46,7 +48,7 @@ With --json stdout gets JSON lines, one object a line, each with an \"event\", a
 happen (nothing for humans on stderr):
   {\"event\":\"started\",\"login_id\":...,\"binding_message\":\"DESK-42\",\"phone\":\"47******78\",
    \"flow\":\"finish_in_app\",\"expires_at\":<unix secs>,\"expires_in_secs\":600}   at once: show the code
-  {\"event\":\"status\",\"status\":\"approved\"}   on each change (pending, approved, awaiting_browser,
+  {\"event\":\"status\",\"status\":\"approved\"}   on each change (pending, approved, awaiting_browser, exchanged,
    denied, expired, cancelled, ...)
 and last either
   {\"event\":\"result\",\"status\":\"approved\",\"sub\":...,\"binding_message\":...,\"id_token_claims\":{...},\"userinfo\":{...}}
@@ -60,9 +62,20 @@ token_verification, transport, ...
 Tokens (the ID token and the access token) are never printed.
 
 Continue in browser (--redirect-uri): after confirming, the customer's phone opens
-<redirect-uri>?code=... . The code must be exchanged by the server behind that URL, so
-this command cannot finish the login itself: it reports where the customer continues
-and exits 0 once Vipps hands the customer over to the browser.
+<redirect-uri>?code=...&state=... . The server behind that URL exchanges the code and
+finishes the login; this command never sees the code. It waits for the end of the
+login and exits with
+  0    the server finished the login (JSON: {\"event\":\"result\",
+       \"status\":\"continued_in_browser\",\"login_id\":...,\"binding_message\":...,
+       \"redirect_uri\":...}; no identity, the server has it)
+  4    it expired first; 130 Ctrl-C (the login is cancelled); other codes as above
+It sees the server finish only through a store they share: pass --redis-url (or set
+REDIS_URL) to the Redis your web servers use, with the same VIPPS_CLIENT_ID and
+VIPPS_CLIENT_SECRET. Without it, the login lives in this process only: the command says
+so when it starts (JSON: a {\"event\":\"notice\",\"notice\":\"no_shared_store\",...} line after
+\"started\") and waits until the login expires (exit 4, even if the customer got in) or is
+cancelled. A decline is not seen in this variant (the login is not polled: Vipps answers
+once, to the server), so it ends as expired too.
 
 Scopes: openid (always), name, phoneNumber, email, address, birthDate, nin,
 delegatedConsents.
@@ -180,9 +193,16 @@ pub(crate) struct LoginArgs {
     #[arg(long, value_name = "SECS")]
     pub(crate) expiry: Option<String>,
 
-    /// Continue in the phone's browser at this URL after confirming (must be registered)
+    /// Continue in the phone's browser at this URL after confirming (must be registered);
+    /// waits until the server behind it finishes the login (see below)
     #[arg(long, value_name = "URL")]
     pub(crate) redirect_uri: Option<String>,
+
+    /// Keep this login in the Redis your web servers share
+    /// (`redis://[user:password@]host:port[/db]`), so that this command sees the server
+    /// behind --redirect-uri finish it
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_name = "URL")]
+    pub(crate) redis_url: Option<String>,
 
     /// Print JSON lines on stdout as the login goes (started, status, result or error)
     #[arg(long)]

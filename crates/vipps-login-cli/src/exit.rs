@@ -52,6 +52,17 @@ pub(crate) fn end_code(end: &LoginEnd) -> u8 {
     }
 }
 
+/// The exit code of a continue-in-browser login that ended as `end`. The server behind
+/// the redirect URI finished it: exchanged, and perhaps redeemed already (which
+/// [`end_code`] reads as "handed out already") is success; every other end as
+/// [`end_code`] has it.
+pub(crate) fn browser_end_code(end: &LoginEnd) -> u8 {
+    match end {
+        LoginEnd::Redeemed => OK,
+        other => end_code(other),
+    }
+}
+
 /// `u8` to [`ExitCode`].
 pub(crate) fn code(code: u8) -> ExitCode {
     ExitCode::from(code)
@@ -109,6 +120,21 @@ mod tests {
     fn every_error_variant_has_its_documented_exit_code() {
         for (error, expected) in every_variant() {
             assert_eq!(exit_code(&error), expected, "{}", error.code());
+        }
+    }
+
+    #[test]
+    fn a_browser_login_finished_by_the_server_is_success() {
+        assert_eq!(browser_end_code(&LoginEnd::Redeemed), OK);
+        assert_eq!(end_code(&LoginEnd::Redeemed), VIPPS_FAILED);
+        for (end, code) in [
+            (LoginEnd::Expired, EXPIRED),
+            (LoginEnd::Declined, DECLINED),
+            (LoginEnd::Cancelled, INTERRUPTED),
+            (LoginEnd::from_error(&Error::InvalidClient), VIPPS_FAILED),
+        ] {
+            assert_eq!(browser_end_code(&end), code, "{}", end.as_str());
+            assert_eq!(crate::output::Failure::ended(&end).exit, code);
         }
     }
 

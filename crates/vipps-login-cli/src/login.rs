@@ -6,12 +6,13 @@ use std::time::Duration;
 use serde_json::json;
 use url::Url;
 use vipps_login_core::{
-    BindingMessage, Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn, Scopes,
-    StartedLogin, VippsClient,
+    BindingMessage, Error, Flow, LoginEnd, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn,
+    Scopes, StartedLogin, VippsClient,
 };
 
 use crate::cli::LoginArgs;
 use crate::client;
+use crate::exit;
 use crate::output::{self, Failure, Ui};
 
 /// Everything the command line asked for, validated; nothing has been sent yet.
@@ -22,6 +23,8 @@ struct Plan {
     binding_message: BindingMessage,
     expiry: Option<Duration>,
     redirect_uri: Option<Url>,
+    /// `--redis-url`: the logins live in this Redis, shared with other instances.
+    redis_url: Option<String>,
 }
 
 /// Checks every input before anything goes on the wire (exit 2 on the first bad one).
@@ -54,19 +57,37 @@ fn plan(args: &LoginArgs) -> Result<Plan, Failure> {
             Failure::invalid_input(format!("--redirect-uri is not a valid URL ({e})."))
         })?),
     };
+    let redis_url = match args.redis_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            // The URL may carry a password: the message names the problem, not the URL.
+            Url::parse(text).map_err(|e| {
+                Failure::invalid_input(format!(
+                    "--redis-url (REDIS_URL) is not a valid URL ({e}); it looks like \
+                     redis://[user:password@]host:port[/db]."
+                ))
+            })?;
+            Some(text.to_owned())
+        }
+    };
     Ok(Plan {
         msisdn,
         scopes,
         binding_message,
         expiry,
         redirect_uri,
+        redis_url,
     })
 }
 
 /// Runs `login`. Prints the result itself; a failure is returned for `main` to report.
 pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
     let plan = plan(&args)?;
-    let client = client::client(&args.client)?;
+    // Redis is reached (or not) before anything goes to Vipps.
+    let client = match &plan.redis_url {
+        Some(url) => client::shared_client(&args.client, url).await?,
+        None => client::client(&args.client)?,
+    };
 
     // Listen for Ctrl-C before anything is sent, so that it always cancels cleanly.
     let interrupted = tokio::signal::ctrl_c();
@@ -120,18 +141,14 @@ pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
         }),
     );
 
-    match plan.redirect_uri {
+    match &plan.redirect_uri {
         None => finish_in_app(&client, &started, &code, ui, &mut interrupted).await,
         Some(redirect_uri) => {
-            continue_in_browser(
-                &client,
-                &started,
-                &code,
-                &redirect_uri,
-                ui,
-                &mut interrupted,
-            )
-            .await
+            let browser = Browser {
+                redirect_uri,
+                shared_store: plan.redis_url.as_deref(),
+            };
+            continue_in_browser(&client, &started, &code, &browser, ui, &mut interrupted).await
         }
     }
 }
@@ -147,7 +164,7 @@ async fn finish_in_app(
     let identity = waiting(
         client,
         started,
-        code,
+        &format!("Waiting for the customer to confirm {code}"),
         ui,
         interrupted,
         client.wait(&started.id),
@@ -160,74 +177,111 @@ async fn finish_in_app(
     Ok(())
 }
 
-/// Variant 2: wait until Vipps hands the customer over to the phone's browser.
+/// Where a continue-in-browser login goes, and how this command learns that it ended.
+struct Browser<'a> {
+    redirect_uri: &'a Url,
+    /// The Redis URL (with its password) when the login lives in a store shared with the
+    /// server behind the redirect URI.
+    shared_store: Option<&'a str>,
+}
+
+/// Variant 2: the server behind the redirect URI exchanges the code and finishes the
+/// login; wait until it has (seen through the shared store), or the login expired or was
+/// cancelled.
 async fn continue_in_browser(
     client: &VippsClient,
     started: &StartedLogin,
     code: &str,
-    redirect_uri: &Url,
+    browser: &Browser<'_>,
     ui: Ui,
     interrupted: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
 ) -> Result<(), Failure> {
-    let handed_over = async {
-        let mut status = client.watch(&started.id).await?;
-        loop {
-            let current = status.borrow_and_update().clone();
-            if let LoginStatus::AwaitingBrowser = current {
-                return Ok(None);
-            }
-            if let Some(outcome) = current.outcome() {
-                return outcome.map(Some);
-            }
-            if status.changed().await.is_err() {
-                // The client stopped tracking this login: ask once more for its state.
-                let last = client.status(&started.id).await?;
-                if let LoginStatus::AwaitingBrowser = last {
-                    return Ok(None);
-                }
-                return last
-                    .outcome()
-                    .unwrap_or(Err(Error::LoginNotFound))
-                    .map(Some);
-            }
-        }
-    };
-    match waiting(client, started, code, ui, interrupted, handed_over).await? {
-        // Should the code already have been exchanged (not by us), show the identity.
-        Some(identity) => {
-            ui.result(
-                &output::identity_json(&identity, Some(code)),
-                &output::identity_text(&identity),
+    let redirect_uri = browser.redirect_uri;
+    match browser.shared_store {
+        Some(url) => ui.say(&format!(
+            "After confirming, the customer continues in the phone's browser at {redirect_uri}. \
+             Waiting until the server there finishes the login (followed through the Redis \
+             at {}).",
+            client::shown_url(url)
+        )),
+        None => {
+            let message = format!(
+                "This command sees the end of a continue-in-browser login only through a store \
+                 it shares with the server behind {redirect_uri} (--redis-url or REDIS_URL). \
+                 Without one it waits until the login expires ({} from now) or is cancelled \
+                 with Ctrl-C, even if the customer gets in.",
+                output::remaining(started.expires_at)
+            );
+            ui.say(&format!("Note: {message}"));
+            ui.event(
+                "notice",
+                json!({ "notice": "no_shared_store", "message": message }),
             );
         }
-        None => ui.result(
-            &json!({
-                "status": "awaiting_browser",
-                "binding_message": code,
-                "redirect_uri": redirect_uri.as_str(),
-            }),
-            &format!(
-                "The customer confirmed code {code} and continues in the phone's browser at\n  \
-                 {redirect_uri}\nThe server behind that URL exchanges the code and finishes \
-                 the login; this command stops here.\n"
-            ),
-        ),
     }
+    let end = waiting(
+        client,
+        started,
+        &format!("Waiting for the customer to confirm {code} and continue in the browser"),
+        ui,
+        interrupted,
+        end_of(client, &started.id),
+    )
+    .await?;
+    if exit::browser_end_code(&end) != exit::OK {
+        let mut failure = Failure::ended(&end);
+        if matches!(end, LoginEnd::Expired) && browser.shared_store.is_none() {
+            failure.message.push_str(
+                " Without --redis-url this command cannot see whether the server behind the \
+                 redirect URI finished the login before that.",
+            );
+        }
+        return Err(failure);
+    }
+    ui.result(
+        &json!({
+            "status": "continued_in_browser",
+            "login_id": started.id.as_str(),
+            "binding_message": code,
+            "redirect_uri": redirect_uri.as_str(),
+        }),
+        &format!(
+            "The customer confirmed code {code} and continued in the phone's browser at\n  \
+             {redirect_uri}\nwhere the server finished the login.\n"
+        ),
+    );
     Ok(())
+}
+
+/// How the login `id` ended, as soon as it has: watched (every change this instance
+/// makes, or hears of from the others on a shared store).
+async fn end_of(client: &VippsClient, id: &LoginId) -> Result<LoginEnd, Error> {
+    loop {
+        let mut status = client.watch(id).await?;
+        loop {
+            if let Some(end) = LoginEnd::of(&status.borrow_and_update()) {
+                return Ok(end);
+            }
+            if status.changed().await.is_err() {
+                // The client stopped tracking this login: watch it afresh (that reads it).
+                break;
+            }
+        }
+    }
 }
 
 /// Shows a spinner while `until` runs; Ctrl-C cancels the login and ends with exit 130.
 async fn waiting<T>(
     client: &VippsClient,
     started: &StartedLogin,
-    code: &str,
+    what: &str,
     ui: Ui,
     interrupted: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
     until: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Failure> {
     let message = || {
         format!(
-            "Waiting for the customer to confirm {code} · {} left · Ctrl-C cancels",
+            "{what} · {} left · Ctrl-C cancels",
             output::remaining(started.expires_at)
         )
     };
@@ -306,6 +360,7 @@ mod tests {
             binding_message: None,
             expiry: None,
             redirect_uri: None,
+            redis_url: None,
             json: false,
             client: ClientArgs {
                 issuer: None,
@@ -336,6 +391,16 @@ mod tests {
 
         a.redirect_uri = Some("not a url".into());
         assert_eq!(plan(&a).err().map(|f| f.code), Some("invalid_input"));
+        a.redirect_uri = Some("https://shop.example/welcome".into());
+
+        a.redis_url = Some("redis//:s3cret@nowhere".into());
+        let failure = plan(&a).err();
+        assert_eq!(failure.as_ref().map(|f| f.code), Some("invalid_input"));
+        assert!(failure.is_some_and(|f| !f.message.contains("s3cret")));
+        a.redis_url = Some("  ".into());
+        assert!(plan(&a).is_ok_and(|p| p.redis_url.is_none()));
+        a.redis_url = Some("redis://:s3cret@127.0.0.1:6379".into());
+        assert!(plan(&a).is_ok_and(|p| p.redis_url.is_some()));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! vipps-login login --phone 4712345678 [--scope "openid name phoneNumber"]
-//!                   [--binding-message CODE] [--expiry SECS] [--redirect-uri URL] [--json]
+//!                   [--binding-message CODE] [--expiry SECS] [--redirect-uri URL]
+//!                   [--redis-url URL] [--json]
 //! vipps-login user-exists --phone 4712345678 [--json]
 //! vipps-login sim [--listen 127.0.0.1:0] [--auto-approve-ms N]
 //! ```
@@ -11,7 +12,9 @@
 //! Configured like `vipps_login_core::Config::from_env()` (`VIPPS_ISSUER`,
 //! `VIPPS_CLIENT_ID`, `VIPPS_CLIENT_SECRET`, ...). Exit codes: 0 logged in; 2 bad input or
 //! usage (nothing sent); 3 declined; 4 expired; 5 cannot use Vipps login; 6 rate limited;
-//! 7 Vipps refused or answered wrongly; 130 cancelled with Ctrl-C. `vipps-login --help`
+//! 7 Vipps (or the shared store) refused or answered wrongly; 130 cancelled with Ctrl-C.
+//! With `--redirect-uri`, 0 means the server behind it finished the login, which the
+//! command sees through a store shared with that server (`--redis-url`). `vipps-login --help`
 //! has the details.
 
 mod cli;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
-use vipps_login_core::{Error, Identity};
+use vipps_login_core::{Error, Identity, LoginEnd};
 
 use crate::exit;
 
@@ -61,6 +61,22 @@ impl Failure {
             message: "The login was cancelled with Ctrl-C.".to_owned(),
             exit: exit::INTERRUPTED,
             retry_after: None,
+        }
+    }
+}
+
+impl Failure {
+    /// A login that ended as `end` without success for this command: the error its end
+    /// implies (code and sentence), with the exit code of `exit::end_code`.
+    pub(crate) fn ended(end: &LoginEnd) -> Self {
+        let error = end
+            .error()
+            .unwrap_or_else(|| Error::Protocol("the login ended unexpectedly".to_owned()));
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+            exit: exit::end_code(end),
+            retry_after: error.retry_after(),
         }
     }
 }

@@ -3,15 +3,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::Command;
+use vipps_login_core::{Config, Issuer, Secret, VippsClient};
+use vipps_login_redis::RedisStore;
 use vipps_login_sim::{Fault, Policy, SimConfig, SimHandle, Simulator};
 
 const KARI: &str = "4712345678";
 const NO_ACCOUNT: &str = "4711111111";
 const OLD_APP: &str = "4733333333";
+const OLA: &str = "4798765432";
 
 fn fast() -> SimConfig {
     SimConfig::default()
@@ -113,17 +117,22 @@ fn json_error(out: &Output, code: &str) -> Value {
 /// No JWT (base64url JSON header `eyJ…`), no secret, in anything the command printed.
 fn assert_no_secrets(out: &Output) {
     for text in [stdout(out), stderr(out)] {
-        assert!(
-            !text.contains("eyJ"),
-            "token-looking string printed: {text}"
-        );
-        assert!(
-            !text.contains("demo-secret"),
-            "client secret printed: {text}"
-        );
-        assert!(!text.to_lowercase().contains("access_token"), "{text}");
-        assert!(!text.contains("\"id_token\""), "{text}");
+        assert_no_secrets_in(&text);
     }
+}
+
+/// No JWT, no client secret, no token field in `text`.
+fn assert_no_secrets_in(text: &str) {
+    assert!(
+        !text.contains("eyJ"),
+        "token-looking string printed: {text}"
+    );
+    assert!(
+        !text.contains("demo-secret"),
+        "client secret printed: {text}"
+    );
+    assert!(!text.to_lowercase().contains("access_token"), "{text}");
+    assert!(!text.contains("\"id_token\""), "{text}");
 }
 
 fn nothing_sent(sim: &SimHandle) {
@@ -359,6 +368,8 @@ async fn usage_errors_exit_2_in_json_too() {
     let out = run(cli(&sim), &["login", "--help"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("Examples"));
+    assert!(stdout(&out).contains("--redis-url"));
+    assert!(stdout(&out).contains("continued_in_browser"));
     nothing_sent(&sim);
 }
 
@@ -470,9 +481,18 @@ async fn user_exists_answers_both_ways() {
     );
 }
 
+const WELCOME: &str = "http://127.0.0.1:9/welcome";
+
+/// Regression: the login is `AwaitingBrowser` from its start, which the command used to
+/// take for "handed over to the browser" and exit 0 at once. Without a shared store it
+/// cannot see the server finish the login, so it waits for the real end: here the
+/// customer never confirms, and the login expires.
 #[tokio::test]
-async fn continue_in_browser_stops_when_the_browser_takes_over() {
-    let sim = sim_with(fast(), approve()).await;
+async fn continue_in_browser_without_a_shared_store_waits_until_it_expires() {
+    let expiry = Duration::from_secs(2);
+    let sim = sim_with(fast().expires_in(expiry), Policy::Manual).await;
+
+    let began = std::time::Instant::now();
     let out = run(
         cli(&sim),
         &[
@@ -480,20 +500,370 @@ async fn continue_in_browser_stops_when_the_browser_takes_over() {
             "--phone",
             KARI,
             "--redirect-uri",
-            "http://127.0.0.1:9/welcome",
+            WELCOME,
             "--json",
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0));
-    let value = json(&out);
-    assert_eq!(value["status"], "awaiting_browser");
-    assert_eq!(value["redirect_uri"], "http://127.0.0.1:9/welcome");
-    assert_no_secrets(&out);
+    let took = began.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     assert!(
-        !stdout(&out).contains("code="),
-        "the code is the server's business"
+        took >= expiry - Duration::from_millis(300),
+        "exited after {took:?}, before the login expired"
     );
+    assert!(took < expiry + Duration::from_secs(5), "took {took:?}");
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["event"], "started", "{lines:?}");
+    assert_eq!(lines[0]["flow"], "continue_in_browser");
+    assert_eq!(lines[1]["event"], "notice", "{lines:?}");
+    assert_eq!(lines[1]["notice"], "no_shared_store");
+    assert!(
+        lines[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--redis-url")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["event"] != "result"),
+        "no success before the end: {lines:?}"
+    );
+    let value = json_error(&out, "expired");
+    assert_eq!(value["exit_code"], 4);
+    assert_no_secrets(&out);
+
+    // The same for a human: the note at the start, the expiry at the end.
+    let began = std::time::Instant::now();
+    let out = run(
+        cli(&sim),
+        &["login", "--phone", OLA, "--redirect-uri", WELCOME],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(began.elapsed() >= expiry - Duration::from_millis(300));
+    let text = stderr(&out);
+    assert!(text.contains("Note: This command sees the end"), "{text}");
+    assert!(text.contains("error: The login expired"), "{text}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+/// The till follows a continue-in-browser login through the Redis the web server uses:
+/// the command ends (exit 0) once the server behind the redirect URI has exchanged the
+/// code, and never prints the code, a token, the number or the Redis password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_in_browser_ends_when_the_server_finishes_the_login() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+
+    const PASSWORD: &str = "till-redis-pw-7";
+    let redis = RedisServer::start(&["--requirepass", PASSWORD]);
+    let redis_url = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port);
+    let sim = sim_with(fast(), Policy::Manual).await;
+    // The web server behind the redirect URI: another instance on the same Redis, with
+    // the same client.
+    let config = Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .build()
+    .unwrap();
+    let store = RedisStore::connect(redis_url.as_str()).await.unwrap();
+    let server = VippsClient::with_store(config, Arc::new(store)).unwrap();
+
+    for json in [true, false] {
+        let mut cmd = cli(&sim);
+        cmd.args(["login", "--phone", KARI, "--redirect-uri", WELCOME]);
+        if json {
+            cmd.args(["--json", "--redis-url", &redis_url]);
+        } else {
+            cmd.env("REDIS_URL", &redis_url);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut stderr = child.stderr.take().unwrap();
+        let mut printed = String::new();
+        let mut login_id = None;
+        if json {
+            stdout.read_line(&mut printed).await.unwrap();
+            let started: Value = serde_json::from_str(&printed).unwrap();
+            assert_eq!(started["event"], "started", "{started}");
+            assert_eq!(started["flow"], "continue_in_browser");
+            login_id = Some(started["login_id"].as_str().unwrap().to_owned());
+        }
+
+        // The customer confirms; the phone's browser opens the redirect URI.
+        let pending = sim
+            .wait_for_pending(KARI, Duration::from_secs(5))
+            .await
+            .expect("the login reached the simulator");
+        let redirect = sim.approve(&pending.auth_req_id).await.unwrap().unwrap();
+        let param = |name: &str| {
+            redirect
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let (state, code) = (param("state"), param("code"));
+
+        // Confirmed is not finished: the command still waits for the server.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited before the server finished the login"
+        );
+
+        let (view, _identity) = server.complete_browser(&state, &code).await.unwrap();
+        if let Some(id) = &login_id {
+            assert_eq!(view.id.as_str(), id, "the server finished this login");
+        } else {
+            // The server hands the result out at once: the command sees it redeemed.
+            server.redeem(&view.id, "").await.unwrap();
+        }
+
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the command ends once the server finished the login")
+            .unwrap();
+        stdout.read_to_string(&mut printed).await.unwrap();
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).await.unwrap();
+        eprintln!("json {json} -> {status:?}\nstdout: {printed}\nstderr: {err}");
+        assert_eq!(status.code(), Some(0), "{printed}{err}");
+        if json {
+            let last: Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+            assert_eq!(last["event"], "result", "{printed}");
+            assert_eq!(last["status"], "continued_in_browser");
+            assert_eq!(last["login_id"].as_str(), login_id.as_deref());
+            assert_eq!(last["redirect_uri"], WELCOME);
+            assert!(last["binding_message"].is_string(), "{last}");
+            for line in printed.lines() {
+                let line: Value = serde_json::from_str(line).unwrap();
+                assert_ne!(line["event"], "notice", "a shared store needs no notice");
+            }
+            assert!(err.is_empty(), "--json: nothing on stderr: {err}");
+        } else {
+            assert!(
+                printed.contains("where the server finished the login"),
+                "{printed}"
+            );
+            assert!(err.contains("redis://:***@127.0.0.1"), "{err}");
+        }
+        for text in [&printed, &err] {
+            assert_no_secrets_in(text);
+            assert!(
+                !text.contains(&code),
+                "the code is the server's business: {text}"
+            );
+            assert!(!text.contains("code="), "{text}");
+            assert!(!text.contains(KARI), "full phone number printed: {text}");
+            assert!(!text.contains(PASSWORD), "Redis password printed: {text}");
+        }
+    }
+}
+
+/// Ctrl-C while a continue-in-browser login waits cancels it in the shared store, so the
+/// server behind the redirect URI can no longer finish it; exit 130.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_a_continue_in_browser_login_for_the_server_too() {
+    let redis = RedisServer::start(&[]);
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let sim = sim_with(fast(), Policy::Manual).await;
+    let config = Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .build()
+    .unwrap();
+    let server = VippsClient::with_store(
+        config,
+        Arc::new(RedisStore::connect(redis_url.as_str()).await.unwrap()),
+    )
+    .unwrap();
+
+    let child = cli(&sim)
+        .args([
+            "login",
+            "--phone",
+            KARI,
+            "--redirect-uri",
+            WELCOME,
+            "--json",
+        ])
+        .args(["--redis-url", &redis_url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pending = sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let redirect = sim.approve(&pending.auth_req_id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stdout(&out));
+    let value = json_error(&out, "cancelled");
+    assert_eq!(value["exit_code"], 130);
+    let started = &json_lines(&out)[0];
+    let id: vipps_login_core::LoginId = started["login_id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        matches!(
+            server.status(&id).await.unwrap(),
+            vipps_login_core::LoginStatus::Cancelled
+        ),
+        "the cancel is in the shared store"
+    );
+    let param = |name: &str| {
+        redirect
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    assert!(
+        server
+            .complete_browser(&param("state"), &param("code"))
+            .await
+            .is_err(),
+        "a cancelled login cannot be finished"
+    );
+    assert_no_secrets(&out);
+}
+
+/// A Redis that cannot be reached stops the command before anything goes to Vipps, and
+/// its URL's password is never shown.
+#[tokio::test]
+async fn unreachable_redis_exits_7_and_masks_its_password() {
+    let sim = sim_with(fast(), approve()).await;
+    let url = "redis://:hunter2-redis@127.0.0.1:9";
+    let args = ["login", "--phone", KARI, "--redirect-uri", WELCOME];
+    let mut with_json = args.to_vec();
+    with_json.extend(["--json", "--redis-url", url]);
+    let out = run(cli(&sim), &with_json).await;
+    assert_eq!(out.status.code(), Some(7));
+    let value = json_error(&out, "store");
+    assert!(
+        value["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("redis://:***@127.0.0.1:9")),
+        "{value}"
+    );
+
+    let mut cmd = cli(&sim);
+    cmd.env("REDIS_URL", url);
+    let human = run(cmd, &args).await;
+    assert_eq!(human.status.code(), Some(7));
+    assert!(stderr(&human).starts_with("error: "), "{}", stderr(&human));
+    for out in [&out, &human] {
+        for text in [stdout(out), stderr(out)] {
+            assert!(!text.contains("hunter2"), "Redis password printed: {text}");
+        }
+    }
+    nothing_sent(&sim);
+
+    // Not a URL at all: bad input (exit 2), and the value is not echoed either.
+    let mut bad = with_json.clone();
+    bad.pop();
+    bad.push("redis//:hunter2-redis@nowhere");
+    let out = run(cli(&sim), &bad).await;
+    assert_eq!(out.status.code(), Some(2));
+    json_error(&out, "invalid_input");
+    assert!(!stdout(&out).contains("hunter2"), "{}", stdout(&out));
+    nothing_sent(&sim);
+}
+
+/// A `redis-server` of the test's own on a free loopback port, killed when dropped.
+struct RedisServer {
+    port: u16,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    fn start(extra_args: &[&str]) -> RedisServer {
+        let mut last = String::new();
+        for attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let dir = std::env::temp_dir().join(format!(
+                "vipps-login-cli-redis-{}-{port}-{attempt}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let spawned = std::process::Command::new(
+                std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned()),
+            )
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra_args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+            let child = spawned.unwrap_or_else(|e| {
+                panic!(
+                    "redis-server could not be started ({e}); this test needs a real Redis: \
+                     `apt-get install -y redis-server`, or set REDIS_SERVER to its path"
+                )
+            });
+            let mut server = RedisServer { port, child, dir };
+            let began = std::time::Instant::now();
+            while began.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    last = format!("redis-server on port {port} exited with {status}");
+                    break;
+                }
+                if redis_answers(port) {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            drop(server);
+        }
+        panic!("could not start a redis-server: {last}");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether a Redis answers on `port` (`PONG`, or `NOAUTH` when it wants a password).
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 #[cfg(unix)]
