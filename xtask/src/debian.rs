@@ -5,7 +5,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, run};
+use crate::shell::{Result, run};
 
 /// Installs `packages` with apt-get (after an `apt-get update`), saying first that
 /// `what` is missing.

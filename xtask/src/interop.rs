@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, cargo, root, run, target_dir};
+use crate::shell::{Result, cargo, root, run, target_dir};
 
 pub(crate) fn interop() -> Result {
     let dir = root().join("tests").join("interop");

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Result, cargo, root, run, target_dir};
+use crate::shell::{Result, cargo, root, run, target_dir};
 
 /// The Keycloak release tested (Maven Central serves 26.7.3; 26.7.4 is not published there).
 const VERSION: &str = "26.7.3";

@@ -27,14 +27,14 @@ mod debian;
 mod imports;
 mod interop;
 mod keycloak;
+mod redis;
+mod shell;
 
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
-mod redis;
-
-type Result<T = ()> = std::result::Result<T, String>;
+use shell::{Result, cargo, root, run, target_dir};
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -75,39 +75,6 @@ fn main() -> ExitCode {
             eprintln!("xtask {task}: {message}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The workspace root: xtask lives one level below it.
-fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
-}
-
-/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root());
-    cmd
-}
-
-/// Runs a command to completion, failing with its description when it does not succeed.
-fn run(cmd: &mut Command) -> Result {
-    let shown = format!("{cmd:?}");
-    eprintln!("\n==> {shown}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed with {status}"))
     }
 }
 

@@ -5,8 +5,8 @@
 use std::env;
 use std::path::PathBuf;
 
-use crate::Result;
 use crate::debian::{self, on_path};
+use crate::shell::Result;
 
 /// Makes sure `redis-server` can be started by the tests: `REDIS_SERVER` when it names a
 /// file, else `redis-server` on `PATH`, else Debian's package installed with apt-get.

@@ -7,7 +7,8 @@ use minijinja::Environment;
 use vipps_login_core::{Address, Msisdn};
 use vipps_login_sim::SimHandle;
 
-use crate::{AppError, DEMO_CUSTOMER};
+use crate::error::AppError;
+use crate::options::DEMO_CUSTOMER;
 
 /// An HTML page that must not be cached, framed or sniffed, and that loads only the
 /// app's own scripts and styles.

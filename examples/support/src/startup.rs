@@ -12,8 +12,9 @@ use vipps_login_core::{ClientAuth, Config, Issuer, Scopes, Secret, VippsClient};
 use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
 use vipps_login_tower::{VippsLoginLayer, VippsLoginLayerBuilder};
 
+use crate::error::AppError;
+use crate::options::{CommonOptions, DEMO_CUSTOMER, Urls};
 use crate::staff::StaffGate;
-use crate::{AppError, CommonOptions, DEMO_CUSTOMER, Urls};
 
 /// The loud head of the instructions in simulator mode (the app's own steps follow).
 pub const SIMULATOR_BANNER: &str = "\n\

@@ -7,7 +7,7 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::DEMO_CUSTOMER;
+use crate::options::DEMO_CUSTOMER;
 
 /// Kills the child when the test ends, also when it fails.
 struct Killed(std::process::Child);
