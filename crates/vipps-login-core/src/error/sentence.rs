@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use super::{CoolDownReason, Error};
+use super::variants::{CoolDownReason, Error};
 use crate::i18n::{Language, fill};
 
 /// How a [`Wait`] is written.
@@ -277,21 +277,12 @@ impl Error {
     }
 }
 
-/// The English sentence of [`Error::CoolingDown`], its `Display`.
-pub(super) fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
-    Error::CoolingDown {
-        reason,
-        retry_after,
+/// An error's `Display` is its English sentence, from the same catalog as every other
+/// language (a test holds the two equal for every variant).
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sentence(Language::En))
     }
-    .sentence_parts(Language::En)
-    .text()
-}
-
-/// The English sentence of [`Error::RateLimited`], its `Display`.
-pub(super) fn rate_limited_sentence(retry_after: Option<Duration>) -> String {
-    Error::RateLimited { retry_after }
-        .sentence(Language::En)
-        .into_owned()
 }
 
 #[cfg(test)]

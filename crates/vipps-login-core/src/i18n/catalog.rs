@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Language, fill};
+use super::language::{Language, fill};
 
 /// One language's texts: `(key, text)` pairs.
 pub type Texts = &'static [(&'static str, &'static str)];

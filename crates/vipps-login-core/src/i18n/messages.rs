@@ -1,0 +1,29 @@
+//! This crate's own texts (the errors' sentences, the phone-number problems), one
+//! catalog file per language, and the lookups [`Language`] offers on them.
+
+use super::catalog::Catalog;
+use super::language::Language;
+use super::{da, en, fi, nb};
+
+/// This crate's own texts: the errors' sentences and the phone-number problems.
+pub(crate) static MESSAGES: Catalog = Catalog::new(&[
+    (Language::En, en::MESSAGES),
+    (Language::Nb, nb::MESSAGES),
+    (Language::Da, da::MESSAGES),
+    (Language::Fi, fi::MESSAGES),
+]);
+
+impl Language {
+    /// The catalog text of `key` in this language (English when this language lacks it,
+    /// which a test prevents; empty when no language has it).
+    #[must_use]
+    pub fn message(self, key: &str) -> &'static str {
+        MESSAGES.text(self, key)
+    }
+
+    /// The catalog text of `key` with each `{name}` replaced by its value.
+    #[must_use]
+    pub fn fill(self, key: &str, args: &[(&str, &str)]) -> String {
+        MESSAGES.fill(self, key, args)
+    }
+}
