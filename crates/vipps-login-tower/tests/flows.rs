@@ -409,3 +409,58 @@ async fn plain_hyper_service() {
     let text = get_text(&b, format!("{base}/")).await;
     assert_eq!(text, "hello Kari Nordmann");
 }
+
+/// Vipps documents the phone's link as `{redirect_uri}?code=...`: without `state` the
+/// phone is still logged in (the engine binds the code by its ID token's `auth_req_id`),
+/// the same link twice is refused, and a made-up code logs nobody in.
+#[tokio::test]
+async fn continue_in_browser_without_state_logs_in_the_phone() {
+    let app = start_app(|b, base| {
+        b.flow(FlowChoice::ContinueInBrowser)
+            .public_base_url(base.clone())
+            .continue_url("/welcome")
+            .on_login(|login: CompletedLogin| async move {
+                assert_eq!(login.msisdn.as_str(), KARI);
+                Ok::<_, HookError>("phone-account".to_owned())
+            })
+    })
+    .await;
+    let clerk = browser();
+    let id = app.start_login(&clerk, KARI).await;
+    let req = app.pending(KARI).await;
+    let landing = app
+        .sim
+        .approve(&req.auth_req_id)
+        .await
+        .unwrap()
+        .expect("a redirect for the phone's browser");
+    let code = landing
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let mut without_state = landing.clone();
+    without_state.set_query(None);
+    without_state.query_pairs_mut().append_pair("code", &code);
+
+    let phone = browser();
+    let page =
+        Page::read(http_get(&phone, app.url("/auth/vipps/callback?code=made-up")).await).await;
+    assert!(page.status >= 400);
+    assert!(page.set_cookies.is_empty());
+    let page = Page::read(http_get(&phone, without_state.clone()).await).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some("/welcome"));
+    let phone_home = get_text(&phone, app.url("/welcome")).await;
+    assert_eq!(phone_home, "hello Kari Nordmann (phone-account)");
+    let page = app.wait_until_done(&clerk, &id).await;
+    assert_eq!(page.result().as_deref(), Some("continued_in_browser"));
+
+    // The same link again, in another browser: refused, nothing sent to Vipps.
+    let exchanges = app.sim.stats().code_exchanges;
+    let other = browser();
+    let page = Page::read(http_get(&other, without_state).await).await;
+    assert!(page.status >= 400, "{}", page.body);
+    assert!(page.set_cookies.is_empty());
+    assert_eq!(app.sim.stats().code_exchanges, exchanges);
+}

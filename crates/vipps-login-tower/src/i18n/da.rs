@@ -51,7 +51,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("page_not_found_heading", "Siden blev ikke fundet"),
     ("page_not_found_message", "Siden findes ikke."),
     ("vipps_incomplete", "Vipps MobilePay gennemførte ikke login."),
-    ("link_incomplete", "Linket er ufuldstændigt (ingen kode eller state). Start et nyt login."),
+    ("link_incomplete", "Linket er ufuldstændigt (ingen kode). Start et nyt login."),
     ("logged_out_heading", "Logget ud"),
     ("logged_out_message", "Du er logget ud."),
     ("status_pending", "Venter på, at kunden bekræfter i MobilePay …"),

@@ -51,7 +51,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("page_not_found_heading", "Page not found"),
     ("page_not_found_message", "There is no such page."),
     ("vipps_incomplete", "Vipps did not complete the login."),
-    ("link_incomplete", "The link is incomplete (no code or state). Start a new login."),
+    ("link_incomplete", "The link is incomplete (no code). Start a new login."),
     ("logged_out_heading", "Logged out"),
     ("logged_out_message", "You are logged out."),
     ("status_pending", "Waiting for the customer to confirm in Vipps…"),

@@ -51,7 +51,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("page_not_found_heading", "Sivua ei löytynyt"),
     ("page_not_found_message", "Tällaista sivua ei ole."),
     ("vipps_incomplete", "Vipps MobilePay ei vienyt kirjautumista loppuun."),
-    ("link_incomplete", "Linkki on puutteellinen (koodi tai state puuttuu). Aloita uusi kirjautuminen."),
+    ("link_incomplete", "Linkki on puutteellinen (koodi puuttuu). Aloita uusi kirjautuminen."),
     ("logged_out_heading", "Kirjauduit ulos"),
     ("logged_out_message", "Olet kirjautunut ulos."),
     ("status_pending", "Odotetaan, että asiakas vahvistaa MobilePayssa…"),

@@ -51,7 +51,7 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("page_not_found_heading", "Fant ikke siden"),
     ("page_not_found_message", "Denne siden finnes ikke."),
     ("vipps_incomplete", "Vipps fullførte ikke innloggingen."),
-    ("link_incomplete", "Lenken er ufullstendig (mangler kode eller state). Start en ny innlogging."),
+    ("link_incomplete", "Lenken er ufullstendig (mangler kode). Start en ny innlogging."),
     ("logged_out_heading", "Logget ut"),
     ("logged_out_message", "Du er logget ut."),
     ("status_pending", "Venter på at kunden bekrefter i Vipps …"),

@@ -159,10 +159,10 @@ pub(super) async fn phone_returns(
             )
         });
     }
-    let (Some(code), Some(state)) = (
-        q.code.as_deref().filter(|c| !c.is_empty()),
-        q.state.as_deref().filter(|s| !s.is_empty()),
-    ) else {
+    // Vipps documents the link as `?code=...`; `state` comes back when Vipps returns it,
+    // and the engine then finds the login by it before anything is sent. Without it the
+    // engine exchanges the code once and binds by the ID token's `auth_req_id`.
+    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
         return Err(Outcome::keys(
             "error",
             "error_heading",
@@ -170,6 +170,7 @@ pub(super) async fn phone_returns(
             StatusCode::BAD_REQUEST,
         ));
     };
+    let state = q.state.as_deref().filter(|s| !s.is_empty());
     let session = flow::phone_returns(shared, info, state, code).await?;
     // A fresh session for the phone's browser; whatever it had before is dropped.
     if let Some(old) = shared.sessions.id_from_headers(&info.headers) {

@@ -315,12 +315,12 @@ pub(super) async fn cancel(shared: &Shared, session: &Session, id: &str) -> Resu
     Ok(())
 }
 
-/// The phone's browser is back with `state` and `code`: complete and redeem the login,
-/// and give the phone a session of its own.
+/// The phone's browser is back with `code` (and `state` when Vipps returned it): complete
+/// and redeem the login, and give the phone a session of its own.
 pub(super) async fn phone_returns(
     shared: &Arc<Shared>,
     info: &RequestInfo,
-    state: &str,
+    state: Option<&str>,
     code: &str,
 ) -> Result<Session, Outcome> {
     // Callbacks count per client address, as starts do (in the engine, in its store).
@@ -328,14 +328,24 @@ pub(super) async fn phone_returns(
         .client_ip
         .get(&info.headers, &info.extensions)
         .map(client_key);
-    let (view, _) = shared
-        .client
-        .complete_browser_from(state, code, client.as_deref())
-        .await
-        .map_err(|e| {
-            tracing::info!(code = e.code(), "browser callback refused");
-            Outcome::error(&e)
-        })?;
+    let completed = match state {
+        Some(state) => {
+            shared
+                .client
+                .complete_browser_from(state, code, client.as_deref())
+                .await
+        }
+        None => {
+            shared
+                .client
+                .complete_browser_code(code, client.as_deref())
+                .await
+        }
+    };
+    let (view, _) = completed.map_err(|e| {
+        tracing::info!(code = e.code(), "browser callback refused");
+        Outcome::error(&e)
+    })?;
     let redeemed = shared
         .client
         .redeem_login(&view.id, view.context.owner())
