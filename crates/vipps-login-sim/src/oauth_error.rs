@@ -37,7 +37,7 @@ impl OAuthError {
 
     /// The same error as Vipps' API gateway answers it: status and `Retry-After` kept,
     /// the body plain text.
-    pub(crate) fn from_gateway(mut self) -> Self {
+    pub(crate) fn by_gateway(mut self) -> Self {
         self.gateway = true;
         self
     }

@@ -156,7 +156,7 @@ impl Sim {
                 );
                 err.retry_after = Some(secs.max(1));
                 if self.cfg.as_documented {
-                    err = err.from_gateway();
+                    err = err.by_gateway();
                 }
                 return Err(err);
             }
