@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::tokens::{AccessGrant, Grant};
+use crate::users::UserRecord;
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -14,17 +15,29 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// How the ID tokens of one simulator look.
+pub(crate) struct IdTokenShape {
+    /// `exp - iat`.
+    pub(crate) ttl: Duration,
+    /// Spell the redirect variant's claim `authReqId`.
+    pub(crate) camel_case_auth_req_id: bool,
+    /// Echo the start call's `nonce`.
+    pub(crate) nonce: bool,
+    /// Carry `email` and `email_verified` when the `email` scope was granted.
+    pub(crate) email: bool,
+}
+
 /// The ID token claims of `g` for `sub`, issued `skew` seconds off the real clock (the
-/// clock-skew fault) and valid for `ttl`.
+/// clock-skew fault), shaped by `shape`.
 pub(crate) fn id_token_claims(
     issuer: &Url,
     g: &Grant,
     sub: &str,
     skew: i64,
-    ttl: Duration,
-    camel_case_auth_req_id: bool,
+    shape: &IdTokenShape,
 ) -> Value {
     let iat = unix_now() + skew;
+    let ttl = shape.ttl;
     let mut claims = json!({
         "iss": issuer.as_str(),
         "aud": g.client.client_id,
@@ -36,10 +49,15 @@ pub(crate) fn id_token_claims(
         "sid": g.sid,
     });
     if let Some(obj) = claims.as_object_mut() {
-        if let Some(n) = &g.nonce {
+        if shape.nonce
+            && let Some(n) = &g.nonce
+        {
             obj.insert("nonce".into(), Value::String(n.clone()));
         }
-        let claim = if g.redirect && camel_case_auth_req_id {
+        if shape.email && g.scopes.iter().any(|s| s == "email") {
+            insert_email(obj, &g.user);
+        }
+        let claim = if g.redirect && shape.camel_case_auth_req_id {
             "authReqId"
         } else {
             "auth_req_id"
@@ -47,6 +65,17 @@ pub(crate) fn id_token_claims(
         obj.insert(claim.into(), Value::String(g.auth_req_id.clone()));
     }
     claims
+}
+
+/// `email` and `email_verified` of `u`, when `u` has an e-mail address.
+fn insert_email(m: &mut serde_json::Map<String, Value>, u: &UserRecord) {
+    if let Some(e) = &u.email {
+        m.insert("email".into(), Value::String(e.clone()));
+        m.insert(
+            "email_verified".into(),
+            Value::Bool(u.email_verified.unwrap_or(true)),
+        );
+    }
 }
 
 /// Userinfo claims for the granted scopes.
@@ -67,14 +96,8 @@ pub(crate) fn userinfo_claims(g: &AccessGrant) -> Value {
             m.insert("family_name".into(), Value::String(n.clone()));
         }
     }
-    if has("email")
-        && let Some(e) = &u.email
-    {
-        m.insert("email".into(), Value::String(e.clone()));
-        m.insert(
-            "email_verified".into(),
-            Value::Bool(u.email_verified.unwrap_or(true)),
-        );
+    if has("email") {
+        insert_email(&mut m, u);
     }
     if has("phoneNumber") {
         m.insert("phone_number".into(), Value::String(u.msisdn.clone()));
@@ -88,6 +111,11 @@ pub(crate) fn userinfo_claims(g: &AccessGrant) -> Value {
         && let Some(n) = &u.nin
     {
         m.insert("nin".into(), Value::String(n.clone()));
+    }
+    if has("gender")
+        && let Some(x) = &u.gender
+    {
+        m.insert("gender".into(), Value::String(x.clone()));
     }
     if has("address") {
         let a = u.address.clone().unwrap_or_default();

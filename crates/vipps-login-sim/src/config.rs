@@ -95,6 +95,9 @@ pub struct SimConfig {
     pub(crate) webhook: Option<(Url, String)>,
     pub(crate) consent_revoked_url: Option<Url>,
     pub(crate) purge_every: Duration,
+    pub(crate) as_documented: bool,
+    pub(crate) webhook_delay: Duration,
+    pub(crate) webhook_redelivery_delay: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -124,6 +127,9 @@ impl Default for SimConfig {
             webhook: None,
             consent_revoked_url: None,
             purge_every: Duration::from_secs(1),
+            as_documented: false,
+            webhook_delay: Duration::from_millis(300),
+            webhook_redelivery_delay: None,
         }
     }
 }
@@ -176,7 +182,8 @@ impl SimConfig {
         self
     }
 
-    /// Lifetime of ID tokens, `exp - iat` (default 3600 s).
+    /// Lifetime of ID tokens, `exp - iat` (default 3600 s). In
+    /// [as-documented mode](SimConfig::as_documented) ID tokens always live one hour.
     pub fn id_token_ttl(mut self, ttl: Duration) -> Self {
         self.id_token_ttl = ttl;
         self
@@ -288,6 +295,69 @@ impl SimConfig {
     pub fn consent_revoked_url(mut self, url: Url) -> Self {
         self.consent_revoked_url = Some(url);
         self
+    }
+
+    /// Plays Vipps strictly **as documented** where Vipps' documents leave a behaviour
+    /// open or describe one the default mode is gentler about (default `false`: the
+    /// default mode, unchanged). A client must work against both modes.
+    ///
+    /// | | default mode | as-documented mode |
+    /// |---|---|---|
+    /// | `nonce` sent in the start call | comes back in the ID token | never in the ID token (CIBA defines no `nonce`; the one decoded CIBA ID token Vipps shows has none) |
+    /// | `state` sent in the start call | comes back on the phone's redirect | the phone lands on `{redirect_uri}?code=…` only |
+    /// | CIBA poll of an approved continue-in-browser login | `authorization_pending`; only the code exchange yields tokens | the first token request of the login, poll **or** code exchange, gets the tokens; every later one `invalid_grant` (the token endpoint answers once per authentication) |
+    /// | `429` (too many pending logins, an injected `429`) | OAuth JSON error, `Retry-After` | plain-text body `Too Many Requests`, `content-type: text/plain`, as from Vipps' API gateway; `Retry-After` kept |
+    /// | ID token lifetime | [`id_token_ttl`](SimConfig::id_token_ttl) (default 1 hour) | always 1 hour, `exp = iat + 3600` (Vipps, August 2025) |
+    /// | `email`, `email_verified` in the ID token | only in userinfo | also in the ID token when the `email` scope was granted and the user has an e-mail (Vipps, May 2025) |
+    /// | webhook ping | sent once, at approval | sent late ([`webhook_delay`](SimConfig::webhook_delay)) and a second time ([`webhook_redelivery_delay`](SimConfig::webhook_redelivery_delay)): Vipps times a delivery out after 10 s and retries for up to 7 days |
+    ///
+    /// Both modes accept the scopes `gender` and `customFlow` and let a customer change
+    /// phone number keeping the `sub` ([`SimHandle::change_number`](crate::SimHandle::change_number)).
+    ///
+    /// Vipps' September 2025 change "added user data to the ID token" names no claims, so
+    /// the as-documented ID token carries no profile claims beyond `email` and
+    /// `email_verified`: a client must keep reading them from userinfo.
+    pub fn as_documented(mut self, on: bool) -> Self {
+        self.as_documented = on;
+        self
+    }
+
+    /// As-documented mode only: how long after the approval the first webhook ping is
+    /// sent (default 300 ms). The default mode sends it at once.
+    pub fn webhook_delay(mut self, delay: Duration) -> Self {
+        self.webhook_delay = delay;
+        self
+    }
+
+    /// As-documented mode only: how long after the first webhook ping the same ping is
+    /// delivered again (default: twice [`webhook_delay`](SimConfig::webhook_delay)). The
+    /// default mode delivers each ping once.
+    pub fn webhook_redelivery_delay(mut self, delay: Duration) -> Self {
+        self.webhook_redelivery_delay = Some(delay);
+        self
+    }
+
+    /// When webhook pings go out, as offsets from the approval, each after the one
+    /// before: at once in the default mode; late and twice in as-documented mode.
+    pub(crate) fn webhook_schedule(&self) -> Vec<Duration> {
+        if self.as_documented {
+            vec![
+                self.webhook_delay,
+                self.webhook_redelivery_delay
+                    .unwrap_or(self.webhook_delay * 2),
+            ]
+        } else {
+            vec![Duration::ZERO]
+        }
+    }
+
+    /// The lifetime of ID tokens: one hour in as-documented mode.
+    pub(crate) fn effective_id_token_ttl(&self) -> Duration {
+        if self.as_documented {
+            Duration::from_secs(3600)
+        } else {
+            self.id_token_ttl
+        }
     }
 
     pub(crate) fn effective_tolerance(&self, interval: Duration) -> Duration {

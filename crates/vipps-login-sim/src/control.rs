@@ -29,6 +29,8 @@ impl IntoResponse for SimError {
             SimError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             SimError::NotPending(_) => (StatusCode::CONFLICT, "not_pending"),
             SimError::ConsentRequired(_) => (StatusCode::BAD_REQUEST, "consent_required"),
+            SimError::InvalidNumber(_) => (StatusCode::BAD_REQUEST, "invalid_number"),
+            SimError::NumberInUse(_) => (StatusCode::CONFLICT, "number_in_use"),
             SimError::Delivery(_) => (StatusCode::BAD_GATEWAY, "delivery_failed"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -277,6 +279,32 @@ async fn customer_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         .into_response()
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NumberBody {
+    new_number: String,
+}
+
+async fn change_number(
+    State(sim): State<Arc<Sim>>,
+    Path(msisdn): Path<String>,
+    body: Bytes,
+) -> Response {
+    let b: NumberBody = match parse_json(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e),
+    };
+    match sim.change_number(&msisdn, &b.new_number) {
+        Ok(()) => axum::Json(json!({
+            "old_number": msisdn,
+            "new_number": b.new_number,
+            "sub": sim.sub_for(DEMO_CLIENT_ID, &b.new_number),
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 pub(crate) fn routes() -> Router<Arc<Sim>> {
     Router::new()
         .route("/_sim/requests", get(list))
@@ -293,4 +321,5 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route("/_sim/webhook", post(set_webhook).delete(clear_webhook))
         .route("/_sim/consent-revoked", post(revoke))
         .route("/_sim/customer-tokens", post(customer_token))
+        .route("/_sim/users/{msisdn}/number", post(change_number))
 }

@@ -27,6 +27,12 @@ pub enum SimError {
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(String),
+    /// A phone number is not one Vipps accepts (47 + 8, 45 + 8 or 358 + 5 to 10 digits).
+    #[error("{0:?} is not a valid phone number (47 + 8, 45 + 8 or 358 + 5 to 10 digits)")]
+    InvalidNumber(String),
+    /// A phone number belongs to another user.
+    #[error("the number {0:?} belongs to another user")]
+    NumberInUse(String),
     /// A notification could not be delivered.
     #[error("delivery failed: {0}")]
     Delivery(String),

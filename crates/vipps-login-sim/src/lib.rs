@@ -54,14 +54,14 @@
 //!
 //! | msisdn | who |
 //! |---|---|
-//! | `4712345678` | Kari Nordmann, full profile (customer token `kari-customer-token`) |
-//! | `4798765432` | Ola Nordmann, full profile (customer token `ola-customer-token`) |
+//! | `4712345678` | Kari Nordmann, full profile, gender `female` (customer token `kari-customer-token`) |
+//! | `4798765432` | Ola Nordmann, full profile, gender `male` (customer token `ola-customer-token`) |
 //! | `4711111111` | no Vipps account → `invalid_user` |
 //! | `4722222222` | under 15 → `invalid_user` |
 //! | `4733333333` | old app → `old_app` |
 //! | `4744444444` | push disabled: the request waits until the phone page is opened |
-//! | `4587654321` | Danish MobilePay user |
-//! | `358401234567` | Finnish MobilePay user |
+//! | `4587654321` | Danish MobilePay user (gender `female`) |
+//! | `358401234567` | Finnish MobilePay user (gender `male`) |
 //!
 //! Other numbers answer `invalid_user` unless [`SimConfig::auto_users`] is on.
 //!
@@ -80,6 +80,7 @@
 //! email_verified = true
 //! birthdate = "1980-01-31"
 //! nin = "31018012345"
+//! gender = "male"                  # returned with the gender scope; leave out for none
 //! customer_tokens = ["per-token"]  # login_hint=urn:customer-token:per-token
 //! push_disabled = false            # also: no_account, under_15, old_app
 //! address = { street_address = "Storgata 1", postal_code = "0155", region = "Oslo", country = "NO", address_type = "home" }
@@ -109,6 +110,7 @@
 //! | `POST`/`DELETE /_sim/webhook` | `{"url", "secret", "consent_revoked_url"}` |
 //! | `POST /_sim/consent-revoked` | `{"msisdn", "client_id"}`: forget the consent, send the notification |
 //! | `POST /_sim/customer-tokens` | `{"msisdn"}` → `{"token", "login_hint"}` |
+//! | `POST /_sim/users/{msisdn}/number` | `{"new_number": "47..."}`: the customer changes phone number keeping `sub` (see [`SimHandle::change_number`]); → `{"old_number", "new_number", "sub"}` (`sub` at `demo-client`); 404 unknown user, 400 invalid number, 409 number in use |
 //!
 //! # Webhooks
 //!
@@ -117,6 +119,26 @@
 //! (base64 SHA-256 of the body) and `Authorization: HMAC-SHA256
 //! SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=...`, the base64
 //! HMAC-SHA256 of `POST\n{path and query}\n{x-ms-date};{host};{x-ms-content-sha256}`.
+//! In as-documented mode each ping comes late and twice (below).
+//!
+//! # Scopes
+//!
+//! `openid` (required), `name`, `address`, `birthDate`, `email`, `phoneNumber`, `nin`,
+//! `gender` (claim `gender`, for users who have one), `delegatedConsents`, `customFlow`
+//! (accepted; the merchant's own consent screens add nothing the simulator can know),
+//! `api_version_2` (ignored). The legacy `nnin` and unknown scopes answer
+//! `invalid_scope`.
+//!
+//! # As documented
+//!
+//! [`SimConfig::as_documented`] (binary: `--as-documented`) plays Vipps strictly as its
+//! documents describe it where the default mode is gentler or Vipps leaves the behaviour
+//! open: no `nonce` in ID tokens; no `state` on the phone's redirect; in the
+//! continue-in-browser variant one token response per login, to whichever of a CIBA poll
+//! or the code exchange comes first; `429` with a plain-text body as from Vipps' API
+//! gateway; ID tokens that live one hour and carry `email`/`email_verified`; webhook pings
+//! delivered late and twice. The setter's documentation has the table of both modes.
+//! A client must work against both.
 
 #![warn(missing_docs)]
 
@@ -322,7 +344,8 @@ impl SimHandle {
 
     /// Approves a pending request as the customer would (consent and all delegated
     /// consents included). Returns `Some(redirect_uri?code=...&state=...)` in the
-    /// continue-in-browser variant.
+    /// continue-in-browser variant (`state` only when the start call sent one, and never
+    /// in [as-documented mode](SimConfig::as_documented)).
     pub async fn approve(&self, auth_req_id: &str) -> Result<Option<Url>, SimError> {
         self.sim().approve(auth_req_id, None)
     }
@@ -428,6 +451,19 @@ impl SimHandle {
     /// The `sub` the simulator gives this user at this client.
     pub fn sub_for(&self, client_id: &str, msisdn: &str) -> String {
         self.sim().sub_for(client_id, msisdn)
+    }
+
+    /// The customer with the number `old` changes phone number to `new` (possible at
+    /// Vipps since January 2025): the same person, with the same `sub` at every client,
+    /// the same consents and customer tokens, logs in under `new` from now on, and `old`
+    /// no longer exists (`invalid_user`, `{"exists": false}`), also with
+    /// [`SimConfig::auto_users`]. Logins already started stay with `old`.
+    ///
+    /// Errors: [`SimError::NotFound`] when `old` is no user, [`SimError::InvalidNumber`]
+    /// when `new` is not a valid number, [`SimError::NumberInUse`] when `new` is another
+    /// user's.
+    pub fn change_number(&self, old: &str, new: &str) -> Result<(), SimError> {
+        self.sim().change_number(old, new)
     }
 
     /// Stops the server now (also happens when the last handle is dropped).

@@ -139,7 +139,8 @@ impl AuthRequest {
     }
 
     /// One poll of the CIBA grant at `now`: `slow_down` (and a longer interval) when it
-    /// comes too early, else the grant once approved, else why not.
+    /// comes too early, else the grant once approved (in the continue-in-browser variant
+    /// only in as-documented mode), else why not.
     pub(crate) fn poll(&mut self, now: Instant, cfg: &SimConfig) -> Result<Grant, OAuthError> {
         if let Some(last) = self.last_poll {
             let tolerance = cfg.effective_tolerance(self.interval);
@@ -160,10 +161,15 @@ impl AuthRequest {
                 "authorization_pending",
                 "The customer has not acted yet",
             )),
-            RequestStatus::Approved if self.redirect_uri.is_some() => Err(OAuthError::bad(
-                "authorization_pending",
-                "The customer continues in the browser; exchange the code from the redirect",
-            )),
+            // The default mode keeps the tokens for the code exchange; as documented,
+            // the token endpoint answers the first token request of the login, whichever
+            // grant it uses, and that spends the one exchange the redirect needed.
+            RequestStatus::Approved if self.redirect_uri.is_some() && !cfg.as_documented => {
+                Err(OAuthError::bad(
+                    "authorization_pending",
+                    "The customer continues in the browser; exchange the code from the redirect",
+                ))
+            }
             RequestStatus::Approved => Ok(self.complete(false)),
             RequestStatus::Denied => Err(OAuthError::bad(
                 "access_denied",

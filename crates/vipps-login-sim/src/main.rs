@@ -44,6 +44,18 @@ struct Args {
     /// Base URL to announce instead of http://{listen}/ (e.g. behind a proxy).
     #[arg(long)]
     public_url: Option<url::Url>,
+    /// Play Vipps strictly as documented: no nonce in ID tokens, no state on the phone's
+    /// redirect, one token response per continue-in-browser login, plain-text 429s,
+    /// e-mail in 1-hour ID tokens, webhook pings late and twice.
+    #[arg(long, env = "VIPPS_SIM_AS_DOCUMENTED")]
+    as_documented: bool,
+    /// With --as-documented: delay of the first webhook ping after the approval, ms.
+    #[arg(long, default_value_t = 300)]
+    webhook_delay_ms: u64,
+    /// With --as-documented: delay of the second delivery of a webhook ping after the
+    /// first, ms (default: twice --webhook-delay-ms).
+    #[arg(long)]
+    webhook_redelivery_delay_ms: Option<u64>,
 }
 
 fn secs(v: f64, name: &str) -> Result<Duration, String> {
@@ -57,7 +69,12 @@ async fn run(args: Args) -> Result<(), String> {
         .expires_in(secs(args.expires_in, "expires-in")?)
         .slow_down_step(secs(args.slow_down_step, "slow-down-step")?)
         .auto_users(args.auto_users)
-        .max_pending_per_user(args.max_pending_per_user);
+        .max_pending_per_user(args.max_pending_per_user)
+        .as_documented(args.as_documented)
+        .webhook_delay(Duration::from_millis(args.webhook_delay_ms));
+    if let Some(ms) = args.webhook_redelivery_delay_ms {
+        config = config.webhook_redelivery_delay(Duration::from_millis(ms));
+    }
     if let Some(path) = &args.users {
         config = config.users_file(path).map_err(|e| e.to_string())?;
     }
@@ -87,6 +104,9 @@ async fn run(args: Args) -> Result<(), String> {
         sim.base_url()
     );
     tracing::info!("requests  {}_sim/requests", sim.base_url());
+    if args.as_documented {
+        tracing::info!("mode      as documented (see SimConfig::as_documented)");
+    }
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     tracing::info!("shutting down");
     sim.shutdown();

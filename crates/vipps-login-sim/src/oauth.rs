@@ -20,6 +20,9 @@ use crate::store::read;
 use crate::users::valid_msisdn;
 
 /// Scopes the simulator knows. `api_version_2` is accepted and ignored, as Vipps does.
+/// `gender` (April 2025) yields a `gender` claim for users who have one; `customFlow`
+/// (January 2026, the merchant's own consent screens built in Vipps' portal) is accepted
+/// and adds nothing the simulator can know.
 pub(crate) const KNOWN_SCOPES: &[&str] = &[
     "openid",
     "name",
@@ -28,15 +31,38 @@ pub(crate) const KNOWN_SCOPES: &[&str] = &[
     "email",
     "phoneNumber",
     "nin",
+    "gender",
     "delegatedConsents",
+    "customFlow",
     "api_version_2",
 ];
 
 pub(crate) const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 pub(crate) const REDIRECT_GRANT: &str = "urn:vipps:params:grant-type:ciba-redirect";
 
+/// A status as Vipps' API gateway answers it: the reason phrase as a plain-text body
+/// (`Too Many Requests`), not an OAuth error; with `Retry-After` when given.
+pub(crate) fn gateway_response(status: StatusCode, retry_after: Option<u64>) -> Response {
+    let text = status.canonical_reason().unwrap_or("Error");
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+        text,
+    )
+        .into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        if self.gateway {
+            return gateway_response(status, self.retry_after);
+        }
         let mut body = json!({
             "error": self.error,
             "error_description": self.description,
@@ -49,7 +75,6 @@ impl IntoResponse for OAuthError {
                 obj.insert("interval".into(), secs_value(interval));
             }
         }
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -123,7 +148,7 @@ pub(crate) async fn discovery(State(sim): State<Arc<Sim>>) -> Response {
         "claims_supported": [
             "iss", "aud", "sub", "iat", "exp", "auth_time", "nonce", "sid", "auth_req_id",
             "name", "given_name", "family_name", "email", "email_verified", "phone_number",
-            "birthdate", "nin", "address", "other_addresses", "delegatedConsents"
+            "birthdate", "nin", "gender", "address", "other_addresses", "delegatedConsents"
         ],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

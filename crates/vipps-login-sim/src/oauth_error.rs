@@ -13,6 +13,9 @@ pub(crate) struct OAuthError {
     pub(crate) retry_after: Option<u64>,
     /// The new polling interval, sent with `slow_down`.
     pub(crate) interval: Option<Duration>,
+    /// Answered by Vipps' API gateway rather than the OAuth server: a plain-text body
+    /// naming the status, not an OAuth error.
+    pub(crate) gateway: bool,
 }
 
 impl OAuthError {
@@ -24,10 +27,18 @@ impl OAuthError {
             description: description.into(),
             retry_after: None,
             interval: None,
+            gateway: false,
         }
     }
 
     pub(crate) fn bad(error: &'static str, description: impl Into<String>) -> Self {
         OAuthError::new(400, error, description)
+    }
+
+    /// The same error as Vipps' API gateway answers it: status and `Retry-After` kept,
+    /// the body plain text.
+    pub(crate) fn by_gateway(mut self) -> Self {
+        self.gateway = true;
+        self
     }
 }

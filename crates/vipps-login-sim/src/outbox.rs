@@ -22,6 +22,9 @@ pub(crate) struct Outbox {
     pub(crate) webhook: RwLock<Option<(Url, String)>>,
     /// Where consent-revoked notices go; `None`: none are sent.
     pub(crate) consent_revoked_url: RwLock<Option<Url>>,
+    /// When each delivery of one ping goes out, each delay counted from the delivery
+    /// before (the first from the approval): `[0]` is once, at once.
+    schedule: Vec<Duration>,
     /// The delivery counters, shared with the model that reports them.
     stats: Arc<Counters>,
 }
@@ -30,6 +33,7 @@ impl Outbox {
     pub(crate) fn new(
         webhook: Option<(Url, String)>,
         consent_revoked_url: Option<Url>,
+        schedule: Vec<Duration>,
         stats: Arc<Counters>,
     ) -> Result<Self, SimError> {
         let http = reqwest::Client::builder()
@@ -41,51 +45,27 @@ impl Outbox {
             http,
             webhook: RwLock::new(webhook),
             consent_revoked_url: RwLock::new(consent_revoked_url),
+            schedule,
             stats,
         })
     }
 
     /// Sends `login.merchant-initiated.ping.v1` for `auth_req_id` in the background, if
-    /// a webhook is configured.
+    /// a webhook is configured: once per entry of the schedule, each signed afresh.
     pub(crate) fn ping(&self, auth_req_id: &str) {
         let Some((url, secret)) = read(&self.webhook).clone() else {
             return;
         };
         let http = self.http.clone();
         let stats = self.stats.clone();
+        let schedule = self.schedule.clone();
         let body = serde_json::json!({ "auth_req_id": auth_req_id }).to_string();
         tokio::spawn(async move {
-            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-            let (date, sha, auth) = sign(
-                &secret,
-                &path_and_query(&url),
-                &host_header(&url),
-                &date,
-                body.as_bytes(),
-            );
-            let res = http
-                .post(url.clone())
-                .header("content-type", "application/json")
-                .header("x-ms-date", date)
-                .header("x-ms-content-sha256", sha)
-                .header("authorization", auth)
-                .header("x-vipps-event", "login.merchant-initiated.ping.v1")
-                .body(body)
-                .send()
-                .await;
-            match res {
-                Ok(r) if r.status().is_success() => {
-                    stats.webhooks_sent.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(status = %r.status(), "webhook ping delivered");
+            for (n, delay) in schedule.into_iter().enumerate() {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
-                Ok(r) => {
-                    stats.webhooks_failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(status = %r.status(), "webhook ping refused");
-                }
-                Err(e) => {
-                    stats.webhooks_failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "webhook ping failed");
-                }
+                deliver(&http, &stats, &url, &secret, &body, n + 1).await;
             }
         });
     }
@@ -120,6 +100,49 @@ impl Outbox {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// One signed delivery of a webhook ping `body` (delivery number `n` of it).
+async fn deliver(
+    http: &reqwest::Client,
+    stats: &Counters,
+    url: &Url,
+    secret: &str,
+    body: &str,
+    n: usize,
+) {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let (date, sha, auth) = sign(
+        secret,
+        &path_and_query(url),
+        &host_header(url),
+        &date,
+        body.as_bytes(),
+    );
+    let res = http
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("x-ms-date", date)
+        .header("x-ms-content-sha256", sha)
+        .header("authorization", auth)
+        .header("x-vipps-event", "login.merchant-initiated.ping.v1")
+        .body(body.to_owned())
+        .send()
+        .await;
+    match res {
+        Ok(r) if r.status().is_success() => {
+            stats.webhooks_sent.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(status = %r.status(), delivery = n, "webhook ping delivered");
+        }
+        Ok(r) => {
+            stats.webhooks_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(status = %r.status(), delivery = n, "webhook ping refused");
+        }
+        Err(e) => {
+            stats.webhooks_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, delivery = n, "webhook ping failed");
+        }
     }
 }
 

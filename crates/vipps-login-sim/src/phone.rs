@@ -47,7 +47,9 @@ fn scope_words(scope: &str) -> Option<&'static str> {
         "address" => "Your address",
         "birthDate" => "Your date of birth",
         "nin" => "Your national identity number",
+        "gender" => "Your gender",
         "delegatedConsents" => "Your answers to the merchant's consent questions",
+        "customFlow" => "Your answers to the merchant's own consent screens",
         _ => return None,
     })
 }

@@ -61,6 +61,9 @@ async fn protocol_mw(
     if let Some(status) = plan.error {
         tracing::info!(endpoint = ?ep, status, "fault: server error");
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status == StatusCode::TOO_MANY_REQUESTS && sim.cfg.as_documented {
+            return oauth::gateway_response(status, None);
+        }
         return (
             status,
             axum::Json(serde_json::json!({

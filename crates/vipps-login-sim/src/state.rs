@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::claims;
+use crate::claims::{self, IdTokenShape};
 use crate::client::SimClient;
 use crate::config::{Policy, SimConfig};
 use crate::error::SimError;
@@ -22,7 +22,7 @@ use crate::request::{RequestStatus, SimRequest};
 use crate::stats::{Counters, SimStats};
 use crate::store::{Sharded, lock, read};
 use crate::tokens::{AccessGrant, Grant, TokenStore, random_token};
-use crate::users::{Directory, mask};
+use crate::users::{Directory, NumberChangeError, mask};
 
 /// One running simulator's state.
 pub(crate) struct Sim {
@@ -60,6 +60,7 @@ impl Sim {
         let outbox = Outbox::new(
             cfg.webhook.clone(),
             cfg.consent_revoked_url.clone(),
+            cfg.webhook_schedule(),
             stats.clone(),
         )?;
         let sub_key =
@@ -85,12 +86,14 @@ impl Sim {
         }))
     }
 
-    /// `sub`: stable per client and user, a UUID derived with HMAC-SHA256.
+    /// `sub`: stable per client and person (also across a change of phone number), a
+    /// UUID derived with HMAC-SHA256.
     pub(crate) fn sub_for(&self, client_id: &str, msisdn: &str) -> String {
-        let mut msg = Vec::with_capacity(client_id.len() + msisdn.len() + 1);
+        let person = self.users.person(msisdn);
+        let mut msg = Vec::with_capacity(client_id.len() + person.len() + 1);
         msg.extend_from_slice(client_id.as_bytes());
         msg.push(0);
-        msg.extend_from_slice(msisdn.as_bytes());
+        msg.extend_from_slice(person.as_bytes());
         let tag = aws_lc_rs::hmac::sign(&self.sub_key, &msg);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&tag.as_ref()[..16]);
@@ -99,20 +102,38 @@ impl Sim {
             .to_string()
     }
 
+    /// The key of the consent of the person behind `msisdn` at `client_id`.
+    fn consent_key(&self, client_id: &str, msisdn: &str) -> String {
+        format!("{client_id}\0{}", self.users.person(msisdn))
+    }
+
     pub(crate) fn consent_given(&self, client_id: &str, msisdn: &str) -> bool {
-        let key = format!("{client_id}\0{msisdn}");
+        let key = self.consent_key(client_id, msisdn);
         self.consents.shard(&key).contains_key(&key)
     }
 
     pub(crate) fn give_consent(&self, client_id: &str, msisdn: &str) {
-        let key = format!("{client_id}\0{msisdn}");
+        let key = self.consent_key(client_id, msisdn);
         self.consents.shard(&key).insert(key, ());
     }
 
     /// Forgets a consent; true if there was one.
     pub(crate) fn forget_consent(&self, client_id: &str, msisdn: &str) -> bool {
-        let key = format!("{client_id}\0{msisdn}");
+        let key = self.consent_key(client_id, msisdn);
         self.consents.shard(&key).remove(&key).is_some()
+    }
+
+    /// The customer behind `old` now has the number `new`, keeping `sub`, consents and
+    /// customer tokens; `old` no longer exists. Requests already started stay with the
+    /// number they were started for.
+    pub(crate) fn change_number(&self, old: &str, new: &str) -> Result<(), SimError> {
+        self.users.change_number(old, new).map_err(|e| match e {
+            NumberChangeError::UnknownUser => SimError::NotFound,
+            NumberChangeError::InvalidNumber => SimError::InvalidNumber(new.to_owned()),
+            NumberChangeError::NumberInUse => SimError::NumberInUse(new.to_owned()),
+        })?;
+        tracing::info!(old = %mask(old), new = %mask(new), "phone number changed");
+        Ok(())
     }
 
     /// Registers a validated request, enforcing the per-user pending limit.
@@ -134,6 +155,9 @@ impl Sim {
                     "Too many login requests are pending for this user; try again later",
                 );
                 err.retry_after = Some(secs.max(1));
+                if self.cfg.as_documented {
+                    err = err.by_gateway();
+                }
                 return Err(err);
             }
             list.push((id.clone(), expires_at));
@@ -202,7 +226,10 @@ impl Sim {
                 {
                     let mut q = to.query_pairs_mut();
                     q.append_pair("code", &code);
-                    if let Some(state) = &req.state {
+                    // Vipps documents `code` only; the default mode is kinder.
+                    if !self.cfg.as_documented
+                        && let Some(state) = &req.state
+                    {
                         q.append_pair("state", state);
                     }
                 }
@@ -341,14 +368,13 @@ impl Sim {
             let f = lock(&self.faults);
             (f.wrong_key(), f.skew())
         };
-        let claims = claims::id_token_claims(
-            &self.issuer,
-            &g,
-            &sub,
-            skew,
-            self.cfg.id_token_ttl,
-            self.cfg.camel_case_auth_req_id,
-        );
+        let shape = IdTokenShape {
+            ttl: self.cfg.effective_id_token_ttl(),
+            camel_case_auth_req_id: self.cfg.camel_case_auth_req_id,
+            nonce: !self.cfg.as_documented,
+            email: self.cfg.as_documented,
+        };
+        let claims = claims::id_token_claims(&self.issuer, &g, &sub, skew, &shape);
         let alg = if g.redirect {
             self.cfg.redirect_alg
         } else {

@@ -24,9 +24,10 @@ pub struct SimStats {
     pub tokens_issued: u64,
     /// Token requests with the redirect (code) grant of variant 2.
     pub code_exchanges: u64,
-    /// Webhook pings answered with 2xx.
+    /// Webhook deliveries answered with 2xx (a ping delivered twice, as in
+    /// as-documented mode, counts twice).
     pub webhooks_sent: u64,
-    /// Webhook pings that failed or were refused.
+    /// Webhook deliveries that failed or were refused.
     pub webhooks_failed: u64,
     /// Consent-revoked notifications delivered.
     pub consent_revoked_sent: u64,

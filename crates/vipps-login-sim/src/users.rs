@@ -1,13 +1,14 @@
 //! The user directory: built-in demo users and users from a file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
 use crate::client::SimClient;
 use crate::error::SimError;
+use crate::store::{read, write};
 
 /// A postal address as userinfo returns it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +83,8 @@ pub struct UserRecord {
     pub birthdate: Option<String>,
     /// National identity number.
     pub nin: Option<String>,
+    /// Gender as the `gender` scope returns it, e.g. `female` or `male`.
+    pub gender: Option<String>,
     /// Home address.
     pub address: Option<Address>,
     /// Further addresses.
@@ -219,6 +222,7 @@ pub fn builtin_users() -> Vec<UserRecord> {
         email_verified: Some(true),
         birthdate: Some("1985-05-12".into()),
         nin: Some("12058512345".into()),
+        gender: Some("female".into()),
         address: Some(Address::new("Robert Levins gate 5", "0154", "Oslo", "NO")),
         other_addresses: vec![Address {
             address_type: "work".into(),
@@ -235,6 +239,7 @@ pub fn builtin_users() -> Vec<UserRecord> {
         email_verified: Some(true),
         birthdate: Some("1979-11-03".into()),
         nin: Some("03117912345".into()),
+        gender: Some("male".into()),
         address: Some(Address::new("Karl Johans gate 22", "0159", "Oslo", "NO")),
         customer_tokens: vec!["ola-customer-token".into()],
         ..UserRecord::default()
@@ -262,6 +267,7 @@ pub fn builtin_users() -> Vec<UserRecord> {
         email_verified: Some(true),
         birthdate: Some("1988-08-08".into()),
         nin: Some("0808881234".into()),
+        gender: Some("female".into()),
         address: Some(Address::new("Strøget 10", "1160", "København K", "DK")),
         ..UserRecord::default()
     };
@@ -273,6 +279,7 @@ pub fn builtin_users() -> Vec<UserRecord> {
         email_verified: Some(false),
         birthdate: Some("1975-03-15".into()),
         nin: Some("150375-123A".into()),
+        gender: Some("male".into()),
         address: Some(Address::new("Mannerheimintie 1", "00100", "Helsinki", "FI")),
         ..UserRecord::default()
     };
@@ -288,37 +295,62 @@ pub fn builtin_users() -> Vec<UserRecord> {
     ]
 }
 
+/// What a number change can fail on.
+pub(crate) enum NumberChangeError {
+    /// No user has the old number.
+    UnknownUser,
+    /// The new number is not a valid msisdn.
+    InvalidNumber,
+    /// The new number belongs to another user.
+    NumberInUse,
+}
+
+/// The directory's contents, changed as customers change numbers.
+#[derive(Default)]
+struct Entries {
+    users: HashMap<String, Arc<UserRecord>>,
+    /// Customer token -> msisdn.
+    tokens: HashMap<String, String>,
+    /// Msisdn -> the person behind it, for numbers that changed hands: the number the
+    /// person had first. A number not listed is its own person.
+    person: HashMap<String, String>,
+    /// Numbers given up in a number change: gone even when `auto_users` is on.
+    retired: HashSet<String>,
+}
+
 /// The directory the simulator consults.
 pub(crate) struct Directory {
-    users: HashMap<String, Arc<UserRecord>>,
-    tokens: std::sync::RwLock<HashMap<String, String>>,
+    entries: RwLock<Entries>,
     auto_users: bool,
 }
 
 impl Directory {
     pub(crate) fn new(builtin: bool, extra: &[UserRecord], auto_users: bool) -> Self {
-        let mut users = HashMap::new();
-        let mut tokens = HashMap::new();
+        let mut e = Entries::default();
         let base = if builtin { builtin_users() } else { Vec::new() };
         for u in base.into_iter().chain(extra.iter().cloned()) {
             for t in &u.customer_tokens {
-                tokens.insert(t.clone(), u.msisdn.clone());
+                e.tokens.insert(t.clone(), u.msisdn.clone());
             }
-            users.insert(u.msisdn.clone(), Arc::new(u));
+            e.users.insert(u.msisdn.clone(), Arc::new(u));
         }
         Directory {
-            users,
-            tokens: std::sync::RwLock::new(tokens),
+            entries: RwLock::new(e),
             auto_users,
         }
     }
 
     /// The user behind a well-formed msisdn, generated when `auto_users` is on.
     pub(crate) fn get(&self, msisdn: &str) -> Option<Arc<UserRecord>> {
-        if let Some(u) = self.users.get(msisdn) {
+        let e = read(&self.entries);
+        Self::lookup(&e, msisdn, self.auto_users)
+    }
+
+    fn lookup(e: &Entries, msisdn: &str, auto_users: bool) -> Option<Arc<UserRecord>> {
+        if let Some(u) = e.users.get(msisdn) {
             return Some(u.clone());
         }
-        if self.auto_users && valid_msisdn(msisdn) {
+        if auto_users && valid_msisdn(msisdn) && !e.retired.contains(msisdn) {
             let tail = &msisdn[msisdn.len().saturating_sub(4)..];
             return Some(Arc::new(UserRecord {
                 msisdn: msisdn.to_owned(),
@@ -339,19 +371,54 @@ impl Directory {
     }
 
     pub(crate) fn by_customer_token(&self, token: &str) -> Option<Arc<UserRecord>> {
-        let msisdn = self
-            .tokens
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(token)
-            .cloned()?;
-        self.get(&msisdn)
+        let e = read(&self.entries);
+        let msisdn = e.tokens.get(token)?;
+        Self::lookup(&e, msisdn, self.auto_users)
     }
 
     pub(crate) fn add_customer_token(&self, token: String, msisdn: String) {
-        self.tokens
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(token, msisdn);
+        write(&self.entries).tokens.insert(token, msisdn);
+    }
+
+    /// The person behind `msisdn` (what `sub` and consents are keyed on): the number
+    /// the person had first, which is `msisdn` itself unless the number changed.
+    pub(crate) fn person(&self, msisdn: &str) -> String {
+        read(&self.entries)
+            .person
+            .get(msisdn)
+            .cloned()
+            .unwrap_or_else(|| msisdn.to_owned())
+    }
+
+    /// The user of `old` now has the number `new`: the same person (same `sub`,
+    /// consents and customer tokens) under `new`; `old` no longer exists.
+    pub(crate) fn change_number(&self, old: &str, new: &str) -> Result<(), NumberChangeError> {
+        if !valid_msisdn(new) {
+            return Err(NumberChangeError::InvalidNumber);
+        }
+        let mut e = write(&self.entries);
+        let user = Self::lookup(&e, old, self.auto_users).ok_or(NumberChangeError::UnknownUser)?;
+        if old == new {
+            return Ok(());
+        }
+        if e.users.contains_key(new) {
+            return Err(NumberChangeError::NumberInUse);
+        }
+        let person = e.person.get(old).cloned().unwrap_or_else(|| old.to_owned());
+        let moved = UserRecord {
+            msisdn: new.to_owned(),
+            ..(*user).clone()
+        };
+        e.users.remove(old);
+        e.users.insert(new.to_owned(), Arc::new(moved));
+        for m in e.tokens.values_mut() {
+            if m == old {
+                new.clone_into(m);
+            }
+        }
+        e.person.insert(new.to_owned(), person);
+        e.retired.remove(new);
+        e.retired.insert(old.to_owned());
+        Ok(())
     }
 }

@@ -510,6 +510,140 @@ async fn consent_revoked_notification() {
     assert_eq!(env.sim.stats().consent_revoked_sent, 2);
 }
 
+fn id_token_sub(tokens: &Value) -> String {
+    let p = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let v: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
+    v["sub"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_changes_number_and_keeps_sub() {
+    const NEW: &str = "4790000123";
+    for config in [fast(), fast().as_documented(true)] {
+        let env = start(config).await;
+        let sub = id_token_sub(&env.login(KARI, "openid").await);
+        assert_eq!(env.sim.sub_for("demo-client", KARI), sub);
+        let other_client_sub = env.sim.sub_for("shop", KARI);
+        let (s, v) = env
+            .post_json(
+                &format!("_sim/users/{KARI}/number"),
+                json!({"new_number": NEW}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["old_number"], KARI);
+        assert_eq!(v["new_number"], NEW);
+        assert_eq!(v["sub"], sub.as_str());
+        // the old number no longer exists
+        let r = env
+            .start_raw(&[("scope", "openid"), ("login_hint", "urn:msisdn:4712345678")])
+            .await;
+        let e = assert_error(r, 400, "invalid_request").await;
+        assert_eq!(e["error_code"], "invalid_user");
+        let exists = |m: &str| {
+            let hint = format!("urn:msisdn:{m}");
+            let env = &env;
+            async move {
+                let r = env
+                    .post_basic(
+                        env.url("vipps-login-ciba/api/v1/user-exists"),
+                        &[("login_hint", hint.as_str())],
+                    )
+                    .await;
+                r.json::<Value>().await.unwrap()["exists"].clone()
+            }
+        };
+        assert_eq!(exists(KARI).await, false);
+        assert_eq!(exists(NEW).await, true);
+        // the same person logs in under the new number: same sub, consent remembered
+        let id = env.start_login(NEW, "openid phoneNumber name").await;
+        let (_, html) = page(&env, &format!("_sim/phone/{NEW}")).await;
+        assert!(html.contains(r#"id="approve""#), "consent is remembered");
+        assert!(!html.contains(r#"id="consent""#));
+        env.approve(&id).await;
+        let (s, t) = env.poll_until_done(&id).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(id_token_sub(&t), sub);
+        let u = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
+        assert_eq!(u["sub"], sub.as_str());
+        assert_eq!(u["phone_number"], NEW);
+        assert_eq!(u["name"], "Kari Nordmann");
+        assert_eq!(env.sim.sub_for("demo-client", NEW), sub);
+        assert_eq!(env.sim.sub_for("shop", NEW), other_client_sub);
+        // her customer token follows her
+        let r = env
+            .start_raw(&[
+                ("scope", "openid"),
+                ("login_hint", "urn:customer-token:kari-customer-token"),
+            ])
+            .await;
+        let id = auth_req_id(r).await;
+        assert_eq!(env.sim.request(&id).unwrap().msisdn, NEW);
+        // refusals
+        let (s, v) = env
+            .post_json(
+                &format!("_sim/users/{KARI}/number"),
+                json!({"new_number": "4790000124"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+        let (s, v) = env
+            .post_json(
+                &format!("_sim/users/{NEW}/number"),
+                json!({"new_number": "12345"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"], "invalid_number");
+        let (s, v) = env
+            .post_json(
+                &format!("_sim/users/{NEW}/number"),
+                json!({"new_number": OLA}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert_eq!(v["error"], "number_in_use");
+        // the library method, back to the first number: still the same person
+        env.sim.change_number(NEW, KARI).unwrap();
+        assert_eq!(env.sim.sub_for("demo-client", KARI), sub);
+        let t = env.login(KARI, "openid").await;
+        assert_eq!(id_token_sub(&t), sub);
+        assert!(matches!(
+            env.sim.change_number(NEW, "4790000125"),
+            Err(vipps_login_sim::SimError::NotFound)
+        ));
+        assert!(matches!(
+            env.sim.change_number(KARI, OLA),
+            Err(vipps_login_sim::SimError::NumberInUse(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_changed_number_is_gone_even_with_auto_users() {
+    let env = start(fast().auto_users(true)).await;
+    let old = "4791111111";
+    let new = "4792222222";
+    let sub = id_token_sub(&env.login(old, "openid").await);
+    assert_ne!(env.sim.sub_for("demo-client", new), sub);
+    env.sim.change_number(old, new).unwrap();
+    let r = env
+        .start_raw(&[("scope", "openid"), ("login_hint", "urn:msisdn:4791111111")])
+        .await;
+    let e = assert_error(r, 400, "invalid_request").await;
+    assert_eq!(e["error_code"], "invalid_user");
+    let t = env.login(new, "openid name").await;
+    assert_eq!(id_token_sub(&t), sub);
+    let u = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
+    assert_eq!(u["name"], "Test User 1111", "the same generated person");
+}
+
 #[tokio::test]
 async fn binary_prints_issuer_first_and_serves_users_file() {
     let dir = std::env::temp_dir().join(format!("vipps-sim-test-{}", std::process::id()));

@@ -163,6 +163,58 @@ async fn scope_rules() {
 }
 
 #[tokio::test]
+async fn gender_and_custom_flow_scopes_in_both_modes() {
+    for config in [fast(), fast().as_documented(true)] {
+        let env = start(config).await;
+        let d = env
+            .get_json("access-management-1.0/access/.well-known/openid-configuration")
+            .await;
+        let supported: Vec<&str> = d["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert!(supported.contains(&"gender") && supported.contains(&"customFlow"));
+        assert!(!supported.contains(&"nnin"));
+        let hint = ("login_hint", "urn:msisdn:4712345678");
+        let r = env
+            .start_raw(&[("scope", "openid nnin gender"), hint])
+            .await;
+        assert_error(r, 400, "invalid_scope").await;
+        // gender: the claim, for users who have one
+        for (who, gender) in [
+            (KARI, Some("female")),
+            (OLA, Some("male")),
+            (PUSH_OFF, None),
+        ] {
+            let t = env.login(who, "openid gender").await;
+            let u = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
+            assert_eq!(
+                u.get("gender").and_then(Value::as_str),
+                gender,
+                "{who}: {u}"
+            );
+            assert!(u.get("name").is_none());
+            assert_eq!(t["scope"], "openid gender");
+        }
+        // customFlow: accepted, nothing the simulator can know comes back
+        let t = env.login(KARI, "openid customFlow name").await;
+        let u = env.userinfo_json(t["access_token"].as_str().unwrap()).await;
+        assert_eq!(u["name"], "Kari Nordmann");
+        for absent in ["gender", "delegatedConsents", "customFlow", "email"] {
+            assert!(u.get(absent).is_none(), "{absent} in {u}");
+        }
+        // the phone names both
+        env.start_login(KARI, "openid gender customFlow").await;
+        let r = env.get(env.sim.phone_url(KARI)).await;
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Your gender"), "{html}");
+        assert!(html.contains("consent screens"), "{html}");
+    }
+}
+
+#[tokio::test]
 async fn login_hint_rules() {
     let env = start(fast().auto_users(true).max_pending_per_user(100)).await;
     let ok = [
