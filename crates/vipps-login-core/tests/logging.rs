@@ -121,7 +121,9 @@ async fn nothing_secret_is_logged() {
         "4711111111".to_owned(),
         token,
         code.code.clone(),
-        code.state.clone(),
+        code.state
+            .clone()
+            .unwrap_or_else(|| "no-state-in-this-mode".to_owned()),
         req.auth_req_id.clone(),
     ];
     let seen = proxy.seen_tokens();

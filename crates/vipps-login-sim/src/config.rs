@@ -100,6 +100,17 @@ pub struct SimConfig {
     pub(crate) webhook_redelivery_delay: Option<Duration>,
 }
 
+/// The name of the environment variable that makes [`SimConfig::default`] start in the
+/// "as documented" mode (`1` or `true`): the whole suite of flow tests of the project's
+/// crates runs once against each mode without changing a test.
+pub const AS_DOCUMENTED_ENV: &str = "VIPPS_SIM_AS_DOCUMENTED";
+
+fn as_documented_from_env() -> bool {
+    std::env::var(AS_DOCUMENTED_ENV)
+        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        .unwrap_or(false)
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -127,7 +138,7 @@ impl Default for SimConfig {
             webhook: None,
             consent_revoked_url: None,
             purge_every: Duration::from_secs(1),
-            as_documented: false,
+            as_documented: as_documented_from_env(),
             webhook_delay: Duration::from_millis(300),
             webhook_redelivery_delay: None,
         }
@@ -320,6 +331,12 @@ impl SimConfig {
     pub fn as_documented(mut self, on: bool) -> Self {
         self.as_documented = on;
         self
+    }
+
+    /// Whether this configuration plays Vipps "as documented".
+    #[must_use]
+    pub fn is_as_documented(&self) -> bool {
+        self.as_documented
     }
 
     /// As-documented mode only: how long after the approval the first webhook ping is

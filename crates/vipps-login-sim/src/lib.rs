@@ -178,7 +178,7 @@ use url::Url;
 pub use client::{
     AuthMethod, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DelegatedConsentQuestion, SimClient,
 };
-pub use config::{ErrorStyle, Policy, SigningAlg, SimConfig};
+pub use config::{AS_DOCUMENTED_ENV, ErrorStyle, Policy, SigningAlg, SimConfig};
 pub use error::SimError;
 pub use faults::{Endpoint, Fault};
 pub use request::{RequestFlow, RequestStatus, SimRequest};

@@ -78,28 +78,34 @@ pub async fn pending(sim: &SimHandle, msisdn: &str) -> SimRequest {
         .unwrap()
 }
 
-/// The `code` query parameter of a redirect URL.
+/// The `code` (and, when the simulator echoes it, `state`) of a redirect URL.
 pub fn code_of(url: &Url) -> Callback {
     let get = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
-            .unwrap()
     };
     Callback {
         state: get("state"),
-        code: get("code"),
+        code: get("code").unwrap(),
     }
+}
+
+/// Whether the simulators of this run play Vipps "as documented" (no `nonce`, no
+/// `state`, one token answer per browser login): `VIPPS_SIM_AS_DOCUMENTED`.
+pub fn as_documented() -> bool {
+    SimConfig::default().is_as_documented()
 }
 
 /// What the phone's browser brings back to the merchant in variant 2.
 #[derive(Clone, Debug)]
 pub struct Callback {
-    pub state: String,
+    pub state: Option<String>,
     pub code: String,
 }
 
-/// Completes the browser variant with `cb`: the login's id and identity.
+/// Completes the browser variant with `cb` (by its `state` when it has one): the
+/// login's id and identity.
 pub async fn exchange(
     client: &VippsClient,
     cb: &Callback,
@@ -110,10 +116,11 @@ pub async fn exchange(
     ),
     vipps_login_core::Error,
 > {
-    client
-        .complete_browser(&cb.state, &cb.code)
-        .await
-        .map(|(view, identity)| (view.id, identity))
+    match &cb.state {
+        Some(state) => client.complete_browser(state, &cb.code).await,
+        None => client.complete_browser_code(&cb.code, None).await,
+    }
+    .map(|(view, identity)| (view.id, identity))
 }
 
 /// Approves the pending continue-in-browser request for `msisdn` at the simulator;
