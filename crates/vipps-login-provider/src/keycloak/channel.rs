@@ -12,7 +12,8 @@ use vipps_login_core::VippsClient;
 use super::bearer::BearerVerifier;
 use super::config::{ChannelConfigError, KeycloakChannelConfig};
 
-/// Keycloak's CIBA HTTP authentication channel as an axum [`Router`]; cheap to clone.
+/// Keycloak's CIBA HTTP authentication channel as an axum [`Router`](axum::Router); cheap to
+/// clone.
 #[derive(Clone)]
 pub struct KeycloakChannel {
     pub(crate) inner: Arc<Inner>,
