@@ -47,6 +47,7 @@ mod callback;
 mod channel;
 mod config;
 mod finish;
+mod http;
 mod request;
 mod resolver;
 mod vipps;

@@ -2,6 +2,8 @@
 //! then, in the background, the user's number resolved and the Vipps login run (or ended
 //! at once without a push), and its end reported.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
-use std::time::Duration;
 use tokio::time::Instant;
 use vipps_login_core::{BindingMessage, LoginId};
 
