@@ -36,8 +36,8 @@ pub struct OperatorCompletion {
 }
 
 impl OperatorCompletion {
-    /// The step handing logins to `provider`'s authorization requests, mapped and checked
-    /// as `login` maps and checks them.
+    /// The step handing logins to `provider`'s authorization requests, mapped as `login`
+    /// maps its own.
     #[must_use]
     pub fn new(provider: Provider, login: VippsPhoneLogin) -> Self {
         OperatorCompletion { provider, login }
