@@ -1,160 +1,47 @@
-//! The one place this crate calls into `vipps-login-core`: [`VippsPhoneLogin`] (the SPI
-//! over the core's login engine) and [`Records`] (the provider's own OAuth records —
-//! codes, access tokens, poll timing — in the core store).
+//! [`VippsPhoneLogin`]: the SPI over the core's login engine.
 //!
-//! A login's state is the engine's alone: the handle *is* the engine's `LoginId`, its
-//! owner is the relying party's client id, and what the provider needs back (the number
-//! it was started for, the OIDC scopes, the client's nonce, the subject type) travels in
+//! A login is the engine's alone: the handle *is* the engine's `LoginId`, its owner is the
+//! relying party's client id, and the engine keeps the number it was started for. Every
+//! login here asks Vipps for `phoneNumber`, so the engine checks, before any approval,
+//! that the verified number is that number. How a login ended is the engine's
+//! [`LoginEnd`], mapped to a [`LoginCheck`] in one table ([`login_check`]). Only what is
+//! the provider's own (the OIDC scopes, the client's nonce, the subject type) travels in
 //! the engine context's `extra`. Per-client start limits are the engine's, counted in the
-//! store so that every instance counts the same. Only the ghost logins of the
-//! enumeration-resistant mode (no Vipps login behind them) are records of their own.
+//! store so that every instance counts the same. In the enumeration-resistant mode, a
+//! number Vipps will not log in gets a decoy login of the engine: nothing is pushed, and
+//! it waits until its deadline and expires.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use vipps_login_core::clock::duration_ms;
 use vipps_login_core::{
-    BindingMessage, Clock, Error as CoreError, Identity, LoginContext, LoginHint, LoginId,
-    LoginRequest, LoginStatus, MemoryStore, Msisdn, RateLimits, Store, SystemClock, VippsClient,
-    Window,
+    BindingMessage, Error as CoreError, FailureReason, Identity, LoginContext, LoginEnd, LoginHint,
+    LoginId, LoginRequest, LoginView, RateLimits, RequestedExpiry, StartedLogin, TokenError,
+    VippsClient, Window,
 };
 
-use crate::authcode::PendingAuthorization;
+use crate::records::{Records, store_failed};
 use crate::registry::SubjectType;
 use crate::spi::{
     ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin,
 };
 use crate::{LoginError, OidcScopes, SubjectMapping, map_claims};
 
-/// How long a login's record outlives its expiry (so late polls get `expired_token`).
-const RECORD_GRACE: Duration = Duration::from_secs(600);
-
-/// The provider's records (login records, poll state, codes, access tokens) in the core's
-/// [`Store`], JSON-encoded under keys starting with `vlp:`, with the clock their
-/// deadlines are read on (the client's, when they live in a client's store).
-#[derive(Clone)]
-pub struct Records {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Records {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Records")
-    }
-}
-
-impl Records {
-    /// Records in a fresh in-process store.
-    #[must_use]
-    pub fn memory() -> Records {
-        Records {
-            store: Arc::new(MemoryStore::new()),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// Records in the store of a core client (shared with its logins).
-    #[must_use]
-    pub fn of(client: &VippsClient) -> Records {
-        Records {
-            store: client.store().clone(),
-            clock: client.config().clock().clone(),
-        }
-    }
-
-    /// Unix milliseconds now, on the records' clock: what their deadlines are kept in.
-    pub(crate) fn now_ms(&self) -> u64 {
-        self.clock.unix_ms()
-    }
-
-    fn key(kind: &str, id: &str) -> String {
-        format!("vlp:{kind}:{id}")
-    }
-
-    /// Stores `value` under (`kind`, `id`) for `ttl`.
-    pub async fn put<T: Serialize + Sync>(
-        &self,
-        kind: &str,
-        id: &str,
-        value: &T,
-        ttl: Duration,
-    ) -> Result<(), LoginError> {
-        let bytes = serde_json::to_vec(value).map_err(|_| store_failed())?;
-        self.store
-            .set(&Self::key(kind, id), bytes, ttl)
-            .await
-            .map_err(|_| store_failed())
-    }
-
-    /// The value under (`kind`, `id`), if present and readable.
-    pub async fn get<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, LoginError> {
-        let v = self
-            .store
-            .get(&Self::key(kind, id))
-            .await
-            .map_err(|_| store_failed())?;
-        Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
-    }
-
-    /// Atomically reads and deletes: of concurrent callers at most one gets the value.
-    pub async fn take<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, LoginError> {
-        let v = self
-            .store
-            .take(&Self::key(kind, id))
-            .await
-            .map_err(|_| store_failed())?;
-        Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
-    }
-
-    /// Deletes (`kind`, `id`).
-    pub async fn remove(&self, kind: &str, id: &str) -> Result<(), LoginError> {
-        self.store
-            .remove(&Self::key(kind, id))
-            .await
-            .map_err(|_| store_failed())
-    }
-}
-
-fn store_failed() -> LoginError {
-    LoginError::Upstream("the login store failed".into())
-}
-
-/// What the provider keeps with a login, in the engine context's `extra`.
+/// What the provider keeps with a login, in the engine context's `extra`: only what is
+/// its own (the number, the owner and how the login ended are the engine's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct LoginRecord {
-    owner: String,
-    /// Digits with country code; compared with Vipps' verified number.
-    msisdn: String,
-    scopes: OidcScopes,
-    nonce: Option<String>,
-    subject_type: SubjectType,
-}
-
-/// A login that exists only to hide an ineligible number (enumeration resistance).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct GhostLogin {
-    owner: String,
-    expires_at_ms: u64,
-    cancelled: bool,
-}
-
-/// What a handle names: a login of the engine, or a ghost.
-enum Named {
-    Engine(LoginId, LoginRecord, LoginStatus),
-    Ghost(GhostLogin),
+pub(crate) struct LoginExtra {
+    /// The OpenID scopes the relying party was granted.
+    pub(crate) scopes: OidcScopes,
+    /// The relying party's nonce.
+    pub(crate) nonce: Option<String>,
+    /// Which `sub` the relying party sees.
+    #[serde(default)]
+    pub(crate) subject_type: SubjectType,
 }
 
 /// [`PhoneLogin`] over Vipps (or the simulator), through `vipps-login-core`.
@@ -178,9 +65,9 @@ pub struct VippsPhoneLogin {
     enumeration_resistant: bool,
     amr: Arc<[String]>,
     acr: Arc<str>,
-    /// Expiry of the last real login (ghosts imitate it), in ms.
+    /// Expiry Vipps gave the last real login started without a requested expiry (decoys
+    /// imitate it), in ms.
     last_expiry_ms: Arc<AtomicU64>,
-    last_interval_ms: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for VippsPhoneLogin {
@@ -205,7 +92,6 @@ impl VippsPhoneLogin {
             amr: Arc::from(vec!["mfa".to_owned(), "swk".to_owned()]),
             acr: Arc::from("urn:vipps-login-rs:acr:vipps-app"),
             last_expiry_ms: Arc::new(AtomicU64::new(600_000)),
-            last_interval_ms: Arc::new(AtomicU64::new(5000)),
         }
     }
 
@@ -218,9 +104,11 @@ impl VippsPhoneLogin {
 
     /// Enumeration resistance: a number that cannot log in (no account, not eligible, app
     /// too old) starts like any other and, like an ignored push, ends as expired after the
-    /// normal delay (the request's `requested_expiry`, else the expiry Vipps gave the last
-    /// real login, `default_expiry` until there was one) instead of failing at once. Off by
-    /// default (staff tools want the plain answer); turn on for public facades.
+    /// normal delay instead of failing at once. It gets a decoy login of the engine
+    /// (nothing is pushed), lasting the request's `requested_expiry`, else the expiry
+    /// Vipps gave the last real login (`default_expiry` until there was one), within
+    /// Vipps' range of 60 to 900 seconds. Off by default (staff tools want the plain
+    /// answer); turn on for public facades.
     #[must_use]
     pub fn enumeration_resistant(mut self, on: bool, default_expiry: Duration) -> Self {
         self.enumeration_resistant = on;
@@ -242,58 +130,41 @@ impl VippsPhoneLogin {
         self.records.clone()
     }
 
-    /// The login `handle` names for `owner` (another owner's login is not found).
-    async fn load(&self, handle: &LoginHandle, owner: &str) -> Result<Named, LoginError> {
-        if let Ok(id) = handle.as_str().parse::<LoginId>() {
-            match self.client.login(&id).await {
-                Ok(view) if view.context.owner() == owner => {
-                    let record = serde_json::from_value(view.context.extra_value().clone())
-                        .map_err(|_| LoginError::NotFound)?;
-                    return Ok(Named::Engine(id, record, view.status));
-                }
-                Ok(_) => return Err(LoginError::NotFound),
-                Err(CoreError::LoginNotFound) => {}
-                Err(e) => return Err(LoginError::Upstream(e.to_string())),
-            }
-        }
-        match self
-            .records
-            .get::<GhostLogin>("ghost", &handle.store_key())
-            .await?
-        {
-            Some(g) if g.owner == owner => Ok(Named::Ghost(g)),
-            _ => Err(LoginError::NotFound),
-        }
-    }
-
-    /// Way 2's completion step: the verified `identity` of a login the operator page
-    /// started for `started_for` (through the tower layer), as the [`ApprovedLogin`] of
-    /// authorization request `pending` — its scopes, nonce and subject type, the same
-    /// claim mapping, subject mapping and phone-number check as the SPI.
-    pub fn approve_identity(
+    /// The login `handle` names for `owner` (another owner's login is not found), with
+    /// what the provider keeps with it.
+    async fn load(
         &self,
-        pending: &PendingAuthorization,
-        started_for: &Msisdn,
-        identity: &Identity,
-    ) -> Result<ApprovedLogin, LoginError> {
-        let record = LoginRecord {
-            owner: pending.client_id.clone(),
-            msisdn: started_for.as_str().to_owned(),
-            scopes: pending.scopes.clone(),
-            nonce: pending.nonce.clone(),
-            subject_type: pending.subject_type,
+        handle: &LoginHandle,
+        owner: &str,
+    ) -> Result<(LoginId, LoginView, LoginExtra), LoginError> {
+        let id = handle
+            .as_str()
+            .parse::<LoginId>()
+            .map_err(|_| LoginError::NotFound)?;
+        let view = match self.client.login(&id).await {
+            Ok(view) => view,
+            Err(CoreError::LoginNotFound) => return Err(LoginError::NotFound),
+            Err(e) => return Err(LoginError::Upstream(e.to_string())),
         };
-        self.approved(&record, identity)
+        if view.context.owner() != owner {
+            return Err(LoginError::NotFound);
+        }
+        let extra = serde_json::from_value(view.context.extra_value().clone())
+            .map_err(|_| LoginError::NotFound)?;
+        Ok((id, view, extra))
     }
 
-    fn approved(&self, r: &LoginRecord, identity: &Identity) -> Result<ApprovedLogin, LoginError> {
-        if identity.userinfo.phone_number.as_deref() != Some(r.msisdn.as_str()) {
-            tracing::warn!(owner = %r.owner, "the verified phone number differs from the login's");
-            return Err(LoginError::PhoneMismatch);
-        }
-        let subject = match r.subject_type {
+    /// The [`ApprovedLogin`] of `owner` for `identity` (verified by the engine, the
+    /// started number included): the subject for this owner and the claims of its scopes.
+    pub(crate) fn approved(
+        &self,
+        owner: &str,
+        extra: &LoginExtra,
+        identity: &Identity,
+    ) -> ApprovedLogin {
+        let subject = match extra.subject_type {
             SubjectType::Public => identity.sub.clone(),
-            SubjectType::Pairwise => self.subjects.subject(&r.owner, &identity.sub),
+            SubjectType::Pairwise => self.subjects.subject(owner, &identity.sub),
         };
         let claim_secs = |k: &str| {
             identity
@@ -301,18 +172,68 @@ impl VippsPhoneLogin {
                 .get(k)
                 .and_then(serde_json::Value::as_u64)
         };
-        Ok(ApprovedLogin {
+        ApprovedLogin {
             subject,
-            claims: map_claims(&identity.userinfo, &r.scopes),
-            scopes: r.scopes.clone(),
-            nonce: r.nonce.clone(),
+            claims: map_claims(&identity.userinfo, &extra.scopes),
+            scopes: extra.scopes.clone(),
+            nonce: extra.nonce.clone(),
             amr: self.amr.to_vec(),
             acr: self.acr.to_string(),
             auth_time: claim_secs("auth_time")
                 .or_else(|| claim_secs("iat"))
                 .unwrap_or_else(|| self.client.config().clock().unix_secs()),
-        })
+        }
     }
+
+    /// A decoy in place of a login Vipps refused for the number (enumeration resistance):
+    /// the same request and context, lasting the request's expiry or the usual one.
+    async fn start_decoy(
+        &self,
+        login: LoginRequest,
+        context: LoginContext,
+        requested_expiry: Option<Duration>,
+    ) -> Result<StartedLogin, LoginError> {
+        let login = match requested_expiry {
+            Some(_) => login,
+            None => {
+                let usual = Duration::from_millis(self.last_expiry_ms.load(Ordering::Relaxed));
+                login.requested_expiry(RequestedExpiry::clamp(usual).into())
+            }
+        };
+        // The refused start was admitted, and counted, by the client's start limit
+        // already: counted twice, the limit would tell such numbers from the others.
+        self.client
+            .with_limits(RateLimits::none())
+            .map_err(|e| LoginError::InvalidRequest(e.to_string()))?
+            .start_decoy(login, context)
+            .await
+            .map_err(start_error)
+    }
+}
+
+/// How a login that ended as `end` (`None`: it still waits) looks through the SPI: the
+/// one table from the engine's [`LoginEnd`] to [`LoginCheck`]. `approve` maps an approved
+/// identity; a redeemed login is not found any more.
+pub(crate) fn login_check(
+    end: Option<LoginEnd>,
+    approve: impl FnOnce(&Identity) -> ApprovedLogin,
+) -> Result<LoginCheck, LoginError> {
+    let Some(end) = end else {
+        return Ok(LoginCheck::Pending);
+    };
+    Ok(match end {
+        LoginEnd::Approved(identity) => LoginCheck::Approved(Box::new(approve(&identity))),
+        LoginEnd::Redeemed => return Err(LoginError::NotFound),
+        LoginEnd::Declined => LoginCheck::Denied,
+        LoginEnd::Expired => LoginCheck::Expired,
+        LoginEnd::Cancelled => LoginCheck::Failed(LoginError::Cancelled),
+        LoginEnd::CannotUseVipps(_) => LoginCheck::Failed(LoginError::UnknownUser),
+        LoginEnd::Failed(FailureReason::TokenVerification(TokenError::PhoneNumber)) => {
+            LoginCheck::Failed(LoginError::PhoneMismatch)
+        }
+        LoginEnd::Failed(reason) => LoginCheck::Failed(LoginError::Upstream(reason.to_string())),
+        other => LoginCheck::Failed(LoginError::Upstream(other.as_str().to_owned())),
+    })
 }
 
 fn start_error(e: CoreError) -> LoginError {
@@ -338,20 +259,19 @@ impl PhoneLogin for VippsPhoneLogin {
             .binding_message
             .clone()
             .unwrap_or_else(BindingMessage::generate);
+        // `to_vipps` always asks for `phoneNumber`: the engine's started-number check.
         let mut login = LoginRequest::new(LoginHint::Msisdn(req.hint.clone()))
             .scopes(req.scopes.to_vipps())
             .binding_message(binding.clone());
         if let Some(e) = req.requested_expiry {
             login = login.requested_expiry(e);
         }
-        let record = LoginRecord {
-            owner: req.owner.clone(),
-            msisdn: req.hint.as_str().to_owned(),
+        let extra = LoginExtra {
             scopes: req.scopes.clone(),
             nonce: req.nonce.clone(),
             subject_type: req.subject_type,
         };
-        let extra = serde_json::to_value(&record).map_err(|_| store_failed())?;
+        let extra = serde_json::to_value(&extra).map_err(|_| store_failed())?;
         let context = LoginContext::new(req.owner.clone())
             .client_key(format!("rp:{}", req.owner))
             .extra(extra);
@@ -364,114 +284,60 @@ impl PhoneLogin for VippsPhoneLogin {
             .client
             .with_limits(limits)
             .map_err(|e| LoginError::InvalidRequest(e.to_string()))?;
-        let (handle, expires_in, interval) = match client.start_login(login, context).await {
+        let now = || self.client.config().clock().now();
+        let started = match client.start_login(login.clone(), context.clone()).await {
             Ok(s) => {
-                let expires_in = s
-                    .expires_at
-                    .duration_since(self.client.config().clock().now())
-                    .unwrap_or_default();
-                let ms = duration_ms(s.interval);
-                self.last_interval_ms.store(ms, Ordering::Relaxed);
                 if req.requested_expiry.is_none() {
-                    let ms = duration_ms(expires_in);
-                    self.last_expiry_ms.store(ms, Ordering::Relaxed);
+                    let usual = s.expires_at.duration_since(now()).unwrap_or_default();
+                    self.last_expiry_ms
+                        .store(duration_ms(usual), Ordering::Relaxed);
                 }
-                let handle = LoginHandle::parse(s.id.as_str()).ok_or_else(store_failed)?;
-                (handle, expires_in, s.interval)
+                s
             }
             Err(CoreError::InvalidUser | CoreError::OldApp) if self.enumeration_resistant => {
-                tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering as a normal login");
-                let interval = Duration::from_millis(self.last_interval_ms.load(Ordering::Relaxed));
-                let usual = Duration::from_millis(self.last_expiry_ms.load(Ordering::Relaxed));
-                let expires_in = req.requested_expiry.unwrap_or(usual);
-                let handle = LoginHandle::generate();
-                let ghost = GhostLogin {
-                    owner: req.owner.clone(),
-                    expires_at_ms: self
-                        .records
-                        .now_ms()
-                        .saturating_add(duration_ms(expires_in)),
-                    cancelled: false,
-                };
-                self.records
-                    .put(
-                        "ghost",
-                        &handle.store_key(),
-                        &ghost,
-                        expires_in + RECORD_GRACE,
-                    )
-                    .await?;
-                (handle, expires_in, interval)
+                tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering with a decoy login");
+                self.start_decoy(login, context, req.requested_expiry)
+                    .await?
             }
             Err(e) => return Err(start_error(e)),
         };
+        let expires_in = started.expires_at.duration_since(now()).unwrap_or_default();
+        let handle = LoginHandle::parse(started.id.as_str()).ok_or_else(store_failed)?;
         tracing::info!(owner = %req.owner, handle = ?handle, hint = %req.hint.masked(), "phone login started");
         Ok(StartedPhoneLogin {
             handle,
             binding_message: binding,
             expires_in,
-            interval,
+            interval: started.interval,
         })
     }
 
     async fn check(&self, handle: &LoginHandle, owner: &str) -> Result<LoginCheck, LoginError> {
-        let (record, status) = match self.load(handle, owner).await? {
-            Named::Ghost(g) if g.cancelled => return Ok(LoginCheck::Failed(LoginError::Cancelled)),
-            Named::Ghost(g) => {
-                return Ok(if self.records.now_ms() >= g.expires_at_ms {
-                    LoginCheck::Expired
-                } else {
-                    LoginCheck::Pending
-                });
-            }
-            Named::Engine(_, record, status) => (record, status),
-        };
-        Ok(match status {
-            LoginStatus::Approved(identity) | LoginStatus::Exchanged(identity) => {
-                match self.approved(&record, &identity) {
-                    Ok(a) => LoginCheck::Approved(Box::new(a)),
-                    Err(e) => LoginCheck::Failed(e),
-                }
-            }
-            LoginStatus::Redeemed => return Err(LoginError::NotFound),
-            LoginStatus::Denied => LoginCheck::Denied,
-            LoginStatus::Expired => LoginCheck::Expired,
-            LoginStatus::Cancelled => LoginCheck::Failed(LoginError::Cancelled),
-            LoginStatus::Failed(e) => LoginCheck::Failed(LoginError::Upstream(e.to_string())),
-            _ => LoginCheck::Pending,
+        let (_, view, extra) = self.load(handle, owner).await?;
+        login_check(view.end(), |identity| {
+            self.approved(owner, &extra, identity)
         })
     }
 
     async fn cancel(&self, handle: &LoginHandle, owner: &str) -> Result<(), LoginError> {
-        match self.load(handle, owner).await? {
-            Named::Engine(id, _, _) => match self.client.cancel(&id).await {
-                Ok(()) | Err(CoreError::LoginNotFound) => Ok(()),
-                Err(CoreError::AlreadyCompleted) => Err(LoginError::NotFound),
-                Err(e) => Err(LoginError::Upstream(e.to_string())),
-            },
-            Named::Ghost(mut g) => {
-                g.cancelled = true;
-                let ttl =
-                    Duration::from_millis(g.expires_at_ms.saturating_sub(self.records.now_ms()))
-                        + RECORD_GRACE;
-                self.records
-                    .put("ghost", &handle.store_key(), &g, ttl)
-                    .await
-            }
+        let (id, _, _) = self.load(handle, owner).await?;
+        match self.client.cancel(&id).await {
+            Ok(()) | Err(CoreError::LoginNotFound) => Ok(()),
+            Err(CoreError::AlreadyCompleted) => Err(LoginError::NotFound),
+            Err(e) => Err(LoginError::Upstream(e.to_string())),
         }
     }
 
     async fn redeem(&self, handle: &LoginHandle, owner: &str) -> Result<ApprovedLogin, LoginError> {
-        let approved = match self.check(handle, owner).await? {
-            LoginCheck::Approved(a) => a,
+        let (id, view, extra) = self.load(handle, owner).await?;
+        match view.end() {
+            Some(LoginEnd::Approved(_)) => {}
+            Some(LoginEnd::Redeemed) => return Err(LoginError::NotFound),
             _ => return Err(LoginError::NotApproved),
-        };
-        let Ok(id) = handle.as_str().parse::<LoginId>() else {
-            return Err(LoginError::NotFound);
-        };
+        }
         // Exactly one caller, on any instance, gets the login.
-        match self.client.redeem(&id, owner).await {
-            Ok(_) => Ok(*approved),
+        match self.client.redeem_login(&id, owner).await {
+            Ok(redeemed) => Ok(self.approved(owner, &extra, &redeemed.identity)),
             Err(CoreError::AlreadyCompleted | CoreError::LoginNotFound) => {
                 Err(LoginError::NotFound)
             }

@@ -11,8 +11,8 @@
 //! | `delegatedConsents` (pass-through) | `delegatedConsents` | `delegatedConsents` |
 //!
 //! Vipps' `phoneNumber` is always requested upstream, whatever the relying party asked
-//! for: the bridge needs it to check that the verified number is the one the login was
-//! started for. It is handed on only with the `phone` scope.
+//! for: with it the login engine checks, before any approval, that the verified number
+//! is the one the login was started for. It is handed on only with the `phone` scope.
 
 use std::fmt;
 

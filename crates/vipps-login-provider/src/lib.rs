@@ -57,27 +57,31 @@ pub mod authcode;
 mod backend;
 pub mod ciba;
 mod claims;
+mod credential;
 mod error;
 mod hint;
+mod kernel;
 /// Keycloak's CIBA HTTP authentication channel (issue 10; kept by the Keycloak work).
 pub mod keycloak;
 pub mod keys;
 mod provider;
+mod records;
 mod registry;
-mod secret_hash;
 mod spi;
 mod subject;
 
-pub use crate::backend::{Records, VippsPhoneLogin};
+pub use crate::backend::VippsPhoneLogin;
 pub use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES, map_claims};
+pub use crate::credential::hash_secret;
 pub use crate::error::{LoginError, OAuthError};
 pub use crate::hint::parse_login_hint;
-pub use crate::provider::{Provider, ProviderBuilder, ProviderError, paths};
+pub use crate::kernel::paths;
+pub use crate::provider::{Provider, ProviderBuilder, ProviderError};
+pub use crate::records::Records;
 pub use crate::registry::{
     AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client, ClientRegistry, RegistryError, StartLimit,
     SubjectType,
 };
-pub use crate::secret_hash::hash_secret;
 pub use crate::spi::{
     ApprovedLogin, LoginCheck, LoginHandle, PhoneLogin, StartRequest, StartedPhoneLogin,
     parse_binding_message,

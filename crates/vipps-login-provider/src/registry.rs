@@ -16,18 +16,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use aws_lc_rs::{digest, pbkdf2};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq as _;
 use url::Url;
 use vipps_login_core::HttpsOrLoopbackUrl;
 
-use crate::claims::{PASS_THROUGH_SCOPES, STANDARD_SCOPES};
+use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES};
+use crate::credential::{Credential, parse_hash};
+use crate::error::OAuthError;
 use crate::keys::SigningAlg;
-use crate::secret_hash::parse_hash;
 
 /// The CIBA grant type.
 pub const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
@@ -98,17 +96,6 @@ struct RegistryFile {
     clients: Vec<ClientFile>,
 }
 
-/// How a client proves itself.
-pub(crate) enum Credential {
-    None,
-    Plain(digest::Digest),
-    Pbkdf2 {
-        iterations: NonZeroU32,
-        salt: Vec<u8>,
-        hash: Vec<u8>,
-    },
-}
-
 /// One registered relying party.
 pub struct Client {
     /// The client id.
@@ -165,6 +152,20 @@ impl Client {
             .collect()
     }
 
+    /// The scopes of a request's `scope`, when this client may ask for all of them
+    /// (`invalid_scope` otherwise).
+    pub(crate) fn granted_scopes(&self, scope: &str) -> Result<OidcScopes, OAuthError> {
+        let scopes = OidcScopes::parse_allowed(scope, &self.pass_through_scopes())
+            .map_err(|e| OAuthError::from_start(&e))?;
+        if let Some(s) = scopes.iter().find(|s| !self.scopes.iter().any(|a| a == s)) {
+            return Err(OAuthError::bad(
+                "invalid_scope",
+                format!("this client may not ask for the scope {s}"),
+            ));
+        }
+        Ok(scopes)
+    }
+
     /// Whether `uri` is one of the registered redirect URIs (exact match, or any port on
     /// a loopback address when `loopback_any_port` is set).
     #[must_use]
@@ -190,25 +191,7 @@ impl Client {
     /// Checks `secret` in constant time. A public client never authenticates with a secret.
     #[must_use]
     pub fn verify_secret(&self, secret: &str) -> bool {
-        match &self.credential {
-            Credential::None => false,
-            Credential::Plain(expected) => {
-                let given = digest::digest(&digest::SHA256, secret.as_bytes());
-                bool::from(given.as_ref().ct_eq(expected.as_ref()))
-            }
-            Credential::Pbkdf2 {
-                iterations,
-                salt,
-                hash,
-            } => pbkdf2::verify(
-                pbkdf2::PBKDF2_HMAC_SHA256,
-                *iterations,
-                salt,
-                secret.as_bytes(),
-                hash,
-            )
-            .is_ok(),
-        }
+        self.credential.verify(secret)
     }
 }
 
@@ -240,22 +223,19 @@ impl ClientRegistry {
                 client.client_id
             )));
         }
-        if let Credential::Pbkdf2 {
-            iterations, salt, ..
-        } = &client.credential
-        {
-            let costlier = match self.decoy.as_deref().map(|d| &d.credential) {
-                Some(Credential::Pbkdf2 { iterations: i, .. }) => iterations > i,
-                _ => true,
+        if let Some(credential) = client.credential.decoy() {
+            let costlier = match self
+                .decoy
+                .as_deref()
+                .and_then(|d| d.credential.iterations())
+            {
+                Some(i) => credential.iterations() > Some(i),
+                None => true,
             };
             if costlier {
                 self.decoy = Some(Box::new(Client {
                     client_id: String::new(),
-                    credential: Credential::Pbkdf2 {
-                        iterations: *iterations,
-                        salt: salt.clone(),
-                        hash: vec![0; 32],
-                    },
+                    credential,
                     grant_types: Vec::new(),
                     scopes: Vec::new(),
                     redirect_uris: Vec::new(),
@@ -323,8 +303,10 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         (Some(s), None) if s.len() < 8 => {
             return Err(err("client_secret must be at least 8 characters".into()));
         }
-        (Some(s), None) => Credential::Plain(digest::digest(&digest::SHA256, s.as_bytes())),
-        (None, Some(h)) => parse_hash(&id, &h)?,
+        (Some(s), None) => Credential::plain(&s),
+        (None, Some(h)) => parse_hash(&h).ok_or_else(|| {
+            err("client_secret_hash must be pbkdf2-sha256:ITERATIONS:SALT:HASH (base64url)".into())
+        })?,
         (None, None) => Credential::None,
     };
     if c.grant_types.is_empty() {

@@ -63,7 +63,7 @@ async fn expiry_ends_as_expired_token() {
 async fn enumeration_resistant_mode_answers_unknown_numbers_like_any_other() {
     let b = bridge_with(
         sim_config(),
-        |l| l.enumeration_resistant(true, Duration::from_secs(2)),
+        |l| l.enumeration_resistant(true, Duration::from_secs(60)),
         |p| p,
     )
     .await;
@@ -71,8 +71,28 @@ async fn enumeration_resistant_mode_answers_unknown_numbers_like_any_other() {
     assert_eq!(status, 200, "{started}");
     let id = started["auth_req_id"].as_str().unwrap();
     oauth_error(b.poll(RP1, id).await, 400, "authorization_pending").await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The decoy's deadline, on the engine's timer; then a poll no sooner than `interval`.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     oauth_error(b.poll(RP1, id).await, 400, "expired_token").await;
+}
+
+#[tokio::test]
+async fn a_number_vipps_verified_for_someone_else_is_access_denied() {
+    let sim = proxy::sim_verifying(sim_config(), "+4798765432").await;
+    let b = bridge_on(sim, |l| l, |p| p).await;
+    let (_, started) = b.bc_authorize(RP1, &start_form(KARI_HINT, &[])).await;
+    approve(&b.sim, "4712345678").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let why = oauth_error(
+        b.poll(RP1, started["auth_req_id"].as_str().unwrap()).await,
+        400,
+        "access_denied",
+    )
+    .await;
+    assert!(why.contains("phone number"), "{why}");
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,14 +138,18 @@ async fn env_with(jwks_min_refetch: Duration) -> Env {
     env_for(jwks_min_refetch, None).await
 }
 
+fn sim_config() -> SimConfig {
+    SimConfig::default()
+        .interval(Duration::from_millis(50))
+        .expires_in(Duration::from_secs(30))
+}
+
 async fn env_for(jwks_min_refetch: Duration, clients: Option<&[&str]>) -> Env {
-    let sim = Simulator::start(
-        SimConfig::default()
-            .interval(Duration::from_millis(50))
-            .expires_in(Duration::from_secs(30)),
-    )
-    .await
-    .unwrap();
+    let sim = Simulator::start(sim_config()).await.unwrap();
+    env_on(sim, jwks_min_refetch, clients).await
+}
+
+async fn env_on(sim: SimHandle, jwks_min_refetch: Duration, clients: Option<&[&str]>) -> Env {
     let fake = Arc::new(FakeState::default());
     let signer = rsa_signer("realm-key-1");
     fake.jwks.lock().unwrap().push(signer.jwk.clone());
@@ -501,6 +507,23 @@ async fn approved_reports_succeed_exactly_once() {
     assert_eq!(req.binding_message.as_deref(), Some("KC-1234"));
     assert!(req.scopes.contains(&"phoneNumber".to_owned()));
     assert!(req.scopes.contains(&"name".to_owned()));
+}
+
+#[tokio::test]
+async fn a_number_vipps_verified_for_someone_else_reports_unauthorized() {
+    // Vipps' userinfo names Ola's number for the login started for Kari's.
+    let sim = common::proxy::sim_verifying(sim_config(), "+4798765432").await;
+    let env = env_on(sim, Duration::from_secs(10), None).await;
+    env.sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(100),
+    });
+    let t = env.bearer("id-kari");
+    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
+    assert_eq!(
+        env.callbacks_after(1).await,
+        vec![(t, "UNAUTHORIZED".to_owned())]
+    );
+    assert_eq!(env.pushes(), 1);
 }
 
 #[tokio::test]

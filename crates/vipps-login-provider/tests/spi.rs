@@ -150,24 +150,54 @@ async fn denied_cancelled_and_unknown_numbers() {
     assert!(matches!(e, LoginError::InvalidRequest(_)), "{e:?}");
 }
 
+/// Moves the engine's timers (a decoy's deadline) past `by`, at once.
+async fn jump(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
 #[tokio::test]
 async fn enumeration_resistant_mode_hides_unknown_numbers() {
     let sim = sim().await;
+    let pushes = || sim.stats().backchannel;
     let login = VippsPhoneLogin::new(vipps_client(&sim))
-        .enumeration_resistant(true, Duration::from_secs(1));
+        .enumeration_resistant(true, Duration::from_secs(60));
     let s = login
         .start(request("rp", NO_ACCOUNT, "openid"))
         .await
         .unwrap();
-    assert_eq!(s.expires_in, Duration::from_secs(1));
+    // A decoy of the engine: it lasts the usual expiry (Vipps' range, 60 s at least).
+    assert!(
+        s.expires_in <= Duration::from_secs(60) && s.expires_in > Duration::from_secs(59),
+        "{:?}",
+        s.expires_in
+    );
     assert!(matches!(
         login.check(&s.handle, "rp").await.unwrap(),
         LoginCheck::Pending
     ));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(login.redeem(&s.handle, "rp").await.is_err());
     assert!(matches!(
-        login.check(&s.handle, "rp").await.unwrap(),
+        login.check(&s.handle, "other-rp").await,
+        Err(LoginError::NotFound)
+    ));
+    // Only the refused start reached Vipps.
+    assert_eq!(pushes(), 1);
+    jump(Duration::from_secs(61)).await;
+    assert!(matches!(
+        until_final(&login, &s.handle, "rp").await,
         LoginCheck::Expired
+    ));
+    // A decoy can be cancelled like any login.
+    let c = login
+        .start(request("rp", NO_ACCOUNT, "openid"))
+        .await
+        .unwrap();
+    login.cancel(&c.handle, "rp").await.unwrap();
+    assert!(matches!(
+        login.check(&c.handle, "rp").await.unwrap(),
+        LoginCheck::Failed(LoginError::Cancelled)
     ));
     // Real numbers still work as before.
     let s = login.start(request("rp", KARI, "openid")).await.unwrap();
@@ -176,9 +206,63 @@ async fn enumeration_resistant_mode_hides_unknown_numbers() {
         until_final(&login, &s.handle, "rp").await,
         LoginCheck::Approved(_)
     ));
-    // From now on an unknown number imitates the expiry Vipps gives real logins (30 s here).
+    // From now on an unknown number imitates the expiry Vipps gives real logins (30 s
+    // here; a decoy lasts Vipps' shortest, 60 s, then).
     let s = login.start(request("rp", OLD_APP, "openid")).await.unwrap();
     assert!(s.expires_in > Duration::from_secs(25), "{:?}", s.expires_in);
+    assert!(
+        s.expires_in <= Duration::from_secs(60),
+        "{:?}",
+        s.expires_in
+    );
+}
+
+#[tokio::test]
+async fn a_decoy_counts_once_against_the_start_limit() {
+    let sim = sim().await;
+    let login = VippsPhoneLogin::new(vipps_client(&sim))
+        .enumeration_resistant(true, Duration::from_secs(60));
+    let limit = Some(StartLimit {
+        max: 2,
+        window_secs: 60,
+    });
+    for n in [NO_ACCOUNT, KARI] {
+        login
+            .start(request("rp", n, "openid").start_limit(limit))
+            .await
+            .unwrap();
+    }
+    let e = login
+        .start(request("rp", OLA, "openid").start_limit(limit))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, LoginError::RateLimited { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_number_vipps_verified_for_someone_else_fails_the_login() {
+    // Vipps' userinfo names Ola's number for a login started for Kari's.
+    let sim = common::proxy::sim_verifying(sim_config(), "+4798765432").await;
+    let login = VippsPhoneLogin::new(vipps_client(&sim));
+    let s = login
+        .start(request("rp", KARI, "openid profile"))
+        .await
+        .unwrap();
+    let on_phone = sim
+        .wait_for_pending(KARI, Duration::from_secs(5))
+        .await
+        .unwrap();
+    // Asked for the number even though the relying party did not ask for `phone`.
+    assert!(on_phone.scopes.iter().any(|s| s == "phoneNumber"));
+    sim.approve(&on_phone.auth_req_id).await.unwrap();
+    assert!(matches!(
+        until_final(&login, &s.handle, "rp").await,
+        LoginCheck::Failed(LoginError::PhoneMismatch)
+    ));
+    assert_eq!(
+        login.redeem(&s.handle, "rp").await.unwrap_err(),
+        LoginError::NotApproved
+    );
 }
 
 #[tokio::test]

@@ -1,23 +1,40 @@
 //! The authorization-code grant at the token endpoint.
 
+use async_trait::async_trait;
 use axum::response::Response;
 use subtle::ConstantTimeEq as _;
 use vipps_login_core::token::sha256_b64url;
 
+use super::code::{CODE, CodeRecord, code_digest};
 use super::request::is_pkce_value;
-use super::{CodeRecord, code_digest};
 use crate::OAuthError;
-use crate::provider::Shared;
-use crate::provider::form::{Caller, Form};
-use crate::provider::tokens::issue;
+use crate::kernel::form::{Caller, Form};
+use crate::kernel::shared::{Grant, Shared};
+use crate::kernel::tokens::issue;
+use crate::registry::AUTHORIZATION_CODE_GRANT;
+
+/// The authorization-code grant at the token endpoint.
+pub(crate) struct CodeGrant;
+
+#[async_trait]
+impl Grant for CodeGrant {
+    fn grant_type(&self) -> &'static str {
+        AUTHORIZATION_CODE_GRANT
+    }
+
+    async fn grant(
+        &self,
+        s: &Shared,
+        caller: &Caller<'_>,
+        form: &Form,
+    ) -> Result<Response, OAuthError> {
+        redeem(s, caller, form).await
+    }
+}
 
 /// Redeems a code: single use (taken atomically, so a second use, by anyone, fails),
 /// unexpired, for this client, with the same `redirect_uri` and the PKCE verifier.
-pub(crate) async fn grant(
-    s: &Shared,
-    caller: &Caller<'_>,
-    form: &Form,
-) -> Result<Response, OAuthError> {
+async fn redeem(s: &Shared, caller: &Caller<'_>, form: &Form) -> Result<Response, OAuthError> {
     let client = caller.client();
     let code = form.require("code")?;
     let bad = || {
@@ -31,7 +48,7 @@ pub(crate) async fn grant(
     // Taken first: whatever is wrong below, this code is gone (RFC 6749 §4.1.2).
     let record: CodeRecord = s
         .records
-        .take("code", &code_digest(code))
+        .take(CODE, &code_digest(code))
         .await
         .map_err(|_| OAuthError::server("the login store failed"))?
         .ok_or_else(bad)?;

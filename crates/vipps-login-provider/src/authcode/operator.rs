@@ -5,10 +5,13 @@
 
 use async_trait::async_trait;
 use url::Url;
-use vipps_login_core::{Error, LoginId, Scopes};
+use vipps_login_core::{Error, Identity, LoginId, Scopes};
 use vipps_login_tower::{CompletedLogin, Completion, CompletionStep, HookError};
 
-use crate::{Provider, VippsPhoneLogin};
+use super::request::PendingAuthorization;
+use crate::backend::{LoginExtra, VippsPhoneLogin};
+use crate::provider::Provider;
+use crate::spi::ApprovedLogin;
 
 /// The path prefix of the `return_to` that names an authorization request; the
 /// completion step reads the request's id from it (`/authorize/operator/{id}`).
@@ -33,8 +36,8 @@ pub struct OperatorCompletion {
 }
 
 impl OperatorCompletion {
-    /// The step handing logins to `provider`'s authorization requests, mapped and checked
-    /// as `login` maps and checks them.
+    /// The step handing logins to `provider`'s authorization requests, mapped as `login`
+    /// maps its own.
     #[must_use]
     pub fn new(provider: Provider, login: VippsPhoneLogin) -> Self {
         OperatorCompletion { provider, login }
@@ -48,6 +51,28 @@ impl OperatorCompletion {
         u.query_pairs_mut()
             .append_pair("return_to", &format!("{OPERATOR_RETURN_PREFIX}{id}"));
         u
+    }
+}
+
+impl VippsPhoneLogin {
+    /// Way 2's completion step: the verified `identity` of a login the operator page
+    /// started (through the tower layer, with the scopes of [`CompletionStep::scopes`],
+    /// which always ask Vipps for the number, so that the engine has checked it is the
+    /// number the login was started for) as the [`ApprovedLogin`] of authorization
+    /// request `pending`: its scopes, nonce and subject type, with the same claim and
+    /// subject mapping as the SPI.
+    #[must_use]
+    pub fn approve_identity(
+        &self,
+        pending: &PendingAuthorization,
+        identity: &Identity,
+    ) -> ApprovedLogin {
+        let extra = LoginExtra {
+            scopes: pending.scopes.clone(),
+            nonce: pending.nonce.clone(),
+            subject_type: pending.subject_type,
+        };
+        self.approved(&pending.client_id, &extra, identity)
     }
 }
 
@@ -78,10 +103,7 @@ impl CompletionStep for OperatorCompletion {
                 "The application's sign-in request has expired or was used; start again from the application.",
             )
         })?;
-        let approved = self
-            .login
-            .approve_identity(&pending, &login.msisdn, &login.identity)
-            .map_err(refused)?;
+        let approved = self.login.approve_identity(&pending, &login.identity);
         let to = self
             .provider
             .complete_authorization(id, approved)

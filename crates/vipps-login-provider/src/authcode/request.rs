@@ -7,8 +7,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::ciba::scopes_for;
-use crate::provider::form::Form;
+use crate::kernel::form::Form;
 use crate::registry::{AUTHORIZATION_CODE_GRANT, ClientRegistry, SubjectType};
 use crate::{OAuthError, OidcScopes};
 
@@ -139,7 +138,9 @@ pub(crate) fn validate(
             "a phone login always needs the operator and the customer",
         )));
     }
-    let scopes = scopes_for(client, query.get("scope").unwrap_or("")).map_err(back)?;
+    let scopes = client
+        .granted_scopes(query.get("scope").unwrap_or(""))
+        .map_err(back)?;
     let nonce = query.get("nonce").map(str::to_owned);
     if nonce.as_deref().is_some_and(|n| !printable(n, 256)) {
         return Err(back(OAuthError::invalid_request(

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,13 +32,13 @@ use serde_json::json;
 use vipps_login_core::RequestedExpiry;
 use vipps_login_core::clock::duration_ms;
 
-use crate::provider::Shared;
-use crate::provider::form::{Caller, Form, authenticate};
-use crate::provider::tokens::{issue, no_store};
+use crate::kernel::form::{Caller, Form, authenticate};
+use crate::kernel::shared::{Grant, Shared};
+use crate::kernel::tokens::{issue, no_store};
 use crate::registry::{CIBA_GRANT, Client};
 use crate::{
-    LoginCheck, LoginError, LoginHandle, OAuthError, OidcScopes, StartRequest,
-    parse_binding_message, parse_login_hint,
+    LoginCheck, LoginError, LoginHandle, OAuthError, StartRequest, parse_binding_message,
+    parse_login_hint,
 };
 
 /// The facade's poll state of one `auth_req_id`.
@@ -82,7 +83,7 @@ async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
             "signed requests are not supported",
         ));
     }
-    let scopes = scopes_for(client, form.require("scope")?)?;
+    let scopes = client.granted_scopes(form.require("scope")?)?;
     let hint = parse_login_hint(form.require("login_hint").map_err(|_| {
         OAuthError::invalid_request("login_hint is missing (a phone number such as +4712345678)")
     })?)
@@ -157,28 +158,30 @@ async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
     }))))
 }
 
-/// Validates `scope` against the client's allowed scopes.
-pub(crate) fn scopes_for(client: &Client, scope: &str) -> Result<OidcScopes, OAuthError> {
-    let scopes = OidcScopes::parse_allowed(scope, &client.pass_through_scopes())
-        .map_err(|e| OAuthError::from_start(&e))?;
-    if let Some(s) = scopes
-        .iter()
-        .find(|s| !client.scopes.iter().any(|a| a == s))
-    {
-        return Err(OAuthError::bad(
-            "invalid_scope",
-            format!("this client may not ask for the scope {s}"),
-        ));
+/// The CIBA grant at the token endpoint.
+pub(crate) struct CibaGrant;
+
+#[async_trait]
+impl Grant for CibaGrant {
+    fn grant_type(&self) -> &'static str {
+        CIBA_GRANT
     }
-    Ok(scopes)
+
+    async fn grant(
+        &self,
+        s: &Shared,
+        caller: &Caller<'_>,
+        form: &Form,
+    ) -> Result<Response, OAuthError> {
+        let Caller::Confidential(client) = caller else {
+            return Err(OAuthError::invalid_client());
+        };
+        answer_poll(s, client, form).await
+    }
 }
 
-/// The CIBA grant at the token endpoint (the client is authenticated and allowed).
-pub(crate) async fn grant(
-    s: &Shared,
-    client: &Client,
-    form: &Form,
-) -> Result<Response, OAuthError> {
+/// A poll of `auth_req_id` by its client (authenticated and allowed the grant).
+async fn answer_poll(s: &Shared, client: &Client, form: &Form) -> Result<Response, OAuthError> {
     let unknown =
         || OAuthError::invalid_grant("the auth_req_id is unknown, expired or already used");
     let id = form.require("auth_req_id")?;

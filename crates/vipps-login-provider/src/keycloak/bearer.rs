@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::{Mutex, RwLock};
 use url::Url;
-use vipps_login_core::{Clock, SystemClock};
+use vipps_login_core::{Clock, Fetched, KeySetCache, SystemClock};
+
+use super::http::{read_capped, short};
 
 /// Largest bearer token looked at (Keycloak's are about 1 KiB).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -143,21 +144,19 @@ struct Key {
     key: DecodingKey,
 }
 
-#[derive(Default)]
-struct KeySet {
-    by_kid: HashMap<String, Arc<Key>>,
-    fetched_at: Option<Instant>,
-}
+/// The realm's usable keys, by `kid`.
+type RealmKeys = HashMap<String, Arc<Key>>;
 
-/// Verifies bearer tokens against the realm's JWKS, cached; an unknown `kid` refetches
-/// it, at most once per `min_refetch`, so forged `kid`s cannot make us hammer Keycloak.
+/// Verifies bearer tokens against the realm's JWKS, in core's [`KeySetCache`]: one fetch
+/// shared by concurrent requests, and an unknown `kid` refetches at most once per
+/// `min_refetch`, so forged `kid`s cannot make us hammer Keycloak. Keycloak's keys change
+/// by rotation (a new `kid`, which refetches), so a key set lives an hour, the cache's
+/// default, whatever the realm's `Cache-Control` says.
 pub(crate) struct BearerVerifier {
     issuer: String,
     certs_url: Url,
     http: reqwest::Client,
-    keys: RwLock<KeySet>,
-    fetch: Mutex<()>,
-    min_refetch: Duration,
+    keys: KeySetCache<RealmKeys>,
     seen: std::sync::Mutex<HashMap<String, u64>>,
     /// The client's clock: replayed `jti`s are remembered until their `exp` on it.
     clock: Arc<dyn Clock>,
@@ -218,7 +217,7 @@ fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
 
 /// Reads a JWKS document into the keys usable for verification (signature keys with a
 /// `kid`, of an allowed algorithm). Encryption keys and unusable entries are skipped.
-fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, BearerError> {
+fn parse_jwks(body: &[u8]) -> Result<RealmKeys, BearerError> {
     #[derive(Deserialize)]
     struct Doc {
         keys: Vec<serde_json::Value>,
@@ -257,9 +256,7 @@ impl BearerVerifier {
             issuer: issuer_str,
             certs_url,
             http,
-            keys: RwLock::new(KeySet::default()),
-            fetch: Mutex::new(()),
-            min_refetch,
+            keys: KeySetCache::new(min_refetch),
             seen: std::sync::Mutex::new(HashMap::new()),
             clock,
         })
@@ -353,33 +350,20 @@ impl BearerVerifier {
         Ok(())
     }
 
+    /// The realm key `kid`, from the cache, or after one (rate-limited) refetch.
     async fn key(&self, kid: &str) -> Result<Arc<Key>, BearerError> {
-        if let Some(k) = self.keys.read().await.by_kid.get(kid) {
+        let keys = self.keys.get(|| self.fetch_jwks()).await?;
+        if let Some(k) = keys.get(kid) {
             return Ok(k.clone());
         }
-        let _guard = self.fetch.lock().await;
-        // Another request may have refetched while we waited.
-        {
-            let keys = self.keys.read().await;
-            if let Some(k) = keys.by_kid.get(kid) {
-                return Ok(k.clone());
-            }
-            if keys
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.min_refetch)
-            {
-                return Err(BearerError::UnknownKey);
-            }
-        }
-        let fetched = self.fetch_jwks().await;
-        let mut keys = self.keys.write().await;
-        keys.fetched_at = Some(Instant::now());
-        keys.by_kid = fetched?;
-        tracing::debug!(keys = keys.by_kid.len(), "Keycloak realm keys fetched");
-        keys.by_kid.get(kid).cloned().ok_or(BearerError::UnknownKey)
+        self.keys
+            .after_unknown_kid(&keys, || self.fetch_jwks())
+            .await?
+            .and_then(|keys| keys.get(kid).cloned())
+            .ok_or(BearerError::UnknownKey)
     }
 
-    async fn fetch_jwks(&self) -> Result<HashMap<String, Arc<Key>>, BearerError> {
+    async fn fetch_jwks(&self) -> Result<Fetched<RealmKeys>, BearerError> {
         let resp = self
             .http
             .get(self.certs_url.clone())
@@ -395,40 +379,13 @@ impl BearerVerifier {
         let body = read_capped(resp, MAX_JWKS_BYTES)
             .await
             .map_err(BearerError::Jwks)?;
-        parse_jwks(&body)
+        let keys = parse_jwks(&body)?;
+        tracing::debug!(keys = keys.len(), "Keycloak realm keys fetched");
+        Ok(Fetched {
+            keys,
+            max_age: None,
+        })
     }
-}
-
-/// A reqwest error without its URL (which may carry nothing secret here, but keep logs short).
-pub(crate) fn short(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection refused or unreachable"
-    } else if e.is_body() || e.is_decode() {
-        "bad body"
-    } else {
-        "transport error"
-    }
-}
-
-/// Reads a response body of at most `cap` bytes.
-pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
-    cap: usize,
-) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the body failed ({})", short(&e)))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Err(format!("the body is larger than {cap} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

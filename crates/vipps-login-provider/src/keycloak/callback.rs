@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use url::Url;
+use vipps_login_core::{FailureReason, LoginEnd, TokenError};
 
-use super::bearer::short;
+use super::http::short;
 
 /// The result reported to Keycloak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,29 @@ pub enum ChannelStatus {
 }
 
 impl ChannelStatus {
+    /// The status Keycloak hears for a Vipps login that ended as `end`: the channel's
+    /// one table. Only an approval (ID token, userinfo and the user's number verified by
+    /// the engine) succeeds; a refusal by or for the person is `UNAUTHORIZED`; a login
+    /// that could not finish is `CANCELLED`.
+    pub(crate) fn of(end: &LoginEnd) -> ChannelStatus {
+        match end {
+            LoginEnd::Approved(_) => ChannelStatus::Succeed,
+            // Declined, cannot use Vipps, or not the person Keycloak named (Vipps
+            // verified another number than the user's).
+            LoginEnd::Declined
+            | LoginEnd::CannotUseVipps(_)
+            | LoginEnd::Failed(FailureReason::TokenVerification(TokenError::PhoneNumber)) => {
+                ChannelStatus::Unauthorized
+            }
+            // Expired (or Keycloak's deadline came first), cancelled, failed; a result
+            // handed out elsewhere is nothing this caller may report as a success.
+            LoginEnd::Expired | LoginEnd::Cancelled | LoginEnd::Failed(_) | LoginEnd::Redeemed => {
+                ChannelStatus::Cancelled
+            }
+            _ => ChannelStatus::Cancelled,
+        }
+    }
+
     /// The wire value.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -111,5 +135,54 @@ pub(crate) async fn deliver(
         tracing::debug!(attempt, reason = %why, "Keycloak callback failed, retrying");
         tokio::time::sleep_until(next).await;
         backoff = (backoff * 2).min(retry.max_backoff);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use vipps_login_core::{Error, Identity, UserInfo};
+
+    use super::*;
+
+    fn approved() -> LoginEnd {
+        let userinfo: UserInfo = serde_json::from_value(serde_json::json!({"sub": "s"})).unwrap();
+        LoginEnd::Approved(Arc::new(Identity::new(
+            "s".into(),
+            serde_json::Map::new(),
+            userinfo,
+        )))
+    }
+
+    #[test]
+    fn endings_map_to_keycloak_statuses() {
+        assert_eq!(ChannelStatus::of(&approved()), ChannelStatus::Succeed);
+        for (error, status) in [
+            (Error::Declined, ChannelStatus::Unauthorized),
+            (Error::InvalidUser, ChannelStatus::Unauthorized),
+            (Error::OldApp, ChannelStatus::Unauthorized),
+            // The engine's started-number check: Vipps verified another number than the
+            // user's, so this is not the person Keycloak named.
+            (
+                Error::TokenVerification(TokenError::PhoneNumber),
+                ChannelStatus::Unauthorized,
+            ),
+            (Error::Expired, ChannelStatus::Cancelled),
+            (Error::Cancelled, ChannelStatus::Cancelled),
+            (Error::AlreadyCompleted, ChannelStatus::Cancelled),
+            (Error::InvalidClient, ChannelStatus::Cancelled),
+            (
+                Error::TokenVerification(TokenError::Nonce),
+                ChannelStatus::Cancelled,
+            ),
+        ] {
+            assert_eq!(
+                ChannelStatus::of(&LoginEnd::from_error(&error)),
+                status,
+                "{error:?}"
+            );
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Reporting a finished login to Keycloak from whichever instance sees it end.
 //!
-//! What the report needs (Keycloak's bearer, the resolved number, when the request came
-//! and how long Keycloak waits) is stored, sealed, with the login's context. Every
+//! What the report needs and the engine does not keep (Keycloak's bearer, the request's
+//! id for logs, when the request came and how long Keycloak waits) is stored, sealed,
+//! with the login's context; the number is the engine's. Every
 //! instance follows the engine's transitions; the first to see a login of Keycloak's end
 //! reports it: an approved one is redeemed first (exactly one caller wins), any other end
 //! is claimed in the store. So the report survives the death of the instance that took
@@ -14,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use vipps_login_core::clock::unix_ms;
-use vipps_login_core::{Clock, LoginId, Msisdn};
+use vipps_login_core::{Clock, LoginEnd, LoginId};
 
-use super::callback::{self, ChannelStatus};
-use super::vipps::{self, LoginEnd};
-use super::{Inner, KeycloakChannel};
+use super::callback::{ChannelStatus, deliver};
+use super::channel::{Inner, KeycloakChannel};
+use super::vipps::end_of;
 
 /// How long the claim on a report is kept (longer than Keycloak ever waits).
 const CLAIM_TTL: Duration = Duration::from_secs(3600);
@@ -27,7 +28,6 @@ const CLAIM_TTL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Report {
     bearer: String,
-    msisdn: String,
     request: String,
     received_ms: u64,
     expires_ms: u64,
@@ -62,14 +62,12 @@ impl Report {
     pub(crate) fn new(
         clock: &dyn Clock,
         bearer: &str,
-        msisdn: &Msisdn,
         request: &str,
         received: Instant,
         expires: Instant,
     ) -> Self {
         Report {
             bearer: bearer.to_owned(),
-            msisdn: msisdn.as_str().to_owned(),
             request: request.to_owned(),
             received_ms: wall(clock, received),
             expires_ms: wall(clock, expires),
@@ -133,15 +131,12 @@ impl KeycloakChannel {
         let Some(report) = Report::from_extra(view.context.extra_value()) else {
             return;
         };
-        let Ok(msisdn) = report.msisdn.parse::<Msisdn>() else {
-            return;
-        };
-        let Some(end) = vipps::end_of(&inner.vipps, id, owner, &view.status).await else {
+        let Some(end) = end_of(&inner.vipps, id, owner, &view).await else {
             return;
         };
         // An approved login was redeemed above by this caller alone; any other end is
         // claimed in the store, so that exactly one instance reports it.
-        if !matches!(end, LoginEnd::Verified(_)) {
+        if !matches!(end, LoginEnd::Approved(_)) {
             let claim = format!("vlp:keycloak:reported:{jti}");
             match inner
                 .vipps
@@ -157,7 +152,7 @@ impl KeycloakChannel {
                 }
             }
         }
-        let status = outcome(&report.request, &msisdn, end);
+        let status = status_for(&report.request, &view.masked_hint, &end);
         self.report(
             &report.bearer,
             &report.request,
@@ -169,7 +164,7 @@ impl KeycloakChannel {
     }
 
     /// Sends `status` for Keycloak's request `request` (its bearer, when it came and how
-    /// long Keycloak waits), with the retries of [`callback::deliver`], and logs how it went.
+    /// long Keycloak waits), with the retries of [`deliver`], and logs how it went.
     pub(crate) async fn report(
         &self,
         bearer: &str,
@@ -179,7 +174,7 @@ impl KeycloakChannel {
         status: ChannelStatus,
     ) {
         let inner = &self.inner;
-        match callback::deliver(
+        match deliver(
             &inner.http,
             &inner.callback_url,
             bearer,
@@ -200,43 +195,18 @@ impl KeycloakChannel {
     }
 }
 
-/// The Keycloak status for a finished Vipps login.
-pub(crate) fn outcome(request_id: &str, msisdn: &Msisdn, end: LoginEnd) -> ChannelStatus {
-    let number = msisdn.masked();
+/// The Keycloak status for a Vipps login (of Keycloak's request `request_id`, for the
+/// masked `number`) that ended as `end`, from the one table ([`ChannelStatus::of`]),
+/// logged.
+pub(crate) fn status_for(request_id: &str, number: &str, end: &LoginEnd) -> ChannelStatus {
+    let status = ChannelStatus::of(end);
     match end {
-        LoginEnd::Verified(identity) => {
-            let verified = identity
-                .userinfo
-                .phone_number
-                .as_deref()
-                .map(|p| p.trim_start_matches('+'));
-            if verified == Some(msisdn.as_str()) {
-                tracing::info!(request = %request_id, number = %number, "Vipps login approved and the number verified");
-                ChannelStatus::Succeed
-            } else {
-                tracing::warn!(request = %request_id, number = %number, "Vipps verified a different phone number than the Keycloak user's: refused");
-                ChannelStatus::Unauthorized
-            }
+        LoginEnd::Failed(reason) => {
+            tracing::warn!(request = %request_id, number = %number, end = end.as_str(), error = %reason.code(), reason = %reason, status = status.as_str(), "the Vipps login failed");
         }
-        LoginEnd::Declined => {
-            tracing::info!(request = %request_id, number = %number, "the customer declined in the Vipps app");
-            ChannelStatus::Unauthorized
-        }
-        LoginEnd::Ineligible(e) => {
-            tracing::info!(request = %request_id, number = %number, error = %e.code(), "Vipps will not log this customer in");
-            ChannelStatus::Unauthorized
-        }
-        LoginEnd::Expired => {
-            tracing::info!(request = %request_id, number = %number, "the Vipps login expired");
-            ChannelStatus::Cancelled
-        }
-        LoginEnd::Cancelled => {
-            tracing::info!(request = %request_id, number = %number, "the Vipps login was cancelled");
-            ChannelStatus::Cancelled
-        }
-        LoginEnd::Failed(e) => {
-            tracing::warn!(request = %request_id, number = %number, error = %e.code(), reason = %e, "the Vipps login failed");
-            ChannelStatus::Cancelled
+        _ => {
+            tracing::info!(request = %request_id, number = %number, end = end.as_str(), status = status.as_str(), "the Vipps login ended");
         }
     }
+    status
 }

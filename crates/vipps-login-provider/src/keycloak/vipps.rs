@@ -3,36 +3,18 @@
 //! Everything the channel needs from `vipps-login-core` is here: it starts the login on
 //! the engine owned by the Keycloak request (`keycloak:` and the bearer's `jti`), waits
 //! for its end (the engine's poller, on whichever instance holds it, does the polling),
-//! and reads how it ended, redeeming an approved result once before Keycloak hears of it.
-
-use std::sync::Arc;
+//! and reads how it ended (the engine's [`LoginEnd`]), redeeming an approved result once
+//! before Keycloak hears of it.
 
 use tokio::time::Instant;
 use vipps_login_core::{
-    BindingMessage, Error, Identity, LoginContext, LoginId, LoginRequest, LoginStatus, Msisdn,
+    BindingMessage, LoginContext, LoginEnd, LoginId, LoginRequest, LoginView, Msisdn,
     RequestedExpiry, Scope, Scopes, VippsClient,
 };
 
-/// How a Vipps login ended.
-#[derive(Debug)]
-pub(crate) enum LoginEnd {
-    /// Approved, ID token and userinfo verified by the core.
-    Verified(Arc<Identity>),
-    /// The customer said no.
-    Declined,
-    /// Vipps' request expired, or Keycloak's deadline came first.
-    Expired,
-    /// Cancelled on our side.
-    Cancelled,
-    /// Vipps will not log this customer in (no account, too young, old app).
-    Ineligible(Arc<Error>),
-    /// Anything else: Vipps unreachable, refused the request, verification failed.
-    Failed(Arc<Error>),
-}
-
 /// Maps the scopes Keycloak forwards (`openid profile email ...`, its own client scopes
-/// included) to Vipps' scopes. `phoneNumber` is always asked for: the verified number is
-/// compared with the user's before Keycloak hears of a success. Scopes that are Vipps'
+/// included) to Vipps' scopes. `phoneNumber` is always asked for: the engine checks that
+/// the verified number is the user's before the login can be approved. Scopes that are Vipps'
 /// own names pass through; Keycloak's internal scopes (`roles`, `web-origins`, `acr`,
 /// `basic`, ...) are dropped.
 pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>) -> Scopes {
@@ -75,7 +57,7 @@ pub(crate) async fn start(
         .await
     {
         Ok(started) => Ok(started.id),
-        Err(e) => Err(classify(Arc::new(e))),
+        Err(e) => Err(LoginEnd::from_error(&e)),
     }
 }
 
@@ -91,38 +73,25 @@ pub(crate) async fn wait_until(client: &VippsClient, id: &LoginId, deadline: Ins
     }
 }
 
-/// How a login in `status` ended, redeeming an approved one (once, on whichever instance
-/// asks first); `None` while it waits, or when its result was redeemed by another caller.
+/// How login `id` (seen as `view`) ended, redeeming an approved one (once, on whichever
+/// instance asks first); `None` while it waits, or when its result was redeemed by
+/// another caller.
 pub(crate) async fn end_of(
     client: &VippsClient,
     id: &LoginId,
     owner: &str,
-    status: &LoginStatus,
+    view: &LoginView,
 ) -> Option<LoginEnd> {
-    Some(match status {
-        LoginStatus::Approved(_) => match client.redeem(id, owner).await {
-            Ok(identity) => LoginEnd::Verified(identity),
+    match view.end()? {
+        LoginEnd::Approved(_) => match client.redeem(id, owner).await {
+            Ok(identity) => Some(LoginEnd::Approved(identity)),
             Err(e) => {
                 tracing::debug!(login_id = %id, error = %e.code(), "redeemed elsewhere");
-                return None;
+                None
             }
         },
-        LoginStatus::Denied => LoginEnd::Declined,
-        LoginStatus::Expired => LoginEnd::Expired,
-        LoginStatus::Cancelled => LoginEnd::Cancelled,
-        LoginStatus::Failed(reason) => classify(Arc::new(reason.to_error())),
-        _ => return None,
-    })
-}
-
-/// How a login that failed with `e` (at its start, or later in the engine) ended.
-fn classify(e: Arc<Error>) -> LoginEnd {
-    match *e {
-        Error::Declined => LoginEnd::Declined,
-        Error::Expired => LoginEnd::Expired,
-        Error::Cancelled => LoginEnd::Cancelled,
-        Error::InvalidUser | Error::OldApp => LoginEnd::Ineligible(e),
-        _ => LoginEnd::Failed(e),
+        LoginEnd::Redeemed => None,
+        end => Some(end),
     }
 }
 

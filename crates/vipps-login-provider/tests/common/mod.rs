@@ -1,6 +1,7 @@
 //! Shared harness of the provider's tests: the simulator and a core client on it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
 pub mod way2;
 
 use std::time::Duration;
@@ -117,6 +118,15 @@ pub async fn bridge_with(
     configure: impl FnOnce(ProviderBuilder) -> ProviderBuilder,
 ) -> Bridge {
     let sim = Simulator::start(sim_config).await.unwrap();
+    bridge_on(sim, login, configure).await
+}
+
+/// The SPI over `sim` and a provider built by `configure`, served.
+pub async fn bridge_on(
+    sim: SimHandle,
+    login: impl FnOnce(VippsPhoneLogin) -> VippsPhoneLogin,
+    configure: impl FnOnce(ProviderBuilder) -> ProviderBuilder,
+) -> Bridge {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let login = login(VippsPhoneLogin::new(vipps_client(&sim)));

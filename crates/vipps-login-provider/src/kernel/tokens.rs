@@ -1,4 +1,5 @@
-//! The token endpoint (dispatching on `grant_type`), token issuance and userinfo.
+//! The token endpoint (handing each `grant_type` to the handler its way registered),
+//! token issuance and userinfo.
 
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use vipps_login_core::token::{random_token, sha256, sha256_b64url};
 
-use super::Shared;
-use super::form::{Caller, Form, authenticate};
-use crate::registry::{AUTHORIZATION_CODE_GRANT, CIBA_GRANT, Client};
+use super::form::{Form, authenticate};
+use super::shared::Shared;
+use crate::registry::Client;
 use crate::{ApprovedLogin, OAuthError};
 
 /// What an access token stands for (kept under the token's SHA-256, never the token).
@@ -42,28 +43,19 @@ async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
     let form = Form::parse(headers, body)?;
     let caller = authenticate(&s.registry, headers, &form)?;
     let grant_type = form.require("grant_type")?;
-    let known = (grant_type == CIBA_GRANT && s.ciba)
-        || (grant_type == AUTHORIZATION_CODE_GRANT && s.authorization_code);
-    if !known {
+    let Some(handler) = s.grant(grant_type) else {
         return Err(OAuthError::bad(
             "unsupported_grant_type",
             "grant_type is not supported by this provider",
         ));
-    }
-    let client = caller.client();
-    if !client.allows_grant(grant_type) {
+    };
+    if !caller.client().allows_grant(grant_type) {
         return Err(OAuthError::bad(
             "unauthorized_client",
             "this client may not use this grant type",
         ));
     }
-    if grant_type == AUTHORIZATION_CODE_GRANT {
-        return crate::authcode::grant(s, &caller, &form).await;
-    }
-    let Caller::Confidential(client) = caller else {
-        return Err(OAuthError::invalid_client());
-    };
-    crate::ciba::grant(s, client, &form).await
+    handler.grant(s, &caller, &form).await
 }
 
 /// Issues an access token and an ID token for `approved` to `client`.

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use serde_json::{Value, json};
 
-use super::{Shared, paths};
+use super::paths;
+use super::shared::Shared;
 use crate::claims::STANDARD_SCOPES;
 use crate::registry::{AUTHORIZATION_CODE_GRANT, CIBA_GRANT};
 

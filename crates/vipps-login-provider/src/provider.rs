@@ -1,9 +1,5 @@
-//! The OpenID provider both ways in share: issuer, clients, keys, tokens, discovery,
-//! JWKS, userinfo and the token endpoint that dispatches on `grant_type`.
-
-mod discovery;
-pub(crate) mod form;
-pub(crate) mod tokens;
+//! The OpenID provider, assembled: the [`kernel`](crate::kernel) with the ways in that
+//! are enabled, each registering its routes and its grant handler.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,54 +9,19 @@ use axum::routing::{get, post};
 use url::Url;
 use vipps_login_core::HttpsOrLoopbackUrl;
 
+use crate::authcode::authorize;
+use crate::authcode::grant::CodeGrant;
+use crate::ciba::{CibaGrant, backchannel};
+use crate::kernel::shared::{Grant, OperatorPage, Shared};
+use crate::kernel::{discovery, paths, tokens};
 use crate::keys::KeySet;
-use crate::{ClientRegistry, PhoneLogin, Records};
-
-/// Paths of the endpoints, relative to the issuer.
-pub mod paths {
-    /// Discovery.
-    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
-    /// JWKS.
-    pub const JWKS: &str = "/jwks";
-    /// Token endpoint (both grants).
-    pub const TOKEN: &str = "/token";
-    /// Userinfo.
-    pub const USERINFO: &str = "/userinfo";
-    /// CIBA backchannel authentication endpoint.
-    pub const BACKCHANNEL: &str = "/bc-authorize";
-    /// Authorization endpoint (way 2).
-    pub const AUTHORIZE: &str = "/authorize";
-}
+use crate::records::Records;
+use crate::{ClientRegistry, PhoneLogin};
 
 /// A problem with the provider's configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("provider configuration: {0}")]
 pub struct ProviderError(String);
-
-pub(crate) struct Shared {
-    pub(crate) issuer: String,
-    pub(crate) registry: ClientRegistry,
-    pub(crate) login: Arc<dyn PhoneLogin>,
-    pub(crate) records: Records,
-    pub(crate) keys: KeySet,
-    pub(crate) access_token_ttl: Duration,
-    pub(crate) id_token_ttl: Duration,
-    pub(crate) poll_interval: Option<Duration>,
-    pub(crate) slow_down_step: Duration,
-    pub(crate) ciba: bool,
-    pub(crate) authorization_code: bool,
-    pub(crate) code_ttl: Duration,
-    pub(crate) operator_page: Option<OperatorPage>,
-}
-
-/// Where `/authorize` sends the operator's browser for authorization request `id`.
-pub(crate) type OperatorPage = Arc<dyn Fn(&str) -> Url + Send + Sync>;
-
-impl Shared {
-    pub(crate) fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
-    }
-}
 
 /// The OpenID provider: build it with [`Provider::builder`], serve [`Provider::router`].
 ///
@@ -162,10 +123,10 @@ impl Provider {
                 get(tokens::userinfo).post(tokens::userinfo),
             );
         if s.ciba {
-            r = r.route(paths::BACKCHANNEL, post(crate::ciba::backchannel));
+            r = r.route(paths::BACKCHANNEL, post(backchannel));
         }
         if s.authorization_code {
-            r = r.merge(crate::authcode::routes());
+            r = r.merge(authorize::routes());
         }
         r.with_state(s)
     }
@@ -264,6 +225,13 @@ impl ProviderBuilder {
             None => KeySet::generate().map_err(|e| ProviderError(e.to_string()))?,
         };
         let issuer = u.as_str().trim_end_matches('/').to_owned();
+        let mut grants: Vec<Arc<dyn Grant>> = Vec::new();
+        if self.ciba {
+            grants.push(Arc::new(CibaGrant));
+        }
+        if self.authorization_code {
+            grants.push(Arc::new(CodeGrant));
+        }
         Ok(Provider {
             shared: Arc::new(Shared {
                 issuer,
@@ -279,6 +247,7 @@ impl ProviderBuilder {
                 authorization_code: self.authorization_code,
                 code_ttl: self.code_ttl,
                 operator_page: self.operator_page,
+                grants,
             }),
         })
     }

@@ -1,0 +1,11 @@
+//! The kernel both OpenID ways in stand on: the provider's shared state, the endpoint
+//! paths, form bodies and client authentication, token issuance with the token endpoint
+//! and userinfo, discovery and JWKS. The ways ([`ciba`](crate::ciba),
+//! [`authcode`](crate::authcode)) use it and register their grant handlers with the token
+//! endpoint; the kernel knows neither of them.
+
+pub(crate) mod discovery;
+pub(crate) mod form;
+pub mod paths;
+pub(crate) mod shared;
+pub(crate) mod tokens;
