@@ -36,7 +36,10 @@ fn plan(args: &LoginArgs) -> Result<Plan, Failure> {
     let expiry = match &args.expiry {
         None => None,
         Some(text) => {
-            let (min, max) = (RequestedExpiry::MIN.as_secs(), RequestedExpiry::MAX.as_secs());
+            let (min, max) = (
+                RequestedExpiry::MIN.as_secs(),
+                RequestedExpiry::MAX.as_secs(),
+            );
             let secs: u64 = text.trim().parse().map_err(|_| {
                 Failure::invalid_input(format!(
                     "--expiry must be a number of seconds between {min} and {max}, not {text:?}."
