@@ -2,9 +2,7 @@
 //! `sentence.rs`, the parsers that report through it in `parse.rs`.
 
 mod parse;
-mod sentence;
-
-pub use sentence::{SentenceParts, Wait, WaitFormat};
+pub(crate) mod sentence;
 
 use std::fmt;
 use std::time::Duration;
@@ -12,8 +10,8 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::Language;
 use crate::msisdn::PhoneProblem;
-use sentence::{cool_down_sentence, rate_limited_sentence};
 
 /// Everything that can go wrong, one variant per situation a caller may want to handle.
 ///
@@ -149,6 +147,24 @@ pub enum CoolDownReason {
     Declined,
     /// The customer did not answer the last login before it expired.
     Ignored,
+}
+
+/// The English sentence of [`Error::CoolingDown`], its `Display`: the catalog's, as
+/// [`Error::sentence`] gives it in every language.
+fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
+    Error::CoolingDown {
+        reason,
+        retry_after,
+    }
+    .sentence(Language::En)
+    .into_owned()
+}
+
+/// The English sentence of [`Error::RateLimited`], its `Display`.
+fn rate_limited_sentence(retry_after: Option<Duration>) -> String {
+    Error::RateLimited { retry_after }
+        .sentence(Language::En)
+        .into_owned()
 }
 
 impl Error {

@@ -277,23 +277,6 @@ impl Error {
     }
 }
 
-/// The English sentence of [`Error::CoolingDown`], its `Display`.
-pub(super) fn cool_down_sentence(reason: CoolDownReason, retry_after: Duration) -> String {
-    Error::CoolingDown {
-        reason,
-        retry_after,
-    }
-    .sentence_parts(Language::En)
-    .text()
-}
-
-/// The English sentence of [`Error::RateLimited`], its `Display`.
-pub(super) fn rate_limited_sentence(retry_after: Option<Duration>) -> String {
-    Error::RateLimited { retry_after }
-        .sentence(Language::En)
-        .into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Language, fill};
+use super::language::Language;
 
 /// One language's texts: `(key, text)` pairs.
 pub type Texts = &'static [(&'static str, &'static str)];
@@ -219,6 +219,37 @@ pub fn placeholders(text: &str) -> Vec<&str> {
     names
 }
 
+/// `template` with each `{name}` replaced by its value from `args` (unknown names stay).
+#[must_use]
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match args.iter().find(|(n, _)| *n == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One thing [`Catalog::problems`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -274,6 +305,16 @@ impl fmt::Display for CatalogProblem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_replaces_named_placeholders() {
+        assert_eq!(
+            fill("wait {wait} now", &[("wait", "0:30")]),
+            "wait 0:30 now"
+        );
+        assert_eq!(fill("{a}{b}{c}", &[("a", "1"), ("b", "2")]), "12{c}");
+        assert_eq!(fill("open { brace", &[]), "open { brace");
+    }
 
     static GOOD: Catalog = Catalog::new(&[
         (Language::En, &[("a", "Wait {wait}"), ("b", "Send")]),

@@ -37,6 +37,9 @@ use super::Store;
 use super::admission::{Admission, Admitted};
 use crate::clock::{Clock, SystemClock, from_unix_ms};
 
+/// A running case: the future of one case on one store.
+pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// One case of the contract: its name and the function that runs it on a store.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
@@ -44,7 +47,7 @@ pub struct Case {
     /// The case's name (its function's).
     pub name: &'static str,
     /// Runs the case on a fresh, empty store.
-    pub run: fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub run: fn(Arc<dyn Store>) -> CaseFuture,
 }
 
 impl std::fmt::Debug for Case {
