@@ -1,10 +1,10 @@
 //! Project automation for vipps-login-rs, run as `cargo xtask <task>`.
 //!
 //! - `ci`: everything CI checks, in the order that reuses the most build output:
-//!   format, clippy (all targets, `-D warnings`), rustdoc (`-D warnings`), the whole test
-//!   suite with doc tests,
-//!   then the browser tests. Installs what the tests need when it is missing (Debian's
-//!   `redis-server` for the Redis store's tests, Chromium for the browser tests).
+//!   format, import circles (`imports`), clippy (all targets, `-D warnings`), rustdoc
+//!   (`-D warnings`), the whole test suite with doc tests, then the browser tests.
+//!   Installs what the tests need when it is missing (Debian's `redis-server` for the
+//!   Redis store's tests, Chromium for the browser tests).
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side (the
 //!   provider against Node's `oidc-provider`: `npm ci` in `benches/oidc-provider` when
@@ -13,6 +13,8 @@
 //!   median ratio with its spread; the layer and verification benches also print
 //!   instructions per operation counted under callgrind (Debian's `valgrind`, installed
 //!   with apt-get when missing). `bench quick` shortens every run.
+//! - `imports`: fails when the files of a crate import each other in a circle; see
+//!   `imports.rs`. `--verbose` lists every arrow.
 //! - `e2e`: only the browser tests (Playwright driving Debian's Chromium).
 //! - `interop`: Node's `openid-client` does CIBA against the identity bridge, Python's
 //!   `authlib` authorization code against the provider; see `interop.rs`.
@@ -22,6 +24,7 @@
 //! It depends on nothing but `std` so that it builds in seconds on a cold machine.
 
 mod debian;
+mod imports;
 mod interop;
 mod keycloak;
 
@@ -43,17 +46,19 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "e2e" => e2e(),
+        "imports" => imports::imports(&root(), rest),
         "keycloak" => keycloak::keycloak(),
         "interop" => interop::interop(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 ci     fmt check, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests, Keycloak\n  \
+                 ci     fmt check, import circles, clippy and rustdoc -D warnings, all tests (unit, integration, doc), browser tests, Keycloak\n  \
                  test   all Rust tests (unit, integration, doc), no lint, no browser\n  \
                  demo   run the simulator and the counter reference app (no credentials needed)\n  \
                  bench  run every benchmark against its baseline (pass `quick` for a short run)\n  \
                  e2e    browser tests only (installs Chromium and playwright-core when missing)\n  \
+                 imports   fail when files of a crate import each other in a circle (`--verbose`: every arrow)\n  \
                  keycloak  a real Keycloak runs CIBA with our channel (fetches Keycloak with mvn once)\n  \
                  interop   openid-client (npm) and authlib (PyPI) log in through the provider"
             );
@@ -111,6 +116,9 @@ fn ci() -> Result {
     if component("fmt") {
         run(cargo().args(["fmt", "--all", "--check"]))?;
     }
+    // Lexical and quick: a circle between files fails before anything is compiled.
+    eprintln!("\n==> cargo xtask imports");
+    imports::imports(&root(), &[])?;
     if component("clippy") {
         run(cargo().args([
             "clippy",

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use vipps_login_core::Error;
+use vipps_login_core::{Error, LoginEnd};
 
 /// Logged in (`user-exists`: the number has Vipps login).
 pub(crate) const OK: u8 = 0;
@@ -21,7 +21,8 @@ pub(crate) const VIPPS_FAILED: u8 = 7;
 /// Cancelled with Ctrl-C (128 + SIGINT, as shells report it).
 pub(crate) const INTERRUPTED: u8 = 130;
 
-/// Maps every core error to the exit code the documentation promises.
+/// Maps every core error to the exit code the documentation promises: bad input and
+/// Vipps' rate limit by themselves, everything else through how the login ended.
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidPhoneNumber(_)
@@ -29,25 +30,24 @@ pub(crate) fn exit_code(error: &Error) -> u8 {
         | Error::InvalidScope(_)
         | Error::InvalidInput(_)
         | Error::Config(_) => USAGE,
-        Error::Declined => DECLINED,
-        Error::Expired => EXPIRED,
-        Error::InvalidUser | Error::OldApp => CANNOT_USE_VIPPS,
         Error::RateLimited { .. } => RATE_LIMITED,
-        Error::Cancelled => INTERRUPTED,
-        Error::InvalidClient
-        | Error::UnauthorizedClient
-        | Error::InvalidRequest(_)
-        | Error::LoginNotFound
-        | Error::AlreadyCompleted
-        | Error::InvalidCode
-        | Error::TokenVerification(_)
-        | Error::Protocol(_)
-        | Error::Upstream { .. }
-        | Error::Transport(_)
-        | Error::Store(_)
-        | Error::WebhookRejected(_) => VIPPS_FAILED,
-        // `Error` is non-exhaustive: anything new is a failure on the Vipps side until
-        // it is mapped above.
+        // A login that cannot be found is a refusal on the way, not an end of the login.
+        Error::LoginNotFound => VIPPS_FAILED,
+        other => end_code(&LoginEnd::from_error(other)),
+    }
+}
+
+/// The exit code of a login that ended as `end`: the one table from core's
+/// classification to the documented codes.
+pub(crate) fn end_code(end: &LoginEnd) -> u8 {
+    match end {
+        LoginEnd::Approved(_) => OK,
+        LoginEnd::Declined => DECLINED,
+        LoginEnd::Expired => EXPIRED,
+        LoginEnd::CannotUseVipps(_) => CANNOT_USE_VIPPS,
+        LoginEnd::Cancelled => INTERRUPTED,
+        // Handed out already, or anything that went wrong with Vipps or on the way; and
+        // whatever core may add, until it is mapped here.
         _ => VIPPS_FAILED,
     }
 }
@@ -99,8 +99,8 @@ mod tests {
             (Error::TokenVerification(TokenError::Nonce), 7),
             (Error::Protocol(s()), 7),
             (Error::Upstream { status: 503 }, 7),
-            (Error::Transport(s()), 7),
-            (Error::Store(s()), 7),
+            (Error::Transport(s().into()), 7),
+            (Error::Store(s().into()), 7),
             (Error::WebhookRejected(s()), 7),
         ]
     }

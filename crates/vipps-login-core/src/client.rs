@@ -1,34 +1,21 @@
 //! [`VippsClient`]: the login engine's front door. Start logins, follow them, redeem
 //! their results once, complete the browser variant, take webhook pings.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
 use http::{HeaderMap, Method};
 use serde::Deserialize;
-use tokio::sync::{Semaphore, broadcast, watch};
-use tracing::Instrument as _;
+use tokio::sync::{broadcast, watch};
 
-use crate::clock::unix_ms;
-use crate::commands::Command;
 use crate::config::Config;
-use crate::http::{Http, SendError};
-use crate::instance::Inner;
-use crate::login::engine::{Engine, LoginRecord, Message};
-use crate::login::policy::{self, CoolDowns, RateLimits};
-use crate::login::sealed::Sealer;
-use crate::login::state::Event;
-use crate::login::{LoginContext, LoginView, Transition, background, keys};
-use crate::metadata::Metadata;
-use crate::metrics::{Metrics, PollerStats};
-use crate::poller;
-use crate::store::admission::{Admission, Admitted};
-use crate::verify::{VerifyParams, check_nonce};
-use crate::wire::{Stage, error_from_response, parse_start};
+use crate::login::engine::Engine;
+use crate::login::policy::RateLimits;
+use crate::login::{LoginContext, LoginView, Redeemed, Transition};
+use crate::metrics::PollerStats;
+use crate::verify::check_nonce;
 use crate::{
-    Error, Flow, Identity, LoginHint, LoginId, LoginRequest, LoginStatus, MemoryStore, Msisdn,
-    StartedLogin, Store, TokenError,
+    Error, Identity, LoginId, LoginRequest, LoginStatus, MemoryStore, Msisdn, StartedLogin, Store,
 };
 
 /// The Vipps merchant-initiated login client and engine. Cheap to clone (`Arc`s inside).
@@ -61,15 +48,17 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct VippsClient {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
     limits: Arc<RateLimits>,
+    /// Vipps' user-exists answers, briefly (not part of any login).
+    user_exists_cache: Arc<moka::future::Cache<String, bool>>,
 }
 
 impl std::fmt::Debug for VippsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VippsClient")
-            .field("issuer", &self.inner.config.issuer.as_str())
-            .field("client_id", &self.inner.config.client_id)
+            .field("issuer", &self.engine.config.issuer.as_str())
+            .field("client_id", &self.engine.config.client_id)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -88,41 +77,14 @@ impl VippsClient {
     /// A client keeping logins in `store`. Clients sharing one store (such as Redis, or
     /// clones of one [`MemoryStore`]) share logins, limits and polling.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Result<VippsClient, Error> {
-        let http = Http::new(&config)?;
-        let meta = Metadata::new(&config, http.clone())?;
-        let verify = VerifyParams::new(
-            config.issuer.as_str().to_owned(),
-            config.client_id.clone(),
-            config.clock_skew,
-            config.clock.clone(),
-        );
         let user_exists_cache = moka::future::Cache::builder()
             .max_capacity(10_000)
             .time_to_live(config.user_exists_ttl.max(Duration::from_millis(1)))
             .build();
-        let derive = hmac::Key::new(hmac::HMAC_SHA256, config.client_secret.expose().as_bytes());
-        let number_key = hmac::Key::new(
-            hmac::HMAC_SHA256,
-            hmac::sign(&derive, b"vipps-login number key").as_ref(),
-        );
-        let sealer = Sealer::new(config.client_secret.expose().as_bytes())?;
-        let engine = Engine::new(store, config.clock.clone(), config.result_ttl, sealer);
         Ok(VippsClient {
-            inner: Arc::new(Inner {
-                poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
-                config,
-                http,
-                meta,
-                verify,
-                engine,
-                poller: OnceLock::new(),
-                spawn_poller: poller::spawn,
-                background: OnceLock::new(),
-                metrics: Metrics::new(),
-                user_exists_cache,
-                number_key,
-            }),
+            engine: Arc::new(Engine::new(config, store)?),
             limits: Arc::new(RateLimits::none()),
+            user_exists_cache: Arc::new(user_exists_cache),
         })
     }
 
@@ -131,33 +93,34 @@ impl VippsClient {
     pub fn with_limits(&self, limits: RateLimits) -> Result<VippsClient, Error> {
         limits.validate()?;
         Ok(VippsClient {
-            inner: Arc::clone(&self.inner),
+            engine: Arc::clone(&self.engine),
             limits: Arc::new(limits),
+            user_exists_cache: Arc::clone(&self.user_exists_cache),
         })
     }
 
     /// The configuration in use.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.engine.config
     }
 
     /// The store in use.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.engine.store
+        self.engine.store()
     }
 
     /// Counters and poll-lateness figures of this instance's poller.
     #[must_use]
     pub fn poller_stats(&self) -> PollerStats {
-        self.inner.metrics.snapshot()
+        self.engine.metrics.snapshot()
     }
 
     /// Forgets the lateness samples gathered so far (for measurements).
     #[cfg(feature = "test-util")]
     pub fn reset_poller_stats(&self) {
-        self.inner.metrics.lateness.reset();
+        self.engine.metrics.lateness.reset();
     }
 
     /// Starts this instance's background work now: its heartbeat, following the other
@@ -165,15 +128,14 @@ impl VippsClient {
     /// the first call that needs it; call it at boot so that an instance that starts no
     /// logins still takes over those of a dead one. Needs a tokio runtime.
     pub fn start_background(&self) {
-        let inner = &self.inner;
-        inner.background.get_or_init(|| background::spawn(inner));
+        self.engine.start_background();
     }
 
     /// Every change of every login, on any instance sharing the store, from now on.
     #[must_use]
     pub fn transitions(&self) -> broadcast::Receiver<Transition> {
         self.start_background();
-        self.inner.engine.subscribe()
+        self.engine.records.subscribe()
     }
 
     /// Starts a login with no front-end context (see [`start_login`](Self::start_login)).
@@ -194,197 +156,25 @@ impl VippsClient {
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
         self.start_background();
-        let inner = &self.inner;
-        request.validate(inner.config.allow_http_loopback)?;
-        let masked = request.hint.masked();
-        let number_key = match &request.hint {
-            LoginHint::Msisdn(m) => inner.number_key(m),
-            LoginHint::CustomerToken(_) => String::new(),
-        };
-        let id = LoginId::generate();
-        let now = inner.engine.now();
-        let hold =
-            request.requested_expiry.unwrap_or(Duration::from_secs(600)) + Duration::from_secs(30);
-        if !number_key.is_empty() {
-            self.admit(&number_key, context.client_key_value(), &id, hold, now)
-                .await
-                .inspect_err(|e| tracing::info!(hint = %masked, error = %e.code(), "login start refused by the limits"))?;
-        }
-        let result = self.send_start(&request, &id, &number_key, context).await;
-        if result.is_err() && !number_key.is_empty() {
-            let _ = inner.engine.release_number(&number_key, &id).await;
-        }
-        result
+        self.engine
+            .start_login(&self.limits, request, context)
+            .await
     }
 
-    /// The limits for one start: cool-down, the number's one waiting login, then the
-    /// windows (counted only for a start that may go ahead). One [`Store::admit`] step
-    /// (one round trip on Redis); a mark held by another login, which may be stale, and
-    /// a cool-down mark that has just run out take the step-by-step way.
-    async fn admit(
+    /// A decoy login for the enumeration-resistant mode: admitted and recorded exactly as
+    /// [`start_login`](Self::start_login) would (same limits, same answer), but nothing
+    /// is sent to Vipps; it waits until its deadline (the request's expiry, else 600 s)
+    /// and then ends [`Expired`](LoginStatus::Expired). Its [`LoginView::kind`] is
+    /// [`LoginKind::Decoy`](crate::login::LoginKind::Decoy).
+    pub async fn start_decoy(
         &self,
-        number_key: &str,
-        client_key: Option<&str>,
-        id: &LoginId,
-        hold: Duration,
-        now: std::time::SystemTime,
-    ) -> Result<(), Error> {
-        let store = &*self.inner.engine.store;
-        let limits = &*self.limits;
-        let cool_key = keys::cool_down(number_key);
-        let mark_key = keys::pending_number(number_key);
-        let windows = policy::windows(limits, number_key, client_key);
-        let counters: Vec<(&str, Duration, u64)> = windows
-            .iter()
-            .map(|(key, w)| (key.as_str(), w.period, u64::from(w.max)))
-            .collect();
-        let mut admission = Admission::new(&cool_key).counters(&counters);
-        if limits.one_pending_per_number {
-            admission = admission.reserve(&mark_key, id.as_str().as_bytes(), hold);
-        }
-        match store.admit(&admission).await? {
-            Admitted::Yes => Ok(()),
-            Admitted::OverLimit { retry_after, .. } => Err(policy::over_limit(retry_after)),
-            Admitted::Refused(mark) => match policy::cool_down_refusal(&mark, now) {
-                Some(refusal) => Err(refusal),
-                None => {
-                    self.admit_step_by_step(number_key, client_key, id, hold, now)
-                        .await
-                }
-            },
-            Admitted::Reserved(_) => {
-                self.admit_step_by_step(number_key, client_key, id, hold, now)
-                    .await
-            }
-        }
-    }
-
-    /// [`admit`](Self::admit) one check at a time, looking into a held mark (a login that
-    /// ended without lifting it does not block the number).
-    async fn admit_step_by_step(
-        &self,
-        number_key: &str,
-        client_key: Option<&str>,
-        id: &LoginId,
-        hold: Duration,
-        now: std::time::SystemTime,
-    ) -> Result<(), Error> {
-        let engine = &self.inner.engine;
-        let limits = &*self.limits;
-        policy::check_cool_down(&*engine.store, number_key, now).await?;
-        if limits.one_pending_per_number {
-            engine.reserve_number(number_key, id, hold).await?;
-        }
-        let counted = policy::count_starts(&*engine.store, limits, number_key, client_key).await;
-        if counted.is_err() && limits.one_pending_per_number {
-            engine.release_number(number_key, id).await?;
-        }
-        counted
-    }
-
-    async fn send_start(
-        &self,
-        request: &LoginRequest,
-        id: &LoginId,
-        number_key: &str,
+        request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        let inner = &self.inner;
-        let endpoints = inner.meta.endpoints().await?;
-        let nonce = crate::token::random_token();
-        let scope = request.scopes.to_string();
-        let hint = request.hint.to_wire();
-        let expiry = request.requested_expiry.map(|d| d.as_secs().to_string());
-        let browser = matches!(request.flow, Flow::ContinueInBrowser { .. });
-        let state = match (&request.state, browser) {
-            (Some(s), _) => Some(s.clone()),
-            (None, true) => Some(crate::token::random_token()),
-            (None, false) => None,
-        };
-        let mut form: Vec<(&str, &str)> =
-            vec![("scope", &scope), ("login_hint", &hint), ("nonce", &nonce)];
-        if let Some(b) = &request.binding_message {
-            form.push(("binding_message", b.as_str()));
-        }
-        if let Some(e) = &expiry {
-            form.push(("requested_expiry", e));
-        }
-        if let Some(s) = &state {
-            form.push(("state", s));
-        }
-        if let Flow::ContinueInBrowser { redirect_uri } = &request.flow {
-            form.push(("requested_flow", "login_to_webpage"));
-            form.push(("redirect_uri", redirect_uri.as_str()));
-        }
-        let masked = request.hint.masked();
-        let resp = inner
-            .http
-            .post_form_authenticated(&endpoints.backchannel, &form)
+        self.start_background();
+        self.engine
+            .start_decoy(&self.limits, request, context)
             .await
-            .map_err(SendError::into_error)
-            .inspect_err(
-                |e| tracing::warn!(hint = %masked, error = %e.code(), "login start failed"),
-            )?;
-        if !resp.status.is_success() {
-            let e = error_from_response(&resp, Stage::Start, inner.config.clock.now());
-            tracing::info!(hint = %masked, status = resp.status.as_u16(), error = %e.code(), "login start refused");
-            return Err(e);
-        }
-        let started = parse_start(&resp.body)?;
-        let expires_at = inner.engine.now() + started.expires_in;
-        let record = LoginRecord {
-            version: 0,
-            status: if browser {
-                LoginStatus::AwaitingBrowser
-            } else {
-                LoginStatus::Pending
-            },
-            auth_req_id: started.auth_req_id,
-            nonce,
-            browser,
-            expires_at: unix_ms(expires_at),
-            interval_ms: u64::try_from(started.interval.as_millis()).unwrap_or(u64::MAX),
-            poller: inner.engine.instance.clone(),
-            number_key: number_key.to_owned(),
-            cool_downs: CoolDowns::from(&*self.limits),
-            binding_message: request
-                .binding_message
-                .as_ref()
-                .map(|b| b.as_str().to_owned()),
-            masked_hint: masked.clone(),
-            context,
-        };
-        // The push is out: from here on the login must be findable, or it is lost.
-        let store = &inner.engine.store;
-        let ttl = started.expires_in + inner.config.result_ttl;
-        let id_bytes = id.as_str().as_bytes().to_vec();
-        inner.engine.insert(id, &record).await?;
-        // Only a webhook ping looks a login up by its auth_req_id.
-        if inner.config.webhook_secret.is_some() {
-            store
-                .set(&keys::auth_req(&record.auth_req_id), id_bytes.clone(), ttl)
-                .await?;
-        }
-        if let Some(s) = &state
-            && browser
-        {
-            store.set(&keys::browser_state(s), id_bytes, ttl).await?;
-        }
-        store
-            .index_add(
-                &keys::owned_by(&inner.engine.instance),
-                id.as_str(),
-                expires_at,
-            )
-            .await?;
-        inner.schedule(id, &record);
-        tracing::info!(login_id = %id, hint = %masked, browser, expires_in = started.expires_in.as_secs(), "login started");
-        Ok(StartedLogin {
-            id: id.clone(),
-            binding_message: request.binding_message.clone(),
-            expires_at,
-            interval: started.interval,
-        })
     }
 
     /// The current state of a login, as stored (so current on every instance).
@@ -395,8 +185,8 @@ impl VippsClient {
     /// The login with its state and the context its front end stored.
     pub async fn login(&self, id: &LoginId) -> Result<LoginView, Error> {
         let loaded = self
-            .inner
             .engine
+            .records
             .load(id)
             .await?
             .ok_or(Error::LoginNotFound)?;
@@ -406,7 +196,7 @@ impl VippsClient {
     /// A receiver that sees every change of the login's state, wherever it happens.
     pub async fn watch(&self, id: &LoginId) -> Result<watch::Receiver<LoginStatus>, Error> {
         self.start_background();
-        self.inner.engine.watch(id).await
+        self.engine.records.watch(id).await
     }
 
     /// Waits until the customer's part is over: the identity, or why not
@@ -431,18 +221,13 @@ impl VippsClient {
     /// [`Error::AlreadyCompleted`]. `owner` must be the [`LoginContext`] owner the login
     /// was started with ([`Error::LoginNotFound`] otherwise).
     pub async fn redeem(&self, id: &LoginId, owner: &str) -> Result<Arc<Identity>, Error> {
-        let engine = &self.inner.engine;
-        let loaded = engine.load(id).await?.ok_or(Error::LoginNotFound)?;
-        if loaded.record.context.owner() != owner {
-            return Err(Error::LoginNotFound);
-        }
-        let (before, _) = engine
-            .transition_from(id, Event::Redeem, Some(loaded))
-            .await?;
-        match before.status {
-            LoginStatus::Approved(identity) | LoginStatus::Exchanged(identity) => Ok(identity),
-            other => Err(other.refusal()),
-        }
+        Ok(self.engine.redeem(id, owner).await?.identity)
+    }
+
+    /// [`redeem`](Self::redeem), with the number the login was started for (for its
+    /// owner only, as the owner is who redeems).
+    pub async fn redeem_login(&self, id: &LoginId, owner: &str) -> Result<Redeemed, Error> {
+        self.engine.redeem(id, owner).await
     }
 
     /// Cancels a waiting login: it stops being polled and waiters get
@@ -452,16 +237,7 @@ impl VippsClient {
     /// example approved a moment earlier on another instance) is [`Error::AlreadyCompleted`]
     /// and the login stays as it is.
     pub async fn cancel(&self, id: &LoginId) -> Result<(), Error> {
-        match self.inner.engine.transition(id, Event::Cancel).await {
-            Ok(_) => {
-                self.inner.send(Command::Cancel { id: id.clone() });
-                Ok(())
-            }
-            Err(Error::Cancelled) => Ok(()),
-            Err(Error::Declined | Error::Expired) => Err(Error::AlreadyCompleted),
-            Err(e) if matches!(e, Error::LoginNotFound | Error::Store(_)) => Err(e),
-            Err(_) => Err(Error::AlreadyCompleted),
-        }
+        self.engine.cancel(id).await
     }
 
     /// Variant 2: completes the login the phone's browser came back for.
@@ -490,70 +266,26 @@ impl VippsClient {
         code: &str,
         client_key: Option<&str>,
     ) -> Result<(LoginView, Arc<Identity>), Error> {
-        let inner = &self.inner;
-        policy::count_callback(&*inner.engine.store, &self.limits, client_key).await?;
-        let printable = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x21..0x7f).contains(&b))
-        };
-        if !printable(state, 256) {
-            return Err(Error::UnknownCallback);
-        }
-        if !printable(code, 2048) {
-            return Err(Error::InvalidCode);
-        }
-        let store = &inner.engine.store;
-        let id = store
-            .get(&keys::browser_state(state))
-            .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<LoginId>().ok())
-            .ok_or(Error::UnknownCallback)?;
-        let span = tracing::info_span!("vipps_login", login_id = %id);
-        async {
-            let loaded = inner.engine.load(&id).await?.ok_or(Error::UnknownCallback)?;
-            let record = loaded.record;
-            if !record.browser {
-                return Err(Error::UnknownCallback);
-            }
-            if !matches!(record.status, LoginStatus::AwaitingBrowser) {
-                return Err(record.status.refusal());
-            }
-            // One exchange at a time per login, on every instance.
-            let claim = keys::exchanging(&id);
-            if !store
-                .insert_if_absent(&claim, vec![1], Duration::from_secs(60))
-                .await?
-            {
-                return Err(Error::AlreadyCompleted);
-            }
-            let result = inner.exchange(code, &record).await;
-            let _ = store.remove(&claim).await;
-            let event = match result {
-                Ok(identity) => Event::Exchange(Arc::new(identity)),
-                // A code Vipps does not take, or one that belongs to another login, must not
-                // spoil this login: the genuine link may still come.
-                Err(
-                    e @ (Error::InvalidCode
-                    | Error::Transport(_)
-                    | Error::Upstream { .. }
-                    | Error::TokenVerification(TokenError::AuthReqId)),
-                ) => {
-                    tracing::info!(error = %e.code(), "code exchange failed; the login still waits");
-                    return Err(e);
-                }
-                Err(e) => Event::Fail(Arc::new(e)),
-            };
-            let (_, after) = inner.engine.transition(&id, event).await?;
-            match &after.status {
-                LoginStatus::Exchanged(identity) => {
-                    tracing::info!("login continued in the browser");
-                    Ok((after.view(&id), Arc::clone(identity)))
-                }
-                other => Err(other.refusal()),
-            }
-        }
-        .instrument(span)
-        .await
+        self.engine
+            .complete_browser(&self.limits, state, code, client_key)
+            .await
+    }
+
+    /// Variant 2 when the phone's browser came back with a `code` but no `state` (Vipps
+    /// documents the redirect as `{redirect_uri}?code=...`): the code is exchanged once
+    /// (a code seen before, on any instance, is [`Error::UnknownCallback`] with nothing
+    /// sent), the ID token verified, and the login found by its `auth_req_id` among this
+    /// merchant's logins waiting for the phone's browser. A forged code is refused by
+    /// Vipps ([`Error::InvalidCode`]) and changes no login. Counted against the
+    /// [callback limit](RateLimits::callbacks_per_client) of `client_key` first.
+    pub async fn complete_browser_code(
+        &self,
+        code: &str,
+        client_key: Option<&str>,
+    ) -> Result<(LoginView, Arc<Identity>), Error> {
+        self.engine
+            .complete_browser_by_code(&self.limits, code, client_key)
+            .await
     }
 
     /// Handles a `login.merchant-initiated.ping.v1` webhook: verifies its HMAC signature,
@@ -574,16 +306,15 @@ impl VippsClient {
         body: &[u8],
     ) -> Result<(), Error> {
         self.start_background();
-        let inner = &self.inner;
-        let secret = inner
-            .config
+        let config = &self.engine.config;
+        let secret = config
             .webhook_secret
             .as_ref()
             .ok_or_else(|| Error::WebhookRejected("no webhook secret is configured".into()))?;
         crate::webhook::verify_signature(
             secret,
-            inner.config.webhook_max_age,
-            inner.config.clock.now(),
+            config.webhook_max_age,
+            config.clock.now(),
             method,
             path_and_query,
             host,
@@ -598,69 +329,26 @@ impl VippsClient {
         }
         let ping: Ping = serde_json::from_slice(body)
             .map_err(|_| Error::WebhookRejected("the body is not a login ping".into()))?;
-        let store = &inner.engine.store;
-        let id = store
-            .get(&keys::auth_req(&ping.auth_req_id))
-            .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<LoginId>().ok())
-            .ok_or(Error::LoginNotFound)?;
-        let waiting = inner
-            .engine
-            .load(&id)
-            .await?
-            .is_some_and(|l| l.record.status.is_waiting());
-        if !waiting {
-            return Err(Error::LoginNotFound);
-        }
-        tracing::debug!(login_id = %id, "webhook ping: polling now");
-        inner.send(Command::Wake { id: id.clone() });
-        let msg = serde_json::to_vec(&Message::Wake { id }).unwrap_or_default();
-        store.publish(keys::EVENTS, msg).await?;
-        Ok(())
+        self.engine.wake_for_ping(&ping.auth_req_id).await
     }
 
     /// Whether `msisdn` can log in with Vipps (Vipps' user-exists pre-check).
     /// Answers are cached briefly.
     pub async fn user_exists(&self, msisdn: &Msisdn) -> Result<bool, Error> {
-        let inner = &self.inner;
-        if !inner.config.user_exists_ttl.is_zero()
-            && let Some(hit) = inner.user_exists_cache.get(msisdn.as_str()).await
+        let cache_ttl = self.engine.config.user_exists_ttl;
+        if !cache_ttl.is_zero()
+            && let Some(hit) = self.user_exists_cache.get(msisdn.as_str()).await
         {
             return Ok(hit);
         }
-        let endpoints = inner.meta.endpoints().await?;
-        let url = endpoints
-            .user_exists
-            .as_ref()
-            .ok_or_else(|| Error::Protocol("the user-exists endpoint is unknown".into()))?;
-        let hint = format!("urn:msisdn:{}", msisdn.as_str());
-        let resp = inner
-            .http
-            .post_form_authenticated(url, &[("login_hint", &hint)])
-            .await
-            .map_err(SendError::into_error)?;
-        if !resp.status.is_success() {
-            return Err(error_from_response(
-                &resp,
-                Stage::UserExists,
-                inner.config.clock.now(),
-            ));
-        }
-        #[derive(Deserialize)]
-        struct Exists {
-            exists: bool,
-        }
-        let answer: Exists = serde_json::from_slice(&resp.body)
-            .map_err(|_| Error::Protocol("the user-exists answer is not understood".into()))?;
-        if !inner.config.user_exists_ttl.is_zero() {
-            inner
-                .user_exists_cache
-                .insert(msisdn.as_str().to_owned(), answer.exists)
+        let exists = self.engine.upstream.user_exists(msisdn).await?;
+        if !cache_ttl.is_zero() {
+            self.user_exists_cache
+                .insert(msisdn.as_str().to_owned(), exists)
                 .await;
         }
-        tracing::debug!(hint = %msisdn.masked(), exists = answer.exists, "user-exists");
-        Ok(answer.exists)
+        tracing::debug!(hint = %msisdn.masked(), exists, "user-exists");
+        Ok(exists)
     }
 
     /// Verifies an ID token against the issuer's (cached) JWKS, with one rate-limited
@@ -671,7 +359,7 @@ impl VippsClient {
         id_token: &str,
         expected_nonce: Option<&str>,
     ) -> Result<crate::VerifiedIdToken, Error> {
-        let v = self.inner.verify_id_token(id_token).await?;
+        let v = self.engine.upstream.verify_id_token(id_token).await?;
         if let Some(n) = expected_nonce {
             check_nonce(&v, n)?;
         }

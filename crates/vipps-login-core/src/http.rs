@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use url::Url;
 
 use crate::config::{ClientAuth, Config};
+use crate::error::TransportError;
 use crate::{Error, Secret};
 
 /// A read response: status, headers and the whole (size-capped) body.
@@ -41,7 +42,7 @@ impl Response {
 #[derive(Debug)]
 pub(crate) enum SendError {
     /// Could not connect, connection dropped, timed out.
-    Connection(String),
+    Connection(TransportError),
     /// The answer was larger than allowed.
     TooLarge,
     /// A value from Vipps cannot be sent back (e.g. an access token that is not a valid
@@ -193,7 +194,14 @@ fn form_urlencode(s: &str) -> String {
 
 /// Describes a reqwest error without URLs or bodies (which could hold personal data).
 fn describe(e: reqwest::Error) -> SendError {
-    let what = if e.is_timeout() {
+    let what = what_failed(&e);
+    // The source is kept for operators' logs, without the URL.
+    SendError::Connection(TransportError::new(what, e.without_url()))
+}
+
+/// The kind of network failure, in words (the reqwest error stays the source).
+fn what_failed(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "connection failed"
@@ -203,8 +211,7 @@ fn describe(e: reqwest::Error) -> SendError {
         "the request could not be sent"
     } else {
         "network error"
-    };
-    SendError::Connection(what.to_owned())
+    }
 }
 
 /// `Retry-After` as seconds or as an HTTP date.

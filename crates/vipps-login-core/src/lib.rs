@@ -18,8 +18,10 @@
 //!   whichever instance asks; polling survives the death of an instance (another takes
 //!   its logins over); abuse limits ([`RateLimits`]) are counted in the store.
 //! - **Verification**: ID tokens are checked against the issuer's JWKS (RS256/ES256 only,
-//!   `iss`, `aud`, `exp`/`iat`, `nonce`, `auth_req_id`); userinfo comes typed ([`UserInfo`])
-//!   and must belong to the same `sub`.
+//!   `iss`, `aud`, `exp`/`iat`, `nonce` when present, `auth_req_id`); userinfo comes typed
+//!   ([`UserInfo`]) and must belong to the same `sub`; the verified number must be the one
+//!   the login was started for. Where Vipps' documents leave a behaviour open, the
+//!   [`protocol`] notes say what happens in every reading.
 //! - **Operations**: discovery and JWKS cached for as long as Vipps allows, one [`Error`]
 //!   type whose messages a cashier can act on (in Norwegian, Danish, Finnish or English:
 //!   [`Error::sentence`], [`Language`]), secrets and phone numbers kept out of logs,
@@ -60,7 +62,11 @@
 
 mod client;
 pub mod clock;
-mod commands;
+
+/// What Vipps documents, what it leaves open, and what this crate does in each case.
+pub mod protocol {
+    #![doc = include_str!("docs/protocol.md")]
+}
 mod config;
 mod error;
 mod expiry;
@@ -68,12 +74,11 @@ mod hint;
 mod http;
 mod https_url;
 pub mod i18n;
-mod instance;
+mod key_set_cache;
 pub mod login;
 mod metadata;
 mod metrics;
 mod msisdn;
-mod poller;
 mod secret;
 pub mod store;
 pub mod token;
@@ -88,15 +93,18 @@ pub use crate::client::VippsClient;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::{ClientAuth, Config, ConfigBuilder, Issuer};
 pub use crate::error::sentence::{SentenceParts, Wait, WaitFormat};
-pub use crate::error::{CoolDownReason, Error, TokenError};
+pub use crate::error::{CoolDownReason, Error, TokenError, TransportError};
 pub use crate::expiry::{ExpiryOutOfRange, RequestedExpiry};
 pub use crate::hint::{HintProblem, LoginHint};
 pub use crate::https_url::{HttpsOrLoopbackUrl, InsecureUrl, is_loopback};
 pub use crate::i18n::Language;
+pub use crate::key_set_cache::{Fetched, KeySetCache};
 pub use crate::login::policy::{RateLimits, Window};
 pub use crate::login::sealed::Sealer;
 pub use crate::login::state::{IllegalTransition, LoginStatus};
-pub use crate::login::{LoginContext, LoginView, Transition};
+pub use crate::login::{
+    FailureReason, FlowKind, LoginContext, LoginEnd, LoginKind, LoginView, Redeemed, Transition,
+};
 pub use crate::metrics::PollerStats;
 pub use crate::msisdn::{Msisdn, PhoneProblem};
 pub use crate::secret::Secret;

@@ -1,7 +1,6 @@
 //! Discovery and JWKS, cached in moka with the lifetime Vipps sends in `Cache-Control`.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
@@ -15,6 +14,7 @@ use url::Url;
 
 use crate::Error;
 use crate::http::{Http, max_age};
+use crate::key_set_cache::{Fetched, KeySetCache};
 use crate::verify::Jwks;
 use crate::{config::Config, https_url::is_loopback};
 
@@ -92,10 +92,8 @@ pub(crate) struct Metadata {
     /// Origins besides the issuer's that discovered endpoints may be on.
     trusted: Vec<url::Origin>,
     default_ttl: Duration,
-    refetch_interval: Duration,
     discovery: moka::future::Cache<(), Cached<Endpoints>>,
-    jwks: moka::future::Cache<(), Cached<Jwks>>,
-    last_forced_refetch: Mutex<Option<Instant>>,
+    jwks: KeySetCache<Jwks>,
 }
 
 impl Metadata {
@@ -118,10 +116,9 @@ impl Metadata {
                 .map(Url::origin)
                 .collect(),
             default_ttl: config.default_metadata_ttl,
-            refetch_interval: config.jwks_refetch_interval,
             discovery: cache(),
-            jwks: cache(),
-            last_forced_refetch: Mutex::new(None),
+            jwks: KeySetCache::new(config.jwks_refetch_interval)
+                .default_ttl(config.default_metadata_ttl),
         })
     }
 
@@ -215,11 +212,7 @@ impl Metadata {
 
     /// The JWKS, from cache or fetched (concurrent callers share one fetch).
     pub(crate) async fn jwks(&self) -> Result<Arc<Jwks>, Error> {
-        self.jwks
-            .try_get_with((), self.fetch_jwks())
-            .await
-            .map(|c| c.value)
-            .map_err(|e| (*e).clone())
+        self.jwks.get(|| self.fetch_jwks()).await
     }
 
     /// After an unknown `kid`: refetch the JWKS, at most once per `refetch_interval`.
@@ -228,34 +221,12 @@ impl Metadata {
         &self,
         seen: &Arc<Jwks>,
     ) -> Result<Option<Arc<Jwks>>, Error> {
-        let current = self.jwks().await?;
-        if !Arc::ptr_eq(&current, seen) {
-            // Someone refreshed since we looked: use theirs.
-            return Ok(Some(current));
-        }
-        let allowed = {
-            let mut last = self
-                .last_forced_refetch
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match *last {
-                Some(t) if t.elapsed() < self.refetch_interval => false,
-                _ => {
-                    *last = Some(Instant::now());
-                    true
-                }
-            }
-        };
-        if !allowed {
-            tracing::debug!("unknown key id; JWKS refetch suppressed (rate limit)");
-            return Ok(None);
-        }
-        tracing::debug!("unknown key id; refetching JWKS");
-        self.jwks.invalidate(&()).await;
-        self.jwks().await.map(Some)
+        self.jwks
+            .after_unknown_kid(seen, || self.fetch_jwks())
+            .await
     }
 
-    async fn fetch_jwks(&self) -> Result<Cached<Jwks>, Error> {
+    async fn fetch_jwks(&self) -> Result<Fetched<Jwks>, Error> {
         let endpoints = self.endpoints().await?;
         tracing::debug!("fetching JWKS");
         let resp = self
@@ -265,9 +236,9 @@ impl Metadata {
             .map_err(|e| e.into_error())?;
         resp.require_success("the JWKS endpoint")?;
         let jwks = Jwks::from_json(&resp.body)?;
-        Ok(Cached {
-            value: Arc::new(jwks),
-            ttl: self.ttl(&resp.headers),
+        Ok(Fetched {
+            keys: jwks,
+            max_age: max_age(&resp.headers),
         })
     }
 }

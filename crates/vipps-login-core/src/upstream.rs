@@ -1,15 +1,103 @@
-//! Upstream calls that complete a login: ID-token verification with the cached JWKS,
-//! userinfo, and their checks against each other.
+//! The engine's port to Vipps: exactly the calls a login needs (start, poll, code
+//! exchange, ID-token verification, userinfo) and the user-exists pre-check. It answers in
+//! the engine's words ([`Started`], [`PollAnswer`], [`Identity`], [`Error`]) and decides
+//! nothing about a login: what an answer means for a login is `login/`'s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http::SendError;
-use crate::instance::Inner;
-use crate::verify::{VerifiedIdToken, check_nonce};
-use crate::wire::TokenResponse;
-use crate::{Error, Identity, TokenError, UserInfo};
+use serde::Deserialize;
 
-impl Inner {
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{Http, SendError};
+use crate::metadata::Metadata;
+use crate::verify::{VerifiedIdToken, VerifyParams};
+use crate::wire::{
+    CIBA_GRANT, PollAnswer, REDIRECT_GRANT, Stage, Started, TokenResponse, classify_poll,
+    error_from_response, parse_start, parse_tokens,
+};
+use crate::{Error, Identity, Msisdn, TokenError, UserInfo};
+
+/// Vipps as the engine sees it: discovery and JWKS cached, requests authenticated.
+pub(crate) struct Upstream {
+    http: Http,
+    meta: Metadata,
+    verify: VerifyParams,
+    clock: Arc<dyn Clock>,
+}
+
+impl Upstream {
+    pub(crate) fn new(config: &Config) -> Result<Upstream, Error> {
+        let http = Http::new(config)?;
+        let meta = Metadata::new(config, http.clone())?;
+        let verify = VerifyParams::new(
+            config.issuer.as_str().to_owned(),
+            config.client_id.clone(),
+            config.clock_skew,
+            config.clock.clone(),
+        );
+        Ok(Upstream {
+            http,
+            meta,
+            verify,
+            clock: config.clock.clone(),
+        })
+    }
+
+    /// The backchannel authentication request (the push). Never retried: a repeat would
+    /// push twice.
+    pub(crate) async fn start(&self, form: &[(&str, &str)]) -> Result<Started, Error> {
+        let endpoints = self.meta.endpoints().await?;
+        let resp = self
+            .http
+            .post_form_authenticated(&endpoints.backchannel, form)
+            .await
+            .map_err(SendError::into_error)?;
+        if !resp.status.is_success() {
+            let e = error_from_response(&resp, Stage::Start, self.clock.now());
+            tracing::info!(status = resp.status.as_u16(), error = %e.code(), "login start refused");
+            return Err(e);
+        }
+        parse_start(&resp.body)
+    }
+
+    /// One CIBA token request for `auth_req_id`, classified.
+    pub(crate) async fn poll(&self, auth_req_id: &str) -> PollAnswer {
+        let endpoints = match self.meta.endpoints().await {
+            Ok(e) => e,
+            Err(e) => return PollAnswer::Transient(e),
+        };
+        tracing::trace!("polling the token endpoint");
+        let resp = self
+            .http
+            .post_form_authenticated(
+                &endpoints.token,
+                &[("grant_type", CIBA_GRANT), ("auth_req_id", auth_req_id)],
+            )
+            .await;
+        classify_poll(resp, self.clock.now())
+    }
+
+    /// The code exchange of the browser variant (never retried: a code is single use).
+    pub(crate) async fn exchange(&self, code: &str) -> Result<TokenResponse, Error> {
+        let endpoints = self.meta.endpoints().await?;
+        let resp = self
+            .http
+            .post_form_authenticated(
+                &endpoints.token,
+                &[("grant_type", REDIRECT_GRANT), ("code", code)],
+            )
+            .await
+            .map_err(SendError::into_error)?;
+        if !resp.status.is_success() {
+            let e = error_from_response(&resp, Stage::Exchange, self.clock.now());
+            tracing::info!(status = resp.status.as_u16(), error = %e.code(), "code exchange refused");
+            return Err(e);
+        }
+        parse_tokens(&resp.body)
+    }
+
     /// Verifies signature and claims except `nonce`; refetches the JWKS once on an
     /// unknown `kid` (rate-limited).
     pub(crate) async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdToken, Error> {
@@ -24,7 +112,7 @@ impl Inner {
     }
 
     /// Userinfo for the tokens, checked against the ID token's `sub`.
-    pub(crate) async fn fetch_identity(
+    pub(crate) async fn identity(
         &self,
         tokens: &TokenResponse,
         verified: VerifiedIdToken,
@@ -61,14 +149,32 @@ impl Inner {
         })
     }
 
-    /// Completes a polled login from a token answer.
-    pub(crate) async fn complete_poll(
-        &self,
-        tokens: &TokenResponse,
-        nonce: &str,
-    ) -> Result<Identity, Error> {
-        let verified = self.verify_id_token(&tokens.id_token).await?;
-        check_nonce(&verified, nonce)?;
-        self.fetch_identity(tokens, verified).await
+    /// Vipps' user-exists pre-check for `msisdn`.
+    pub(crate) async fn user_exists(&self, msisdn: &Msisdn) -> Result<bool, Error> {
+        let endpoints = self.meta.endpoints().await?;
+        let url = endpoints
+            .user_exists
+            .as_ref()
+            .ok_or_else(|| Error::Protocol("the user-exists endpoint is unknown".into()))?;
+        let hint = format!("urn:msisdn:{}", msisdn.as_str());
+        let resp = self
+            .http
+            .post_form_authenticated(url, &[("login_hint", &hint)])
+            .await
+            .map_err(SendError::into_error)?;
+        if !resp.status.is_success() {
+            return Err(error_from_response(
+                &resp,
+                Stage::UserExists,
+                self.clock.now(),
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Exists {
+            exists: bool,
+        }
+        let answer: Exists = serde_json::from_slice(&resp.body)
+            .map_err(|_| Error::Protocol("the user-exists answer is not understood".into()))?;
+        Ok(answer.exists)
     }
 }

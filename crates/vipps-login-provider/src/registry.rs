@@ -19,11 +19,12 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use aws_lc_rs::{digest, pbkdf2};
+use aws_lc_rs::pbkdf2;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use url::Url;
 use vipps_login_core::HttpsOrLoopbackUrl;
+use vipps_login_core::token::sha256;
 
 use crate::claims::{PASS_THROUGH_SCOPES, STANDARD_SCOPES};
 use crate::keys::SigningAlg;
@@ -101,7 +102,7 @@ struct RegistryFile {
 /// How a client proves itself.
 pub(crate) enum Credential {
     None,
-    Plain(digest::Digest),
+    Plain([u8; 32]),
     Pbkdf2 {
         iterations: NonZeroU32,
         salt: Vec<u8>,
@@ -193,8 +194,8 @@ impl Client {
         match &self.credential {
             Credential::None => false,
             Credential::Plain(expected) => {
-                let given = digest::digest(&digest::SHA256, secret.as_bytes());
-                bool::from(given.as_ref().ct_eq(expected.as_ref()))
+                let given = sha256(secret.as_bytes());
+                bool::from(given.ct_eq(expected))
             }
             Credential::Pbkdf2 {
                 iterations,
@@ -323,7 +324,7 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         (Some(s), None) if s.len() < 8 => {
             return Err(err("client_secret must be at least 8 characters".into()));
         }
-        (Some(s), None) => Credential::Plain(digest::digest(&digest::SHA256, s.as_bytes())),
+        (Some(s), None) => Credential::Plain(sha256(s.as_bytes())),
         (None, Some(h)) => parse_hash(&id, &h)?,
         (None, None) => Credential::None,
     };

@@ -22,6 +22,23 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many notifications a slow subscriber may fall behind by default before it lags.
 pub const DEFAULT_NOTIFICATION_CAPACITY: usize = 4096;
 
+impl RedisStore {
+    /// Connects with the defaults (prefix [`DEFAULT_PREFIX`], timeout
+    /// [`DEFAULT_COMMAND_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// As [`RedisStoreBuilder::build`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
+        RedisStore::builder(url).build().await
+    }
+
+    /// A builder for a store on the Redis at `url` (`redis://[user:password@]host:port[/db]`
+    /// or `redis+unix:///path`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(url)
+    }
+}
+
 /// Configures a [`RedisStore`]; made by [`RedisStore::builder`].
 ///
 /// ```no_run

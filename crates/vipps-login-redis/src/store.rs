@@ -12,7 +12,6 @@ use tokio::time::Instant;
 use vipps_login_core::clock::{from_unix_ms, unix_ms};
 use vipps_login_core::{Admission, Admitted, Clock, Store, StoreError, SystemClock};
 
-use crate::builder::RedisStoreBuilder;
 use crate::errors;
 use crate::pubsub::{Notification, Subscriber};
 use crate::scripts::{self, LuaScript};
@@ -70,22 +69,10 @@ enum Failure {
     Redis(RedisError),
 }
 
+// `RedisStore::connect` and `RedisStore::builder` live in builder.rs, next to the
+// construction they start: this file then knows nothing of the builder, and the arrow
+// between the two files goes one way (builder.rs -> store.rs).
 impl RedisStore {
-    /// Connects with the defaults (prefix [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX),
-    /// timeout [`DEFAULT_COMMAND_TIMEOUT`](crate::DEFAULT_COMMAND_TIMEOUT)).
-    ///
-    /// # Errors
-    /// As [`RedisStoreBuilder::build`].
-    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
-        RedisStore::builder(url).build().await
-    }
-
-    /// A builder for a store on the Redis at `url` (`redis://[user:password@]host:port[/db]`
-    /// or `redis+unix:///path`).
-    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(url)
-    }
-
     /// How many commands this store (and its clones) has sent to Redis so far: one per
     /// plain operation, one more when a script had to be loaded, one per `SUBSCRIBE`.
     /// Background health checks and resubscriptions of the notification task are not

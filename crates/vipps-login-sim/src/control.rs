@@ -14,10 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
+use crate::client::DEMO_CLIENT_ID;
 use crate::config::Policy;
+use crate::error::SimError;
 use crate::faults::{Fault, FaultSpec};
-use crate::state::{RequestStatus, Sim, lock, read, write};
-use crate::{SimError, webhook};
+use crate::request::RequestStatus;
+use crate::state::Sim;
+use crate::store::{lock, read, write};
+use crate::tokens::random_token;
 
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
@@ -210,27 +214,27 @@ async fn set_webhook(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         Err(e) => return bad_request(e),
     };
     match (b.url, b.secret) {
-        (Some(url), Some(secret)) => *write(&sim.webhook) = Some((url, secret)),
+        (Some(url), Some(secret)) => *write(&sim.outbox.webhook) = Some((url, secret)),
         (None, None) => {}
         _ => return bad_request("url and secret go together"),
     }
     if let Some(u) = b.consent_revoked_url {
-        *write(&sim.consent_revoked_url) = Some(u);
+        *write(&sim.outbox.consent_revoked_url) = Some(u);
     }
     webhook_json(&sim)
 }
 
 fn webhook_json(sim: &Sim) -> Response {
     axum::Json(json!({
-        "url": read(&sim.webhook).as_ref().map(|(u, _)| u.to_string()),
-        "consent_revoked_url": read(&sim.consent_revoked_url).as_ref().map(Url::to_string),
+        "url": read(&sim.outbox.webhook).as_ref().map(|(u, _)| u.to_string()),
+        "consent_revoked_url": read(&sim.outbox.consent_revoked_url).as_ref().map(Url::to_string),
     }))
     .into_response()
 }
 
 async fn clear_webhook(State(sim): State<Arc<Sim>>) -> Response {
-    *write(&sim.webhook) = None;
-    *write(&sim.consent_revoked_url) = None;
+    *write(&sim.outbox.webhook) = None;
+    *write(&sim.outbox.consent_revoked_url) = None;
     webhook_json(&sim)
 }
 
@@ -246,10 +250,8 @@ async fn revoke(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         Ok(b) => b,
         Err(e) => return bad_request(e),
     };
-    let client_id = b
-        .client_id
-        .unwrap_or_else(|| crate::DEMO_CLIENT_ID.to_owned());
-    match webhook::revoke(&sim, &b.msisdn, &client_id).await {
+    let client_id = b.client_id.unwrap_or_else(|| DEMO_CLIENT_ID.to_owned());
+    match sim.revoke_consent(&b.msisdn, &client_id).await {
         Ok(sub) => axum::Json(json!({"sub": sub})).into_response(),
         Err(e) => e.into_response(),
     }
@@ -269,7 +271,7 @@ async fn customer_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     if sim.users.get(&b.msisdn).is_none() {
         return SimError::NotFound.into_response();
     }
-    let token = crate::state::random_token(16);
+    let token = random_token(16);
     sim.users.add_customer_token(token.clone(), b.msisdn);
     axum::Json(json!({"token": token, "login_hint": format!("urn:customer-token:{token}")}))
         .into_response()

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::SimError;
 use crate::config::SigningAlg;
+use crate::error::SimError;
 
 /// One private key with its kid and public JWK.
 pub(crate) struct SigningKey {

@@ -120,16 +120,30 @@
 
 #![warn(missing_docs)]
 
+// Layers, each importing only from those above it: leaf types (store, request, client,
+// faults, oauth_error), then error, users, config, keys, tokens, login, claims, stats,
+// outbox; then the model (state); then the HTTP layer (client_auth, oauth, control,
+// phone, server); this file on top.
+mod claims;
+mod client;
+mod client_auth;
 mod config;
 mod control;
+mod error;
 mod faults;
 mod keys;
+mod login;
 mod oauth;
+mod oauth_error;
+mod outbox;
 mod phone;
+mod request;
 mod server;
 mod state;
+mod stats;
+mod store;
+mod tokens;
 mod users;
-mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -139,77 +153,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use url::Url;
 
-pub use config::{AuthMethod, ErrorStyle, Policy, SigningAlg, SimClient, SimConfig};
+pub use client::{
+    AuthMethod, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DelegatedConsentQuestion, SimClient,
+};
+pub use config::{ErrorStyle, Policy, SigningAlg, SimConfig};
+pub use error::SimError;
 pub use faults::{Endpoint, Fault};
-pub use state::{RequestFlow, RequestStatus, SimRequest};
-pub use users::{Address, DelegatedConsentQuestion, UserRecord, builtin_users, valid_msisdn};
+pub use request::{RequestFlow, RequestStatus, SimRequest};
+pub use stats::SimStats;
+pub use users::{Address, UserRecord, builtin_users, valid_msisdn};
 
-use state::{Sim, lock, read, write};
-
-/// The built-in client id.
-pub const DEMO_CLIENT_ID: &str = "demo-client";
-/// The built-in client secret.
-pub const DEMO_CLIENT_SECRET: &str = "demo-secret";
-
-/// Errors of the simulator's library API.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SimError {
-    /// No request (or client) with that id.
-    #[error("no such login request")]
-    NotFound,
-    /// The request is no longer pending.
-    #[error("the login request is {0:?}, not pending")]
-    NotPending(RequestStatus),
-    /// A required delegated consent was not accepted.
-    #[error("the consent {0:?} is required")]
-    ConsentRequired(String),
-    /// Binding the listener failed.
-    #[error("cannot listen: {0}")]
-    Bind(#[from] std::io::Error),
-    /// Key generation or signing failed.
-    #[error("key error: {0}")]
-    Keys(String),
-    /// The users file cannot be read or parsed.
-    #[error("users file: {0}")]
-    UsersFile(String),
-    /// The configuration is inconsistent.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// A notification could not be delivered.
-    #[error("delivery failed: {0}")]
-    Delivery(String),
-}
-
-/// Request counters per endpoint, and a few more.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct SimStats {
-    /// Discovery requests.
-    pub discovery: u64,
-    /// JWKS requests.
-    pub jwks: u64,
-    /// Backchannel authentication (start) requests.
-    pub backchannel: u64,
-    /// Token requests (polls and code exchanges).
-    pub token: u64,
-    /// Userinfo requests.
-    pub userinfo: u64,
-    /// User-exists requests.
-    pub user_exists: u64,
-    /// Successful token responses.
-    pub tokens_issued: u64,
-    /// Token requests with the redirect (code) grant of variant 2.
-    pub code_exchanges: u64,
-    /// Webhook pings answered with 2xx.
-    pub webhooks_sent: u64,
-    /// Webhook pings that failed or were refused.
-    pub webhooks_failed: u64,
-    /// Consent-revoked notifications delivered.
-    pub consent_revoked_sent: u64,
-    /// Login requests currently pending.
-    pub pending: u64,
-}
+use state::Sim;
+use store::{lock, read, write};
 
 /// Starts simulators.
 #[derive(Debug)]
@@ -438,24 +393,24 @@ impl SimHandle {
     /// Sends a signed `login.merchant-initiated.ping.v1` to `url` on every approval of a
     /// finish-in-app login, keyed with `secret`.
     pub fn set_webhook(&self, url: Url, secret: String) {
-        *write(&self.sim().webhook) = Some((url, secret));
+        *write(&self.sim().outbox.webhook) = Some((url, secret));
     }
 
     /// Stops sending webhook pings.
     pub fn clear_webhook(&self) {
-        *write(&self.sim().webhook) = None;
+        *write(&self.sim().outbox.webhook) = None;
     }
 
     /// Where consent-revoked notifications go.
     pub fn set_consent_revoked_url(&self, url: Url) {
-        *write(&self.sim().consent_revoked_url) = Some(url);
+        *write(&self.sim().outbox.consent_revoked_url) = Some(url);
     }
 
     /// The customer withdraws consent for `client_id`: the consent is forgotten (the
     /// next login asks again) and, if configured, an unsigned `CONSENT_REVOKED` JWT is
     /// POSTed to the consent-revoked URL. Returns the `sub` named in it.
     pub async fn revoke_consent(&self, msisdn: &str, client_id: &str) -> Result<String, SimError> {
-        webhook::revoke(self.sim(), msisdn, client_id).await
+        self.sim().revoke_consent(msisdn, client_id).await
     }
 
     /// Issues a customer token (as from a QR check-in) for `urn:customer-token:{token}`.
@@ -463,7 +418,7 @@ impl SimHandle {
         if self.sim().users.get(msisdn).is_none() {
             return Err(SimError::NotFound);
         }
-        let token = state::random_token(16);
+        let token = tokens::random_token(16);
         self.sim()
             .users
             .add_customer_token(token.clone(), msisdn.to_owned());

@@ -1,7 +1,6 @@
 //! The protocol endpoints: discovery, JWKS, backchannel authentication, token, userinfo,
 //! user-exists.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,14 +8,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use url::Url;
 
-use crate::config::{AuthMethod, ErrorStyle, SimClient};
-use crate::state::{AccessGrant, NewRequest, OAuthError, Sim};
+use crate::client_auth::{authenticate, parse_form};
+use crate::config::ErrorStyle;
+use crate::login::NewRequest;
+use crate::oauth_error::OAuthError;
+use crate::state::Sim;
+use crate::store::read;
 use crate::users::valid_msisdn;
 
 /// Scopes the simulator knows. `api_version_2` is accepted and ignored, as Vipps does.
@@ -99,141 +99,6 @@ pub(crate) fn secs_value(d: Duration) -> Value {
     }
 }
 
-/// Form parameters, each at most once.
-type Params = HashMap<String, String>;
-
-fn parse_form(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        return Err(OAuthError::bad(
-            "invalid_request",
-            "The body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::bad("invalid_request", "The form body cannot be parsed"))?;
-    let mut params = HashMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        if params.contains_key(&k) {
-            return Err(OAuthError::bad(
-                "invalid_request",
-                format!("Parameter {k} is repeated"),
-            ));
-        }
-        params.insert(k, v);
-    }
-    Ok(params)
-}
-
-fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(s.as_bytes())
-        .next()
-        .map(|(k, v)| {
-            if v.is_empty() {
-                k.into_owned()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .unwrap_or_default()
-}
-
-fn secret_matches(client: &SimClient, given: &str) -> bool {
-    client
-        .client_secret
-        .as_bytes()
-        .ct_eq(given.as_bytes())
-        .into()
-}
-
-fn invalid_client(description: &str) -> OAuthError {
-    OAuthError::new(401, "invalid_client", description)
-}
-
-/// `client_secret_basic` or `client_secret_post`.
-pub(crate) fn authenticate(
-    sim: &Sim,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Arc<SimClient>, OAuthError> {
-    let basic = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(v) => {
-            let v = v
-                .to_str()
-                .map_err(|_| invalid_client("Malformed Authorization header"))?;
-            let Some(b64) = v
-                .strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-            else {
-                return Err(invalid_client(
-                    "Client authentication must be HTTP Basic or form parameters",
-                ));
-            };
-            let raw = STANDARD
-                .decode(b64.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| invalid_client("Malformed Basic credentials"))?;
-            let (id, secret) = raw
-                .split_once(':')
-                .ok_or_else(|| invalid_client("Malformed Basic credentials"))?;
-            Some((id.to_owned(), secret.to_owned()))
-        }
-    };
-    let (id, secrets, method) = match (basic, params.get("client_secret")) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::bad(
-                "invalid_request",
-                "Use one client authentication method, not both",
-            ));
-        }
-        (Some((id, secret)), None) => {
-            let id_dec = form_decode(&id);
-            if let Some(form_id) = params.get("client_id")
-                && form_id != &id
-                && form_id != &id_dec
-            {
-                return Err(invalid_client("client_id does not match the credentials"));
-            }
-            let dec = form_decode(&secret);
-            let id = if sim.clients.contains_key(&id) {
-                id
-            } else {
-                id_dec
-            };
-            (id, vec![secret, dec], AuthMethod::ClientSecretBasic)
-        }
-        (None, Some(secret)) => {
-            let id = params
-                .get("client_id")
-                .ok_or_else(|| invalid_client("client_id is missing"))?
-                .clone();
-            (id, vec![secret.clone()], AuthMethod::ClientSecretPost)
-        }
-        (None, None) => return Err(invalid_client("Client authentication is missing")),
-    };
-    let client = sim
-        .clients
-        .get(&id)
-        .ok_or_else(|| invalid_client("Unknown client or wrong secret"))?;
-    if !secrets.iter().any(|s| secret_matches(client, s)) {
-        return Err(invalid_client("Unknown client or wrong secret"));
-    }
-    if client.auth_method != AuthMethod::Any && client.auth_method != method {
-        return Err(invalid_client(
-            "This client is not allowed to use this authentication method",
-        ));
-    }
-    Ok(client.clone())
-}
-
 pub(crate) async fn discovery(State(sim): State<Arc<Sim>>) -> Response {
     let i = &sim.issuer;
     let join = |p: &str| i.join(p).map(|u| u.to_string()).unwrap_or_default();
@@ -266,7 +131,7 @@ pub(crate) async fn discovery(State(sim): State<Arc<Sim>>) -> Response {
 }
 
 pub(crate) async fn jwks(State(sim): State<Arc<Sim>>) -> Response {
-    let jwks = crate::state::read(&sim.keys).jwks();
+    let jwks = read(&sim.keys).jwks();
     cached_json(jwks)
 }
 
@@ -550,88 +415,6 @@ pub(crate) async fn user_exists(
             "login_hint must be urn:msisdn:{country code and number}",
         ));
     };
-    let exists = sim.users.get(m).is_some_and(|u| u.eligible());
+    let exists = sim.users.eligible(m);
     Ok(no_store_json(json!({ "exists": exists })))
-}
-
-/// Userinfo claims for the granted scopes.
-pub(crate) fn userinfo_claims(g: &AccessGrant) -> Value {
-    let u = &g.user;
-    let mut m = serde_json::Map::new();
-    m.insert("sub".into(), Value::String(g.sub.clone()));
-    m.insert("sid".into(), Value::String(g.sid.clone()));
-    let has = |s: &str| g.scopes.iter().any(|x| x == s);
-    if has("name") {
-        if let Some(n) = u.display_name() {
-            m.insert("name".into(), Value::String(n));
-        }
-        if let Some(n) = &u.given_name {
-            m.insert("given_name".into(), Value::String(n.clone()));
-        }
-        if let Some(n) = &u.family_name {
-            m.insert("family_name".into(), Value::String(n.clone()));
-        }
-    }
-    if has("email")
-        && let Some(e) = &u.email
-    {
-        m.insert("email".into(), Value::String(e.clone()));
-        m.insert(
-            "email_verified".into(),
-            Value::Bool(u.email_verified.unwrap_or(true)),
-        );
-    }
-    if has("phoneNumber") {
-        m.insert("phone_number".into(), Value::String(u.msisdn.clone()));
-    }
-    if has("birthDate")
-        && let Some(b) = &u.birthdate
-    {
-        m.insert("birthdate".into(), Value::String(b.clone()));
-    }
-    if has("nin")
-        && let Some(n) = &u.nin
-    {
-        m.insert("nin".into(), Value::String(n.clone()));
-    }
-    if has("address") {
-        let a = u.address.clone().unwrap_or_default();
-        let mut a = a.to_json();
-        if let Some(obj) = a.as_object_mut()
-            && obj.get("address_type").and_then(Value::as_str) == Some("")
-        {
-            obj.insert("address_type".into(), Value::String("home".into()));
-        }
-        m.insert("address".into(), a);
-        m.insert(
-            "other_addresses".into(),
-            Value::Array(u.other_addresses.iter().map(|a| a.to_json()).collect()),
-        );
-    }
-    if has("delegatedConsents") {
-        let consents: Vec<Value> = g
-            .client
-            .delegated_consents
-            .iter()
-            .map(|q| {
-                json!({
-                    "id": q.id,
-                    "accepted": g.answers.get(&q.id).copied().unwrap_or(false),
-                    "required": q.required,
-                    "textDisplayedToUser": q.text,
-                })
-            })
-            .collect();
-        m.insert(
-            "delegatedConsents".into(),
-            json!({
-                "language": "en",
-                "heading": format!("Consents for {}", g.client.name),
-                "termsDescription": format!("{} asks for these consents", g.client.name),
-                "confirmConsentButtonText": "Confirm",
-                "consents": consents,
-            }),
-        );
-    }
-    Value::Object(m)
 }

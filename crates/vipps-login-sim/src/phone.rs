@@ -16,9 +16,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::SimError;
-use crate::state::{PhoneView, RequestFlow, RequestStatus, Sim, SimRequest};
-use crate::users::valid_msisdn;
+use crate::error::SimError;
+use crate::login::PhoneView;
+use crate::request::{RequestFlow, RequestStatus, SimRequest};
+use crate::state::Sim;
+use crate::users::{builtin_users, valid_msisdn};
 
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -391,7 +393,7 @@ async fn index(State(sim): State<Arc<Sim>>) -> Response {
     let mut b = String::from(
         "<h1>vipps-login-sim</h1><p>A simulated Vipps. Open a phone:</p><div class=\"list\">",
     );
-    for u in crate::users::builtin_users() {
+    for u in builtin_users() {
         let label = u.display_name().unwrap_or_default();
         let _ = write!(
             b,

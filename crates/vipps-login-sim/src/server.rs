@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::faults::Endpoint;
-use crate::state::{Sim, lock};
+use crate::state::Sim;
+use crate::store::lock;
+use crate::{control, oauth, phone};
 
 /// Marks a response whose connection is to be closed without answering.
 #[derive(Clone, Copy)]
@@ -92,7 +94,6 @@ async fn not_found() -> Response {
 
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
     let mw = |ep: Endpoint| middleware::from_fn_with_state((sim.clone(), ep), protocol_mw);
-    use crate::oauth;
     Router::new()
         .route(
             "/access-management-1.0/access/.well-known/openid-configuration",
@@ -124,8 +125,8 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             "/vipps-login-ciba/api/v1/user-exists",
             post(oauth::user_exists).layer(mw(Endpoint::UserExists)),
         )
-        .merge(crate::control::routes())
-        .merge(crate::phone::routes())
+        .merge(control::routes())
+        .merge(phone::routes())
         .fallback(not_found)
         .with_state(sim)
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::SimError;
-use crate::config::SimClient;
+use crate::client::SimClient;
+use crate::error::SimError;
 
 /// A postal address as userinfo returns it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,19 +56,6 @@ impl Address {
             "address_type": self.address_type,
         })
     }
-}
-
-/// One question of the `delegatedConsents` scope, configured per client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct DelegatedConsentQuestion {
-    /// Stable id, returned in userinfo.
-    pub id: String,
-    /// The text shown to the customer (`textDisplayedToUser`).
-    pub text: String,
-    /// Whether the customer must accept it to log in.
-    #[serde(default)]
-    pub required: bool,
 }
 
 /// A user in the simulator's directory (one entry of a users file).
@@ -208,6 +195,20 @@ pub fn valid_msisdn(digits: &str) -> bool {
     }
 }
 
+/// Masks a phone number for logs: country code and last two digits.
+pub(crate) fn mask(msisdn: &str) -> String {
+    let cc = if msisdn.starts_with("358") { 3 } else { 2 };
+    if msisdn.len() <= cc + 2 {
+        return "*".repeat(msisdn.len());
+    }
+    format!(
+        "{}{}{}",
+        &msisdn[..cc],
+        "*".repeat(msisdn.len() - cc - 2),
+        &msisdn[msisdn.len() - 2..]
+    )
+}
+
 /// The built-in demo users (see the crate documentation).
 pub fn builtin_users() -> Vec<UserRecord> {
     let kari = UserRecord {
@@ -330,6 +331,11 @@ impl Directory {
             }));
         }
         None
+    }
+
+    /// Whether `msisdn` belongs to a user who may log in: what user-exists answers.
+    pub(crate) fn eligible(&self, msisdn: &str) -> bool {
+        self.get(msisdn).is_some_and(|u| u.eligible())
     }
 
     pub(crate) fn by_customer_token(&self, token: &str) -> Option<Arc<UserRecord>> {

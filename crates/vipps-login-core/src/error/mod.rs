@@ -5,6 +5,7 @@ mod parse;
 pub(crate) mod sentence;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::i18n::Language;
 use crate::msisdn::PhoneProblem;
+use crate::store::StoreError;
 
 /// Everything that can go wrong, one variant per situation a caller may want to handle.
 ///
@@ -87,7 +89,7 @@ pub enum Error {
     InvalidCode,
     /// The ID token (or the userinfo that goes with it) failed verification.
     #[error("Vipps' answer could not be verified ({0}); the login was not accepted.")]
-    TokenVerification(TokenError),
+    TokenVerification(#[source] TokenError),
     /// Vipps answered something this client does not understand.
     #[error("Vipps answered in an unexpected way ({0}); try again later.")]
     Protocol(String),
@@ -99,7 +101,7 @@ pub enum Error {
     },
     /// Vipps could not be reached (connection failure, timeout, answer too large).
     #[error("Vipps could not be reached ({0}); check the network and try again.")]
-    Transport(String),
+    Transport(#[source] TransportError),
     /// The configuration is incomplete or invalid; the text names the setting.
     #[error("The Vipps login configuration is invalid: {0}.")]
     Config(String),
@@ -108,7 +110,7 @@ pub enum Error {
     #[error(
         "The login store is not available ({0}); try again in a few seconds. If it persists, check that the store (Redis) runs and is reachable."
     )]
-    Store(String),
+    Store(#[source] StoreError),
     /// A login is already waiting for this phone number (one at a time per number).
     #[error(
         "A login is already waiting for this customer's confirmation; cancel it or wait until it ends."
@@ -298,7 +300,12 @@ pub enum TokenError {
     AuthReqId,
     /// userinfo's `sub` differs from the ID token's.
     SubjectMismatch,
+    /// The login asked for the verified number and Vipps' is missing or not the number
+    /// the login was started for.
+    PhoneNumber,
 }
+
+impl std::error::Error for TokenError {}
 
 impl fmt::Display for TokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,7 +327,94 @@ impl fmt::Display for TokenError {
             TokenError::SubjectMismatch => {
                 f.write_str("userinfo belongs to another user than the ID token")
             }
+            TokenError::PhoneNumber => {
+                f.write_str("the verified phone number is not the one the login was started for")
+            }
         }
+    }
+}
+
+/// Why Vipps could not be reached: a sentence an operator can act on, and the HTTP
+/// client's own error as [`source`](std::error::Error::source) when there is one.
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl TransportError {
+    /// `message` caused by `source`.
+    pub fn new(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TransportError {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The sentence, without the source.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Equal when the sentences are (a source is for logs, not for comparisons).
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for TransportError {}
+
+impl From<String> for TransportError {
+    fn from(message: String) -> Self {
+        TransportError {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for TransportError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+/// Serialised as its sentence (the source stays in this process).
+impl Serialize for TransportError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.message)
+    }
+}
+
+impl<'de> Deserialize<'de> for TransportError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(TransportError::from)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
     }
 }
 
@@ -331,6 +425,7 @@ impl From<TokenError> for Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -347,6 +442,28 @@ mod tests {
         assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
         assert!(e.to_string().contains("wait 30 seconds"));
+    }
+
+    #[test]
+    fn sources_are_kept() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = Error::Transport(TransportError::new("connection failed", io));
+        let source = e.source().expect("the transport error");
+        assert_eq!(source.to_string(), "connection failed");
+        assert_eq!(
+            source.source().expect("the io error").to_string(),
+            "refused"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e: Error = StoreError::unavailable("redis at 127.0.0.1:1", io).into();
+        let inner = e.source().and_then(|s| s.source()).expect("the io error");
+        assert_eq!(inner.to_string(), "refused");
+        let e = Error::TokenVerification(TokenError::Nonce);
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("ID token nonce does not match")
+        );
     }
 
     #[test]

@@ -216,9 +216,9 @@ impl Error {
             Error::Upstream { status } => {
                 Cow::Owned(lang.fill("error.upstream", &[("status", &status.to_string())]))
             }
-            Error::Transport(d) => detail("error.transport", d),
+            Error::Transport(d) => detail("error.transport", d.message()),
             Error::Config(d) => detail("error.config", d),
-            Error::Store(d) => detail("error.store", d),
+            Error::Store(d) => detail("error.store", &d.to_string()),
             Error::LoginPending { .. } => key("error.login_pending"),
             Error::NotFinished => key("error.not_finished"),
             Error::UnknownCallback => key("error.unknown_callback"),
@@ -318,9 +318,9 @@ mod tests {
             Error::TokenVerification(TokenError::Nonce),
             Error::Protocol(s()),
             Error::Upstream { status: 502 },
-            Error::Transport(s()),
+            Error::Transport(s().into()),
             Error::Config(s()),
-            Error::Store(s()),
+            Error::Store(s().into()),
             Error::LoginPending { retry_after: d },
             Error::CoolingDown {
                 reason: CoolDownReason::Declined,

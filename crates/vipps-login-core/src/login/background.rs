@@ -14,23 +14,27 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::engine::Message;
+use super::engine::Engine;
 use super::keys;
-use crate::commands::Command;
-use crate::instance::Inner;
+use super::poller::Command;
+use super::record::Message;
 use crate::store::Notification;
 use crate::{Error, LoginId};
 
-/// Starts the background task of `inner`'s instance (once per client).
-pub(crate) fn spawn(inner: &Arc<Inner>) {
-    let weak = Arc::downgrade(inner);
-    let tick = (inner.config.poll_lease / 3).max(Duration::from_millis(100));
-    tokio::spawn(async move {
-        run(weak, tick).await;
-    });
+impl Engine {
+    /// Starts this instance's background task, once (later calls do nothing).
+    pub(crate) fn start_background(self: &Arc<Self>) {
+        self.background.get_or_init(|| {
+            let weak = Arc::downgrade(self);
+            let tick = (self.config.poll_lease / 3).max(Duration::from_millis(100));
+            tokio::spawn(async move {
+                run(weak, tick).await;
+            });
+        });
+    }
 }
 
-async fn run(weak: Weak<Inner>, tick: Duration) {
+async fn run(weak: Weak<Engine>, tick: Duration) {
     let mut events: Option<tokio::sync::broadcast::Receiver<Notification>> = None;
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -46,19 +50,19 @@ async fn run(weak: Weak<Inner>, tick: Duration) {
                 let Some(inner) = weak.upgrade() else { break };
                 match msg {
                     Some(Ok(bytes)) => on_message(&inner, &bytes).await,
-                    Some(Err(RecvError::Lagged(_))) => inner.engine.refresh_all().await,
+                    Some(Err(RecvError::Lagged(_))) => inner.records.refresh_all().await,
                     Some(Err(RecvError::Closed)) | None => events = None,
                 }
             }
             _ = ticker.tick() => {
                 let Some(inner) = weak.upgrade() else { break };
-                inner.engine.prune_watchers();
+                inner.records.prune_watchers();
                 if events.is_none() {
-                    match inner.engine.store.subscribe(keys::EVENTS).await {
+                    match inner.store().subscribe(keys::EVENTS).await {
                         Ok(rx) => {
                             events = Some(rx);
                             // Anything announced while not subscribed is read now.
-                            inner.engine.refresh_all().await;
+                            inner.records.refresh_all().await;
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot follow other instances yet"),
                     }
@@ -72,15 +76,18 @@ async fn run(weak: Weak<Inner>, tick: Duration) {
     tracing::debug!("instance background task stopped");
 }
 
-async fn on_message(inner: &Arc<Inner>, bytes: &Notification) {
+async fn on_message(inner: &Arc<Engine>, bytes: &Notification) {
     if bytes.is_empty() {
-        inner.engine.refresh_all().await;
+        inner.records.refresh_all().await;
         return;
     }
     match serde_json::from_slice::<Message>(bytes) {
         // This instance's own transitions reached its waiters already.
-        Ok(Message::Transition { id, from }) if from != inner.engine.instance => {
-            inner.engine.refresh(&id).await;
+        Ok(Message::Transition { id, from }) if from != inner.records.instance => {
+            // Every transition leaves the waiting states: this instance's poller, should
+            // it still follow the login, lets it go.
+            inner.forget(&id);
+            inner.records.refresh(&id).await;
         }
         Ok(Message::Transition { .. }) => {}
         Ok(Message::Wake { id }) => inner.send(Command::Wake { id }),
@@ -88,19 +95,19 @@ async fn on_message(inner: &Arc<Inner>, bytes: &Notification) {
     }
 }
 
-async fn heartbeat_and_take_over(inner: &Arc<Inner>) -> Result<(), Error> {
-    let engine = &inner.engine;
-    let now = engine.now();
-    engine
+async fn heartbeat_and_take_over(inner: &Arc<Engine>) -> Result<(), Error> {
+    let records = &inner.records;
+    let now = records.now();
+    records
         .store
         .index_add(
             keys::INSTANCES,
-            &engine.instance,
+            &records.instance,
             now + inner.config.poll_lease,
         )
         .await?;
-    for (other, until) in engine.store.index_members(keys::INSTANCES).await? {
-        if other != engine.instance && until < now {
+    for (other, until) in records.store.index_members(keys::INSTANCES).await? {
+        if other != records.instance && until < now {
             take_over(inner, &other).await?;
         }
     }
@@ -108,16 +115,16 @@ async fn heartbeat_and_take_over(inner: &Arc<Inner>) -> Result<(), Error> {
 }
 
 /// Moves the logins of the dead instance `other` to this one.
-async fn take_over(inner: &Arc<Inner>, other: &str) -> Result<(), Error> {
-    let engine = &inner.engine;
-    let store = &engine.store;
+async fn take_over(inner: &Arc<Engine>, other: &str) -> Result<(), Error> {
+    let records = &inner.records;
+    let store = &records.store;
     let theirs = keys::owned_by(other);
-    let mine = keys::owned_by(&engine.instance);
-    let now = engine.now();
+    let mine = keys::owned_by(&records.instance);
+    let now = records.now();
     for (member, deadline) in store.index_members(&theirs).await? {
         let id = member.parse::<LoginId>().ok();
         let loaded = match &id {
-            Some(id) if deadline > now => engine.load(id).await?,
+            Some(id) if deadline > now => records.load(id).await?,
             _ => None,
         };
         if let (Some(id), Some(loaded)) = (id, loaded)
@@ -125,8 +132,8 @@ async fn take_over(inner: &Arc<Inner>, other: &str) -> Result<(), Error> {
             && loaded.record.poller == other
         {
             let mut record = loaded.record.clone();
-            record.poller.clone_from(&engine.instance);
-            if let Some(record) = engine.swap(&id, &loaded, record).await? {
+            record.poller.clone_from(&records.instance);
+            if let Some(record) = records.swap(&id, &loaded, record).await? {
                 store.index_add(&mine, id.as_str(), deadline).await?;
                 tracing::info!(login_id = %id, "took over a login from an instance that stopped");
                 inner.schedule(&id, &record);

@@ -1,429 +1,128 @@
-//! The stored record of a login and the conditional writes that move it.
+//! The engine of one instance: its configuration, its port to Vipps, the store side, and
+//! its poller. The verbs are in the files beside this one (`start`, `poll`, `finish`,
+//! `browser`, `webhook`, `background`), each an `impl Engine` block, so that a reader
+//! finds one decision in one place.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::{Semaphore, mpsc};
 
-use super::policy::{self, CoolDowns};
+use super::poller::{self, Command, Pacing};
+use super::record::{Loaded, LoginRecord};
+use super::records::Records;
 use super::sealed::Sealer;
 use super::state::Event;
-use super::{LoginContext, LoginView, Transition, keys};
-use crate::clock::from_unix_ms;
-use crate::error::CoolDownReason;
-use crate::{BindingMessage, Clock, Error, LoginId, LoginStatus, Store};
+use super::view::LoginKind;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+use crate::{Error, LoginId, Msisdn, Store};
 
-/// A login as stored. No `Debug`: it holds the `auth_req_id`, the nonce and, once
-/// approved, personal data.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct LoginRecord {
-    /// Grows by one with every write; makes every write's bytes unique.
-    pub version: u64,
-    pub status: LoginStatus,
-    pub auth_req_id: String,
-    pub nonce: String,
-    pub browser: bool,
-    /// Unix milliseconds.
-    pub expires_at: u64,
-    pub interval_ms: u64,
-    /// The instance that polls this login.
-    pub poller: String,
-    /// Keyed hash of the phone number (empty for customer-token hints).
-    pub number_key: String,
-    pub cool_downs: CoolDowns,
-    pub binding_message: Option<String>,
-    pub masked_hint: String,
-    pub context: LoginContext,
-}
-
-impl LoginRecord {
-    pub(crate) fn expires_at(&self) -> SystemTime {
-        from_unix_ms(self.expires_at)
-    }
-
-    pub(crate) fn interval(&self) -> Duration {
-        Duration::from_millis(self.interval_ms)
-    }
-
-    pub(crate) fn view(&self, id: &LoginId) -> LoginView {
-        LoginView {
-            id: id.clone(),
-            status: self.status.clone(),
-            context: self.context.clone(),
-            continue_in_browser: self.browser,
-            binding_message: self
-                .binding_message
-                .as_deref()
-                .and_then(|b| BindingMessage::parse(b).ok()),
-            masked_hint: self.masked_hint.clone(),
-            expires_at: self.expires_at(),
-        }
-    }
-}
-
-/// A record with the exact bytes it was read as (the compare-and-swap's expectation).
-pub(crate) struct Loaded {
-    pub bytes: Vec<u8>,
-    pub record: LoginRecord,
-}
-
-/// What instances tell each other through the store's notifications.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub(crate) enum Message {
-    /// A login changed state (on instance `from`, whose own waiters already know).
-    Transition {
-        id: LoginId,
-        #[serde(default)]
-        from: String,
-    },
-    /// A webhook ping arrived for a login: its poller should poll now.
-    Wake { id: LoginId },
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The store side of the engine: records, transitions, and who is told about them.
+/// One instance's login engine, shared (`Arc`) by the public client, the poller and the
+/// background task.
 pub(crate) struct Engine {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub result_ttl: Duration,
-    /// This instance's id (random per client).
-    pub instance: String,
-    transitions: broadcast::Sender<Transition>,
-    sealer: Sealer,
-    watchers: Mutex<HashMap<LoginId, watch::Sender<LoginStatus>>>,
+    pub(crate) config: Config,
+    pub(crate) upstream: Upstream,
+    pub(crate) records: Records,
+    pub(crate) metrics: Metrics,
+    poller: OnceLock<mpsc::UnboundedSender<Command>>,
+    pub(crate) background: OnceLock<()>,
+    poll_permits: Arc<Semaphore>,
+    /// Keys the hash of phone numbers in the store (derived from the client secret, so
+    /// every instance of one merchant computes the same).
+    number_key: hmac::Key,
 }
 
 impl Engine {
-    pub(crate) fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        result_ttl: Duration,
-        sealer: Sealer,
-    ) -> Self {
-        Engine {
-            sealer,
-            store,
-            clock,
-            result_ttl,
-            instance: crate::token::random_token(),
-            transitions: broadcast::channel(1024).0,
-            watchers: Mutex::new(HashMap::new()),
-        }
+    pub(crate) fn new(config: Config, store: Arc<dyn Store>) -> Result<Engine, Error> {
+        let upstream = Upstream::new(&config)?;
+        let derive = hmac::Key::new(hmac::HMAC_SHA256, config.client_secret.expose().as_bytes());
+        let number_key = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&derive, b"vipps-login number key").as_ref(),
+        );
+        let sealer = Sealer::new(config.client_secret.expose().as_bytes())?;
+        let records = Records::new(store, config.clock.clone(), config.result_ttl, sealer);
+        Ok(Engine {
+            poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
+            config,
+            upstream,
+            records,
+            metrics: Metrics::new(),
+            poller: OnceLock::new(),
+            background: OnceLock::new(),
+            number_key,
+        })
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        self.clock.now()
+        self.records.now()
     }
 
-    pub(crate) async fn load(&self, id: &LoginId) -> Result<Option<Loaded>, Error> {
-        let key = keys::login(id);
-        let Some(bytes) = self.store.get(&key).await? else {
-            return Ok(None);
-        };
-        let plain = self.sealer.open(&key, &bytes)?;
-        let record = serde_json::from_slice(&plain)
-            .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
-        Ok(Some(Loaded { bytes, record }))
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.records.store
     }
 
-    /// How long a record in this state is kept.
-    fn ttl(&self, record: &LoginRecord) -> Duration {
-        if record.status.is_waiting() {
-            record
-                .expires_at()
-                .duration_since(self.now())
-                .unwrap_or(Duration::ZERO)
-                + self.result_ttl
-        } else {
-            self.result_ttl
-        }
+    pub(crate) fn poll_permits(&self) -> &Arc<Semaphore> {
+        &self.poll_permits
     }
 
-    fn encode(&self, id: &LoginId, record: &LoginRecord) -> Result<Vec<u8>, Error> {
-        let plain = serde_json::to_vec(record)
-            .map_err(|_| Error::Store("a login record could not be serialized".into()))?;
-        self.sealer.seal(&keys::login(id), &plain)
-    }
-
-    /// Stores a new login (its id is fresh, so it cannot exist yet).
-    pub(crate) async fn insert(&self, id: &LoginId, record: &LoginRecord) -> Result<(), Error> {
-        let bytes = self.encode(id, record)?;
-        if self
-            .store
-            .insert_if_absent(&keys::login(id), bytes, self.ttl(record))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Error::Store("a login id was used twice".into()))
-        }
-    }
-
-    /// Replaces `loaded` by `record` if nobody wrote in between.
-    pub(crate) async fn swap(
-        &self,
-        id: &LoginId,
-        loaded: &Loaded,
-        mut record: LoginRecord,
-    ) -> Result<Option<LoginRecord>, Error> {
-        record.version = loaded.record.version + 1;
-        let bytes = self.encode(id, &record)?;
-        let ttl = self.ttl(&record);
-        let swapped = self
-            .store
-            .compare_and_swap(&keys::login(id), &loaded.bytes, Some(bytes), ttl)
-            .await?;
-        Ok(swapped.then_some(record))
-    }
-
-    /// Applies `event` to the login with a compare-and-swap, retrying when another writer
-    /// got there first. An illegal move answers the error its current state implies.
-    /// Returns the record as it was before and after.
-    pub(crate) async fn transition(
-        &self,
-        id: &LoginId,
-        event: Event,
-    ) -> Result<(LoginRecord, LoginRecord), Error> {
-        self.transition_from(id, event, None).await
-    }
-
-    /// [`transition`](Self::transition) starting from a record the caller has just read
-    /// (one store read fewer); a stale one only costs a retry.
-    pub(crate) async fn transition_from(
-        &self,
-        id: &LoginId,
-        event: Event,
-        mut read: Option<Loaded>,
-    ) -> Result<(LoginRecord, LoginRecord), Error> {
-        for _ in 0..16 {
-            let loaded = match read.take() {
-                Some(l) => l,
-                None => self.load(id).await?.ok_or(Error::LoginNotFound)?,
+    /// Tells this instance's poller (started on first use).
+    pub(crate) fn send(self: &Arc<Self>, cmd: Command) {
+        let tx = self.poller.get_or_init(|| {
+            let pacing = Pacing {
+                slow_down_step: self.config.slow_down_step,
+                max_failures: self.config.max_poll_failures,
             };
-            let next = match loaded.record.status.apply(event.clone()) {
-                Ok(next) => next,
-                Err(illegal) => {
-                    tracing::debug!(login_id = %id, %illegal, "transition refused");
-                    return Err(loaded.record.status.refusal());
-                }
-            };
-            let mut record = loaded.record.clone();
-            record.status = next;
-            if let Some(done) = self.swap(id, &loaded, record).await? {
-                self.after_transition(id, &loaded.record, &done).await;
-                return Ok((loaded.record, done));
-            }
-        }
-        Err(Error::Store(
-            "a login record kept changing while it was being written".into(),
-        ))
-    }
-
-    /// Everything a transition sets off: the waiters and every instance are told, and
-    /// when the customer's part ended, the number's pending mark and indexes go and a
-    /// cool-down may start. Failures here are logged; the transition itself stands.
-    async fn after_transition(&self, id: &LoginId, before: &LoginRecord, after: &LoginRecord) {
-        let status = &after.status;
-        match status {
-            LoginStatus::Failed(e) => {
-                tracing::warn!(login_id = %id, status = status.as_str(), error = %e.code(), "login transition");
-            }
-            _ => tracing::info!(login_id = %id, status = status.as_str(), "login transition"),
-        }
-        self.notify_local(id, status.clone());
-        let msg = serde_json::to_vec(&Message::Transition {
-            id: id.clone(),
-            from: self.instance.clone(),
-        })
-        .unwrap_or_default();
-        if let Err(e) = self.store.publish(keys::EVENTS, msg).await {
-            tracing::warn!(login_id = %id, error = %e, "could not announce a login transition");
-        }
-        if !(before.status.is_waiting() && status.is_final()) {
-            return;
-        }
-        let store = &*self.store;
-        let mut results = Vec::new();
-        if !after.number_key.is_empty() {
-            results.push(self.release_number(&after.number_key, id).await);
-            let reason = match status {
-                LoginStatus::Denied => Some(CoolDownReason::Declined),
-                LoginStatus::Expired => Some(CoolDownReason::Ignored),
-                _ => None,
-            };
-            if let Some(reason) = reason {
-                results.push(
-                    policy::start_cool_down(
-                        store,
-                        &after.number_key,
-                        after.cool_downs,
-                        reason,
-                        self.now(),
-                    )
-                    .await,
-                );
-            }
-        }
-        // The login stays in its poller's index until its deadline: a takeover skips
-        // logins that are no longer waiting, and the index forgets them by itself.
-        for r in results {
-            if let Err(e) = r {
-                tracing::warn!(login_id = %id, error = %e, "clean-up after a login ended failed; it expires by itself");
-            }
-        }
-    }
-
-    /// Tells this instance's waiters and subscribers about a login's new state.
-    pub(crate) fn notify_local(&self, id: &LoginId, status: LoginStatus) {
-        let _ = self.transitions.send(Transition {
-            id: id.clone(),
-            status: status.as_str(),
+            poller::spawn(Arc::downgrade(self), pacing)
         });
-        let mut watchers = lock(&self.watchers);
-        if let Some(tx) = watchers.get(id) {
-            if tx.receiver_count() == 0 {
-                watchers.remove(id);
-            } else {
-                // States only move forward: the same name is no news (a re-read).
-                tx.send_if_modified(|current| {
-                    let changed = current.as_str() != status.as_str();
-                    if changed {
-                        *current = status;
-                    }
-                    changed
-                });
-            }
+        // Fails only when the poller is gone, i.e. the runtime shuts down.
+        let _ = tx.send(cmd);
+    }
+
+    /// Has this instance's poller drop `id` (it ended; nothing to poll or expire). Does
+    /// nothing when this instance has no poller yet.
+    pub(crate) fn forget(&self, id: &LoginId) {
+        if let Some(tx) = self.poller.get() {
+            let _ = tx.send(Command::Cancel { id: id.clone() });
         }
     }
 
-    /// Re-reads a watched login after a notification from another instance.
-    pub(crate) async fn refresh(&self, id: &LoginId) {
-        let watched = lock(&self.watchers)
-            .get(id)
-            .is_some_and(|tx| tx.receiver_count() > 0);
-        if !watched {
-            return;
-        }
-        if let Ok(Some(loaded)) = self.load(id).await {
-            self.notify_local(id, loaded.record.status);
-        }
-    }
-
-    /// Forgets watchers nobody holds any more (a waiter that gave up, a closed page).
-    pub(crate) fn prune_watchers(&self) {
-        lock(&self.watchers).retain(|_, tx| tx.receiver_count() > 0);
-    }
-
-    /// Re-reads every watched login (notifications may have been lost).
-    pub(crate) async fn refresh_all(&self) {
-        let ids: Vec<LoginId> = {
-            let mut watchers = lock(&self.watchers);
-            watchers.retain(|_, tx| tx.receiver_count() > 0);
-            watchers.keys().cloned().collect()
+    /// Has this instance's poller follow `record` from now until its deadline. A login
+    /// that is never polled (continue in browser, decoys) is only woken at its deadline.
+    pub(crate) fn schedule(self: &Arc<Self>, id: &LoginId, record: &LoginRecord) {
+        let left = record
+            .expires_at()
+            .duration_since(self.now())
+            .unwrap_or(Duration::ZERO);
+        let polled = !record.browser && record.kind == LoginKind::Vipps;
+        let interval = if polled {
+            record.interval().max(Duration::from_millis(10))
+        } else {
+            left.max(Duration::from_millis(10))
         };
-        for id in ids {
-            self.refresh(&id).await;
+        self.send(Command::Add {
+            id: id.clone(),
+            interval,
+            deadline: tokio::time::Instant::now() + left,
+        });
+    }
+
+    /// Applies `event` from the record just read (one store read fewer); a refusal (the
+    /// login moved on elsewhere) is fine.
+    pub(crate) async fn finish_from(&self, id: &LoginId, event: Event, read: Option<Loaded>) {
+        if let Err(e) = self.records.transition_from(id, event, read).await {
+            tracing::debug!(login_id = %id, error = %e.code(), "the login had moved on");
         }
     }
 
-    /// A receiver of the login's state, current now and updated on every change.
-    ///
-    /// The watcher is registered before the record is read, so a transition in between
-    /// is not missed (it either lands before the read, or reaches the registered watcher).
-    pub(crate) async fn watch(&self, id: &LoginId) -> Result<watch::Receiver<LoginStatus>, Error> {
-        let (mut rx, fresh) = {
-            let mut watchers = lock(&self.watchers);
-            match watchers.get(id) {
-                Some(tx) if tx.receiver_count() > 0 => (tx.subscribe(), false),
-                _ => {
-                    // Waiting is what a login mostly is; the read below corrects it.
-                    let (tx, rx) = watch::channel(LoginStatus::Pending);
-                    watchers.insert(id.clone(), tx);
-                    (rx, true)
-                }
-            }
-        };
-        if fresh {
-            match self.load(id).await {
-                Ok(Some(loaded)) => {
-                    if let Some(tx) = lock(&self.watchers).get(id) {
-                        tx.send_replace(loaded.record.status);
-                    }
-                    // The read is the starting point, not a change.
-                    rx.borrow_and_update();
-                }
-                Ok(None) => {
-                    lock(&self.watchers).remove(id);
-                    return Err(Error::LoginNotFound);
-                }
-                Err(e) => {
-                    lock(&self.watchers).remove(id);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(rx)
-    }
-
-    /// Marks the number as having the waiting login `id` (one at a time per number, on
-    /// every instance). A mark whose login is no longer waiting (its instance died before
-    /// lifting it) is cleared and taken.
-    pub(crate) async fn reserve_number(
-        &self,
-        number_key: &str,
-        id: &LoginId,
-        hold: Duration,
-    ) -> Result<(), Error> {
-        let store = &*self.store;
-        let key = keys::pending_number(number_key);
-        let mine = id.as_str().as_bytes().to_vec();
-        for _ in 0..3 {
-            if store.insert_if_absent(&key, mine.clone(), hold).await? {
-                return Ok(());
-            }
-            let Some(other) = store.get(&key).await? else {
-                continue;
-            };
-            let other_id = std::str::from_utf8(&other)
-                .ok()
-                .and_then(|s| s.parse::<LoginId>().ok());
-            let waiting = match &other_id {
-                Some(o) => self
-                    .load(o)
-                    .await?
-                    .is_some_and(|l| l.record.status.is_waiting()),
-                None => false,
-            };
-            if waiting {
-                return Err(Error::LoginPending {
-                    retry_after: Some(hold),
-                });
-            }
-            store.compare_and_swap(&key, &other, None, hold).await?;
-        }
-        Err(Error::LoginPending { retry_after: None })
-    }
-
-    /// Lifts the number's pending mark if it still names `id`.
-    pub(crate) async fn release_number(&self, number_key: &str, id: &LoginId) -> Result<(), Error> {
-        self.store
-            .compare_and_swap(
-                &keys::pending_number(number_key),
-                id.as_str().as_bytes(),
-                None,
-                Duration::from_secs(1),
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Transition> {
-        self.transitions.subscribe()
+    /// The keyed hash of a phone number, for limits kept in the store.
+    pub(crate) fn number_key(&self, msisdn: &Msisdn) -> String {
+        let tag = hmac::sign(&self.number_key, msisdn.as_str().as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
     }
 }

@@ -30,6 +30,11 @@ pub(crate) fn browser_state(state: &str) -> String {
     format!("vipps-login:state:{}", digest(state))
 }
 
+/// A browser code on its way to Vipps (each is exchanged once, on every instance).
+pub(crate) fn code(code: &str) -> String {
+    format!("vipps-login:code:{}", digest(code))
+}
+
 pub(crate) fn exchanging(id: &LoginId) -> String {
     format!("vipps-login:exchanging:{id}")
 }

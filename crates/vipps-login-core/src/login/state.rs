@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::failure::FailureReason;
 use crate::{Error, Identity};
 
 /// Where a login stands. Stored as is with the login, so every instance sees the same.
@@ -40,7 +41,7 @@ pub enum LoginStatus {
     /// Cancelled by the merchant.
     Cancelled,
     /// Failed for another reason.
-    Failed(Arc<Error>),
+    Failed(FailureReason),
 }
 
 /// A move from one state to another.
@@ -52,7 +53,7 @@ pub(crate) enum Event {
     Deny,
     Expire,
     Cancel,
-    Fail(Arc<Error>),
+    Fail(FailureReason),
 }
 
 impl Event {
@@ -132,7 +133,7 @@ impl LoginStatus {
             LoginStatus::Denied => Some(Err(Error::Declined)),
             LoginStatus::Expired => Some(Err(Error::Expired)),
             LoginStatus::Cancelled => Some(Err(Error::Cancelled)),
-            LoginStatus::Failed(e) => Some(Err((**e).clone())),
+            LoginStatus::Failed(reason) => Some(Err(reason.to_error())),
         }
     }
 
@@ -161,7 +162,7 @@ impl LoginStatus {
             LoginStatus::Cancelled => Error::Cancelled,
             LoginStatus::Expired => Error::Expired,
             LoginStatus::Denied => Error::Declined,
-            LoginStatus::Failed(e) => (**e).clone(),
+            LoginStatus::Failed(reason) => reason.to_error(),
             LoginStatus::Pending | LoginStatus::AwaitingBrowser => Error::NotFinished,
             _ => Error::AlreadyCompleted,
         }
@@ -192,7 +193,7 @@ mod tests {
             LoginStatus::Denied,
             LoginStatus::Expired,
             LoginStatus::Cancelled,
-            LoginStatus::Failed(Arc::new(Error::InvalidUser)),
+            LoginStatus::Failed(FailureReason::InvalidUser),
         ]
     }
 
@@ -204,7 +205,7 @@ mod tests {
             Event::Deny,
             Event::Expire,
             Event::Cancel,
-            Event::Fail(Arc::new(Error::OldApp)),
+            Event::Fail(FailureReason::OldApp),
         ]
     }
 

@@ -80,9 +80,42 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for crate::Error {
-    fn from(e: StoreError) -> Self {
-        crate::Error::Store(e.to_string())
+/// A failure without a backend error of its own (the engine's own checks).
+impl From<String> for StoreError {
+    fn from(message: String) -> Self {
+        StoreError::Backend {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for StoreError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+/// Equal when kind and message are (a source is for logs, not for comparisons).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreError {}
+
+/// Serialised as its sentence (the source stays in this process).
+impl serde::Serialize for StoreError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StoreError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(StoreError::from)
     }
 }
 

@@ -173,6 +173,7 @@ pub enum TokenAction {
 }
 
 type Rewrite = Box<dyn Fn(&Map<String, Value>) -> String + Send + Sync>;
+type RewriteInPlace = Box<dyn Fn(&mut Value) + Send + Sync>;
 
 #[derive(Default)]
 pub struct Script {
@@ -180,10 +181,14 @@ pub struct Script {
     /// Rewrites the ID token of successful token answers: gets the simulator's claims,
     /// returns the token to hand out instead.
     pub rewrite_id_token: Option<Rewrite>,
+    /// Rewrites successful userinfo answers in place.
+    pub rewrite_userinfo: Option<RewriteInPlace>,
     /// (access_token, id_token) of every successful token answer.
     pub seen_tokens: Vec<(String, String)>,
     /// Path of every request, in order.
     pub paths: Vec<String>,
+    /// When each token request arrived.
+    pub token_times: Vec<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -211,6 +216,10 @@ impl Proxy {
         f: impl Fn(&Map<String, Value>) -> String + Send + Sync + 'static,
     ) {
         self.script.lock().unwrap().rewrite_id_token = Some(Box::new(f));
+    }
+
+    pub fn rewrite_userinfo(&self, f: impl Fn(&mut Value) + Send + Sync + 'static) {
+        self.script.lock().unwrap().rewrite_userinfo = Some(Box::new(f));
     }
 
     pub fn seen_tokens(&self) -> Vec<(String, String)> {
@@ -252,9 +261,13 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         .unwrap_or_default();
     let is_token = parts.uri.path().ends_with("/oauth2/token");
     let is_jwks = parts.uri.path().ends_with("/jwks.json");
+    let is_userinfo = parts.uri.path().ends_with("/userinfo");
     {
         let mut s = p.script.lock().unwrap();
         s.paths.push(parts.uri.path().to_owned());
+        if is_token {
+            s.token_times.push(std::time::Instant::now());
+        }
         if is_token
             && let Some(TokenAction::Respond {
                 status,
@@ -297,6 +310,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
             .as_array_mut()
             .unwrap()
             .extend(extra["keys"].as_array().unwrap().iter().cloned());
+        bytes = Bytes::from(doc.to_string());
+    }
+    if is_userinfo
+        && status.is_success()
+        && let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(f) = &p.script.lock().unwrap().rewrite_userinfo
+    {
+        f(&mut doc);
         bytes = Bytes::from(doc.to_string());
     }
     if is_token

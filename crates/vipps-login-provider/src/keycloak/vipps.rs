@@ -110,7 +110,7 @@ pub(crate) async fn end_of(
         LoginStatus::Denied => LoginEnd::Declined,
         LoginStatus::Expired => LoginEnd::Expired,
         LoginStatus::Cancelled => LoginEnd::Cancelled,
-        LoginStatus::Failed(e) => classify(Arc::clone(e)),
+        LoginStatus::Failed(reason) => classify(Arc::new(reason.to_error())),
         _ => return None,
     })
 }

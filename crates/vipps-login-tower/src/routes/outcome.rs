@@ -199,7 +199,7 @@ impl Outcome {
             LoginStatus::Denied => Some(Self::declined()),
             LoginStatus::Expired => Some(Self::expired()),
             LoginStatus::Cancelled => Some(Self::cancelled()),
-            LoginStatus::Failed(e) => Some(Self::error(e)),
+            LoginStatus::Failed(reason) => Some(Self::error(&reason.to_error())),
             _ => Some(Self::keys(
                 "error",
                 "error_heading",

@@ -1,27 +1,78 @@
-//! The one background task that polls every pending login at its own pace.
+//! The one background task that polls every waiting login of this instance at its own
+//! pace. It knows logins by id only: what a poll does and decides is the engine's
+//! ([`Polled`], implemented in [`super::poll`]); this module only keeps time.
 //!
 //! A `DelayQueue` holds the next due time of each login. When one falls due, a short task
-//! sends one token request (bounded by a semaphore) and reports back; the poller then
-//! schedules the next poll from the answer: `interval`, `slow_down`, `Retry-After`, backoff
-//! on transient failures, one last poll at the deadline. Webhook pings wake a login early.
-//! The task ends when the last [`VippsClient`](crate::VippsClient) clone is dropped.
+//! polls it once (bounded by a semaphore) and reports back; the poller then schedules the
+//! next poll from the answer: `interval`, `slow_down`, `Retry-After`, backoff on transient
+//! failures, one last poll at the deadline. Webhook pings wake a login early. The task
+//! ends when the engine is dropped.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rand::Rng as _;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::time::{DelayQueue, delay_queue};
 use tracing::Instrument as _;
 
-use crate::LoginId;
-use crate::commands::{Command, Outcome};
-use crate::instance::Inner;
-use crate::login::state::Event;
-use crate::wire::{CIBA_GRANT, PollAnswer, classify_poll};
+use crate::metrics::Metrics;
+use crate::{Error, LoginId};
+
+/// What the poller is told (by the engine, the background task and its own poll tasks).
+pub(crate) enum Command {
+    Add {
+        id: LoginId,
+        interval: Duration,
+        deadline: Instant,
+    },
+    Wake {
+        id: LoginId,
+    },
+    Cancel {
+        id: LoginId,
+    },
+    Report {
+        id: LoginId,
+        outcome: Outcome,
+    },
+}
+
+/// What one poll found, as far as scheduling is concerned.
+pub(crate) enum Outcome {
+    Pending,
+    SlowDown(Option<Duration>),
+    RetryAfter(Option<Duration>),
+    Transient(Error),
+    /// The login is over (finished by the poll, or gone).
+    Done,
+}
+
+/// What the poller polls: the engine, which decides what each poll means.
+pub(crate) trait Polled: Send + Sync + 'static {
+    /// Polls login `id` once; `last` when its deadline has come (the login must end).
+    fn poll(self: Arc<Self>, id: LoginId, last: bool) -> impl Future<Output = Outcome> + Send;
+    /// The deadline of `id` came before another poll was allowed (one interval after the
+    /// previous one): it ends as expired without an early poll.
+    fn expire(self: Arc<Self>, id: LoginId) -> impl Future<Output = ()> + Send;
+    /// The poller gives up on `id` after repeated transient failures.
+    fn give_up(self: Arc<Self>, id: LoginId, error: Error) -> impl Future<Output = ()> + Send;
+    /// Bounds the poll tasks in flight.
+    fn permits(&self) -> &Arc<Semaphore>;
+    /// Where the poller's figures go.
+    fn metrics(&self) -> &Metrics;
+}
+
+/// How the poller behaves (from the configuration).
+#[derive(Clone, Copy)]
+pub(crate) struct Pacing {
+    pub slow_down_step: Duration,
+    pub max_failures: u32,
+}
 
 struct Entry {
     key: Option<delay_queue::Key>,
@@ -34,26 +85,26 @@ struct Entry {
     wake: bool,
 }
 
-struct Poller {
-    inner: Weak<Inner>,
+struct Poller<T> {
+    target: Weak<T>,
+    /// Where poll tasks report; weak, so that the engine's sender alone keeps it open.
+    reports: mpsc::WeakUnboundedSender<Command>,
     queue: DelayQueue<LoginId>,
     entries: HashMap<LoginId, Entry>,
     slow_down_step: Duration,
     max_failures: u32,
 }
 
-pub(crate) fn spawn(inner: Weak<Inner>) -> mpsc::UnboundedSender<Command> {
+/// Starts the poller of `target`; it runs until every sender is dropped.
+pub(crate) fn spawn<T: Polled>(target: Weak<T>, pacing: Pacing) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (slow_down_step, max_failures) = match inner.upgrade() {
-        Some(i) => (i.config.slow_down_step, i.config.max_poll_failures),
-        None => (Duration::from_secs(5), 5),
-    };
     let poller = Poller {
-        inner,
+        target,
+        reports: tx.downgrade(),
         queue: DelayQueue::new(),
         entries: HashMap::new(),
-        slow_down_step,
-        max_failures,
+        slow_down_step: pacing.slow_down_step,
+        max_failures: pacing.max_failures,
     };
     tokio::spawn(
         poller
@@ -63,7 +114,7 @@ pub(crate) fn spawn(inner: Weak<Inner>) -> mpsc::UnboundedSender<Command> {
     tx
 }
 
-impl Poller {
+impl<T: Polled> Poller<T> {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         tracing::debug!("poller started");
         loop {
@@ -75,16 +126,16 @@ impl Poller {
                 Some(expired) = std::future::poll_fn(|cx| self.queue.poll_expired(cx)),
                     if !self.queue.is_empty() => {
                     let id = expired.into_inner();
-                    let Some(inner) = self.inner.upgrade() else {
+                    let Some(target) = self.target.upgrade() else {
                         break;
                     };
                     // Take the permit before spawning: at most `max_concurrent_polls`
                     // poll tasks exist, however far behind the poller falls.
-                    let permit = match inner.poll_permits.clone().acquire_owned().await {
+                    let permit = match target.permits().clone().acquire_owned().await {
                         Ok(p) => p,
                         Err(_) => break,
                     };
-                    self.dispatch(inner, id, permit);
+                    self.dispatch(target, id, permit);
                 }
             }
         }
@@ -92,9 +143,9 @@ impl Poller {
     }
 
     fn set_pending_gauge(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner
-                .metrics
+        if let Some(target) = self.target.upgrade() {
+            target
+                .metrics()
                 .pending
                 .store(self.entries.len(), Ordering::Relaxed);
         }
@@ -186,16 +237,14 @@ impl Poller {
             Outcome::RetryAfter(d) => d.unwrap_or(e.interval).max(e.interval),
             Outcome::Transient(err) => {
                 e.failures += 1;
-                if let Some(inner) = self.inner.upgrade() {
-                    inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
+                if let Some(target) = self.target.upgrade() {
+                    target.metrics().retries.fetch_add(1, Ordering::Relaxed);
                 }
                 if e.failures > self.max_failures {
                     self.entries.remove(&id);
                     self.set_pending_gauge();
-                    if let Some(inner) = self.inner.upgrade() {
-                        tokio::spawn(async move {
-                            inner.finish(&id, Event::Fail(Arc::new(err))).await;
-                        });
+                    if let Some(target) = self.target.upgrade() {
+                        tokio::spawn(target.give_up(id, err));
                     }
                     return;
                 }
@@ -212,25 +261,40 @@ impl Poller {
     }
 
     /// Starts the work for a login that fell due.
-    fn dispatch(&mut self, inner: Arc<Inner>, id: LoginId, permit: OwnedSemaphorePermit) {
+    fn dispatch(&mut self, target: Arc<T>, id: LoginId, permit: OwnedSemaphorePermit) {
         let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
         e.key = None;
         let due = e.due;
-        let final_attempt = due >= e.deadline;
+        let last = due >= e.deadline;
+        let now = Instant::now();
+        // Vipps answers a poll sooner than `interval` (after `slow_down`s, the longer one)
+        // with `slow_down`: at the deadline, a poll that would come early is not sent.
+        let too_soon = e.last_sent.is_some_and(|sent| now < sent + e.interval);
+        if last && too_soon {
+            self.entries.remove(&id);
+            self.set_pending_gauge();
+            drop(permit);
+            tokio::spawn(target.expire(id));
+            return;
+        }
         e.in_flight = true;
-        e.last_sent = Some(Instant::now());
+        e.last_sent = Some(now);
+        let reports = self.reports.clone();
         let span = tracing::debug_span!("vipps_login_poll", login_id = %id);
         tokio::spawn(
             async move {
                 let outcome = {
                     let _permit = permit;
-                    inner.metrics.lateness.record(due.elapsed());
-                    inner.metrics.polls.fetch_add(1, Ordering::Relaxed);
-                    poll_once(&inner, &id, final_attempt).await
+                    target.metrics().lateness.record(due.elapsed());
+                    target.metrics().polls.fetch_add(1, Ordering::Relaxed);
+                    target.poll(id.clone(), last).await
                 };
-                inner.send(Command::Report { id, outcome });
+                if let Some(tx) = reports.upgrade() {
+                    // Fails only when the poller is gone, i.e. the engine was dropped.
+                    let _ = tx.send(Command::Report { id, outcome });
+                }
             }
             .instrument(span),
         );
@@ -252,74 +316,6 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
     let base = interval.saturating_mul(factor).min(cap);
     let jitter_ms = (base.as_millis() as u64 / 10).max(1);
     base + Duration::from_millis(rand::rng().random_range(0..jitter_ms))
-}
-
-/// One token request for a waiting login; moves the login on when the answer is final.
-async fn poll_once(inner: &Arc<Inner>, id: &LoginId, final_attempt: bool) -> Outcome {
-    let outcome = poll_inner(inner, id).await;
-    match outcome {
-        Outcome::Done => Outcome::Done,
-        other if final_attempt => {
-            if let Outcome::Transient(e) = &other {
-                tracing::debug!(error = %e.code(), "last poll before the deadline failed");
-            }
-            inner.finish(id, Event::Expire).await;
-            Outcome::Done
-        }
-        other => other,
-    }
-}
-
-async fn poll_inner(inner: &Arc<Inner>, id: &LoginId) -> Outcome {
-    let loaded = match inner.engine.load(id).await {
-        // Still ours to poll. Another instance may have taken it over (this one was
-        // thought dead), or it ended elsewhere: then this instance lets it go.
-        Ok(Some(l)) if l.record.status.is_waiting() && l.record.poller == inner.engine.instance => {
-            l
-        }
-        Ok(_) => return Outcome::Done,
-        Err(e) => return Outcome::Transient(e),
-    };
-    let record = &loaded.record;
-    let endpoints = match inner.meta.endpoints().await {
-        Ok(e) => e,
-        Err(e) => return Outcome::Transient(e),
-    };
-    tracing::trace!("polling the token endpoint");
-    let resp = inner
-        .http
-        .post_form_authenticated(
-            &endpoints.token,
-            &[
-                ("grant_type", CIBA_GRANT),
-                ("auth_req_id", &record.auth_req_id),
-            ],
-        )
-        .await;
-    let answer = classify_poll(resp, inner.config.clock.now());
-    let event = match answer {
-        PollAnswer::Pending => return Outcome::Pending,
-        PollAnswer::SlowDown(hint) => return Outcome::SlowDown(hint),
-        PollAnswer::RetryAfter(d) => return Outcome::RetryAfter(d),
-        PollAnswer::Transient(e) => return Outcome::Transient(e),
-        PollAnswer::Denied => Event::Deny,
-        PollAnswer::Expired => Event::Expire,
-        // Continue in browser: the customer's confirmation reaches us through the
-        // browser's code, never as tokens here. Any other answer (Vipps may call the
-        // exchanged request `invalid_grant`) is left to the callback to decide.
-        PollAnswer::Tokens(_) | PollAnswer::Failed(_) if record.browser => {
-            return Outcome::Pending;
-        }
-        // Tokens are issued once: whatever happens next, this login is decided now.
-        PollAnswer::Tokens(tokens) => match inner.complete_poll(&tokens, &record.nonce).await {
-            Ok(identity) => Event::Approve(Arc::new(identity)),
-            Err(e) => Event::Fail(Arc::new(e)),
-        },
-        PollAnswer::Failed(e) => Event::Fail(Arc::new(e)),
-    };
-    // The record read before the poll is most likely still current: one read fewer.
-    inner.finish_from(id, event, Some(loaded)).await;
-    Outcome::Done
 }
 
 #[cfg(test)]

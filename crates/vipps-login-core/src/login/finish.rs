@@ -1,0 +1,57 @@
+//! How a front end ends a login: it redeems the result once, or cancels a waiting login.
+
+use std::sync::Arc;
+
+use super::engine::Engine;
+use super::poller::Command;
+use super::state::Event;
+use crate::{Error, Identity, LoginId, LoginStatus, Msisdn};
+
+/// A redeemed login: the verified identity and, for its owner only, the number the login
+/// was started for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Redeemed {
+    /// The verified identity (ID token claims and userinfo).
+    pub identity: Arc<Identity>,
+    /// The number the login was started for (`None` for a customer-token login). When
+    /// the login asked for `phoneNumber`, the engine has checked that the verified number
+    /// is this one.
+    pub started_for: Option<Msisdn>,
+}
+
+impl Engine {
+    /// Hands out an approved (or exchanged) login's result exactly once, to its owner.
+    pub(crate) async fn redeem(&self, id: &LoginId, owner: &str) -> Result<Redeemed, Error> {
+        let loaded = self.records.load(id).await?.ok_or(Error::LoginNotFound)?;
+        if loaded.record.context.owner() != owner {
+            return Err(Error::LoginNotFound);
+        }
+        let (before, _) = self
+            .records
+            .transition_from(id, Event::Redeem, Some(loaded))
+            .await?;
+        let started_for = before.started_number();
+        match before.status {
+            LoginStatus::Approved(identity) | LoginStatus::Exchanged(identity) => Ok(Redeemed {
+                started_for,
+                identity,
+            }),
+            other => Err(other.refusal()),
+        }
+    }
+
+    /// Cancels a waiting login; a decided one stays as it is ([`Error::AlreadyCompleted`]).
+    pub(crate) async fn cancel(self: &Arc<Self>, id: &LoginId) -> Result<(), Error> {
+        match self.records.transition(id, Event::Cancel).await {
+            Ok(_) => {
+                self.send(Command::Cancel { id: id.clone() });
+                Ok(())
+            }
+            Err(Error::Cancelled) => Ok(()),
+            Err(Error::Declined | Error::Expired) => Err(Error::AlreadyCompleted),
+            Err(e) if matches!(e, Error::LoginNotFound | Error::Store(_)) => Err(e),
+            Err(_) => Err(Error::AlreadyCompleted),
+        }
+    }
+}

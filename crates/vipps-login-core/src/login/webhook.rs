@@ -1,0 +1,37 @@
+//! A verified webhook ping: find the login it names and have its poller poll now,
+//! wherever it runs. The ping itself is never taken as a result.
+
+use std::sync::Arc;
+
+use super::engine::Engine;
+use super::keys;
+use super::poller::Command;
+use super::record::Message;
+use crate::{Error, LoginId};
+
+impl Engine {
+    /// Wakes the poller of the login whose `auth_req_id` a verified ping names.
+    /// [`Error::LoginNotFound`] when no instance follows it (unknown, or finished).
+    pub(crate) async fn wake_for_ping(self: &Arc<Self>, auth_req_id: &str) -> Result<(), Error> {
+        let store = self.store();
+        let id = store
+            .get(&keys::auth_req(auth_req_id))
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<LoginId>().ok())
+            .ok_or(Error::LoginNotFound)?;
+        let waiting = self
+            .records
+            .load(&id)
+            .await?
+            .is_some_and(|l| l.record.status.is_waiting());
+        if !waiting {
+            return Err(Error::LoginNotFound);
+        }
+        tracing::debug!(login_id = %id, "webhook ping: polling now");
+        self.send(Command::Wake { id: id.clone() });
+        let msg = serde_json::to_vec(&Message::Wake { id }).unwrap_or_default();
+        store.publish(keys::EVENTS, msg).await?;
+        Ok(())
+    }
+}
