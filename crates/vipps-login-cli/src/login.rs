@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use url::Url;
+use vipps_login_core::clock::unix_secs;
 use vipps_login_core::{
     BindingMessage, Error, Flow, LoginEnd, LoginHint, LoginId, LoginRequest, LoginStatus, Msisdn,
-    Scopes, StartedLogin, VippsClient,
+    RequestedExpiry, Scopes, StartedLogin, VippsClient,
 };
 
 use crate::cli::LoginArgs;
@@ -21,7 +22,7 @@ struct Plan {
     msisdn: Msisdn,
     scopes: Scopes,
     binding_message: BindingMessage,
-    expiry: Option<Duration>,
+    expiry: Option<RequestedExpiry>,
     redirect_uri: Option<Url>,
     /// `--redis-url`: the logins live in this Redis, shared with other instances.
     redis_url: Option<String>,
@@ -38,17 +39,20 @@ fn plan(args: &LoginArgs) -> Result<Plan, Failure> {
     let expiry = match &args.expiry {
         None => None,
         Some(text) => {
+            let (min, max) = (
+                RequestedExpiry::MIN.as_secs(),
+                RequestedExpiry::MAX.as_secs(),
+            );
             let secs: u64 = text.trim().parse().map_err(|_| {
                 Failure::invalid_input(format!(
-                    "--expiry must be a number of seconds between 60 and 900, not {text:?}."
+                    "--expiry must be a number of seconds between {min} and {max}, not {text:?}."
                 ))
             })?;
-            if !(60..=900).contains(&secs) {
-                return Err(Failure::invalid_input(format!(
-                    "--expiry must be between 60 and 900 seconds (Vipps' limits), not {secs}."
-                )));
-            }
-            Some(Duration::from_secs(secs))
+            Some(RequestedExpiry::from_secs(secs).map_err(|_| {
+                Failure::invalid_input(format!(
+                    "--expiry must be between {min} and {max} seconds (Vipps' limits), not {secs}."
+                ))
+            })?)
         }
     };
     let redirect_uri = match &args.redirect_uri {
@@ -97,7 +101,7 @@ pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
         .scopes(plan.scopes.clone())
         .binding_message(plan.binding_message.clone());
     if let Some(expiry) = plan.expiry {
-        request = request.requested_expiry(expiry);
+        request = request.requested_expiry(expiry.into());
     }
     if let Some(redirect_uri) = &plan.redirect_uri {
         request = request.flow(Flow::ContinueInBrowser {
@@ -137,7 +141,7 @@ pub(crate) async fn run(args: LoginArgs, ui: Ui) -> Result<(), Failure> {
             "phone": plan.msisdn.masked(),
             "flow": if plan.redirect_uri.is_some() { "continue_in_browser" } else { "finish_in_app" },
             "expires_at": unix_secs(started.expires_at),
-            "expires_in_secs": output::secs_left(started.expires_at),
+            "expires_in_secs": output::secs_left(started.expires_at, client.config().clock().as_ref()),
         }),
     );
 
@@ -210,7 +214,7 @@ async fn continue_in_browser(
                  it shares with the server behind {redirect_uri} (--redis-url or REDIS_URL). \
                  Without one it waits until the login expires ({} from now) or is cancelled \
                  with Ctrl-C, even if the customer gets in.",
-                output::remaining(started.expires_at)
+                output::remaining(started.expires_at, client.config().clock().as_ref())
             );
             ui.say(&format!("Note: {message}"));
             ui.event(
@@ -282,7 +286,7 @@ async fn waiting<T>(
     let message = || {
         format!(
             "{what} · {} left · Ctrl-C cancels",
-            output::remaining(started.expires_at)
+            output::remaining(started.expires_at, client.config().clock().as_ref())
         )
     };
     let spinner = ui.spinner(message());
@@ -329,12 +333,6 @@ async fn next_status(
     };
     watch.changed().await.ok()?;
     Some(watch.borrow_and_update().as_str())
-}
-
-/// Unix seconds of `t` (0 before 1970).
-fn unix_secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Best effort: a cancel that fails is reported but changes nothing about the exit code.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
-use vipps_login_core::{Error, Identity, LoginEnd};
+use vipps_login_core::{Clock, Error, Identity, LoginEnd};
 
 use crate::exit;
 
@@ -261,16 +261,17 @@ pub(crate) fn print_json(value: &Value) {
     let _ = out.flush();
 }
 
-/// Whole seconds from now until `deadline` (0 once it passed).
-pub(crate) fn secs_left(deadline: SystemTime) -> u64 {
+/// Whole seconds from now on `clock` until `deadline` (0 once it passed).
+pub(crate) fn secs_left(deadline: SystemTime, clock: &dyn Clock) -> u64 {
     deadline
-        .duration_since(SystemTime::now())
+        .duration_since(clock.now())
         .map_or(0, |d| d.as_secs())
 }
 
-/// `4:59` style remaining time until `deadline`.
-pub(crate) fn remaining(deadline: SystemTime) -> String {
-    let secs = secs_left(deadline);
+/// `4:59` style remaining time until `deadline`, rounded down to reach `0:00` when it
+/// passes (unlike a refusal's wait, which rounds up: see core's `Wait`).
+pub(crate) fn remaining(deadline: SystemTime, clock: &dyn Clock) -> String {
+    let secs = secs_left(deadline, clock);
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
@@ -518,6 +519,7 @@ fn without_nulls(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vipps_login_core::SystemClock;
 
     #[test]
     fn failure_json_has_the_stable_shape() {
@@ -566,6 +568,6 @@ mod tests {
 
     #[test]
     fn remaining_time_never_underflows() {
-        assert_eq!(remaining(SystemTime::UNIX_EPOCH), "0:00");
+        assert_eq!(remaining(SystemTime::UNIX_EPOCH, &SystemClock), "0:00");
     }
 }

@@ -6,7 +6,13 @@
 //!
 //! - **Typed input** checked before anything is sent: [`Msisdn`] (`+47 123 45 678`,
 //!   `0047…`, Danish and Finnish numbers), [`BindingMessage`] (validated, with a generator
-//!   of readable codes), [`Scopes`], [`LoginHint`].
+//!   of readable codes), [`Scopes`], [`LoginHint`] (one parser of every `login_hint`
+//!   form), [`RequestedExpiry`], [`HttpsOrLoopbackUrl`].
+//! - **One vocabulary** for the crates built on this one: [`clock`] (the injectable
+//!   [`Clock`] and Unix-time conversions), [`token`] (random tokens, SHA-256 in base64url,
+//!   [`Nonce`]), [`i18n::Catalog`] (texts by language), [`SentenceParts`] (a sentence cut
+//!   around its wait), and `store::contract` (with `test-util`: the store contract as a
+//!   test suite every store runs).
 //! - **Both variants**: the login finishes in the app ([`Flow::FinishInApp`], followed by
 //!   one shared background poller honouring `interval`, `slow_down`, `Retry-After` and
 //!   expiry, woken early by signed webhook pings), or continues in the phone's browser

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisError};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use vipps_login_core::{Admission, Admitted, Store, StoreError};
+use vipps_login_core::clock::{from_unix_ms, unix_ms};
+use vipps_login_core::{Admission, Admitted, Clock, Store, StoreError, SystemClock};
 
 use crate::errors;
 use crate::pubsub::{Notification, Subscriber};
@@ -189,13 +190,6 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX).clamp(1, MAX_TTL_MS)
 }
 
-/// Unix milliseconds of `t` (0 before 1970).
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 fn num(n: u64) -> Vec<u8> {
     n.to_string().into_bytes()
 }
@@ -285,7 +279,9 @@ impl Store for RedisStore {
         until: SystemTime,
     ) -> Result<(), StoreError> {
         let until = num(unix_ms(until));
-        let now = num(unix_ms(SystemTime::now()));
+        // No client is in reach here: Redis keeps lifetimes on its own clock, and index
+        // deadlines are wall-clock times, so the system clock is the one that fits.
+        let now = num(SystemClock.unix_ms());
         let grace = num(ttl_ms(INDEX_GRACE));
         self.eval::<i64>(
             &scripts::INDEX_ADD,
@@ -308,7 +304,7 @@ impl Store for RedisStore {
 
     async fn index_members(&self, key: &str) -> Result<Vec<(String, SystemTime)>, StoreError> {
         // Members a day past their deadline are forgotten, as the index's lifetime says.
-        let oldest = unix_ms(SystemTime::now()).saturating_sub(ttl_ms(INDEX_GRACE));
+        let oldest = SystemClock.unix_ms().saturating_sub(ttl_ms(INDEX_GRACE));
         let mut cmd = redis::cmd("ZRANGEBYSCORE");
         cmd.arg(self.key(key))
             .arg(format!("({oldest}"))
@@ -322,7 +318,7 @@ impl Store for RedisStore {
                     // Scores are whole milliseconds far below 2^53: exact in an f64.
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     let ms = score as u64;
-                    Ok((member, UNIX_EPOCH + Duration::from_millis(ms)))
+                    Ok((member, from_unix_ms(ms)))
                 } else {
                     Err(StoreError::Corrupt(format!(
                         "index {key} has member {member} with deadline {score}"

@@ -1,38 +1,35 @@
-//! The whole `Store` contract, run on `MemoryStore` (the reference semantics) and on
-//! `RedisStore` against a real Redis, from the same test functions.
+//! The whole `Store` contract (core's `store::contract`, the suite core runs on
+//! `MemoryStore`, the reference semantics) on `RedisStore` against a real Redis.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::contract;
+use std::sync::Arc;
 
-macro_rules! on_both_stores {
+use vipps_login_core::store::contract;
+
+macro_rules! on_redis {
     ($($case:ident),* $(,)?) => {
-        mod memory {
-            use super::contract;
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    contract::$case(vipps_login_core::MemoryStore::new()).await;
-                }
-            )*
-        }
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let redis = common::Redis::start();
+                contract::$case(Arc::new(redis.store().await)).await;
+            }
+        )*
 
-        mod redis {
-            use super::{common, contract};
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let redis = common::Redis::start();
-                    contract::$case(redis.store().await).await;
-                }
-            )*
+        /// A case added to the contract and not to this list fails here.
+        #[test]
+        fn every_case_is_run() {
+            let listed = [$(stringify!($case)),*];
+            let all: Vec<&str> = contract::cases().iter().map(|c| c.name).collect();
+            assert_eq!(all, listed);
         }
     };
 }
 
-on_both_stores!(
+on_redis!(
     values_set_get_remove,
     values_are_bytes,
     values_expire,

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
@@ -14,12 +14,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use example_support::pages::{extend_layer_template, secure_html, static_file};
-use example_support::words::request_language;
+use example_support::words::{request_language, template_texts};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use vipps_login_core::Language;
+use vipps_login_core::clock::unix_secs;
 use vipps_login_sim::SimHandle;
 use vipps_login_tower::{RequireVippsLogin, VippsLoginLayer, VippsUser};
 
@@ -89,8 +90,8 @@ impl Pages {
             ..page,
             ..context! {
                 lang => lang.code(),
-                t => WORDS.value(lang),
-                app_name => WORDS.get(lang, self.app_key),
+                t => template_texts(&WORDS, lang),
+                app_name => WORDS.text(lang, self.app_key),
                 favicon_url => format!("{}/static/favicon.svg", self.prefix),
                 style_url => format!("{}/static/style.css", self.prefix),
                 login_url => format!("{}/login", self.prefix),
@@ -107,7 +108,7 @@ impl Pages {
                 tracing::error!(template = name, error = %e, "page did not render");
                 secure_html(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    WORDS.get(lang, "page_error").to_owned(),
+                    WORDS.text(lang, "page_error").to_owned(),
                 )
             }
         }
@@ -145,7 +146,7 @@ type St = State<Pages>;
 
 /// `HH:MM:SS UTC` (the desk needs no calendar).
 fn clock(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = unix_secs(t);
     let day = secs % 86_400;
     format!(
         "{:02}:{:02}:{:02} UTC",
@@ -329,7 +330,7 @@ async fn accept(
             &user,
             lang,
             StatusCode::FORBIDDEN,
-            Some(("csrf", WORDS.get(lang, "err_csrf"))),
+            Some(("csrf", WORDS.text(lang, "err_csrf"))),
         );
     }
     if form.terms.is_none() {
@@ -338,7 +339,7 @@ async fn accept(
             &user,
             lang,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(("terms_required", WORDS.get(lang, "err_terms"))),
+            Some(("terms_required", WORDS.text(lang, "err_terms"))),
         );
     }
     let marketing = form.marketing.is_some();
@@ -381,6 +382,7 @@ pub(crate) fn layer_templates(sim: Option<&SimHandle>) -> Result<Environment<'st
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn clock_format() {

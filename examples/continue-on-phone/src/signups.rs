@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
-use vipps_login_core::Msisdn;
+use vipps_login_core::{Clock, Msisdn, SystemClock};
 use vipps_login_tower::{CompletedLogin, HookError, LoginHook};
 
 /// The version of the terms the welcome page shows.
@@ -119,7 +119,8 @@ impl Signups {
                 info.name.as_deref(),
             ),
             masked_phone,
-            continued_at: SystemTime::now(),
+            // The desk keeps no client: its own records take the system clock.
+            continued_at: SystemClock.now(),
             acceptance: None,
         };
         {
@@ -136,7 +137,7 @@ impl Signups {
         let acceptance = Acceptance {
             terms_version: TERMS_VERSION.to_owned(),
             marketing,
-            accepted_at: SystemTime::now(),
+            accepted_at: SystemClock.now(),
             login_id: login_id.to_owned(),
         };
         {

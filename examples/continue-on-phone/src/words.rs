@@ -2,11 +2,12 @@
 //! Finnish; and the words this app adds to the layer's pages.
 
 use example_support::words::Catalog;
+use vipps_login_core::Language;
 
 /// The app's own pages.
 #[rustfmt::skip]
-pub(crate) const WORDS: Catalog = Catalog {
-    en: &[
+pub(crate) static WORDS: Catalog = Catalog::new(&[
+    (Language::En, &[
         ("ended_title", "Sign-up ended"),
         ("ended_heading", "This sign-up has ended"),
         ("ended_text", "This phone is no longer logged in here. To join the club, ask at the desk: they will send a new request to your Vipps app."),
@@ -66,8 +67,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("err_csrf", "This form could not be verified. Reload the page and try again."),
         ("err_terms", "Please accept the terms to join the club."),
         ("page_error", "The page could not be shown."),
-    ],
-    nb: &[
+    ]),
+    (Language::Nb, &[
         ("ended_title", "Innmeldingen er avsluttet"),
         ("ended_heading", "Denne innmeldingen er avsluttet"),
         ("ended_text", "Denne telefonen er ikke lenger logget inn her. For å bli med i klubben, spør i skranken: der sender de en ny forespørsel til Vipps-appen din."),
@@ -127,8 +128,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("err_csrf", "Skjemaet kunne ikke bekreftes. Last inn siden på nytt og prøv igjen."),
         ("err_terms", "Godta vilkårene for å bli med i klubben."),
         ("page_error", "Siden kunne ikke vises."),
-    ],
-    da: &[
+    ]),
+    (Language::Da, &[
         ("ended_title", "Indmeldelsen er afsluttet"),
         ("ended_heading", "Denne indmeldelse er afsluttet"),
         ("ended_text", "Denne telefon er ikke længere logget ind her. Spørg ved skranken, hvis du vil være medlem af klubben: de sender en ny anmodning til din MobilePay-app."),
@@ -188,8 +189,8 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("err_csrf", "Formularen kunne ikke bekræftes. Genindlæs siden, og prøv igen."),
         ("err_terms", "Accepter vilkårene for at blive medlem af klubben."),
         ("page_error", "Siden kunne ikke vises."),
-    ],
-    fi: &[
+    ]),
+    (Language::Fi, &[
         ("ended_title", "Liittyminen päättyi"),
         ("ended_heading", "Tämä liittyminen on päättynyt"),
         ("ended_text", "Tämä puhelin ei ole enää kirjautuneena täällä. Jos haluat liittyä kerhoon, kysy tiskiltä: sieltä lähetetään uusi pyyntö MobilePay-sovellukseesi."),
@@ -249,17 +250,17 @@ pub(crate) const WORDS: Catalog = Catalog {
         ("err_csrf", "Lomaketta ei voitu varmentaa. Lataa sivu uudelleen ja yritä sitten uudestaan."),
         ("err_terms", "Hyväksy ehdot liittyäksesi kerhoon."),
         ("page_error", "Sivua ei voitu näyttää."),
-    ],
-};
+    ]),
+]);
 
 /// The words this app adds to the layer's pages (its texts `desk_back`).
 #[rustfmt::skip]
-pub(crate) const LAYER_WORDS: Catalog = Catalog {
-    en: &[("desk_back", "Back to the desk")],
-    nb: &[("desk_back", "Tilbake til skranken")],
-    da: &[("desk_back", "Tilbage til skranken")],
-    fi: &[("desk_back", "Takaisin tiskille")],
-};
+pub(crate) static LAYER_WORDS: Catalog = Catalog::new(&[
+    (Language::En, &[("desk_back", "Back to the desk")]),
+    (Language::Nb, &[("desk_back", "Tilbake til skranken")]),
+    (Language::Da, &[("desk_back", "Tilbage til skranken")]),
+    (Language::Fi, &[("desk_back", "Takaisin tiskille")]),
+]);
 
 /// Adds [`LAYER_WORDS`] and the desk's name (`app_key`: `app_name` or `app_name_sim`
 /// in [`WORDS`]) to the layer's texts.
@@ -267,17 +268,11 @@ pub(crate) fn add_to_layer(
     mut builder: vipps_login_tower::VippsLoginLayerBuilder,
     app_key: &str,
 ) -> vipps_login_tower::VippsLoginLayerBuilder {
-    use vipps_login_core::Language;
-    for (lang, list) in [
-        (Language::En, LAYER_WORDS.en),
-        (Language::Nb, LAYER_WORDS.nb),
-        (Language::Da, LAYER_WORDS.da),
-        (Language::Fi, LAYER_WORDS.fi),
-    ] {
-        builder = builder.texts(lang, list.iter().copied()).text(
+    for lang in Language::ALL {
+        builder = builder.texts(lang, LAYER_WORDS.entries(lang)).text(
             lang,
             "app_name",
-            WORDS.get(lang, app_key),
+            WORDS.text(lang, app_key),
         );
     }
     builder
@@ -292,7 +287,8 @@ mod tests {
             .into_iter()
             .chain(super::LAYER_WORDS.problems())
             // "Simulator:" is the same word in Norwegian and Danish.
-            .filter(|p| !p.contains("sim_label"))
+            .filter(|p| p.key != "sim_label")
+            .map(|p| p.to_string())
             .collect();
         assert!(problems.is_empty(), "{problems:?}");
     }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use vipps_login_core::{Clock, SystemClock};
 use vipps_login_tower::{CompletedLogin, HookError, LoginHook};
 
 /// One club member.
@@ -61,7 +62,8 @@ impl Members {
         let member = Member {
             number: number.clone(),
             name,
-            joined_at: SystemTime::now(),
+            // The member list keeps no client: its own records take the system clock.
+            joined_at: SystemClock.now(),
             visits: 1,
             first_login_id: login_id.to_owned(),
         };

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Redirect, Response};
 use axum::routing::get;
 use example_support::pages::{address_lines, display_phone, secure_html, static_file};
-use example_support::words::request_language;
+use example_support::words::{request_language, template_texts};
 use minijinja::{Environment, context};
 use vipps_login_core::Language;
 use vipps_login_sim::SimHandle;
@@ -96,9 +96,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 /// in the desk's time zone and language) and `text`, `YYYY-MM-DD HH:MM UTC`, without
 /// scripts.
 fn moment(t: std::time::SystemTime) -> minijinja::Value {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = vipps_login_core::clock::unix_secs(t);
     let (y, m, d) = civil(i64::try_from(secs / 86_400).unwrap_or(0));
     let day = secs % 86_400;
     let (hh, mm, ss) = (day / 3600, day % 3600 / 60, day % 60);
@@ -118,10 +116,10 @@ async fn member_page(State((pages, prefix)): St, headers: HeaderMap, user: Vipps
     let address = info.address.as_ref().map(address_lines).unwrap_or_default();
     let ctx = context! {
         lang => lang.code(),
-        t => WORDS.value(lang),
-        app_name => WORDS.get(lang, pages.app_key),
+        t => template_texts(&WORDS, lang),
+        app_name => WORDS.text(lang, pages.app_key),
         status => if is_new { "new" } else { "returning" },
-        name => info.name.clone().unwrap_or_else(|| WORDS.get(lang, "name_not_shared").to_owned()),
+        name => info.name.clone().unwrap_or_else(|| WORDS.text(lang, "name_not_shared").to_owned()),
         given_name => info.given_name.clone(),
         phone => info.phone_number.as_deref().map(display_phone),
         email => info.email.clone(),
@@ -146,7 +144,7 @@ async fn member_page(State((pages, prefix)): St, headers: HeaderMap, user: Vipps
             tracing::error!(error = %e, "member page did not render");
             secure_html(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                WORDS.get(lang, "page_error").to_owned(),
+                WORDS.text(lang, "page_error").to_owned(),
             )
         }
     }

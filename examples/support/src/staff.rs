@@ -7,7 +7,7 @@
 //! accepts it and nothing is stored per staff member.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -16,10 +16,10 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
-use vipps_login_core::Language;
+use vipps_login_core::{Clock, Language, SystemClock};
 
 use crate::pages::secure_html;
-use crate::words::{STAFF_WORDS, request_language};
+use crate::words::{STAFF_WORDS, request_language, template_texts};
 
 /// How long one sign-in lasts: a shift.
 const SHIFT: Duration = Duration::from_secs(12 * 3600);
@@ -53,6 +53,8 @@ struct Inner {
     templates: Arc<minijinja::Environment<'static>>,
     /// The sign-in page's language for browsers that ask for none of nb, da, fi, en.
     language: Language,
+    /// What a shift's end is read on: the app's client's clock (see [`StaffGate::clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for StaffGate {
@@ -108,6 +110,7 @@ impl StaffGate {
                 failures: Arc::new(Mutex::new((0, Instant::now()))),
                 templates: Arc::new(templates),
                 language: Language::En,
+                clock: Arc::new(SystemClock),
             }),
         })
     }
@@ -117,6 +120,14 @@ impl StaffGate {
     #[must_use]
     pub fn language(mut self, lang: Language) -> Self {
         Arc::make_mut(&mut self.inner).language = lang;
+        self
+    }
+
+    /// The clock a signed-in shift's end is read on (default the system clock; an app
+    /// passes its client's, [`Config::clock`](vipps_login_core::Config::clock)).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        Arc::make_mut(&mut self.inner).clock = clock;
         self
     }
 
@@ -172,7 +183,7 @@ impl StaffGate {
         jar.private(&self.inner.key)
             .get(self.inner.cookie_name)
             .and_then(|c| c.value().strip_prefix("staff:")?.parse::<u64>().ok())
-            .is_some_and(|until| until > unix_now())
+            .is_some_and(|until| until > self.inner.clock.unix_secs())
     }
 
     /// The middleware (`axum::middleware::from_fn_with_state(gate, StaffGate::require)`):
@@ -203,7 +214,7 @@ impl StaffGate {
         let lang = request_language(request.headers(), gate.inner.language);
         let body = serde_json::json!({
             "error": "staff_only",
-            "message": STAFF_WORDS.get(lang, "staff_only"),
+            "message": STAFF_WORDS.text(lang, "staff_only"),
         });
         let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
         res.headers_mut().insert(
@@ -257,7 +268,7 @@ impl StaffGate {
     }
 
     fn cookie(&self) -> Option<HeaderValue> {
-        let until = unix_now() + SHIFT.as_secs();
+        let until = self.inner.clock.unix_secs() + SHIFT.as_secs();
         let cookie = Cookie::build((self.inner.cookie_name, format!("staff:{until}")))
             .http_only(true)
             .same_site(SameSite::Strict)
@@ -296,7 +307,7 @@ impl StaffGate {
         return_to: &str,
         problem: Option<&str>,
     ) -> Response {
-        let problem = problem.map(|key| STAFF_WORDS.get(lang, key));
+        let problem = problem.map(|key| STAFF_WORDS.text(lang, key));
         let html = self
             .inner
             .templates
@@ -304,14 +315,14 @@ impl StaffGate {
             .and_then(|t| {
                 t.render(minijinja::context! {
                     lang => lang.code(),
-                    t => STAFF_WORDS.value(lang),
+                    t => template_texts(&STAFF_WORDS, lang),
                     return_to,
                     problem,
                     action => SIGN_IN_PATH,
                     style_url => &self.inner.style_url,
                 })
             })
-            .unwrap_or_else(|_| STAFF_WORDS.get(lang, "page_error").to_owned());
+            .unwrap_or_else(|_| STAFF_WORDS.text(lang, "page_error").to_owned());
         secure_html(status, html)
     }
 }
@@ -327,10 +338,4 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Where a sign-in goes next: `wanted` when it is a same-origin path, else the desk.
 fn back_to(wanted: Option<&str>) -> String {
     vipps_login_tower::safe_return_to(wanted.unwrap_or("/")).unwrap_or_else(|| "/".to_owned())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -87,7 +87,9 @@ impl Startup {
         // The layer decides the cookies' `Secure` from its public base URL: the given one,
         // or this loopback address for plain-http development. Listening beyond loopback
         // without one, the layer's cookies are `Secure`, so plain http would lose them.
-        let base_for_layer = public_url.is_some() || local.ip().is_loopback();
+        let on_loopback = Url::parse(&format!("http://{local}/"))
+            .is_ok_and(|u| vipps_login_core::is_loopback(&u));
+        let base_for_layer = public_url.is_some() || on_loopback;
         if !base_for_layer {
             tracing::warn!(
                 "listening on {local} without --public-url: the session cookies are Secure, \
@@ -194,7 +196,12 @@ impl Startup {
             layer.cookies_secure(),
             layer.prefix(),
         )
-        .map(|gate| Some(gate.language(self.options.language)))
+        .map(|gate| {
+            Some(
+                gate.language(self.options.language)
+                    .clock(self.client.config().clock().clone()),
+            )
+        })
         .map_err(AppError::Config)
     }
 

@@ -1,75 +1,16 @@
-//! The apps' own words in Norwegian bokmål, Danish, Finnish and English: a [`Catalog`]
-//! per app (one `(key, text)` list per language), the language of a request from its
-//! `Accept-Language`, and the simulator hints' words for the layer's pages.
+//! The apps' own words in Norwegian bokmål, Danish, Finnish and English: a core
+//! [`Catalog`] per app (one `(key, text)` list per language), the language of a request
+//! from its `Accept-Language`, and the simulator hints' words for the layer's pages.
 
 use axum::http::{HeaderMap, header};
 use vipps_login_core::Language;
+pub use vipps_login_core::i18n::Catalog;
 
-/// An app's texts: one `(key, text)` list per language, English the reference.
-#[derive(Debug, Clone, Copy)]
-pub struct Catalog {
-    /// English.
-    pub en: &'static [(&'static str, &'static str)],
-    /// Norsk bokmål.
-    pub nb: &'static [(&'static str, &'static str)],
-    /// Dansk.
-    pub da: &'static [(&'static str, &'static str)],
-    /// Suomi.
-    pub fi: &'static [(&'static str, &'static str)],
-}
-
-impl Catalog {
-    fn list(&self, lang: Language) -> &'static [(&'static str, &'static str)] {
-        match lang {
-            Language::Nb => self.nb,
-            Language::Da => self.da,
-            Language::Fi => self.fi,
-            _ => self.en,
-        }
-    }
-
-    /// The text of `key` in `lang` (English when missing there; empty when unknown).
-    #[must_use]
-    pub fn get(&self, lang: Language, key: &str) -> &'static str {
-        let find = |list: &'static [(&'static str, &'static str)]| {
-            list.iter().find(|(k, _)| *k == key).map(|(_, t)| *t)
-        };
-        find(self.list(lang))
-            .or_else(|| find(self.en))
-            .unwrap_or("")
-    }
-
-    /// All texts of `lang`, for templates (`{{ t.key }}`).
-    #[must_use]
-    pub fn value(&self, lang: Language) -> minijinja::Value {
-        let map: std::collections::BTreeMap<&str, &str> = self.list(lang).iter().copied().collect();
-        minijinja::Value::from_serialize(&map)
-    }
-
-    /// What is wrong with the catalog: keys English has and another language lacks (or
-    /// the other way round), and texts left in English. Empty when complete.
-    #[must_use]
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for lang in [Language::Nb, Language::Da, Language::Fi] {
-            let list = self.list(lang);
-            for (key, text) in self.en {
-                match list.iter().find(|(k, _)| k == key) {
-                    None => out.push(format!("{lang}: missing {key}")),
-                    Some((_, t)) if t == text && text.chars().any(char::is_alphabetic) => {
-                        out.push(format!("{lang}: {key} is still English"));
-                    }
-                    Some(_) => {}
-                }
-            }
-            for (key, _) in list {
-                if !self.en.iter().any(|(k, _)| k == key) {
-                    out.push(format!("{lang}: extra key {key}"));
-                }
-            }
-        }
-        out
-    }
+/// All texts of `lang` in `catalog`, for templates (`{{ t.key }}`).
+#[must_use]
+pub fn template_texts(catalog: &Catalog, lang: Language) -> minijinja::Value {
+    let map: std::collections::BTreeMap<&str, &str> = catalog.entries(lang).into_iter().collect();
+    minijinja::Value::from_serialize(&map)
 }
 
 /// The language of a request: its `Accept-Language`, else `default`.
@@ -82,68 +23,80 @@ pub fn request_language(headers: &HeaderMap, default: Language) -> Language {
 }
 
 /// The simulator hints' words, added to the layer's texts (`{{ t.sim_try }}`, …).
-pub const SIM_HINTS: Catalog = Catalog {
-    en: &[
-        ("sim_label", "Simulator:"),
-        (
-            "sim_try",
-            "try the demo customer {customer} (Kari Nordmann) or 4798765432 (Ola Nordmann).",
-        ),
-        ("sim_open_phone", "Open this customer's simulated phone"),
-        ("sim_all_phones", "all demo phones"),
-        (
-            "sim_private_window",
-            "Open it in a private window: it stands for the customer's own phone.",
-        ),
-    ],
-    nb: &[
-        ("sim_label", "Simulator:"),
-        (
-            "sim_try",
-            "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
-        ),
-        (
-            "sim_open_phone",
-            "Åpne den simulerte telefonen til denne kunden",
-        ),
-        ("sim_all_phones", "alle demotelefoner"),
-        (
-            "sim_private_window",
-            "Åpne den i et privat vindu: den står for kundens egen telefon.",
-        ),
-    ],
-    da: &[
-        ("sim_label", "Simulator:"),
-        (
-            "sim_try",
-            "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
-        ),
-        ("sim_open_phone", "Åbn denne kundes simulerede telefon"),
-        ("sim_all_phones", "alle demotelefoner"),
-        (
-            "sim_private_window",
-            "Åbn den i et privat vindue: den forestiller kundens egen telefon.",
-        ),
-    ],
-    fi: &[
-        ("sim_label", "Simulaattori:"),
-        (
-            "sim_try",
-            "kokeile demoasiakasta {customer} (Kari Nordmann) tai 4798765432 (Ola Nordmann).",
-        ),
-        ("sim_open_phone", "Avaa tämän asiakkaan simuloitu puhelin"),
-        ("sim_all_phones", "kaikki demopuhelimet"),
-        (
-            "sim_private_window",
-            "Avaa se yksityisessä ikkunassa: se esittää asiakkaan omaa puhelinta.",
-        ),
-    ],
-};
+pub static SIM_HINTS: Catalog = Catalog::new(&[
+    (
+        Language::En,
+        &[
+            ("sim_label", "Simulator:"),
+            (
+                "sim_try",
+                "try the demo customer {customer} (Kari Nordmann) or 4798765432 (Ola Nordmann).",
+            ),
+            ("sim_open_phone", "Open this customer's simulated phone"),
+            ("sim_all_phones", "all demo phones"),
+            (
+                "sim_private_window",
+                "Open it in a private window: it stands for the customer's own phone.",
+            ),
+        ],
+    ),
+    (
+        Language::Nb,
+        &[
+            ("sim_label", "Simulator:"),
+            (
+                "sim_try",
+                "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
+            ),
+            (
+                "sim_open_phone",
+                "Åpne den simulerte telefonen til denne kunden",
+            ),
+            ("sim_all_phones", "alle demotelefoner"),
+            (
+                "sim_private_window",
+                "Åpne den i et privat vindu: den står for kundens egen telefon.",
+            ),
+        ],
+    ),
+    (
+        Language::Da,
+        &[
+            ("sim_label", "Simulator:"),
+            (
+                "sim_try",
+                "prøv demokunden {customer} (Kari Nordmann) eller 4798765432 (Ola Nordmann).",
+            ),
+            ("sim_open_phone", "Åbn denne kundes simulerede telefon"),
+            ("sim_all_phones", "alle demotelefoner"),
+            (
+                "sim_private_window",
+                "Åbn den i et privat vindue: den forestiller kundens egen telefon.",
+            ),
+        ],
+    ),
+    (
+        Language::Fi,
+        &[
+            ("sim_label", "Simulaattori:"),
+            (
+                "sim_try",
+                "kokeile demoasiakasta {customer} (Kari Nordmann) tai 4798765432 (Ola Nordmann).",
+            ),
+            ("sim_open_phone", "Avaa tämän asiakkaan simuloitu puhelin"),
+            ("sim_all_phones", "kaikki demopuhelimet"),
+            (
+                "sim_private_window",
+                "Avaa se yksityisessä ikkunassa: se esittää asiakkaan omaa puhelinta.",
+            ),
+        ],
+    ),
+]);
 
 /// The staff sign-in page's words ([`StaffGate`](crate::staff::StaffGate)).
 #[rustfmt::skip]
-pub const STAFF_WORDS: Catalog = Catalog {
-    en: &[
+pub static STAFF_WORDS: Catalog = Catalog::new(&[
+    (Language::En, &[
         ("title", "Staff sign-in"),
         ("intro", "This desk is for staff. Sign in with the staff password to send login requests."),
         ("password", "Staff password"),
@@ -153,8 +106,8 @@ pub const STAFF_WORDS: Catalog = Catalog {
         ("problem_wrong", "That is not the staff password. Ask your manager for it."),
         ("staff_only", "This desk is for staff: sign in at /staff/sign-in or send the staff password as a bearer token."),
         ("page_error", "The sign-in page could not be shown."),
-    ],
-    nb: &[
+    ]),
+    (Language::Nb, &[
         ("title", "Innlogging for ansatte"),
         ("intro", "Denne skranken er for ansatte. Logg inn med passordet for ansatte for å sende innloggingsforespørsler."),
         ("password", "Passord for ansatte"),
@@ -164,8 +117,8 @@ pub const STAFF_WORDS: Catalog = Catalog {
         ("problem_wrong", "Det er ikke passordet for ansatte. Spør lederen din."),
         ("staff_only", "Denne skranken er for ansatte: logg inn på /staff/sign-in eller send passordet for ansatte som bearer-token."),
         ("page_error", "Innloggingssiden kunne ikke vises."),
-    ],
-    da: &[
+    ]),
+    (Language::Da, &[
         ("title", "Log ind for personale"),
         ("intro", "Denne skranke er for personalet. Log ind med personalets adgangskode for at sende login-anmodninger."),
         ("password", "Personalets adgangskode"),
@@ -175,8 +128,8 @@ pub const STAFF_WORDS: Catalog = Catalog {
         ("problem_wrong", "Det er ikke personalets adgangskode. Spørg din leder."),
         ("staff_only", "Denne skranke er for personalet: log ind på /staff/sign-in, eller send personalets adgangskode som bearer-token."),
         ("page_error", "Log ind-siden kunne ikke vises."),
-    ],
-    fi: &[
+    ]),
+    (Language::Fi, &[
         ("title", "Henkilökunnan kirjautuminen"),
         ("intro", "Tämä tiski on henkilökunnalle. Kirjaudu henkilökunnan salasanalla, niin voit lähettää kirjautumispyyntöjä."),
         ("password", "Henkilökunnan salasana"),
@@ -186,15 +139,15 @@ pub const STAFF_WORDS: Catalog = Catalog {
         ("problem_wrong", "Se ei ole henkilökunnan salasana. Kysy esihenkilöltäsi."),
         ("staff_only", "Tämä tiski on henkilökunnalle: kirjaudu osoitteessa /staff/sign-in tai lähetä henkilökunnan salasana bearer-tunnisteena."),
         ("page_error", "Kirjautumissivua ei voitu näyttää."),
-    ],
-};
+    ]),
+]);
 
 /// Adds the simulator hints' words to a layer's texts.
 pub fn with_sim_hints(
     mut builder: vipps_login_tower::VippsLoginLayerBuilder,
 ) -> vipps_login_tower::VippsLoginLayerBuilder {
     for lang in Language::ALL {
-        builder = builder.texts(lang, SIM_HINTS.list(lang).iter().copied());
+        builder = builder.texts(lang, SIM_HINTS.entries(lang));
     }
     builder
 }
@@ -209,7 +162,8 @@ mod tests {
         let problems: Vec<String> = SIM_HINTS
             .problems()
             .into_iter()
-            .filter(|p| !p.contains("sim_label"))
+            .filter(|p| p.key != "sim_label")
+            .map(|p| p.to_string())
             .collect();
         assert!(problems.is_empty(), "{problems:?}");
     }
@@ -230,7 +184,7 @@ mod tests {
         );
         assert_eq!(request_language(&h, Language::Da), Language::Nb);
         assert_eq!(
-            SIM_HINTS.get(Language::Fi, "sim_all_phones"),
+            SIM_HINTS.text(Language::Fi, "sim_all_phones"),
             "kaikki demopuhelimet"
         );
     }

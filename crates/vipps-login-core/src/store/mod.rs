@@ -229,7 +229,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<broadcast::Receiver<Notification>, StoreError>;
 
     /// A login start's limits in one step (see [`Admission`]). The default runs
-    /// [`admit_step_by_step`](crate::admit_step_by_step); a store that can do it in one
+    /// [`admit_step_by_step`]; a store that can do it in one
     /// round trip (a server-side script) should, and must give the same answers.
     async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted, StoreError> {
         admit_step_by_step(self, admission).await
