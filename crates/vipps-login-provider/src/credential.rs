@@ -3,18 +3,19 @@
 
 use std::num::NonZeroU32;
 
-use aws_lc_rs::{digest, pbkdf2};
+use aws_lc_rs::pbkdf2;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng as _;
 use subtle::ConstantTimeEq as _;
+use vipps_login_core::token::sha256;
 
 /// How a client proves itself.
 pub(crate) enum Credential {
     /// A public client: no secret.
     None,
     /// A secret given in plain text in the registry, kept as its SHA-256.
-    Plain(digest::Digest),
+    Plain([u8; 32]),
     /// A secret hashed at rest (see [`hash_secret`]).
     Pbkdf2 {
         iterations: NonZeroU32,
@@ -26,7 +27,7 @@ pub(crate) enum Credential {
 impl Credential {
     /// A secret given in plain text.
     pub(crate) fn plain(secret: &str) -> Credential {
-        Credential::Plain(digest::digest(&digest::SHA256, secret.as_bytes()))
+        Credential::Plain(sha256(secret.as_bytes()))
     }
 
     /// Whether `secret` is this credential's, in constant time. A public client never
@@ -35,8 +36,8 @@ impl Credential {
         match self {
             Credential::None => false,
             Credential::Plain(expected) => {
-                let given = digest::digest(&digest::SHA256, secret.as_bytes());
-                bool::from(given.as_ref().ct_eq(expected.as_ref()))
+                let given = sha256(secret.as_bytes());
+                bool::from(given.ct_eq(expected))
             }
             Credential::Pbkdf2 {
                 iterations,
