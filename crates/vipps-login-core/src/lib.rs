@@ -17,7 +17,9 @@
 //!   one shared background poller honouring `interval`, `slow_down`, `Retry-After` and
 //!   expiry, woken early by signed webhook pings), or continues in the phone's browser
 //!   ([`Flow::ContinueInBrowser`], completed by [`VippsClient::complete_browser`] with
-//!   the `state` and `code` the phone's browser brings back).
+//!   the `state` and `code` the phone's browser brings back, or by
+//!   [`VippsClient::complete_browser_code`] when Vipps returns no `state`; never polled,
+//!   as Vipps answers that variant's token endpoint once).
 //! - **One login engine** shared by every front end and every instance: each login is
 //!   one record in a [`Store`] with the states of [`login::state`], moved only by
 //!   conditional writes; a result is [redeemed](VippsClient::redeem) exactly once on
