@@ -184,9 +184,11 @@ pub fn count_instructions(
     for variant in variants {
         let mut counts = [0u64; 2];
         for (slot, n) in counts.iter_mut().zip([n1, n2]) {
+            // A variant may name a group (`RS256/raw`): one file name, not a path.
             let log = std::env::temp_dir().join(format!(
-                "callgrind-{}-{variant}-{n}.log",
-                std::process::id()
+                "callgrind-{}-{}-{n}.log",
+                std::process::id(),
+                variant.replace('/', "-")
             ));
             let status = Command::new(&valgrind)
                 .arg("--tool=callgrind")
