@@ -480,11 +480,8 @@ async fn a_decline_in_the_app_is_not_reported_in_this_variant_and_the_clerk_canc
     // waiting for the phone's browser until the clerk cancels or the login expires.
     let mut seen = String::new();
     let _ = tokio::time::timeout(Duration::from_millis(1500), async {
-        loop {
-            match events.chunk().await {
-                Ok(Some(chunk)) => seen.push_str(std::str::from_utf8(&chunk).unwrap()),
-                _ => break,
-            }
+        while let Ok(Some(chunk)) = events.chunk().await {
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     })
     .await;
@@ -498,7 +495,11 @@ async fn a_decline_in_the_app_is_not_reported_in_this_variant_and_the_clerk_canc
         .await
         .unwrap();
     assert_eq!(status["status"], "awaiting_browser", "{status}");
-    assert_eq!(app.sim.stats().token, 0, "no token call for a browser login");
+    assert_eq!(
+        app.sim.stats().token,
+        0,
+        "no token call for a browser login"
+    );
     // The clerk cancels; the number is free again, and nobody continued.
     let cancelled = desk
         .post(app.url(&format!("/auth/vipps/api/cancel/{id}")))
