@@ -1,5 +1,5 @@
-// The ways a login does not happen, in the browser: a malformed number, the customer
-// declines, the request expires, the rate limit.
+// The ways a login does not happen, in the browser: a malformed number, a number without
+// Vipps (asked first, no push), the customer declines, the request expires, the rate limit.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -37,6 +37,24 @@ describe('counter: failures', { timeout: 90_000 }, () => {
     assert.equal(await page.getAttribute('#phone', 'aria-invalid'), 'true');
     await shot(page, 'login-error');
     assert.deepEqual(await simRequests(server), [], 'GET /_sim/requests is empty');
+    await ctx.close();
+  });
+
+  test('no Vipps: the desk asks first, says so in Norwegian without JavaScript, and sends no push', async () => {
+    const { server, browser } = setup;
+    const shot = screenshots('no-vipps');
+    const ctx = await clerkContext(browser, { locale: 'nb-NO', javaScriptEnabled: false });
+    const page = await ctx.newPage();
+    await page.goto(server.app);
+    const response = await sendLogin(page, '+47 111 11 111');
+    assert.equal(response.status(), 422);
+    const error = page.locator('#error');
+    assert.equal(await error.getAttribute('data-error'), 'no_vipps');
+    assert.equal(await error.getAttribute('role'), 'alert');
+    assert.match(await error.textContent(), /Dette nummeret har ikke Vipps/);
+    assert.equal(await page.inputValue('#phone'), '+47 111 11 111', 'the typed number stays for correction');
+    await shot(page, 'login-no-vipps');
+    assert.deepEqual(await simRequests(server), [], 'GET /_sim/requests is empty: no push');
     await ctx.close();
   });
 

@@ -1,6 +1,7 @@
 //! The `counter` reference app (finish in app) in process, against the simulator, over
 //! HTTP: login through the layer's pages, the member page, the account-link hook,
-//! "Next customer", decline, a bad number, the guard.
+//! "Next customer", decline, a bad number, a number without Vipps (user-exists first),
+//! a customer who changed number (the same member, by `sub`), the guard.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -12,6 +13,8 @@ use vipps_login_tests::{Page, browser, login_id};
 
 const KARI: &str = "4712345678";
 const OLA: &str = "4798765432";
+/// The simulator's built-in user without a Vipps account.
+const NO_ACCOUNT: &str = "4711111111";
 
 struct Running {
     base: Url,
@@ -39,6 +42,18 @@ impl Running {
             ],
         )
         .await
+    }
+
+    /// "Next customer": the member page's logout form.
+    async fn next_customer(&self, b: &reqwest::Client, member: &Page) {
+        let token = member.csrf().expect("the logout form's token");
+        let out = Page::post(
+            b,
+            &self.url("/auth/vipps/logout"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+        assert_eq!(out.result().as_deref(), Some("logged_out"));
     }
 
     /// Polls the waiting page until it is no longer waiting.
@@ -303,6 +318,139 @@ async fn api_clients_get_401_and_rate_limits_are_configurable() {
     assert!(secs > 0 && secs <= 600, "{secs}");
 }
 
+/// A browser asking for `lang` first.
+fn browser_in(lang: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "accept-language",
+        reqwest::header::HeaderValue::from_str(lang).unwrap(),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The desk asks Vipps' user-exists before a push: a number without Vipps gets none, and
+/// the login form says so in the desk's words, in the clerk's language, without
+/// JavaScript; the number stays in the form for correction. A number with Vipps goes on
+/// as always.
+#[tokio::test]
+async fn a_number_without_vipps_gets_no_push() {
+    let app = start_counter(&[]).await;
+    for (lang, words) in [
+        ("en", "This number has no Vipps, so no request was sent."),
+        (
+            "nb",
+            "Dette nummeret har ikke Vipps, så ingen forespørsel ble sendt.",
+        ),
+        (
+            "da",
+            "Dette nummer har ikke MobilePay, så der blev ikke sendt nogen anmodning.",
+        ),
+        (
+            "fi",
+            "Tällä numerolla ei ole MobilePayta, joten pyyntöä ei lähetetty.",
+        ),
+    ] {
+        let clerk = browser_in(lang);
+        let page = app.start(&clerk, "+47 111 11 111").await;
+        assert_eq!(page.status, 422, "{lang}: {}", page.body);
+        assert_eq!(
+            page.attr("id=\"error\"", "data-error").as_deref(),
+            Some("no_vipps"),
+            "{lang}"
+        );
+        assert!(page.body.contains(words), "{lang}: {}", page.body);
+        assert!(
+            page.body.contains(&format!("<html lang=\"{lang}\"")),
+            "{lang}"
+        );
+        assert_eq!(
+            page.attr("id=\"phone\"", "value").as_deref(),
+            Some("+47 111 11 111"),
+            "{lang}: the number stays for correction"
+        );
+        assert!(page.csrf().is_some(), "{lang}: the form can be sent again");
+    }
+    let stats = app.sim.stats();
+    assert_eq!(stats.backchannel, 0, "no push to a number without Vipps");
+    assert!(stats.user_exists >= 1, "user-exists asked");
+    assert!(app.sim.requests().iter().all(|r| r.msisdn != NO_ACCOUNT));
+    assert!(app.members.is_empty());
+
+    // A number with Vipps: asked, pushed, logged in.
+    let clerk = browser();
+    let member = app.login(&clerk, KARI).await;
+    assert!(member.body.contains("M-0001"));
+    assert_eq!(app.sim.stats().backchannel, 1);
+    assert_eq!(app.sim.stats().user_exists, stats.user_exists + 1);
+}
+
+/// Since January 2025 a Vipps customer can change phone number and keep their `sub`: the
+/// desk keys members on `sub`, so Kari with her new number is the same member M-0001
+/// ("Welcome back"), and the member page shows the number of this login (the verified
+/// `phone_number`), the new one.
+#[tokio::test]
+async fn a_member_who_changed_number_is_the_same_member() {
+    const NEW_NUMBER: &str = "4791234567";
+    let app = start_counter(&[]).await;
+    let clerk = browser();
+    let first = app.login(&clerk, KARI).await;
+    assert_eq!(
+        first.attr("id=\"member-status\"", "data-status").as_deref(),
+        Some("new")
+    );
+    assert!(first.body.contains("M-0001"));
+    assert!(
+        first
+            .body
+            .contains("<dd id=\"member-phone\">+47 123 45 678</dd>")
+    );
+    app.next_customer(&clerk, &first).await;
+
+    // Kari's number changes at Vipps (the simulator's control route, as an operator
+    // would script it); her `sub` stays.
+    let sub = app.sim.sub_for(app.sim.client_id(), KARI);
+    let res = reqwest::Client::new()
+        .post(
+            app.sim
+                .base_url()
+                .join(&format!("_sim/users/{KARI}/number"))
+                .unwrap(),
+        )
+        .json(&serde_json::json!({ "new_number": NEW_NUMBER }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let changed: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(changed["sub"], sub.as_str());
+    assert_eq!(app.sim.sub_for(app.sim.client_id(), NEW_NUMBER), sub);
+
+    let again = app.login(&clerk, NEW_NUMBER).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.attr("id=\"member-status\"", "data-status").as_deref(),
+        Some("returning")
+    );
+    assert!(again.body.contains("Welcome back, Kari!"), "{}", again.body);
+    assert!(again.body.contains("M-0001"));
+    assert!(again.body.contains("<dd id=\"member-visits\">2</dd>"));
+    assert!(
+        again
+            .body
+            .contains("<dd id=\"member-phone\">+47 912 34 567</dd>"),
+        "the number of this login: {}",
+        again.body
+    );
+    assert!(!again.body.contains("+47 123 45 678"), "not the old number");
+    assert_eq!(app.members.len(), 1);
+    assert_eq!(app.members.get("M-0001").unwrap().visits, 2);
+}
+
 /// With a staff password the whole desk, the layer's login page included, is for staff;
 /// the sign-in page leads back to where the clerk was going.
 #[tokio::test]
@@ -325,6 +473,24 @@ async fn a_staff_password_closes_the_desk() {
     let visitor = browser();
     let page = Page::get(&visitor, &url("/auth/vipps/login?return_to=/member")).await;
     assert_eq!(page.status, 303);
+    // Nobody outside gets a push or a user-exists answer: the gate is in front of the
+    // layer, its pre-check included.
+    let start = Page::post(
+        &visitor,
+        &url("/auth/vipps/start"),
+        &[("phone", NO_ACCOUNT)],
+    )
+    .await;
+    assert_eq!(start.status, 401, "{}", start.body);
+    let api = visitor
+        .post(url("/auth/vipps/api/start"))
+        .header("x-requested-with", "fetch")
+        .json(&serde_json::json!({ "phone": NO_ACCOUNT }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    assert_eq!(sim.stats().user_exists, 0);
     let to = page.location.unwrap();
     assert!(to.starts_with("/staff/sign-in?return_to="), "{to}");
     let sign_in = Page::get(&visitor, &base.join(&to).unwrap()).await;
@@ -348,6 +514,22 @@ async fn a_staff_password_closes_the_desk() {
     let login = Page::get(&visitor, &url("/auth/vipps/login")).await;
     assert_eq!(login.status, 200);
     assert!(login.csrf().is_some());
+    // Signed in, the clerk's start asks first.
+    let start = Page::post(
+        &visitor,
+        &url("/auth/vipps/start"),
+        &[
+            ("phone", NO_ACCOUNT),
+            ("csrf_token", &login.csrf().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(start.status, 422, "{}", start.body);
+    assert_eq!(
+        start.attr("id=\"error\"", "data-error").as_deref(),
+        Some("no_vipps")
+    );
+    assert_eq!(sim.stats().user_exists, 1);
     assert_eq!(sim.stats().backchannel, 0);
 }
 

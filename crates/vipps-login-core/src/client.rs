@@ -333,8 +333,39 @@ impl VippsClient {
     }
 
     /// Whether `msisdn` can log in with Vipps (Vipps' user-exists pre-check).
-    /// Answers are cached briefly.
+    /// Answers are cached briefly ([`ConfigBuilder::user_exists_ttl`](crate::ConfigBuilder::user_exists_ttl)).
+    /// Counted against no client's limit: for a front end that answers other people,
+    /// use [`user_exists_from`](Self::user_exists_from).
     pub async fn user_exists(&self, msisdn: &Msisdn) -> Result<bool, Error> {
+        self.user_exists_from(msisdn, None).await
+    }
+
+    /// [`user_exists`](Self::user_exists) counted against the
+    /// [user-exists limit](RateLimits::user_exists_per_client) of `client_key` (who asks:
+    /// a till, an IP address; the same key a front end gives
+    /// [`LoginContext::client_key`]) first: over it, [`Error::RateLimited`] with
+    /// `retry_after` before anything is sent or read from the cache. Every question
+    /// counts, also one the cache answers. Without a key nothing is counted.
+    ///
+    /// ```no_run
+    /// use vipps_login_core::{Config, Error, Msisdn, RateLimits, VippsClient};
+    /// # async fn demo() -> Result<(), Error> {
+    /// let client = VippsClient::new(Config::from_env()?)?.with_limits(RateLimits::default())?;
+    /// let number: Msisdn = "+47 123 45 678".parse()?;
+    /// match client.user_exists_from(&number, Some("ip:192.0.2.7")).await {
+    ///     Ok(true) => println!("send the login request"),
+    ///     Ok(false) => println!("this number has no Vipps"),
+    ///     Err(Error::RateLimited { retry_after }) => println!("ask again in {retry_after:?}"),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn user_exists_from(
+        &self,
+        msisdn: &Msisdn,
+        client_key: Option<&str>,
+    ) -> Result<bool, Error> {
+        crate::login::policy::count_user_exists(&**self.store(), &self.limits, client_key).await?;
         let cache_ttl = self.engine.config.user_exists_ttl;
         if !cache_ttl.is_zero()
             && let Some(hit) = self.user_exists_cache.get(msisdn.as_str()).await

@@ -61,6 +61,8 @@ pub struct VippsLoginLayerBuilder {
     client_ip: ClientIp,
     app_name: String,
     webhook: bool,
+    user_exists_route: bool,
+    check_user_exists: bool,
     refresh_seconds: u32,
 }
 
@@ -102,6 +104,8 @@ impl VippsLoginLayerBuilder {
             client_ip: ClientIp::ConnectInfo,
             app_name: "Vipps login".to_owned(),
             webhook: false,
+            user_exists_route: false,
+            check_user_exists: false,
             refresh_seconds: 3,
         }
     }
@@ -318,6 +322,41 @@ impl VippsLoginLayerBuilder {
         self
     }
 
+    /// Serves `POST {prefix}/api/user-exists` (default off): Vipps' user-exists
+    /// pre-check for a script, `{"phone": "..."}` answered with `{"exists": bool}`,
+    /// behind the same checks as `api/start` (the `X-Requested-With` header, a JSON body,
+    /// a readable session store) and counted per client IP against
+    /// [`RateLimits::user_exists_per_client`] (default 30 per 10 minutes). No push is
+    /// sent and nothing is stored but the count.
+    ///
+    /// The answer tells whether a number has Vipps without the customer seeing anything,
+    /// so serve it only where the layer's prefix is for staff: put the app's staff
+    /// authentication in front of the layer (it then gates this route like every other).
+    pub fn user_exists_route(mut self, enabled: bool) -> Self {
+        self.user_exists_route = enabled;
+        self
+    }
+
+    /// Makes every start (the form and `api/start`) ask Vipps' user-exists first
+    /// (default off), counted as [`user_exists_route`](Self::user_exists_route)'s
+    /// questions are. A number without Vipps gets no push: the form comes back with
+    /// `#error` `data-error="no_vipps"` (422) and `api/start` answers
+    /// `422 {"error": "no_vipps"}`; the words are the text `no_vipps` (replace them with
+    /// [`text`](Self::text)). When the check cannot answer (Vipps unavailable, the client
+    /// over its user-exists limit) the start goes ahead without it, under its own limits.
+    ///
+    /// ```
+    /// # fn demo(client: vipps_login_core::VippsClient) -> Result<(), vipps_login_tower::BuildError> {
+    /// let layer = vipps_login_tower::VippsLoginLayer::builder(client)
+    ///     .check_user_exists(true)
+    ///     .build()?;
+    /// # let _ = layer; Ok(()) }
+    /// ```
+    pub fn check_user_exists(mut self, on: bool) -> Self {
+        self.check_user_exists = on;
+        self
+    }
+
     /// Seconds between reloads of the waiting page without JavaScript (default 3).
     pub fn no_script_refresh(mut self, seconds: u32) -> Self {
         self.refresh_seconds = seconds;
@@ -479,6 +518,8 @@ impl VippsLoginLayerBuilder {
             client_ip: self.client_ip,
             app_name: self.app_name,
             webhook: self.webhook,
+            user_exists_route: self.user_exists_route,
+            check_user_exists: self.check_user_exists,
             refresh_seconds: self.refresh_seconds.max(1),
             mark: LayerMark { login_path },
             streams: Arc::default(),

@@ -78,7 +78,8 @@
 //! Under the prefix (default `/auth/vipps`): `GET login`, `POST start`, `GET wait/{id}`,
 //! `GET events/{id}` (server-sent events), `POST cancel/{id}`, `GET callback`,
 //! `GET|POST logout`, the JSON API `POST api/start`, `GET api/status/{id}`,
-//! `POST api/cancel/{id}`, `GET api/me`, `POST api/logout`, optionally `POST webhook`,
+//! `POST api/cancel/{id}`, `GET api/me`, `POST api/logout`, optionally `POST webhook` and
+//! `POST api/user-exists` (Vipps' user-exists pre-check, for staff screens only),
 //! and `static/style.css`, `static/vipps-login.js`, `static/favicon.svg`. Every other
 //! request goes to your service.
 //!

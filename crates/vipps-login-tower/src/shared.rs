@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     pub client_ip: ClientIp,
     pub app_name: String,
     pub webhook: bool,
+    /// Whether `POST {prefix}/api/user-exists` is served.
+    pub user_exists_route: bool,
+    /// Whether a start asks Vipps' user-exists first (and stops at "no Vipps").
+    pub check_user_exists: bool,
     pub refresh_seconds: u32,
     pub mark: LayerMark,
     pub streams: Arc<crate::streams::Streams>,

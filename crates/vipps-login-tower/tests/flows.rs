@@ -464,3 +464,111 @@ async fn continue_in_browser_without_state_logs_in_the_phone() {
     assert!(page.set_cookies.is_empty());
     assert_eq!(app.sim.stats().code_exchanges, exchanges);
 }
+
+/// `api/user-exists` answers a session that brings the API's proof, and a visitor just
+/// as `api/start` does, without storing a session for it; it never pushes.
+#[tokio::test]
+async fn user_exists_answers_without_a_push() {
+    let sessions = std::sync::Arc::new(vipps_login_core::MemoryStore::new());
+    let store: std::sync::Arc<dyn vipps_login_core::Store> = sessions.clone();
+    let app = start_app(move |b, _| b.store(store).user_exists_route(true)).await;
+    let url = app.url("/auth/vipps/api/user-exists");
+    let ask = |b: &reqwest::Client, phone: &str| {
+        let (b, url, body) = (
+            b.clone(),
+            url.clone(),
+            serde_json::json!({ "phone": phone }),
+        );
+        async move { api_post(&b, url, "fetch", Some(body)).await }
+    };
+
+    // A visitor: answered, and nothing stored for it.
+    let visitor = browser();
+    let page = Page::read(ask(&visitor, "+47 123 45 678").await).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json(), serde_json::json!({ "exists": true }));
+    assert!(page.set_cookies.is_empty(), "{:?}", page.set_cookies);
+    assert_eq!(sessions.len(), 0, "no session for a visitor");
+
+    // A session (it started a login, then cancelled it).
+    let clerk = browser();
+    let id = app.start_login(&clerk, OLA).await;
+    let res = api_post(
+        &clerk,
+        app.url(&format!("/auth/vipps/api/cancel/{id}")),
+        "fetch",
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(sessions.len(), 1);
+    let pushes = app.sim.stats().backchannel;
+    assert_eq!(pushes, 1);
+    let page = Page::read(ask(&clerk, NO_ACCOUNT).await).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json()["exists"], false);
+    assert_eq!(
+        page.set_cookies.len(),
+        0,
+        "the session stays as it is: {:?}",
+        page.set_cookies
+    );
+    let page = Page::read(ask(&clerk, "004798765432").await).await;
+    assert_eq!(page.json()["exists"], true);
+
+    let stats = app.sim.stats();
+    assert_eq!(stats.user_exists, 3);
+    assert_eq!(stats.backchannel, pushes, "a question never pushes");
+    assert!(app.sim.requests().iter().all(|r| r.msisdn != NO_ACCOUNT));
+}
+
+/// With `check_user_exists(true)` a start for a number without Vipps asks first and
+/// sends no push: the form comes back with `no_vipps` (in the request's language), and
+/// `api/start` answers 422 `no_vipps`; a number with Vipps starts as always.
+#[tokio::test]
+async fn check_user_exists_sends_no_push_to_a_number_without_vipps() {
+    let app = start_app(|b, _| b.check_user_exists(true)).await;
+    let clerk = browser();
+    let page = Page::read(app.start_form(&clerk, "+47 111 11 111", &[]).await).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(
+        page.body.contains("data-error=\"no_vipps\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("This number has no Vipps"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("value=\"+47 111 11 111\""),
+        "the number stays for correction"
+    );
+
+    let res = clerk
+        .post(app.url("/auth/vipps/api/start"))
+        .header("x-requested-with", "fetch")
+        .header("accept-language", "nb")
+        .json(&serde_json::json!({ "phone": NO_ACCOUNT }))
+        .send()
+        .await
+        .unwrap();
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(page.json()["error"], "no_vipps");
+    assert!(
+        page.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dette nummeret har ikke Vipps"),
+        "{}",
+        page.body
+    );
+    assert_eq!(app.sim.stats().backchannel, 0, "no push");
+    assert!(app.sim.stats().user_exists >= 1);
+
+    let id = app.start_login(&clerk, KARI).await;
+    assert!(!id.is_empty());
+    assert_eq!(app.sim.stats().backchannel, 1);
+}

@@ -648,3 +648,170 @@ async fn live_status_streams_are_capped_per_login() {
     }
     assert!(again.is_some(), "a closed stream gives its slot back");
 }
+
+/// `api/user-exists` is refused exactly as `api/start` is: without the header (with a
+/// session's browser or a bare anonymous client), with another body type, with a body
+/// that is no JSON, and for a bad number; nothing reaches Vipps.
+#[tokio::test]
+async fn user_exists_is_refused_as_api_start_is() {
+    let app = start_app(|b, _| b.user_exists_route(true)).await;
+    let b = browser();
+    let _ = app.csrf(&b).await;
+    let anonymous = reqwest::Client::new();
+    let send = |client: &reqwest::Client, path: &str, header: bool, ty: &str, body: &str| {
+        let mut req = client
+            .post(app.url(path))
+            .header("content-type", ty)
+            .body(body.to_owned());
+        if header {
+            req = req.header("x-requested-with", "fetch");
+        }
+        req.send()
+    };
+    let phone = serde_json::json!({ "phone": KARI }).to_string();
+    let bad_number = serde_json::json!({ "phone": "12 34" }).to_string();
+    let cases: [(&reqwest::Client, bool, &str, &str, u16, &str); 6] = [
+        (&b, false, "application/json", &phone, 403, "csrf"),
+        (&anonymous, false, "application/json", &phone, 403, "csrf"),
+        (
+            &b,
+            true,
+            "text/plain",
+            &phone,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            &b,
+            true,
+            "application/json",
+            "{not json",
+            400,
+            "invalid_json",
+        ),
+        (
+            &b,
+            true,
+            "application/json",
+            &bad_number,
+            400,
+            "invalid_phone_number",
+        ),
+        (
+            &anonymous,
+            true,
+            "application/json",
+            &bad_number,
+            400,
+            "invalid_phone_number",
+        ),
+    ];
+    for (client, header, ty, body, status, error) in cases {
+        let start = Page::read(
+            send(client, "/auth/vipps/api/start", header, ty, body)
+                .await
+                .unwrap(),
+        )
+        .await;
+        let asked = Page::read(
+            send(client, "/auth/vipps/api/user-exists", header, ty, body)
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((start.status, asked.status), (status, status), "{body}");
+        assert_eq!(start.json()["error"], error, "{}", start.body);
+        assert_eq!(
+            asked.json(),
+            start.json(),
+            "the same refusal, word for word"
+        );
+    }
+    assert_eq!(app.sim.stats().user_exists, 0, "nothing may reach Vipps");
+    assert_eq!(app.sim.stats().backchannel, 0);
+}
+
+#[tokio::test]
+async fn user_exists_route_is_off_by_default() {
+    let app = start_app(|b, _| b).await;
+    let res = api_post(
+        &browser(),
+        app.url("/auth/vipps/api/user-exists"),
+        "fetch",
+        Some(serde_json::json!({ "phone": KARI })),
+    )
+    .await;
+    let page = Page::read(res).await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.json()["error"], "not_found");
+    assert_eq!(app.sim.stats().user_exists, 0);
+}
+
+/// Counted per client (here the address a proxy names in `X-Real-IP`): a till over its
+/// limit gets 429 with `Retry-After` and nothing is sent, another till goes on, and the
+/// start limits are the starts' own (the pre-check of a start over the question limit is
+/// skipped, not refused).
+#[tokio::test]
+async fn user_exists_is_rate_limited_per_client() {
+    let app = start_app(|b, _| {
+        b.user_exists_route(true)
+            .check_user_exists(true)
+            .client_ip(vipps_login_tower::ClientIp::Header(
+                http::HeaderName::from_static("x-real-ip"),
+            ))
+            .rate_limits(
+                RateLimits::default()
+                    .user_exists_per_client(Window::new(3, Duration::from_secs(60))),
+            )
+    })
+    .await;
+    let ask = |till: &'static str, phone: &'static str| {
+        let app = &app;
+        async move {
+            let res = browser()
+                .post(app.url("/auth/vipps/api/user-exists"))
+                .header("x-requested-with", "fetch")
+                .header("x-real-ip", till)
+                .json(&serde_json::json!({ "phone": phone }))
+                .send()
+                .await
+                .unwrap();
+            Page::read(res).await
+        }
+    };
+    let till_1 = "192.0.2.1";
+    for phone in [KARI, KARI, NO_ACCOUNT] {
+        assert_eq!(ask(till_1, phone).await.status, 200);
+    }
+    let refused = ask(till_1, OLA).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "rate_limited");
+    let message = refused.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("numbers were checked"), "{message}");
+    let retry: u64 = refused.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry after {retry}");
+    assert_eq!(
+        app.sim.stats().user_exists,
+        2,
+        "nothing sent over the limit"
+    );
+
+    let other = ask("192.0.2.2", OLA).await;
+    assert_eq!(
+        (other.status, other.json()["exists"].as_bool()),
+        (200, Some(true))
+    );
+
+    // Till 1 still starts a login: its pre-check is skipped, the push goes out.
+    let b = browser();
+    let token = app.csrf(&b).await;
+    let res = b
+        .post(app.url("/auth/vipps/start"))
+        .header("x-real-ip", till_1)
+        .form(&[("phone", KARI), ("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.sim.stats().backchannel, 1);
+}

@@ -6,6 +6,8 @@
 //! and approves; the clerk's screen (live, over server-sent events) moves on to the
 //! member page with the customer's name, phone and address. A login hook keeps the club's
 //! member list, so the page says "New member" the first time and "Welcome back" after.
+//! Before any push the layer asks Vipps' user-exists: a number without Vipps gets none,
+//! and the login form says "this number has no Vipps".
 //! "Next customer" logs the desk out and goes straight on to the login form. The pages
 //! speak Norwegian bokmål, Danish, Finnish or English, as the browser asks
 //! (`--language` for browsers that ask for none of them).
@@ -144,8 +146,11 @@ pub async fn app(options: Options) -> Result<App, AppError> {
     let mut builder = start
         .layer_builder(app_name, &options.scopes)?
         .continue_url("/member")
-        .on_login(members.clone());
-    builder = words::name_the_desk(builder, app_key);
+        .on_login(members.clone())
+        // Vipps' user-exists first: a number without Vipps gets no push, and the login
+        // form says so (the desk's words below), with or without JavaScript.
+        .check_user_exists(true);
+    builder = words::desk_words(builder, app_key);
     if let Some(sim) = &start.sim {
         builder = builder.templates(pages::simulator_templates(sim)?);
     }

@@ -121,6 +121,8 @@ async fn member_page(State((pages, prefix)): St, headers: HeaderMap, user: Vipps
         status => if is_new { "new" } else { "returning" },
         name => info.name.clone().unwrap_or_else(|| WORDS.text(lang, "name_not_shared").to_owned()),
         given_name => info.given_name.clone(),
+        // The number of this login (Vipps' verified `phone_number`), never one kept with
+        // the member: members are keyed on `sub`, and a customer may change number.
         phone => info.phone_number.as_deref().map(display_phone),
         email => info.email.clone(),
         birthdate => info.birthdate.clone(),

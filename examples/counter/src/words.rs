@@ -1,17 +1,21 @@
-//! The member page's words in English, Norwegian bokmål, Danish and Finnish.
+//! The desk's words in English, Norwegian bokmål, Danish and Finnish: the member page's,
+//! and the desk's own on the layer's pages.
 
 use example_support::words::Catalog;
 use vipps_login_core::Language;
 use vipps_login_tower::VippsLoginLayerBuilder;
 
-/// The desk's name in every language on the layer's pages (`app_key`: `app_name` or
-/// `app_name_sim`).
-pub(crate) fn name_the_desk(
+/// The desk's words on the layer's pages, in every language: its name (`app_key`:
+/// `app_name` or `app_name_sim`) and what the login form says when Vipps' user-exists
+/// pre-check finds no Vipps behind the number (the layer's text `no_vipps`).
+pub(crate) fn desk_words(
     mut builder: VippsLoginLayerBuilder,
     app_key: &str,
 ) -> VippsLoginLayerBuilder {
     for lang in Language::ALL {
-        builder = builder.text(lang, "app_name", WORDS.text(lang, app_key));
+        builder = builder
+            .text(lang, "app_name", WORDS.text(lang, app_key))
+            .text(lang, "no_vipps", WORDS.text(lang, "no_vipps"));
     }
     builder
 }
@@ -23,6 +27,10 @@ pub(crate) static WORDS: Catalog = Catalog::new(&[
         &[
             ("app_name", "Customer club desk"),
             ("app_name_sim", "Customer club desk · simulator"),
+            (
+                "no_vipps",
+                "This number has no Vipps, so no request was sent. Check the number with the customer, or find the member another way.",
+            ),
             ("member_new", "New member – welcome to the club!"),
             ("welcome_back", "Welcome back!"),
             ("welcome_back_name", "Welcome back, {name}!"),
@@ -48,6 +56,10 @@ pub(crate) static WORDS: Catalog = Catalog::new(&[
         &[
             ("app_name", "Kundeklubbens skranke"),
             ("app_name_sim", "Kundeklubbens skranke · simulator"),
+            (
+                "no_vipps",
+                "Dette nummeret har ikke Vipps, så ingen forespørsel ble sendt. Sjekk nummeret med kunden, eller finn medlemmet på en annen måte.",
+            ),
             ("member_new", "Nytt medlem – velkommen i klubben!"),
             ("welcome_back", "Velkommen tilbake!"),
             ("welcome_back_name", "Velkommen tilbake, {name}!"),
@@ -73,6 +85,10 @@ pub(crate) static WORDS: Catalog = Catalog::new(&[
         &[
             ("app_name", "Kundeklubbens skranke"),
             ("app_name_sim", "Kundeklubbens skranke · simulator"),
+            (
+                "no_vipps",
+                "Dette nummer har ikke MobilePay, så der blev ikke sendt nogen anmodning. Tjek nummeret med kunden, eller find medlemmet på en anden måde.",
+            ),
             ("member_new", "Nyt medlem – velkommen i klubben!"),
             ("welcome_back", "Velkommen tilbage!"),
             ("welcome_back_name", "Velkommen tilbage, {name}!"),
@@ -98,6 +114,10 @@ pub(crate) static WORDS: Catalog = Catalog::new(&[
         &[
             ("app_name", "Kanta-asiakaskerhon tiski"),
             ("app_name_sim", "Kanta-asiakaskerhon tiski · simulaattori"),
+            (
+                "no_vipps",
+                "Tällä numerolla ei ole MobilePayta, joten pyyntöä ei lähetetty. Tarkista numero asiakkaalta tai etsi jäsen muulla tavalla.",
+            ),
             ("member_new", "Uusi jäsen – tervetuloa kerhoon!"),
             ("welcome_back", "Tervetuloa takaisin!"),
             ("welcome_back_name", "Tervetuloa takaisin, {name}!"),

@@ -33,7 +33,8 @@ pub struct CommonOptions {
     /// Starts allowed per phone number in the rate-limit window (layer default 3).
     #[arg(long)]
     pub rate_limit_per_number: Option<u32>,
-    /// Starts allowed per client IP in the rate-limit window (layer default 30).
+    /// Starts allowed per client IP in the rate-limit window (layer default 30); also the
+    /// user-exists questions allowed per client IP (the desk asks one before each start).
     #[arg(long)]
     pub rate_limit_per_ip: Option<u32>,
     /// Length of the rate-limit window for the two limits above, in seconds.
@@ -75,7 +76,9 @@ impl CommonOptions {
             limits = limits.per_number(Window::new(max, window));
         }
         if let Some(max) = self.rate_limit_per_ip {
-            limits = limits.per_client(Window::new(max, window));
+            limits = limits
+                .per_client(Window::new(max, window))
+                .user_exists_per_client(Window::new(max, window));
         }
         if let Some(s) = self.declined_cool_down_secs {
             limits = limits.declined_cool_down(Duration::from_secs(s));

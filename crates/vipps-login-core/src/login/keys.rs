@@ -58,3 +58,8 @@ pub(crate) fn count_client(client_key: &str) -> String {
 pub(crate) fn count_callback(client_key: &str) -> String {
     format!("vipps-login:count:cb:{}", digest(client_key))
 }
+
+/// User-exists questions of a client key.
+pub(crate) fn count_user_exists(client_key: &str) -> String {
+    format!("vipps-login:count:ue:{}", digest(client_key))
+}

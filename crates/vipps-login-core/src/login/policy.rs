@@ -1,6 +1,7 @@
 //! Abuse limits, kept in the [`Store`](crate::Store) so that every instance counts the
 //! same: one waiting login per phone number, starts per number and per client key in a
-//! window, and a cool-down after a push the customer declined or did not answer.
+//! window, a cool-down after a push the customer declined or did not answer, and Vipps'
+//! user-exists questions per client key.
 
 use std::time::{Duration, SystemTime};
 
@@ -35,7 +36,10 @@ impl Window {
 /// login per number, 3 starts per number and 30 per client key (a till, an IP address,
 /// a relying party) per 10 minutes, 60 s after a declined push and 30 s after an
 /// unanswered one. A customer who did not answer most likely did not see the push, so
-/// the clerk may ask again soon; one who declined said no.
+/// the clerk may ask again soon; one who declined said no. Vipps' user-exists pre-check
+/// ([`VippsClient::user_exists_from`](crate::VippsClient::user_exists_from)) answers at
+/// most 30 questions per client key per 10 minutes: it tells whether a number has Vipps
+/// without a push, so unlimited it would let anyone list which numbers do.
 ///
 /// ```
 /// use std::time::Duration;
@@ -52,6 +56,7 @@ pub struct RateLimits {
     pub(crate) per_number: Option<Window>,
     pub(crate) per_client: Option<Window>,
     pub(crate) callbacks_per_client: Option<Window>,
+    pub(crate) user_exists_per_client: Option<Window>,
     pub(crate) declined_cool_down: Duration,
     pub(crate) ignored_cool_down: Duration,
 }
@@ -63,6 +68,7 @@ impl Default for RateLimits {
             per_number: Some(Window::new(3, Duration::from_secs(600))),
             per_client: Some(Window::new(30, Duration::from_secs(600))),
             callbacks_per_client: Some(Window::new(30, Duration::from_secs(600))),
+            user_exists_per_client: Some(Window::new(30, Duration::from_secs(600))),
             declined_cool_down: Duration::from_secs(60),
             ignored_cool_down: Duration::from_secs(30),
         }
@@ -77,6 +83,7 @@ impl RateLimits {
             per_number: None,
             per_client: None,
             callbacks_per_client: None,
+            user_exists_per_client: None,
             declined_cool_down: Duration::ZERO,
             ignored_cool_down: Duration::ZERO,
         }
@@ -99,6 +106,15 @@ impl RateLimits {
     /// a client that tries `state`s or codes from costing store reads without end.
     pub fn callbacks_per_client(mut self, window: Window) -> Self {
         self.callbacks_per_client = Some(window);
+        self
+    }
+
+    /// User-exists questions allowed per client key
+    /// ([`VippsClient::user_exists_from`](crate::VippsClient::user_exists_from); default
+    /// 30 in 10 minutes). Every question counts, also one answered from the cache: the
+    /// limit is on what a client may learn, not only on calls to Vipps.
+    pub fn user_exists_per_client(mut self, window: Window) -> Self {
+        self.user_exists_per_client = Some(window);
         self
     }
 
@@ -126,6 +142,7 @@ impl RateLimits {
             ("per_number", self.per_number),
             ("per_client", self.per_client),
             ("callbacks_per_client", self.callbacks_per_client),
+            ("user_exists_per_client", self.user_exists_per_client),
         ] {
             if let Some(w) = w {
                 if w.max == 0 {
@@ -235,6 +252,18 @@ pub(crate) async fn count_callback(
 ) -> Result<(), Error> {
     if let (Some(w), Some(key)) = (limits.callbacks_per_client, client_key) {
         check_window(store, &keys::count_callback(key), w).await?;
+    }
+    Ok(())
+}
+
+/// Counts a user-exists question from `client_key` against its window.
+pub(crate) async fn count_user_exists(
+    store: &dyn Store,
+    limits: &RateLimits,
+    client_key: Option<&str>,
+) -> Result<(), Error> {
+    if let (Some(w), Some(key)) = (limits.user_exists_per_client, client_key) {
+        check_window(store, &keys::count_user_exists(key), w).await?;
     }
     Ok(())
 }

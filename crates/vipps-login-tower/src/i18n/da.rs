@@ -64,6 +64,8 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("api_csrf", "Headeren X-Requested-With mangler: JSON-API'et tager kun imod anmodninger fra scripts."),
     ("api_media_type", "Send indholdet som application/json."),
     ("api_invalid_json", "Indholdet skal være et JSON-objekt som {\"phone\": \"+45 12 34 56 78\"}."),
+    ("no_vipps", "Dette nummer har ikke MobilePay: der blev ikke sendt nogen login-anmodning. Tjek nummeret, eller identificér kunden på en anden måde."),
+    ("user_exists_rate_limited", "For mange numre er blevet tjekket herfra; vent {seconds} sekunder og prøv igen."),
     ("api_no_route", "Ruten findes ikke."),
     ("api_too_many_streams", "Der er åbnet for mange statussider for dette login; luk de andre faner, og genindlæs."),
     ("api_confirmed", "Bekræftet."),

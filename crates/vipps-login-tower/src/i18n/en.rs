@@ -64,6 +64,8 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("api_csrf", "Missing X-Requested-With header: the JSON API only accepts requests from scripts."),
     ("api_media_type", "Send the body as application/json."),
     ("api_invalid_json", "The body must be a JSON object like {\"phone\": \"+47 123 45 678\"}."),
+    ("no_vipps", "This number has no Vipps: no login request was sent. Check the number, or identify the customer another way."),
+    ("user_exists_rate_limited", "Too many numbers were checked from here; wait {seconds} seconds and try again."),
     ("api_no_route", "There is no such route."),
     ("api_too_many_streams", "Too many live status pages are open for this login; close the other tabs and reload."),
     ("api_confirmed", "Confirmed."),

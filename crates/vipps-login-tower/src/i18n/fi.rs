@@ -64,6 +64,8 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("api_csrf", "X-Requested-With-otsake puuttuu: JSON-rajapinta hyväksyy vain skriptien pyynnöt."),
     ("api_media_type", "Lähetä sisältö muodossa application/json."),
     ("api_invalid_json", "Sisällön on oltava JSON-objekti, esimerkiksi {\"phone\": \"+358 40 123 4567\"}."),
+    ("no_vipps", "Tällä numerolla ei ole MobilePayta: kirjautumispyyntöä ei lähetetty. Tarkista numero tai tunnista asiakas muulla tavalla."),
+    ("user_exists_rate_limited", "Täältä on tarkistettu liian monta numeroa; odota {seconds} sekuntia ja yritä uudelleen."),
     ("api_no_route", "Tällaista reittiä ei ole."),
     ("api_too_many_streams", "Tälle kirjautumiselle on auki liian monta tilasivua; sulje muut välilehdet ja lataa sivu uudelleen."),
     ("api_confirmed", "Vahvistettu."),

@@ -64,6 +64,8 @@ pub(super) const TEXTS: &[(&str, &str)] = &[
     ("api_csrf", "X-Requested-With-headeren mangler: JSON-API-et tar bare imot forespørsler fra skript."),
     ("api_media_type", "Send innholdet som application/json."),
     ("api_invalid_json", "Innholdet må være et JSON-objekt som {\"phone\": \"+47 123 45 678\"}."),
+    ("no_vipps", "Dette nummeret har ikke Vipps: ingen innloggingsforespørsel ble sendt. Sjekk nummeret, eller identifiser kunden på en annen måte."),
+    ("user_exists_rate_limited", "For mange numre er sjekket herfra; vent {seconds} sekunder og prøv igjen."),
     ("api_no_route", "Denne ruten finnes ikke."),
     ("api_too_many_streams", "For mange statussider er åpne for denne innloggingen; lukk de andre fanene og last inn på nytt."),
     ("api_confirmed", "Bekreftet."),

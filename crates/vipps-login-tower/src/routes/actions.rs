@@ -1,7 +1,7 @@
 //! The layer's actions, each one function from a read request to a typed result that
 //! the HTML pages ([`super::html`]) and the JSON API ([`super::json`]) render each in
-//! their own way: who is at the screen, start, check, cancel, log out, and the phone
-//! browser's return.
+//! their own way: who is at the screen, start, the user-exists question, check, cancel,
+//! log out, and the phone browser's return.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use vipps_login_core::LoginView;
 
-use super::flow::{self, StartFailure, StartInput, View};
+use super::flow::{self, StartFailure, StartInput, UserExistsInput, View};
 use super::outcome::Outcome;
 use super::request::{
     Proof, RequestInfo, end_session, form_csrf, has_api_header, load_session, session_cookie,
@@ -72,6 +72,25 @@ pub(super) async fn start(
     let mut session = existing.unwrap_or_else(|| shared.sessions.new_session());
     let result = flow::start(shared, &mut session, input, info).await;
     Start::Tried(Box::new(Tried { session, result }))
+}
+
+/// Vipps' user-exists question for the request (`api/user-exists`), behind exactly the
+/// checks of [`start`]: the session is read (a store that cannot say refuses) and the
+/// proof must hold. A visitor gets no session: only the client's count is stored.
+pub(super) async fn user_exists(
+    shared: &Arc<Shared>,
+    info: &RequestInfo,
+    input: &UserExistsInput,
+    proof: &Proof,
+) -> Result<bool, StartFailure> {
+    let existing = load_session(shared, info)
+        .await
+        .map_err(StartFailure::Outcome)?;
+    if !proof.holds(shared, existing.as_ref(), info) {
+        tracing::info!("user-exists refused: CSRF token missing or wrong");
+        return Err(StartFailure::Outcome(Outcome::csrf()));
+    }
+    flow::user_exists(shared, input, info).await
 }
 
 /// Where login `id` of the request's session stands (an approved one is redeemed).

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderValue;
 use serde::Deserialize;
@@ -33,8 +34,20 @@ pub(super) struct StartInput {
     pub csrf_token: Option<String>,
 }
 
+/// What the JSON API's user-exists question sends.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct UserExistsInput {
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// The code (and text key) of a start the user-exists pre-check stopped.
+pub(super) const NO_VIPPS: &str = "no_vipps";
+
 pub(super) enum StartFailure {
     InvalidPhone(Error),
+    /// Vipps' user-exists pre-check says the number has no Vipps: nothing was sent.
+    NoVipps,
     Outcome(Outcome),
 }
 
@@ -51,6 +64,59 @@ fn client_key(ip: IpAddr) -> String {
             }
         },
     }
+}
+
+/// The request's client address (for the per-client limits), reporting once when
+/// requests carry none.
+fn client_address(shared: &Shared, info: &RequestInfo) -> Option<IpAddr> {
+    let ip = shared.client_ip.get(&info.headers, &info.extensions);
+    if ip.is_none()
+        && !shared
+            .no_client_ip_reported
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            "the per-IP limits cannot apply: requests carry no client address; serve \
+             with axum's into_make_service_with_connect_info (or insert ConnectInfo), or \
+             configure ClientIp::Header behind a proxy"
+        );
+    }
+    ip
+}
+
+/// Vipps' user-exists pre-check for `msisdn`, counted against the user-exists limit of
+/// the request's client key (in the engine, in its store).
+async fn ask_user_exists(
+    shared: &Shared,
+    msisdn: &Msisdn,
+    client: Option<IpAddr>,
+) -> Result<bool, Error> {
+    let key = client.map(client_key);
+    let exists = shared.client.user_exists_from(msisdn, key.as_deref()).await;
+    match &exists {
+        Ok(exists) => tracing::info!(phone = %msisdn.masked(), exists, "user-exists asked"),
+        Err(e) => tracing::info!(phone = %msisdn.masked(), code = e.code(), "user-exists refused"),
+    }
+    exists
+}
+
+/// The JSON API's user-exists question: whether `phone` has Vipps. Nothing is stored
+/// but the client's count; no push is sent.
+pub(super) async fn user_exists(
+    shared: &Shared,
+    input: &UserExistsInput,
+    info: &RequestInfo,
+) -> Result<bool, StartFailure> {
+    let msisdn: Msisdn = input.phone.parse().map_err(StartFailure::InvalidPhone)?;
+    let client = client_address(shared, info);
+    ask_user_exists(shared, &msisdn, client)
+        .await
+        .map_err(|e| match e {
+            Error::RateLimited { retry_after } => StartFailure::Outcome(
+                Outcome::user_exists_limited(retry_after.unwrap_or(Duration::from_secs(60))),
+            ),
+            e => StartFailure::Outcome(Outcome::error(&e)),
+        })
 }
 
 /// The continue-in-browser `redirect_uri`: the public base URL plus `{prefix}/callback`.
@@ -77,17 +143,22 @@ pub(super) async fn start(
 ) -> Result<LoginView, StartFailure> {
     let msisdn: Msisdn = input.phone.parse().map_err(StartFailure::InvalidPhone)?;
     let return_to = input.return_to.as_deref().and_then(safe_return_to);
-    let ip = shared.client_ip.get(&info.headers, &info.extensions);
-    if ip.is_none()
-        && !shared
-            .no_client_ip_reported
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-    {
-        tracing::warn!(
-            "the per-IP start limit cannot apply: requests carry no client address; serve \
-             with axum's into_make_service_with_connect_info (or insert ConnectInfo), or \
-             configure ClientIp::Header behind a proxy"
-        );
+    let ip = client_address(shared, info);
+    // Asked first, when configured: a number without Vipps gets no push and no start is
+    // counted. The check only ever spares a push: when it cannot answer (Vipps down, this
+    // client over its user-exists limit) the start goes on under its own limits, and
+    // Vipps itself refuses a number it does not know.
+    if shared.check_user_exists {
+        match ask_user_exists(shared, &msisdn, ip).await {
+            Ok(true) => {}
+            Ok(false) => return Err(StartFailure::NoVipps),
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "user-exists pre-check skipped; starting anyway"
+                );
+            }
+        }
     }
     let ctx = StartContext {
         msisdn: msisdn.clone(),

@@ -9,7 +9,7 @@ use vipps_login_core::Language;
 use vipps_login_core::clock::unix_secs;
 
 use super::actions::{LoggedOut, Start, Tried, Visit};
-use super::flow::{StartFailure, StartInput, View};
+use super::flow::{NO_VIPPS, StartFailure, StartInput, View};
 use super::outcome::{Countdown, Outcome, status_line};
 use super::request::{RequestInfo, form_csrf, parse_form, session_cookie, with_cookie};
 use crate::response::{redirect, retry_after_secs, security_headers, set_retry_after};
@@ -215,6 +215,14 @@ impl<'a> Html<'a> {
                 &input.phone,
                 return_to.as_deref(),
                 Some((e.code(), self.shared.texts.error(self.lang, &e))),
+            ),
+            // No Vipps behind the number: the form again, so the clerk can check it.
+            Err(StartFailure::NoVipps) => self.login_form(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form_csrf(self.shared, saved, info),
+                &input.phone,
+                return_to.as_deref(),
+                Some((NO_VIPPS, self.text(NO_VIPPS))),
             ),
             // Refused with a wait for this number: the page counts the wait down and
             // offers to send the same request again at zero; "start a new login" stays

@@ -4,12 +4,13 @@
 
 use axum::response::Response;
 use http::{StatusCode, header};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use vipps_login_core::clock::unix_secs;
 use vipps_login_core::{Error, Language};
 
 use super::actions::{LoggedOut, Start, Tried, Visit};
-use super::flow::{StartFailure, StartInput, View};
+use super::flow::{NO_VIPPS, StartFailure, View};
 use super::outcome::{Outcome, status_line};
 use super::request::{Proof, RequestInfo, has_api_header, session_cookie, with_cookie};
 use crate::response::{json_error, json_ok, set_retry_after};
@@ -22,7 +23,7 @@ pub(super) enum Unread {
     NoScriptHeader,
     /// A body that is not `application/json`.
     NotJson,
-    /// A JSON body that is not a start request.
+    /// A JSON body that is not the route's request.
     BadJson,
 }
 
@@ -68,11 +69,11 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// A start: its CSRF header, then its JSON body.
-    pub(super) fn start_input(
+    /// A start or a user-exists question: its CSRF header, then its JSON body.
+    pub(super) fn input<T: DeserializeOwned>(
         info: &RequestInfo,
         body: &[u8],
-    ) -> Result<(Proof, StartInput), Unread> {
+    ) -> Result<(Proof, T), Unread> {
         let proof = Self::script(info)?;
         let is_json = info
             .headers
@@ -143,14 +144,36 @@ impl<'a> Json<'a> {
                     }),
                 )
             }
-            Err(StartFailure::InvalidPhone(e)) => json_error(
-                StatusCode::BAD_REQUEST,
-                e.code(),
-                &s.texts.error(self.lang, &e),
-            ),
-            Err(StartFailure::Outcome(o)) => self.outcome(&o),
+            Err(failure) => self.failure(failure),
         };
         with_cookie(res, session_cookie(s, &session))
+    }
+
+    /// A start or a question that did not get through: 400 for a bad number (nothing is
+    /// sent to Vipps), 422 `no_vipps` when the pre-check found no Vipps, else the outcome.
+    fn failure(&self, failure: StartFailure) -> Response {
+        match failure {
+            StartFailure::InvalidPhone(e) => json_error(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                &self.shared.texts.error(self.lang, &e),
+            ),
+            StartFailure::NoVipps => json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                NO_VIPPS,
+                &self.text(NO_VIPPS),
+            ),
+            StartFailure::Outcome(o) => self.outcome(&o),
+        }
+    }
+
+    /// A user-exists answer: `200 {"exists": bool}`, or why not (as [`started`](Self::started)
+    /// refuses).
+    pub(super) fn user_exists(&self, asked: Result<bool, StartFailure>) -> Response {
+        match asked {
+            Ok(exists) => json_ok(StatusCode::OK, json!({ "exists": exists })),
+            Err(failure) => self.failure(failure),
+        }
     }
 
     /// Where a login stands: `200` while it waits and once it ended (an error answer for

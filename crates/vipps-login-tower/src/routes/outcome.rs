@@ -9,6 +9,7 @@ use vipps_login_core::login::CannotUseVipps;
 use vipps_login_core::{Error, FlowKind, Language, LoginEnd, LoginStatus, SentenceParts};
 
 use crate::i18n::Texts;
+use crate::response::retry_after_secs;
 
 /// A text of an outcome, put into words in the request's language when it is shown.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub(crate) enum Text {
     Error(Error),
     /// Words that come as they are (an app hook's refusal).
     Plain(String),
+    /// A key of the layer's texts with `{seconds}` in it, and the wait to fill in.
+    Waiting(&'static str, Duration),
 }
 
 impl Text {
@@ -27,6 +30,9 @@ impl Text {
             Text::Key(k) => texts.get(lang, k),
             Text::Error(e) => texts.error(lang, e),
             Text::Plain(s) => s.clone(),
+            Text::Waiting(k, wait) => texts
+                .get(lang, k)
+                .replace("{seconds}", &retry_after_secs(*wait).max(1).to_string()),
         }
     }
 
@@ -37,6 +43,7 @@ impl Text {
             Text::Key(k) => SentenceParts::plain(texts.get(lang, k)),
             Text::Error(e) => texts.error_parts(lang, e),
             Text::Plain(s) => SentenceParts::plain(s.clone()),
+            Text::Waiting(..) => SentenceParts::plain(self.say(texts, lang)),
         }
     }
 }
@@ -131,6 +138,20 @@ impl Outcome {
             "too_late_message",
             StatusCode::CONFLICT,
         )
+    }
+
+    /// A user-exists question over the client's limit: 429 with `Retry-After`, in words
+    /// about checking numbers (core's sentence speaks of logins started).
+    pub(crate) fn user_exists_limited(wait: Duration) -> Self {
+        let wait = wait.max(Duration::from_secs(1));
+        let mut o = Self::new(
+            "rate_limited",
+            "rate_limited_heading",
+            Text::Waiting("user_exists_rate_limited", wait),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        o.retry_after = Some(wait);
+        o
     }
 
     pub(crate) fn csrf() -> Self {

@@ -46,6 +46,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     if shared.callback {
         router = router.route(&format!("{p}/callback"), get(callback));
     }
+    // Vipps' user-exists pre-check, only where the app asked for it.
+    if shared.user_exists_route {
+        router = router.route(&format!("{p}/api/user-exists"), post(api_user_exists));
+    }
     if shared.webhook {
         router = router.route(&format!("{p}/webhook"), post(webhook));
     }
@@ -120,11 +124,20 @@ async fn callback(
 
 async fn api_start(State(shared): St, info: RequestInfo, body: Bytes) -> Response {
     let json = Json::new(&shared, &info);
-    let (proof, input) = match Json::start_input(&info, &body) {
+    let (proof, input) = match Json::input(&info, &body) {
         Ok(read) => read,
         Err(why) => return json.unread(why),
     };
     json.started(actions::start(&shared, &info, &input, &proof).await)
+}
+
+async fn api_user_exists(State(shared): St, info: RequestInfo, body: Bytes) -> Response {
+    let json = Json::new(&shared, &info);
+    let (proof, input) = match Json::input(&info, &body) {
+        Ok(read) => read,
+        Err(why) => return json.unread(why),
+    };
+    json.user_exists(actions::user_exists(&shared, &info, &input, &proof).await)
 }
 
 async fn api_status(State(shared): St, info: RequestInfo, Path(id): Path<String>) -> Response {
