@@ -107,7 +107,12 @@ pub const AS_DOCUMENTED_ENV: &str = "VIPPS_SIM_AS_DOCUMENTED";
 
 fn as_documented_from_env() -> bool {
     std::env::var(AS_DOCUMENTED_ENV)
-        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
         .unwrap_or(false)
 }
 

@@ -47,7 +47,13 @@ struct Args {
     /// Play Vipps strictly as documented: no nonce in ID tokens, no state on the phone's
     /// redirect, one token response per continue-in-browser login, plain-text 429s,
     /// e-mail in 1-hour ID tokens, webhook pings late and twice.
-    #[arg(long, env = "VIPPS_SIM_AS_DOCUMENTED")]
+    /// Also from VIPPS_SIM_AS_DOCUMENTED (`1`, `true`, `yes`, `on`), as the library reads it.
+    #[arg(
+        long,
+        env = "VIPPS_SIM_AS_DOCUMENTED",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     as_documented: bool,
     /// With --as-documented: delay of the first webhook ping after the approval, ms.
     #[arg(long, default_value_t = 300)]
