@@ -577,6 +577,46 @@ async fn webhook_route_is_off_by_default_and_refuses_unsigned_pings() {
     assert!(page.json()["error"].is_string());
 }
 
+/// Vipps retries a webhook delivery that is not answered 2xx for up to 7 days, and may
+/// deliver one late and twice: a verified ping for a login that already ended is answered
+/// 204 (nothing to do), every time; only a ping that fails verification is refused.
+#[tokio::test]
+async fn a_late_or_repeated_ping_is_answered_2xx() {
+    let app = start_app(|b, _| b.webhook(true)).await;
+    let clerk = browser();
+    let id = app.start_login(&clerk, KARI).await;
+    let req = app.pending(KARI).await;
+    app.sim.approve(&req.auth_req_id).await.unwrap();
+    let _ = app.wait_until_done(&clerk, &id).await;
+    let url = app.url("/auth/vipps/webhook");
+    let host = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let body = serde_json::to_vec(&serde_json::json!({ "auth_req_id": req.auth_req_id })).unwrap();
+    for _ in 0..2 {
+        let (date, sha, auth) = vipps_login_core::sign_webhook(
+            &vipps_login_core::Secret::new(WEBHOOK_SECRET),
+            url.path(),
+            &host,
+            std::time::SystemTime::now(),
+            &body,
+        );
+        let res = browser()
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .header("x-ms-date", date)
+            .header("x-ms-content-sha256", sha)
+            .header("authorization", auth)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+    }
+}
+
 #[tokio::test]
 async fn pages_carry_security_headers() {
     let app = start_app(|b, _| b).await;

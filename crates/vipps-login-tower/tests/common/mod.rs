@@ -36,10 +36,14 @@ pub fn vipps_client(sim: &SimHandle) -> VippsClient {
         Secret::new(sim.client_secret()),
     )
     .client_auth(ClientAuth::Basic)
+    .webhook_secret(Secret::new(WEBHOOK_SECRET))
     .build()
     .unwrap();
     VippsClient::new(config).unwrap()
 }
+
+/// The webhook secret of the tests' client (pings are signed with it).
+pub const WEBHOOK_SECRET: &str = "tower-tests-webhook-secret";
 
 async fn home(user: Option<VippsUser>) -> String {
     match user {
