@@ -1,5 +1,6 @@
 //! One cache for a remote key set (a JWKS), for every verifier of the workspace: Vipps'
-//! ID tokens here, Keycloak's channel bearer in `vipps-login-keycloak`. Concurrent
+//! ID tokens here, Keycloak's channel bearer in the provider; and under it the one cache
+//! of a fetched document that Vipps' discovery document uses too. Concurrent
 //! readers share one fetch, the lifetime comes from the answer (`Cache-Control`, clamped),
 //! and a token with an unknown `kid` may force a refetch at most once per interval, so
 //! forged `kid`s cannot make us hammer the key server.
@@ -17,12 +18,12 @@ pub struct Fetched<K> {
     pub max_age: Option<Duration>,
 }
 
-struct Cached<K> {
-    value: Arc<K>,
+struct Cached<T> {
+    value: Arc<T>,
     ttl: Duration,
 }
 
-impl<K> Clone for Cached<K> {
+impl<T> Clone for Cached<T> {
     fn clone(&self) -> Self {
         Cached {
             value: self.value.clone(),
@@ -33,9 +34,65 @@ impl<K> Clone for Cached<K> {
 
 struct CachedExpiry;
 
-impl<K> moka::Expiry<(), Cached<K>> for CachedExpiry {
-    fn expire_after_create(&self, _: &(), value: &Cached<K>, _: Instant) -> Option<Duration> {
+impl<T> moka::Expiry<(), Cached<T>> for CachedExpiry {
+    fn expire_after_create(&self, _: &(), value: &Cached<T>, _: Instant) -> Option<Duration> {
         Some(value.ttl)
+    }
+}
+
+/// The shortest and longest a fetched document is kept, whatever its `max-age` says.
+const MIN_TTL: Duration = Duration::from_secs(10);
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// One fetched document (a discovery document, a key set) kept for as long as its answer
+/// allows: concurrent readers share one fetch, a failed fetch is not kept, and the
+/// lifetime is the answer's `max-age` (or the default) clamped to 10 s – 24 h.
+pub(crate) struct CachedDocument<T> {
+    cache: moka::future::Cache<(), Cached<T>>,
+    default_ttl: Duration,
+}
+
+impl<T: Send + Sync + 'static> CachedDocument<T> {
+    pub(crate) fn new(default_ttl: Duration) -> Self {
+        CachedDocument {
+            cache: moka::future::Cache::builder()
+                .max_capacity(1)
+                .expire_after(CachedExpiry)
+                .build(),
+            default_ttl,
+        }
+    }
+
+    /// The document, from the cache or fetched with `fetch` (the value and its answer's
+    /// `max-age`).
+    pub(crate) async fn get<F, Fut, E>(&self, fetch: F) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, Option<Duration>), E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        let default = self.default_ttl;
+        self.cache
+            .try_get_with((), async move {
+                let (value, max_age) = fetch().await?;
+                Ok(Cached {
+                    value: Arc::new(value),
+                    ttl: max_age.unwrap_or(default).clamp(MIN_TTL, MAX_TTL),
+                })
+            })
+            .await
+            .map(|c| c.value)
+            .map_err(|e: Arc<E>| (*e).clone())
+    }
+
+    /// The document kept now, without fetching.
+    async fn current(&self) -> Option<Arc<T>> {
+        self.cache.get(&()).await.map(|c| c.value)
+    }
+
+    /// Forgets the document kept now.
+    async fn invalidate(&self) {
+        self.cache.invalidate(&()).await;
     }
 }
 
@@ -58,10 +115,7 @@ impl<K> moka::Expiry<(), Cached<K>> for CachedExpiry {
 /// # }
 /// ```
 pub struct KeySetCache<K> {
-    cache: moka::future::Cache<(), Cached<K>>,
-    default_ttl: Duration,
-    min_ttl: Duration,
-    max_ttl: Duration,
+    document: CachedDocument<K>,
     refetch_interval: Duration,
     last_forced_refetch: Mutex<Option<Instant>>,
 }
@@ -81,13 +135,7 @@ impl<K: Send + Sync + 'static> KeySetCache<K> {
     #[must_use]
     pub fn new(refetch_interval: Duration) -> Self {
         KeySetCache {
-            cache: moka::future::Cache::builder()
-                .max_capacity(1)
-                .expire_after(CachedExpiry)
-                .build(),
-            default_ttl: Duration::from_secs(3600),
-            min_ttl: Duration::from_secs(10),
-            max_ttl: Duration::from_secs(24 * 3600),
+            document: CachedDocument::new(Duration::from_secs(3600)),
             refetch_interval,
             last_forced_refetch: Mutex::new(None),
         }
@@ -96,7 +144,7 @@ impl<K: Send + Sync + 'static> KeySetCache<K> {
     /// The lifetime of a key set whose answer named no `max-age`.
     #[must_use]
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = ttl;
+        self.document.default_ttl = ttl;
         self
     }
 
@@ -108,18 +156,12 @@ impl<K: Send + Sync + 'static> KeySetCache<K> {
         Fut: Future<Output = Result<Fetched<K>, E>>,
         E: Clone + Send + Sync + 'static,
     {
-        let (min, max, default) = (self.min_ttl, self.max_ttl, self.default_ttl);
-        self.cache
-            .try_get_with((), async move {
+        self.document
+            .get(|| async move {
                 let fetched = fetch().await?;
-                Ok(Cached {
-                    value: Arc::new(fetched.keys),
-                    ttl: fetched.max_age.unwrap_or(default).clamp(min, max),
-                })
+                Ok((fetched.keys, fetched.max_age))
             })
             .await
-            .map(|c| c.value)
-            .map_err(|e: Arc<E>| (*e).clone())
     }
 
     /// After a token named a `kid` that `seen` lacks: the key set refetched, at most once
@@ -135,10 +177,10 @@ impl<K: Send + Sync + 'static> KeySetCache<K> {
         Fut: Future<Output = Result<Fetched<K>, E>>,
         E: Clone + Send + Sync + 'static,
     {
-        if let Some(current) = self.cache.get(&()).await
-            && !Arc::ptr_eq(&current.value, seen)
+        if let Some(current) = self.document.current().await
+            && !Arc::ptr_eq(&current, seen)
         {
-            return Ok(Some(current.value));
+            return Ok(Some(current));
         }
         let allowed = {
             let mut last = self
@@ -158,7 +200,7 @@ impl<K: Send + Sync + 'static> KeySetCache<K> {
             return Ok(None);
         }
         tracing::debug!("unknown key id; refetching the key set");
-        self.cache.invalidate(&()).await;
+        self.document.invalidate().await;
         self.get(fetch).await.map(Some)
     }
 }

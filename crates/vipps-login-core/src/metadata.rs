@@ -1,7 +1,7 @@
 //! Discovery and JWKS, cached in moka with the lifetime Vipps sends in `Cache-Control`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::Error;
 use crate::http::{Http, max_age};
-use crate::key_set_cache::{Fetched, KeySetCache};
+use crate::key_set_cache::{CachedDocument, Fetched, KeySetCache};
 use crate::verify::Jwks;
 use crate::{config::Config, https_url::is_loopback};
 
@@ -52,38 +52,6 @@ pub(crate) struct Endpoints {
     pub user_exists: Option<Url>,
 }
 
-struct Cached<T> {
-    value: Arc<T>,
-    ttl: Duration,
-}
-
-impl<T> Clone for Cached<T> {
-    fn clone(&self) -> Self {
-        Cached {
-            value: self.value.clone(),
-            ttl: self.ttl,
-        }
-    }
-}
-
-struct CachedExpiry;
-
-impl<T> moka::Expiry<(), Cached<T>> for CachedExpiry {
-    fn expire_after_create(&self, _: &(), value: &Cached<T>, _: Instant) -> Option<Duration> {
-        Some(value.ttl)
-    }
-}
-
-fn cache<T: Send + Sync + 'static>() -> moka::future::Cache<(), Cached<T>> {
-    moka::future::Cache::builder()
-        .max_capacity(1)
-        .expire_after(CachedExpiry)
-        .build()
-}
-
-const MIN_TTL: Duration = Duration::from_secs(10);
-const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
-
 pub(crate) struct Metadata {
     http: Http,
     issuer: Url,
@@ -91,8 +59,7 @@ pub(crate) struct Metadata {
     allow_http: bool,
     /// Origins besides the issuer's that discovered endpoints may be on.
     trusted: Vec<url::Origin>,
-    default_ttl: Duration,
-    discovery: moka::future::Cache<(), Cached<Endpoints>>,
+    discovery: CachedDocument<Endpoints>,
     jwks: KeySetCache<Jwks>,
 }
 
@@ -115,17 +82,10 @@ impl Metadata {
                 .iter()
                 .map(Url::origin)
                 .collect(),
-            default_ttl: config.default_metadata_ttl,
-            discovery: cache(),
+            discovery: CachedDocument::new(config.default_metadata_ttl),
             jwks: KeySetCache::new(config.jwks_refetch_interval)
                 .default_ttl(config.default_metadata_ttl),
         })
-    }
-
-    fn ttl(&self, headers: &http::HeaderMap) -> Duration {
-        max_age(headers)
-            .unwrap_or(self.default_ttl)
-            .clamp(MIN_TTL, MAX_TTL)
     }
 
     fn check_endpoint(&self, url: &Url, what: &str) -> Result<(), Error> {
@@ -154,14 +114,10 @@ impl Metadata {
 
     /// The endpoints, from cache or discovery (concurrent callers share one fetch).
     pub(crate) async fn endpoints(&self) -> Result<Arc<Endpoints>, Error> {
-        self.discovery
-            .try_get_with((), self.fetch_discovery())
-            .await
-            .map(|c| c.value)
-            .map_err(|e| (*e).clone())
+        self.discovery.get(|| self.fetch_discovery()).await
     }
 
-    async fn fetch_discovery(&self) -> Result<Cached<Endpoints>, Error> {
+    async fn fetch_discovery(&self) -> Result<(Endpoints, Option<Duration>), Error> {
         tracing::debug!("fetching OpenID discovery");
         let resp = self
             .http
@@ -198,16 +154,16 @@ impl Metadata {
             self.check_endpoint(u, what)?;
         }
         let user_exists = derive_user_exists(&backchannel);
-        Ok(Cached {
-            value: Arc::new(Endpoints {
+        Ok((
+            Endpoints {
                 backchannel,
                 token,
                 userinfo,
                 jwks_uri,
                 user_exists,
-            }),
-            ttl: self.ttl(&resp.headers),
-        })
+            },
+            max_age(&resp.headers),
+        ))
     }
 
     /// The JWKS, from cache or fetched (concurrent callers share one fetch).

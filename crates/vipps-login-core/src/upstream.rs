@@ -17,7 +17,7 @@ use crate::wire::{
     CIBA_GRANT, PollAnswer, REDIRECT_GRANT, Stage, Started, TokenResponse, classify_poll,
     error_from_response, parse_start, parse_tokens,
 };
-use crate::{Error, Identity, Msisdn, TokenError, UserInfo};
+use crate::{Error, Identity, LoginHint, Msisdn, TokenError, UserInfo};
 
 /// Vipps as the engine sees it: discovery and JWKS cached, requests authenticated.
 pub(crate) struct Upstream {
@@ -156,7 +156,7 @@ impl Upstream {
             .user_exists
             .as_ref()
             .ok_or_else(|| Error::Protocol("the user-exists endpoint is unknown".into()))?;
-        let hint = format!("urn:msisdn:{}", msisdn.as_str());
+        let hint = LoginHint::Msisdn(msisdn.clone()).to_wire();
         let resp = self
             .http
             .post_form_authenticated(url, &[("login_hint", &hint)])

@@ -112,13 +112,11 @@ impl Engine {
         .await
     }
 
-    /// The login id a side key names.
+    /// The login a side key names; a key that names none is a link of no login here.
     async fn login_by_key(&self, key: &str) -> Result<LoginId, Error> {
-        self.store()
-            .get(key)
+        self.records
+            .login_named_by(key)
             .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<LoginId>().ok())
             .ok_or(Error::UnknownCallback)
     }
 

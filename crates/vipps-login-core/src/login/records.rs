@@ -16,6 +16,11 @@ use super::view::Transition;
 use crate::error::CoolDownReason;
 use crate::{Clock, Error, LoginId, LoginStatus, Store};
 
+/// The login id a side key's value holds.
+fn login_id_of(value: &[u8]) -> Option<LoginId> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -304,6 +309,12 @@ impl Records {
         Ok(rx)
     }
 
+    /// The login a side key names: the `state` and `auth_req_id` keys and a number's
+    /// pending mark hold a login id. `None` when the key is absent or holds no login id.
+    pub(crate) async fn login_named_by(&self, key: &str) -> Result<Option<LoginId>, Error> {
+        Ok(self.store.get(key).await?.as_deref().and_then(login_id_of))
+    }
+
     /// Marks the number as having the waiting login `id` (one at a time per number, on
     /// every instance). A mark whose login is no longer waiting (its instance died before
     /// lifting it) is cleared and taken.
@@ -323,9 +334,7 @@ impl Records {
             let Some(other) = store.get(&key).await? else {
                 continue;
             };
-            let other_id = std::str::from_utf8(&other)
-                .ok()
-                .and_then(|s| s.parse::<LoginId>().ok());
+            let other_id = login_id_of(&other);
             let waiting = match &other_id {
                 Some(o) => self
                     .load(o)

@@ -13,10 +13,11 @@ use crate::clock::unix_ms;
 use crate::wire::Started;
 use crate::{Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Scope, StartedLogin};
 
-/// How long a decoy's start answer and pace claim to be, when the caller gives none:
-/// Vipps' defaults for a push.
-pub(crate) const DECOY_DEFAULT_EXPIRY: Duration = Duration::from_secs(600);
-pub(crate) const DECOY_DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a push lasts when the request names no `requested_expiry` (Vipps' default):
+/// the number's waiting mark is held that long at most, and a decoy claims it.
+const VIPPS_DEFAULT_EXPIRY: Duration = Duration::from_secs(600);
+/// The poll interval a decoy claims: Vipps' default.
+const DECOY_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// Sends the backchannel authentication request (the push) after every check; see
@@ -58,7 +59,7 @@ impl Engine {
         };
         let id = LoginId::generate();
         let hold =
-            request.requested_expiry.unwrap_or(Duration::from_secs(600)) + Duration::from_secs(30);
+            request.requested_expiry.unwrap_or(VIPPS_DEFAULT_EXPIRY) + Duration::from_secs(30);
         if !number_key.is_empty() {
             self.admit(limits, &number_key, context.client_key_value(), &id, hold)
                 .await
@@ -99,8 +100,8 @@ impl Engine {
                 )?,
             LoginKind::Decoy => Started {
                 auth_req_id: String::new(),
-                expires_in: request.requested_expiry.unwrap_or(DECOY_DEFAULT_EXPIRY),
-                interval: DECOY_DEFAULT_INTERVAL,
+                expires_in: request.requested_expiry.unwrap_or(VIPPS_DEFAULT_EXPIRY),
+                interval: DECOY_INTERVAL,
             },
         };
         let expires_at = self.now() + started.expires_in;

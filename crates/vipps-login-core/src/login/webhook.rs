@@ -7,18 +7,17 @@ use super::engine::Engine;
 use super::keys;
 use super::poller::Command;
 use super::record::Message;
-use crate::{Error, LoginId};
+use crate::Error;
 
 impl Engine {
     /// Wakes the poller of the login whose `auth_req_id` a verified ping names.
     /// [`Error::LoginNotFound`] when no instance follows it (unknown, or finished).
     pub(crate) async fn wake_for_ping(self: &Arc<Self>, auth_req_id: &str) -> Result<(), Error> {
         let store = self.store();
-        let id = store
-            .get(&keys::auth_req(auth_req_id))
+        let id = self
+            .records
+            .login_named_by(&keys::auth_req(auth_req_id))
             .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<LoginId>().ok())
             .ok_or(Error::LoginNotFound)?;
         let waiting = self
             .records
