@@ -184,6 +184,8 @@ impl Error {
                 *retry_after
             }
             Error::CoolingDown { retry_after, .. } => Some(*retry_after),
+            // A full store empties as waiting logins end: minutes, not seconds.
+            Error::Store(StoreError::Full { .. }) => Some(Duration::from_secs(30)),
             Error::Store(_) => Some(Duration::from_secs(5)),
             _ => None,
         }

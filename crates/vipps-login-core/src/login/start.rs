@@ -57,6 +57,10 @@ impl Engine {
             LoginHint::Msisdn(m) => self.number_key(m),
             LoginHint::CustomerToken(_) => String::new(),
         };
+        // A store that could not keep the login refuses it now, before the push.
+        self.store().check_room().await.inspect_err(
+            |e| tracing::warn!(hint = %masked, error = %e, "login start refused: the store is full"),
+        )?;
         let id = LoginId::generate();
         let hold =
             request.requested_expiry.unwrap_or(VIPPS_DEFAULT_EXPIRY) + Duration::from_secs(30);

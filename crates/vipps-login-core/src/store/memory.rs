@@ -1,7 +1,15 @@
-//! [`MemoryStore`], the default in-process [`Store`]: a moka cache with a lifetime per
-//! entry, on the configured [`Clock`].
+//! [`MemoryStore`], the default in-process [`Store`]: a sharded map with a lifetime per
+//! entry, on the configured [`Clock`], that never drops a live entry to make room.
+//!
+//! A store of state is not a cache: a login the engine accepted must still be there at
+//! its first poll. So the store has a capacity (entries), and at capacity it refuses new
+//! logins *before* anything is sent to Vipps ([`Store::check_room`]); what a login
+//! already admitted writes afterwards goes into a headroom above the capacity. Expired
+//! entries are dropped when read and swept when the store runs full.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,39 +24,40 @@ struct Entry {
     value: Arc<[u8]>,
     /// On the store's clock.
     expires_at: SystemTime,
-    /// The lifetime in real time, for eviction.
-    ttl: Duration,
 }
 
-struct EntryExpiry;
-
-impl moka::Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
-        Some(value.ttl)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        value: &Entry,
-        _now: Instant,
-        _current: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
-}
-
+type Shard = HashMap<Box<str>, Entry>;
 type Index = HashMap<String, SystemTime>;
 
+/// Shards of the map: concurrent requests rarely wait for each other's lock.
+const SHARDS: usize = 32;
+
+/// A full store sweeps expired entries at most this often (a sweep reads every entry).
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
 struct MemoryInner {
-    cache: moka::sync::Cache<String, Entry>,
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    /// Entries held (live, or expired and not yet swept), over all shards.
+    entries: AtomicU64,
+    capacity: u64,
+    last_sweep: Mutex<Option<Instant>>,
     indexes: Mutex<HashMap<String, Index>>,
     channels: Mutex<HashMap<String, broadcast::Sender<Notification>>>,
     clock: Arc<dyn Clock>,
 }
 
-/// The default in-process [`Store`]: a moka cache with a lifetime per entry, on the
-/// configured [`Clock`].
+/// The default in-process [`Store`]: a sharded map with a lifetime per entry, on the
+/// configured [`Clock`]. It never evicts a live entry.
+///
+/// Its capacity counts entries: a waiting login holds one (its sealed record) and, with
+/// the per-number limits on (as the layer has them), up to four more (its number's mark
+/// and counters); a staff session one. At capacity, [`check_room`](Store::check_room)
+/// refuses new logins before anything is sent to Vipps ([`StoreError::Full`]: 503 with
+/// `Retry-After` at the layer, `temporarily_unavailable` at the provider); logins already
+/// admitted may write into a headroom of a quarter of the capacity above it, and only
+/// past that is a write of a new key refused. Expired entries are dropped when read and
+/// swept when the store runs full.
 ///
 /// Several [`VippsClient`](crate::VippsClient)s given clones of one `MemoryStore` behave
 /// like instances sharing a store: they see each other's logins, leases and limits.
@@ -60,7 +69,8 @@ pub struct MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.inner.cache.entry_count())
+            .field("entries", &self.inner.entries.load(Ordering::Relaxed))
+            .field("capacity", &self.inner.capacity)
             .finish()
     }
 }
@@ -69,17 +79,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The default bound of [`MemoryStore::new`].
+/// The default capacity of [`MemoryStore::new`], in entries (40,000 to 200,000 waiting
+/// logins, depending on the limits in force).
 pub const DEFAULT_MEMORY_STORE_CAPACITY: u64 = 200_000;
 
 impl MemoryStore {
-    /// A store of at most [`DEFAULT_MEMORY_STORE_CAPACITY`] entries on the system clock.
+    /// A store of [`DEFAULT_MEMORY_STORE_CAPACITY`] entries on the system clock.
     #[must_use]
     pub fn new() -> Self {
         MemoryStore::with_capacity(DEFAULT_MEMORY_STORE_CAPACITY)
     }
 
-    /// A store holding at most `max_entries`; beyond that the least useful entries go first.
+    /// A store refusing new logins once it holds `max_entries` entries (see the type's
+    /// documentation for the headroom above it).
     #[must_use]
     pub fn with_capacity(max_entries: u64) -> Self {
         MemoryStore::with_clock(max_entries, Arc::new(SystemClock))
@@ -90,10 +102,11 @@ impl MemoryStore {
     pub fn with_clock(max_entries: u64, clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
             inner: Arc::new(MemoryInner {
-                cache: moka::sync::Cache::builder()
-                    .max_capacity(max_entries)
-                    .expire_after(EntryExpiry)
-                    .build(),
+                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                hasher: RandomState::new(),
+                entries: AtomicU64::new(0),
+                capacity: max_entries.max(1),
+                last_sweep: Mutex::new(None),
                 indexes: Mutex::new(HashMap::new()),
                 channels: Mutex::new(HashMap::new()),
                 clock,
@@ -101,36 +114,132 @@ impl MemoryStore {
         }
     }
 
-    /// Approximate number of live entries.
+    /// Number of live entries (expired ones are swept first).
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.inner.cache.run_pending_tasks();
-        self.inner.cache.entry_count()
+        self.sweep();
+        self.inner.entries.load(Ordering::Relaxed)
     }
 
-    /// Whether the store is (approximately) empty.
+    /// Whether the store holds no live entry.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The capacity: at this many entries new logins are refused.
+    #[must_use]
+    pub fn capacity(&self) -> u64 {
+        self.inner.capacity
+    }
+
+    /// The most entries ever held: the capacity and its headroom for admitted logins.
+    fn ceiling(&self) -> u64 {
+        self.inner.capacity.saturating_add(self.inner.capacity / 4)
     }
 
     fn now(&self) -> SystemTime {
         self.inner.clock.now()
     }
 
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+        let i = usize::try_from(self.inner.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        lock(&self.inner.shards[i])
+    }
+
+    /// Drops every expired entry (a pass over all of them).
+    fn sweep(&self) {
+        *lock(&self.inner.last_sweep) = Some(Instant::now());
+        let now = self.now();
+        for shard in &*self.inner.shards {
+            let mut shard = lock(shard);
+            let before = shard.len();
+            shard.retain(|_, e| e.expires_at > now);
+            let gone = (before - shard.len()) as u64;
+            self.inner.entries.fetch_sub(gone, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the store holds fewer than `limit` entries, sweeping expired ones first
+    /// (at most every [`SWEEP_EVERY`]) when it seems not to.
+    fn below(&self, limit: u64) -> bool {
+        if self.inner.entries.load(Ordering::Relaxed) < limit {
+            return true;
+        }
+        let due = lock(&self.inner.last_sweep).is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+        if due {
+            self.sweep();
+        }
+        self.inner.entries.load(Ordering::Relaxed) < limit
+    }
+
+    fn full(&self) -> StoreError {
+        StoreError::Full {
+            entries: self.inner.entries.load(Ordering::Relaxed),
+            capacity: self.inner.capacity,
+        }
+    }
+
+    /// Applies `f` to the entry of `key` (`None` when absent or expired) under its shard's
+    /// lock; `f` answers what to leave there. A write of a new key is refused past the
+    /// ceiling.
+    fn update<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(Option<&Entry>) -> (Write, R),
+    ) -> Result<R, StoreError> {
+        // Sweeping takes every shard's lock, so it happens before this key's is held.
+        let ceiling = self.ceiling();
+        self.below(ceiling);
+        let now = self.now();
+        let mut shard = self.shard(key);
+        let held = shard.get(key);
+        let live = held.filter(|e| e.expires_at > now);
+        let present = held.is_some();
+        let (write, result) = f(live);
+        match write {
+            Write::Keep => {}
+            Write::Put(entry) => {
+                if let Some(slot) = shard.get_mut(key) {
+                    *slot = entry;
+                } else if self.inner.entries.load(Ordering::Relaxed) < ceiling {
+                    shard.insert(key.into(), entry);
+                    self.inner.entries.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    return Err(self.full());
+                }
+            }
+            Write::Remove => {
+                if present && shard.remove(key).is_some() {
+                    self.inner.entries.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(result)
+    }
+
     fn entry(&self, value: Vec<u8>, ttl: Duration) -> Entry {
         Entry {
             value: value.into(),
             expires_at: self.now() + ttl,
-            ttl,
         }
     }
 
-    /// The live entry of `key` (expired entries count as absent).
-    fn live(&self, key: &str) -> Option<Entry> {
+    /// The live value of `key` (expired entries count as absent).
+    fn live(&self, key: &str) -> Option<Arc<[u8]>> {
         let now = self.now();
-        self.inner.cache.get(key).filter(|e| e.expires_at > now)
+        self.shard(key)
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value.clone())
     }
+}
+
+/// What [`MemoryStore::update`] leaves under a key.
+enum Write {
+    Keep,
+    Put(Entry),
+    Remove,
 }
 
 impl Default for MemoryStore {
@@ -142,33 +251,24 @@ impl Default for MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.live(key).map(|e| e.value.to_vec()))
+        Ok(self.live(key).map(|v| v.to_vec()))
     }
 
     fn get_ready(&self, key: &str) -> Option<Result<Option<Arc<[u8]>>, StoreError>> {
-        Some(Ok(self.live(key).map(|e| e.value)))
+        Some(Ok(self.live(key)))
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
-        self.inner
-            .cache
-            .insert(key.to_owned(), self.entry(value, ttl));
-        Ok(())
+        let entry = self.entry(value, ttl);
+        self.update(key, |_| (Write::Put(entry), ()))
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.cache.invalidate(key);
-        Ok(())
+        self.update(key, |_| (Write::Remove, ()))
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = self.now();
-        Ok(self
-            .inner
-            .cache
-            .remove(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| e.value.to_vec()))
+        self.update(key, |live| (Write::Remove, live.map(|e| e.value.to_vec())))
     }
 
     async fn insert_if_absent(
@@ -177,20 +277,11 @@ impl Store for MemoryStore {
         value: Vec<u8>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let now = self.now();
         let fresh = self.entry(value, ttl);
-        let mut written = false;
-        self.inner
-            .cache
-            .entry(key.to_owned())
-            .and_compute_with(|current| match current {
-                Some(e) if e.value().expires_at > now => moka::ops::compute::Op::Nop,
-                _ => {
-                    written = true;
-                    moka::ops::compute::Op::Put(fresh)
-                }
-            });
-        Ok(written)
+        self.update(key, |live| match live {
+            Some(_) => (Write::Keep, false),
+            None => (Write::Put(fresh), true),
+        })
     }
 
     async fn compare_and_swap(
@@ -200,56 +291,45 @@ impl Store for MemoryStore {
         new: Option<Vec<u8>>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let now = self.now();
         let replacement = new.map(|v| self.entry(v, ttl));
-        let mut swapped = false;
-        self.inner
-            .cache
-            .entry(key.to_owned())
-            .and_compute_with(|current| match current {
-                Some(e) if e.value().expires_at > now && *e.value().value == *expected => {
-                    swapped = true;
-                    match replacement {
-                        Some(r) => moka::ops::compute::Op::Put(r),
-                        None => moka::ops::compute::Op::Remove,
-                    }
-                }
-                _ => moka::ops::compute::Op::Nop,
-            });
-        Ok(swapped)
+        self.update(key, |live| match live {
+            Some(e) if *e.value == *expected => match replacement {
+                Some(r) => (Write::Put(r), true),
+                None => (Write::Remove, true),
+            },
+            _ => (Write::Keep, false),
+        })
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<(u64, Duration), StoreError> {
         let now = self.now();
-        let mut result = (0, ttl);
-        self.inner
-            .cache
-            .entry(key.to_owned())
-            .and_compute_with(|current| {
-                let (count, expires_at, real_ttl) = match current {
-                    Some(e) if e.value().expires_at > now => {
-                        // Decimal text, as Redis keeps counters.
-                        let current = std::str::from_utf8(&e.value().value)
-                            .ok()
-                            .and_then(|t| t.parse::<u64>().ok())
-                            .unwrap_or(0);
-                        let left = e
-                            .value()
-                            .expires_at
-                            .duration_since(now)
-                            .unwrap_or(Duration::ZERO);
-                        (current + 1, e.value().expires_at, left)
-                    }
-                    _ => (1, now + ttl, ttl),
-                };
-                result = (count, real_ttl);
-                moka::ops::compute::Op::Put(Entry {
-                    value: count.to_string().into_bytes().into(),
-                    expires_at,
-                    ttl: real_ttl,
-                })
-            });
-        Ok(result)
+        self.update(key, |live| {
+            let (count, expires_at) = match live {
+                Some(e) => {
+                    // Decimal text, as Redis keeps counters.
+                    let current = std::str::from_utf8(&e.value)
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    (current + 1, e.expires_at)
+                }
+                None => (1, now + ttl),
+            };
+            let left = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+            let entry = Entry {
+                value: count.to_string().into_bytes().into(),
+                expires_at,
+            };
+            (Write::Put(entry), (count, left))
+        })
+    }
+
+    async fn check_room(&self) -> Result<(), StoreError> {
+        if self.below(self.inner.capacity) {
+            Ok(())
+        } else {
+            Err(self.full())
+        }
     }
 
     async fn index_add(

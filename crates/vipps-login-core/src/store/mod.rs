@@ -54,6 +54,17 @@ pub enum StoreError {
     /// A stored value could not be read back (written by another version, or damaged).
     #[error("a stored value is unreadable ({0})")]
     Corrupt(String),
+    /// The store holds as many entries as it may: new logins are refused before anything
+    /// is sent to Vipps, until logins end or the capacity is raised.
+    #[error(
+        "the in-memory login store is full ({entries} entries, capacity {capacity}): new logins are refused until waiting ones end; raise the capacity (MemoryStore::with_capacity) or share logins in Redis"
+    )]
+    Full {
+        /// Entries held when the write was refused.
+        entries: u64,
+        /// The store's capacity.
+        capacity: u64,
+    },
 }
 
 impl StoreError {
@@ -227,6 +238,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Notification>, StoreError>;
+
+    /// Whether the store can take a new login: refuses with [`StoreError::Full`] when it
+    /// could not promise to keep what the login will write. The engine asks before a
+    /// start is sent to Vipps, so a login is refused up front rather than lost after
+    /// the push. The default answers yes (a store with no fixed bound, such as Redis
+    /// under `maxmemory-policy noeviction`).
+    async fn check_room(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// A login start's limits in one step (see [`Admission`]). The default runs
     /// [`admit_step_by_step`]; a store that can do it in one
