@@ -52,6 +52,11 @@ pub struct CommonOptions {
     /// COOKIE_SECRET. Without it they live in this process only.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Without Redis: how many entries this process keeps (a waiting login holds up to
+    /// five, a staff session one). At capacity new logins are refused before anything is
+    /// sent to Vipps (503 with `Retry-After`); a login already accepted is never dropped.
+    #[arg(long, env = "MEMORY_STORE_CAPACITY", default_value_t = vipps_login_core::DEFAULT_MEMORY_STORE_CAPACITY)]
+    pub memory_store_capacity: u64,
     /// The language of the pages for browsers that ask for none of nb, da, fi, en
     /// (each browser otherwise gets its own).
     #[arg(long, env = "DESK_LANGUAGE", default_value = "en")]

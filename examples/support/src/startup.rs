@@ -435,7 +435,13 @@ async fn client_with_store(
             );
             VippsClient::with_store(config, std::sync::Arc::new(store))?
         }
-        None => VippsClient::new(config)?,
+        None => {
+            let store = vipps_login_core::MemoryStore::with_clock(
+                options.memory_store_capacity,
+                config.clock().clone(),
+            );
+            VippsClient::with_store(config, std::sync::Arc::new(store))?
+        }
     };
     client.start_background();
     Ok(client)
