@@ -21,6 +21,7 @@ use axum::routing::get;
 use http::{Request, header};
 use tower::ServiceExt as _;
 use vipps_login_benches::measure::spread;
+use vipps_login_benches::monitor::{RedisMonitor, Sent};
 use vipps_login_core::{
     ClientAuth, Config, Issuer, LoginContext, LoginRequest, MemoryStore, Msisdn, RateLimits,
     Secret, Store, VippsClient,
@@ -83,6 +84,142 @@ async fn round_trips_per_login(sim: &SimHandle, store: &RedisStore, n: u32) {
     );
 }
 
+/// A finish-in-app login through the layer's JSON API, counted at the server (`MONITOR`):
+/// the start, `pending_checks` status requests while the login waits, then the approval
+/// and status requests until the session is logged in.
+async fn layer_login_round_trips(
+    sim: &SimHandle,
+    store: &RedisStore,
+    monitor: &RedisMonitor,
+    logins: u32,
+) {
+    let client = VippsClient::with_store(config(sim), Arc::new(store.clone())).unwrap();
+    let layer = VippsLoginLayer::builder(client)
+        .cookie_key(cookie::Key::generate())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "home" }))
+        .layer(layer);
+    sim.set_policy(Policy::Manual);
+    // What the instances' background work (heartbeats, take-over scans) sends while
+    // nothing happens, to take out of the figures below.
+    monitor.reset();
+    let quiet = Instant::now();
+    // Two heartbeat ticks of each instance (a third of the 10 s poll lease).
+    tokio::time::sleep(Duration::from_millis(6_800)).await;
+    let background_per_s = monitor.sent().round_trips() as f64 / quiet.elapsed().as_secs_f64();
+    let measured = Instant::now();
+    let pending_checks = 5u32;
+    let (mut total, mut statuses, mut polls) = (0u64, 0u64, 0u64);
+    // The engine polls on its own while the status requests are made: one round trip each.
+    let mut polls_while_checking = 0u64;
+    let mut waiting = Sent::default();
+    let mut whole = Sent::default();
+    for i in 0..logins {
+        let phone = format!("47478{i:05}");
+        let polls_before = sim.stats().token;
+        monitor.reset();
+        let res = app
+            .clone()
+            .oneshot(
+                Request::post("/auth/vipps/api/start")
+                    .header("x-requested-with", "bench")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(format!(r#"{{"phone":"{phone}"}}"#)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let cookie = vipps_login_benches::cookie_of(&res);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let started: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let status_url = started["status_url"].as_str().unwrap().to_owned();
+        let status = |cookie: String| {
+            let app = app.clone();
+            let url = status_url.clone();
+            async move {
+                app.oneshot(
+                    Request::get(&url)
+                        .header(header::COOKIE, cookie)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let started_sent = monitor.sent();
+        let polls_at_checks = sim.stats().token;
+        for _ in 0..pending_checks {
+            assert_eq!(status(cookie.clone()).await.status(), 200);
+        }
+        let after_checks = monitor.sent();
+        add(&mut waiting, &minus(&after_checks, &started_sent));
+        polls_while_checking += sim.stats().token - polls_at_checks;
+        let req = sim
+            .wait_for_pending(&phone, Duration::from_secs(5))
+            .await
+            .unwrap();
+        sim.approve(&req.auth_req_id).await.unwrap();
+        let mut n = pending_checks;
+        loop {
+            n += 1;
+            let res = status(cookie.clone()).await;
+            if res.headers().contains_key(header::SET_COOKIE) {
+                break;
+            }
+            assert!(n < 2_000, "the bench login never completed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sent = monitor.sent();
+        total += sent.round_trips();
+        statuses += u64::from(n);
+        polls += sim.stats().token - polls_before;
+        add(&mut whole, &sent);
+    }
+    let background = background_per_s * measured.elapsed().as_secs_f64();
+    let per_login = (total as f64 - background) / f64::from(logins);
+    let per_status =
+        (waiting.round_trips() - polls_while_checking) as f64 / f64::from(logins * pending_checks);
+    let polls_per_login = polls as f64 / f64::from(logins);
+    let statuses_per_login = statuses as f64 / f64::from(logins);
+    println!(
+        "through the layer's JSON API (redis-server MONITOR, {logins} finish-in-app logins): \
+         {per_login:.2} round trips per login with {polls_per_login:.2} polls and \
+         {statuses_per_login:.2} status requests each, background work ({background_per_s:.2} \
+         round trips/s while idle) taken out; a status request while waiting: \
+         {per_status:.2} round trips; so {:.2} + 1 per poll + {per_status:.2} per status request; \
+         commands per login (background included): {}",
+        per_login - polls_per_login - per_status * statuses_per_login,
+        whole
+            .by_command
+            .iter()
+            .map(|(c, k)| format!("{c} {:.2}", *k as f64 / f64::from(logins)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+fn minus(a: &Sent, b: &Sent) -> Sent {
+    let mut out = a.clone();
+    for (c, n) in &b.by_command {
+        if let Some(v) = out.by_command.get_mut(c) {
+            *v -= n;
+        }
+    }
+    out
+}
+
+fn add(into: &mut Sent, more: &Sent) {
+    for (c, n) in &more.by_command {
+        *into.by_command.entry(c.clone()).or_default() += n;
+    }
+}
+
 async fn logged_in_app(sim: &SimHandle, store: Arc<dyn Store>) -> (Router, String) {
     let client = VippsClient::with_store(config(sim), store).unwrap();
     let layer = VippsLoginLayer::builder(client)
@@ -141,6 +278,9 @@ async fn main() {
         after: Duration::from_millis(350),
     });
     round_trips_per_login(&sim, &store, logins).await;
+    let monitor = RedisMonitor::start(redis.port());
+    layer_login_round_trips(&sim, &store, &monitor, logins.min(20)).await;
+    monitor.finish();
 
     sim.set_policy(Policy::AutoApprove {
         after: Duration::from_millis(10),

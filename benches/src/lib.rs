@@ -13,6 +13,7 @@
 //! and neither `vipps-login-core` nor `vipps-login-tower` depends on the simulator.
 
 pub mod measure;
+pub mod monitor;
 
 use axum::Router;
 use axum::body::Body;

@@ -254,6 +254,12 @@ impl Redis {
         panic!("could not start a redis-server for the multi-instance tests: {last}");
     }
 
+    /// The loopback port it listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis://127.0.0.1:{port}`.
     #[must_use]
     pub fn url(&self) -> String {

@@ -190,7 +190,24 @@ impl VippsClient {
             .load(id)
             .await?
             .ok_or(Error::LoginNotFound)?;
-        Ok(loaded.record.view(id))
+        Ok(loaded.view(id))
+    }
+
+    /// The login and the value stored under `other_key` (a front end's session, say),
+    /// read in one store round trip where the store can
+    /// ([`Store::get_many`](crate::Store::get_many)): a status
+    /// request that must check both costs one round trip, not two.
+    ///
+    /// The login is [`Error::LoginNotFound`] when there is none; the outer error is the
+    /// store's.
+    pub async fn login_with(
+        &self,
+        id: &LoginId,
+        other_key: &str,
+    ) -> Result<(Result<LoginView, Error>, Option<Vec<u8>>), Error> {
+        let (loaded, other) = self.engine.records.load_with(id, other_key).await?;
+        let login = loaded.map(|l| l.view(id)).ok_or(Error::LoginNotFound);
+        Ok((login, other))
     }
 
     /// A receiver that sees every change of the login's state, wherever it happens.
@@ -221,13 +238,22 @@ impl VippsClient {
     /// [`Error::AlreadyCompleted`]. `owner` must be the [`LoginContext`] owner the login
     /// was started with ([`Error::LoginNotFound`] otherwise).
     pub async fn redeem(&self, id: &LoginId, owner: &str) -> Result<Arc<Identity>, Error> {
-        Ok(self.engine.redeem(id, owner).await?.identity)
+        Ok(self.engine.redeem(id, owner, None).await?.identity)
     }
 
     /// [`redeem`](Self::redeem), with the number the login was started for (for its
     /// owner only, as the owner is who redeems).
     pub async fn redeem_login(&self, id: &LoginId, owner: &str) -> Result<Redeemed, Error> {
-        self.engine.redeem(id, owner).await
+        self.engine.redeem(id, owner, None).await
+    }
+
+    /// [`redeem_login`](Self::redeem_login) for a login the caller has just read
+    /// ([`login`](Self::login), [`login_with`](Self::login_with)): the redemption starts
+    /// from the record as read instead of reading it again (if it changed since, the
+    /// store's compare-and-swap notices and it is read afresh).
+    pub async fn redeem_read(&self, view: &LoginView, owner: &str) -> Result<Redeemed, Error> {
+        let read_as = view.read_as.as_ref().map(|r| r.0.to_vec());
+        self.engine.redeem(&view.id, owner, read_as).await
     }
 
     /// Cancels a waiting login: it stops being polled and waiters get

@@ -29,6 +29,8 @@ macro_rules! on_the_memory_store {
 
 on_the_memory_store!(
     values_set_get_remove,
+    get_many_reads_in_order,
+    set_and_remove_moves_a_value,
     values_are_bytes,
     values_expire,
     set_replaces_the_lifetime,

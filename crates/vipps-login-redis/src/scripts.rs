@@ -48,6 +48,20 @@ return 1
     )
 });
 
+/// `KEYS[1]` the new key, `KEYS[2]` the old one; `ARGV[1]` the value, `ARGV[2]` its
+/// lifetime in ms. The new key is written before the old one goes, in one step.
+pub(crate) static SET_AND_REMOVE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if KEYS[2] ~= KEYS[1] then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+",
+    )
+});
+
 /// `KEYS[1]` the counter; `ARGV[1]` its lifetime in ms when created. Returns
 /// `{count, remaining ms}`. The lifetime is set only when the counter has none (as
 /// `PEXPIRE … NX` would, which needs Redis 7), so later increments never extend it.

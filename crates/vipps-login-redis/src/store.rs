@@ -201,6 +201,35 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        self.query(&cmd, Repeat::Read).await
+    }
+
+    async fn set_and_remove(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        old: &str,
+    ) -> Result<(), StoreError> {
+        let ms = num(ttl_ms(ttl));
+        self.eval_keys::<i64>(
+            &scripts::SET_AND_REMOVE,
+            &[&self.key(key), &self.key(old)],
+            &[value.as_slice(), &ms],
+            Repeat::Never,
+        )
+        .await
+        .map(drop)
+    }
+
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key))

@@ -52,6 +52,9 @@ pub(crate) struct Session {
     pub data: SessionData,
     /// True when the browser does not hold this id yet (a `Set-Cookie` is due).
     pub is_new: bool,
+    /// The id this session was rotated away from: [`Sessions::save`] deletes it in the
+    /// same step as it writes the new one.
+    pub replaces: Option<String>,
 }
 
 /// Session handling shared by the layer's routes and its pass-through path.
@@ -152,17 +155,20 @@ impl Sessions {
         let Some(id) = self.id_from_headers(headers) else {
             return Ok(None);
         };
-        let Some(bytes) = self.store.get(&store_key(&id)).await? else {
-            return Ok(None);
-        };
-        let Some(data) = self.decode(&id, &bytes) else {
-            return Ok(None);
-        };
-        Ok((data.expires > self.now()).then_some(Session {
+        let bytes = self.store.get(&store_key(&id)).await?;
+        Ok(self.session_from(id, bytes.as_deref()))
+    }
+
+    /// The session `id` from its stored bytes (read by the caller, perhaps together with
+    /// something else), if they open and it has not ended.
+    pub(crate) fn session_from(&self, id: String, bytes: Option<&[u8]>) -> Option<Session> {
+        let data = self.decode(&id, bytes?)?;
+        (data.expires > self.now()).then_some(Session {
             id,
             data,
             is_new: false,
-        }))
+            replaces: None,
+        })
     }
 
     /// The session data sealed under `id`'s key; `None` when it does not open or parse
@@ -187,19 +193,27 @@ impl Sessions {
                 user: None,
             },
             is_new: true,
+            replaces: None,
         }
     }
 
-    /// Saves the session for the rest of its lifetime.
+    /// Saves the session for the rest of its lifetime (deleting the id it was rotated
+    /// away from in the same step).
     pub(crate) async fn save(&self, session: &Session) -> Result<(), Error> {
         let left = session.data.expires.saturating_sub(self.now()).max(1);
         let plain = serde_json::to_vec(&session.data)
             .map_err(|_| Error::Store("a session could not be serialized".into()))?;
         let key = store_key(&session.id);
         let sealed = self.sealer.seal(&key, &plain)?;
-        self.store
-            .set(&key, sealed, Duration::from_secs(left))
-            .await?;
+        let ttl = Duration::from_secs(left);
+        match &session.replaces {
+            Some(old) => {
+                self.store
+                    .set_and_remove(&key, sealed, ttl, &store_key(old))
+                    .await?;
+            }
+            None => self.store.set(&key, sealed, ttl).await?,
+        }
         Ok(())
     }
 
@@ -212,11 +226,12 @@ impl Sessions {
         }
     }
 
-    /// Rotates `session` to a fresh id and CSRF token: the old id is deleted and the new one
-    /// must be sent with [`Sessions::set_cookie`].
-    pub(crate) async fn rotate(&self, session: &mut Session) {
+    /// Rotates `session` to a fresh id and CSRF token: the old id is deleted when the new
+    /// one is saved ([`Sessions::save`], which must follow), and the new one must be sent
+    /// with [`Sessions::set_cookie`].
+    pub(crate) fn rotate(&self, session: &mut Session) {
         if !session.is_new {
-            self.remove(&session.id).await;
+            session.replaces = Some(std::mem::take(&mut session.id));
         }
         session.id = random_token();
         session.data.csrf = random_token();

@@ -50,7 +50,7 @@ async fn run(weak: Weak<Engine>, tick: Duration) {
                 let Some(inner) = weak.upgrade() else { break };
                 match msg {
                     Some(Ok(bytes)) => on_message(&inner, &bytes).await,
-                    Some(Err(RecvError::Lagged(_))) => inner.records.refresh_all().await,
+                    Some(Err(RecvError::Lagged(_))) => caught_up(&inner).await,
                     Some(Err(RecvError::Closed)) | None => events = None,
                 }
             }
@@ -62,7 +62,7 @@ async fn run(weak: Weak<Engine>, tick: Duration) {
                         Ok(rx) => {
                             events = Some(rx);
                             // Anything announced while not subscribed is read now.
-                            inner.records.refresh_all().await;
+                            caught_up(&inner).await;
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot follow other instances yet"),
                     }
@@ -76,9 +76,17 @@ async fn run(weak: Weak<Engine>, tick: Duration) {
     tracing::debug!("instance background task stopped");
 }
 
+/// After notifications may have been missed (not yet subscribed, a reconnect, a
+/// subscriber that fell behind): waiters re-read their logins, and every login polled
+/// here is polled as soon as its interval allows, in case a webhook's wake-up was lost.
+async fn caught_up(inner: &Arc<Engine>) {
+    inner.records.refresh_all().await;
+    inner.send(Command::WakeAll);
+}
+
 async fn on_message(inner: &Arc<Engine>, bytes: &Notification) {
     if bytes.is_empty() {
-        inner.records.refresh_all().await;
+        caught_up(inner).await;
         return;
     }
     match serde_json::from_slice::<Message>(bytes) {

@@ -21,9 +21,18 @@ pub struct Redeemed {
 }
 
 impl Engine {
-    /// Hands out an approved (or exchanged) login's result exactly once, to its owner.
-    pub(crate) async fn redeem(&self, id: &LoginId, owner: &str) -> Result<Redeemed, Error> {
-        let loaded = self.records.load(id).await?.ok_or(Error::LoginNotFound)?;
+    /// Hands out an approved (or exchanged) login's result exactly once, to its owner;
+    /// from the sealed record as the caller read it, when it did.
+    pub(crate) async fn redeem(
+        &self,
+        id: &LoginId,
+        owner: &str,
+        read_as: Option<Vec<u8>>,
+    ) -> Result<Redeemed, Error> {
+        let loaded = match read_as {
+            Some(bytes) => self.records.open_read(id, bytes)?,
+            None => self.records.load(id).await?.ok_or(Error::LoginNotFound)?,
+        };
         if loaded.record.context.owner() != owner {
             return Err(Error::LoginNotFound);
         }

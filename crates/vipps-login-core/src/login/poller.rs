@@ -33,6 +33,9 @@ pub(crate) enum Command {
     Wake {
         id: LoginId,
     },
+    /// Every login polled here, as [`Command::Wake`] each: a wake-up may have been missed
+    /// (notifications lost, or sent before this instance listened).
+    WakeAll,
     Cancel {
         id: LoginId,
     },
@@ -195,6 +198,17 @@ impl<T: Polled> Poller<T> {
                 } else {
                     let at = earliest(e, Instant::now());
                     Self::schedule(&mut self.queue, &id, e, at);
+                }
+            }
+            Command::WakeAll => {
+                let now = Instant::now();
+                for (id, e) in &mut self.entries {
+                    if e.in_flight {
+                        e.wake = true;
+                    } else {
+                        let at = earliest(e, now);
+                        Self::schedule(&mut self.queue, id, e, at);
+                    }
                 }
             }
             Command::Cancel { id } => {

@@ -71,6 +71,7 @@ impl LoginRecord {
             masked_hint: self.masked_hint.clone(),
             expires_at: self.expires_at(),
             number: self.started_number(),
+            read_as: None,
         }
     }
 }
@@ -79,6 +80,15 @@ impl LoginRecord {
 pub(crate) struct Loaded {
     pub bytes: Vec<u8>,
     pub record: LoginRecord,
+}
+
+impl Loaded {
+    /// The view of the record, remembering the bytes it was read as.
+    pub(crate) fn view(&self, id: &LoginId) -> LoginView {
+        let mut view = self.record.view(id);
+        view.read_as = Some(super::view::ReadAs(self.bytes.as_slice().into()));
+        view
+    }
 }
 
 /// What instances tell each other through the store's notifications.

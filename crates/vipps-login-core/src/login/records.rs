@@ -64,10 +64,33 @@ impl Records {
         let Some(bytes) = self.store.get(&key).await? else {
             return Ok(None);
         };
-        let plain = self.sealer.open(&key, &bytes)?;
+        self.open(&key, bytes).map(Some)
+    }
+
+    /// [`load`](Self::load) and the value under `other_key`, in one store round trip
+    /// where the store can.
+    pub(crate) async fn load_with(
+        &self,
+        id: &LoginId,
+        other_key: &str,
+    ) -> Result<(Option<Loaded>, Option<Vec<u8>>), Error> {
+        let key = keys::login(id);
+        let mut values = self.store.get_many(&[&key, other_key]).await?.into_iter();
+        let (login, other) = (values.next().flatten(), values.next().flatten());
+        let loaded = login.map(|bytes| self.open(&key, bytes)).transpose()?;
+        Ok((loaded, other))
+    }
+
+    /// A record from the bytes a caller read it as (they must open under its key).
+    pub(crate) fn open_read(&self, id: &LoginId, bytes: Vec<u8>) -> Result<Loaded, Error> {
+        self.open(&keys::login(id), bytes)
+    }
+
+    fn open(&self, key: &str, bytes: Vec<u8>) -> Result<Loaded, Error> {
+        let plain = self.sealer.open(key, &bytes)?;
         let record = serde_json::from_slice(&plain)
             .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
-        Ok(Some(Loaded { bytes, record }))
+        Ok(Loaded { bytes, record })
     }
 
     /// How long a record in this state is kept.

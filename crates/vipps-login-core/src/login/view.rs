@@ -130,6 +130,19 @@ pub struct LoginView {
     pub expires_at: SystemTime,
     /// The number the login was started for (none for a customer-token login).
     pub(crate) number: Option<Msisdn>,
+    /// The sealed record this view was read from: redeeming it starts from these bytes
+    /// instead of reading them again (a compare-and-swap notices if they changed).
+    pub(crate) read_as: Option<ReadAs>,
+}
+
+/// The sealed bytes a [`LoginView`] was read from (never shown: they are sealed anyway).
+#[derive(Clone)]
+pub(crate) struct ReadAs(pub(crate) std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for ReadAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<sealed record, {} bytes>", self.0.len())
+    }
 }
 
 impl LoginView {

@@ -71,6 +71,8 @@ pub fn cases() -> Vec<Case> {
     }
     vec![
         case!(values_set_get_remove),
+        case!(get_many_reads_in_order),
+        case!(set_and_remove_moves_a_value),
         case!(values_are_bytes),
         case!(values_expire),
         case!(set_replaces_the_lifetime),
@@ -107,6 +109,49 @@ pub async fn values_set_get_remove(s: Arc<dyn Store>) {
     s.remove("k").await.unwrap();
     assert_eq!(s.get("k").await.unwrap(), None);
     s.remove("k").await.unwrap(); // absent: no error
+}
+
+/// `get_many` answers each key in the order asked, absent and expired ones as `None`.
+pub async fn get_many_reads_in_order(s: Arc<dyn Store>) {
+    assert_eq!(
+        s.get_many(&[]).await.unwrap(),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    s.set("a", b"one".to_vec(), MINUTE).await.unwrap();
+    s.set("c", b"three".to_vec(), MINUTE).await.unwrap();
+    s.set("gone", b"x".to_vec(), SHORT).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(
+        s.get_many(&["c", "b", "a", "gone", "a"]).await.unwrap(),
+        vec![
+            Some(b"three".to_vec()),
+            None,
+            Some(b"one".to_vec()),
+            None,
+            Some(b"one".to_vec())
+        ]
+    );
+}
+
+/// `set_and_remove` writes the new key with its lifetime and deletes the old one (an
+/// absent old key too, without error).
+pub async fn set_and_remove_moves_a_value(s: Arc<dyn Store>) {
+    s.set("old", b"v1".to_vec(), MINUTE).await.unwrap();
+    s.set_and_remove("new", b"v2".to_vec(), SHORT, "old")
+        .await
+        .unwrap();
+    assert_eq!(s.get("old").await.unwrap(), None);
+    assert_eq!(s.get("new").await.unwrap(), Some(b"v2".to_vec()));
+    s.set_and_remove("other", b"v3".to_vec(), MINUTE, "absent")
+        .await
+        .unwrap();
+    assert_eq!(s.get("other").await.unwrap(), Some(b"v3".to_vec()));
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(
+        s.get("new").await.unwrap(),
+        None,
+        "the new key has its lifetime"
+    );
 }
 
 /// Values are any bytes, the empty value included (which is a value, not an absence).

@@ -239,6 +239,31 @@ pub trait Store: Send + Sync + 'static {
         channel: &str,
     ) -> Result<broadcast::Receiver<Notification>, StoreError>;
 
+    /// The values of `keys`, in their order (`None` for an absent one), in one round trip
+    /// where the backend can (a front end reads its session and a login together). The
+    /// default reads them one by one.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Writes `key` and then deletes `old`, in one round trip where the backend can (a
+    /// session moving to a fresh id). A reader never finds neither. The default sets,
+    /// then removes.
+    async fn set_and_remove(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        old: &str,
+    ) -> Result<(), StoreError> {
+        self.set(key, value, ttl).await?;
+        self.remove(old).await
+    }
+
     /// Whether the store can take a new login: refuses with [`StoreError::Full`] when it
     /// could not promise to keep what the login will write. The engine asks before a
     /// start is sent to Vipps, so a login is refused up front rather than lost after

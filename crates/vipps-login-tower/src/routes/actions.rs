@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
-use vipps_login_core::LoginView;
+use vipps_login_core::{LoginId, StartedLogin};
 
 use super::flow::{self, StartFailure, StartInput, UserExistsInput, View};
 use super::outcome::Outcome;
@@ -16,7 +16,7 @@ use super::request::{
 };
 use crate::csrf::tokens_match;
 use crate::return_to::safe_return_to;
-use crate::session::Session;
+use crate::session::{self, Session};
 use crate::shared::Shared;
 
 /// Who is at the screen: the session (if any), and the CSRF token the next form carries.
@@ -51,7 +51,7 @@ pub(super) enum Start {
 /// A start tried in `session` (a new one is saved only once its login started).
 pub(super) struct Tried {
     pub session: Session,
-    pub result: Result<LoginView, StartFailure>,
+    pub result: Result<StartedLogin, StartFailure>,
 }
 
 /// Starts a login for the request's session (a new session for a visitor).
@@ -93,12 +93,41 @@ pub(super) async fn user_exists(
     flow::user_exists(shared, input, info).await
 }
 
-/// Where login `id` of the request's session stands (an approved one is redeemed).
+/// Where login `id` of the request's session stands (an approved one is redeemed). The
+/// session and the login are read together, in one store round trip where the store
+/// can: a till asks this every second or two for each waiting login.
 pub(super) async fn check(shared: &Arc<Shared>, info: &RequestInfo, id: &str) -> View {
-    match load_session(shared, info).await {
-        Ok(Some(mut session)) => flow::check(shared, &mut session, id).await,
-        Ok(None) => View::Done(Outcome::not_found()),
-        Err(o) => View::Done(o),
+    let (Some(session_id), Ok(login_id)) = (
+        shared.sessions.id_from_headers(&info.headers),
+        id.parse::<LoginId>(),
+    ) else {
+        // No session to own it, or no login by that name: the session alone says the rest.
+        return match load_session(shared, info).await {
+            Ok(Some(mut session)) => flow::check(shared, &mut session, id, Ok(None)).await,
+            Ok(None) => View::Done(Outcome::not_found()),
+            Err(o) => View::Done(o),
+        };
+    };
+    let read = shared
+        .client
+        .login_with(&login_id, &session::store_key(&session_id))
+        .await;
+    let (login, session_bytes) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::error!(error = %e, "session and login store read failed");
+            return View::Done(Outcome::error(&e));
+        }
+    };
+    match shared
+        .sessions
+        .session_from(session_id, session_bytes.as_deref())
+    {
+        Some(mut session) => {
+            let owned = flow::owned_by(login, &session.data.owner);
+            flow::check(shared, &mut session, id, owned).await
+        }
+        None => View::Done(Outcome::not_found()),
     }
 }
 

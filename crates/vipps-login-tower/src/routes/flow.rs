@@ -10,7 +10,7 @@ use http::HeaderValue;
 use serde::Deserialize;
 use vipps_login_core::{
     BindingMessage, Error, Flow, FlowKind, LoginContext, LoginEnd, LoginHint, LoginId,
-    LoginRequest, LoginView, Msisdn,
+    LoginRequest, LoginView, Msisdn, StartedLogin,
 };
 
 use super::outcome::Outcome;
@@ -140,7 +140,7 @@ pub(super) async fn start(
     session: &mut Session,
     input: &StartInput,
     info: &RequestInfo,
-) -> Result<LoginView, StartFailure> {
+) -> Result<StartedLogin, StartFailure> {
     let msisdn: Msisdn = input.phone.parse().map_err(StartFailure::InvalidPhone)?;
     let return_to = input.return_to.as_deref().and_then(safe_return_to);
     let ip = client_address(shared, info);
@@ -214,11 +214,7 @@ pub(super) async fn start(
             .map_err(StartFailure::Outcome)?;
     }
     tracing::info!(phone = %msisdn.masked(), login_id = %started.id, flow = ?flow, "login started");
-    shared
-        .client
-        .login(&started.id)
-        .await
-        .map_err(|e| StartFailure::Outcome(Outcome::error(&e)))
+    Ok(started)
 }
 
 /// Where a session's login stands, as the waiting page and the status API show it.
@@ -250,7 +246,15 @@ pub(super) async fn own_login(
     let Ok(login_id) = id.parse::<LoginId>() else {
         return Ok(None);
     };
-    match shared.client.login(&login_id).await {
+    owned_by(shared.client.login(&login_id).await, owner)
+}
+
+/// A login as read, if it is `owner`'s (`None` when it is someone else's, or unknown).
+pub(super) fn owned_by(
+    read: Result<LoginView, Error>,
+    owner: &str,
+) -> Result<Option<LoginView>, Error> {
+    match read {
         Ok(view) if view.context.owner() == owner => Ok(Some(view)),
         Ok(_) | Err(Error::LoginNotFound) => Ok(None),
         Err(e) => Err(e),
@@ -276,10 +280,16 @@ fn logged_in_with(shared: &Shared, session: &Session, id: &str) -> Option<View> 
     ))
 }
 
-/// Checks a login of `session`; an approved one is redeemed here, once, and the session
-/// logged in (or the replaced completion step runs).
-pub(super) async fn check(shared: &Arc<Shared>, session: &mut Session, id: &str) -> View {
-    let view = match own_login(shared, &session.data.owner, id).await {
+/// Checks login `id` of `session`, as read for it (by [`own_login`] or [`owned_by`]); an
+/// approved one is redeemed here, once, and the session logged in (or the replaced
+/// completion step runs).
+pub(super) async fn check(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    id: &str,
+    read: Result<Option<LoginView>, Error>,
+) -> View {
+    let view = match read {
         Ok(Some(view)) => view,
         Ok(None) => {
             return logged_in_with(shared, session, id)
@@ -321,7 +331,7 @@ fn ended(end: &LoginEnd, flow: FlowKind) -> Outcome {
 
 async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginView) -> View {
     let id = view.id.clone();
-    let redeemed = match shared.client.redeem_login(&id, &session.data.owner).await {
+    let redeemed = match shared.client.redeem_read(&view, &session.data.owner).await {
         Ok(redeemed) => redeemed,
         Err(Error::AlreadyCompleted) => {
             return logged_in_with(shared, session, id.as_str())
@@ -360,7 +370,7 @@ async fn redeem_here(shared: &Arc<Shared>, session: &mut Session, view: LoginVie
         id_token_claims: identity.id_token_claims.clone(),
         userinfo: identity.userinfo.clone(),
     };
-    shared.sessions.rotate(session).await;
+    shared.sessions.rotate(session);
     session.data.user = Some(user.clone());
     if let Err(o) = save_session(shared, session).await {
         return View::Done(o);
