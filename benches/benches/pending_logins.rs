@@ -1,7 +1,10 @@
 //! Many concurrent pending logins through the one shared poller, against the in-process
-//! simulator. A plain program (no criterion): `cargo bench -p vipps-login-benches --bench
-//! pending_logins`. `PENDING_LOGINS` sets how many (default 100 000),
-//! `PENDING_INTERVAL_MS` the polling interval the simulator hands out (default 15 000).
+//! simulator, on each store: the in-process `MemoryStore` (sized for them:
+//! `MemoryStore::with_capacity`) and a real `redis-server` of its own. A plain program (no
+//! criterion): `cargo bench -p vipps-login-benches --bench pending_logins`.
+//! `PENDING_LOGINS` sets how many (default 250 000), `PENDING_INTERVAL_MS` the polling
+//! interval the simulator hands out (default 60 000), `PENDING_STORES` which stores
+//! (default `memory,redis`). On Redis it also reports `used_memory` per pending login.
 //!
 //! Phases:
 //! 1. Start N logins (distinct numbers, `auto_users`), paced evenly over one interval (as
@@ -22,10 +25,10 @@
 //! child process that only fills an in-process simulator with N requests (raw HTTP, no
 //! client) and reports that growth.
 //!
-//! Why 15 s and not Vipps' 5 s: this machine has 2 cores shared by the simulator, the
-//! client and the benchmark. 100 000 logins at 5 s are 20 000 polls/s, which saturates
-//! both cores (the simulator's half included), so the lateness measured would be CPU
-//! queueing, not scheduling. 15 s is ~6 700 polls/s, a load where the figure shows what
+//! Why 60 s and not Vipps' 5 s: this machine has 2 cores shared by the simulator, the
+//! client, Redis and the benchmark. 250 000 logins at 5 s are 50 000 polls/s, which
+//! saturates both cores (the simulator's half included), so the lateness measured would be
+//! CPU queueing, not scheduling. 60 s is ~4 200 polls/s, a load where the figure shows what
 //! the poller adds. `PENDING_INTERVAL_MS=5000` shows the saturated case.
 //!
 //! The simulator signs polling ID tokens with ES256 here: RS256 *signing* costs it about
@@ -39,9 +42,48 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use vipps_login_core::{
-    Config, Issuer, LoginRequest, LoginStatus, MemoryStore, Msisdn, Secret, VippsClient,
+    Config, Issuer, LoginRequest, LoginStatus, MemoryStore, Msisdn, Secret, Store, VippsClient,
 };
+use vipps_login_redis::RedisStore;
 use vipps_login_sim::{SigningAlg, SimConfig, SimHandle, Simulator};
+use vipps_login_tests::procs::Redis;
+
+/// Where the logins are kept in one run.
+enum Kept {
+    Memory,
+    Redis(Redis),
+}
+
+impl Kept {
+    fn name(&self) -> &'static str {
+        match self {
+            Kept::Memory => "memory store",
+            Kept::Redis(_) => "Redis",
+        }
+    }
+
+    async fn store(&self, n: usize) -> Arc<dyn Store> {
+        match self {
+            // A waiting login holds one entry here (no per-number limits in this bench);
+            // room for twice as many, so the capacity is not what is measured.
+            Kept::Memory => Arc::new(MemoryStore::with_capacity(2 * n as u64 + 1_000)),
+            Kept::Redis(r) => Arc::new(RedisStore::connect(r.url()).await.unwrap()),
+        }
+    }
+
+    /// Redis' own `used_memory` in bytes (`INFO memory`), read from outside our code.
+    fn used_memory(&self) -> Option<u64> {
+        let Kept::Redis(r) = self else { return None };
+        let out = Command::new("redis-cli")
+            .args(["-p", &r.port().to_string(), "info", "memory"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
 
 /// Nanoseconds on a CPU so far of this process's threads, by role: the simulator's
 /// runtime (`sim*`), the client's (`client*`), and the rest (the bench driver).
@@ -140,12 +182,12 @@ fn main() {
     let n = if test_mode {
         300
     } else {
-        env_u64("PENDING_LOGINS", 100_000) as usize
+        env_u64("PENDING_LOGINS", 250_000) as usize
     };
     let interval = Duration::from_millis(if test_mode {
         300
     } else {
-        env_u64("PENDING_INTERVAL_MS", 15_000)
+        env_u64("PENDING_INTERVAL_MS", 60_000)
     });
     let runtime = |name: &str| {
         tokio::runtime::Builder::new_multi_thread()
@@ -161,10 +203,22 @@ fn main() {
         return;
     }
     let sim_share = if test_mode { None } else { measure_sim_share() };
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let sim = sim_rt.block_on(simulator(interval));
-    client_rt.block_on(run(&sim, &sim_rt, n, 2, interval, deadline, sim_share));
-    drop(sim);
+    let stores = std::env::var("PENDING_STORES").unwrap_or_else(|_| "memory,redis".into());
+    for name in stores.split(',').map(str::trim) {
+        let kept = match name {
+            "memory" => Kept::Memory,
+            "redis" => Kept::Redis(Redis::start_new()),
+            other => panic!("PENDING_STORES: unknown store {other:?} (memory, redis)"),
+        };
+        // Start, two intervals of steady state, one to complete, and slack.
+        let deadline = Instant::now() + interval * 5 + Duration::from_secs(60);
+        let sim = sim_rt.block_on(simulator(interval));
+        client_rt.block_on(run(
+            &sim, &sim_rt, &kept, n, 2, interval, deadline, sim_share,
+        ));
+        drop(sim);
+        println!();
+    }
     // The approval burst: fewer logins, one interval of steady state, all approved at once.
     let burst = if test_mode {
         100
@@ -172,10 +226,19 @@ fn main() {
         env_u64("PENDING_BURST", 10_000) as usize
     };
     if burst > 0 {
-        println!();
-        let sim = sim_rt.block_on(simulator(interval));
+        let burst_interval = Duration::from_millis(if test_mode { 300 } else { 15_000 });
+        let sim = sim_rt.block_on(simulator(burst_interval));
         let deadline = Instant::now() + Duration::from_secs(120);
-        client_rt.block_on(run(&sim, &sim_rt, burst, 1, interval, deadline, None));
+        client_rt.block_on(run(
+            &sim,
+            &sim_rt,
+            &Kept::Memory,
+            burst,
+            1,
+            burst_interval,
+            deadline,
+            None,
+        ));
     }
 }
 
@@ -240,9 +303,11 @@ async fn sim_only(n: usize, interval: Duration) {
     println!("SIM_ONLY_RSS_KIB {}", rss_kib().saturating_sub(before));
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     sim: &SimHandle,
     sim_rt: &tokio::runtime::Runtime,
+    kept: &Kept,
     n: usize,
     steady_intervals: u32,
     interval: Duration,
@@ -258,7 +323,7 @@ async fn run(
     .request_timeout(Duration::from_secs(60))
     .build()
     .unwrap();
-    let client = VippsClient::with_store(config, Arc::new(MemoryStore::new())).unwrap();
+    let client = VippsClient::with_store(config, kept.store(n).await).unwrap();
 
     // Warm the caches and the connection pool with one login, outside the figures.
     let warm = client
@@ -267,9 +332,11 @@ async fn run(
         .unwrap();
     client.cancel(&warm.id).await.unwrap();
     let rss_before = rss_kib();
+    let redis_before = kept.used_memory();
 
     println!(
-        "pending_logins: {n} logins, interval {interval:?}, expiry 900 s, 2 tokio workers, 2 cores"
+        "pending_logins on the {}: {n} logins, interval {interval:?}, expiry 900 s, 2 tokio workers, 2 cores",
+        kept.name()
     );
     // Phase 1: start them all, evenly over one interval, at most 64 start calls in flight.
     let t0 = Instant::now();
@@ -341,7 +408,15 @@ async fn run(
         mib(grown),
         grown as f64 / n as f64,
     );
-    if let Some(sim_kib) = sim_share {
+    if let (Some(before), Some(now)) = (redis_before, kept.used_memory()) {
+        let grown = now.saturating_sub(before);
+        println!(
+            "  Redis used_memory: +{:.1} MiB with {n} pending ({:.0} bytes per login)",
+            grown as f64 / 1_048_576.0,
+            grown as f64 / n as f64,
+        );
+    }
+    if let Some(sim_kib) = sim_share.filter(|_| matches!(kept, Kept::Memory)) {
         let client_kib = grown.saturating_sub(sim_kib);
         println!(
             "  of which the simulator alone (child run, same N): +{:.1} MiB; client's share ≈ {:.1} MiB ({:.2} KiB per login)",
@@ -419,6 +494,7 @@ async fn run(
         mib(rss_kib()),
         t0.elapsed().as_secs_f64()
     );
+    println!("  logins lost: {} of {n}", n - approved);
     assert_eq!(approved, n, "every login completes");
     assert_eq!((s.discovery, s.jwks), (1, 1), "metadata fetched once");
 }
