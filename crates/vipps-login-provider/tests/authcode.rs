@@ -214,7 +214,22 @@ async fn the_operator_logs_the_customer_in_and_the_client_redeems_the_code_once(
         .get_json("/userinfo", Some(tokens["access_token"].as_str().unwrap()))
         .await;
     assert_eq!(info["phone_number"], "+4712345678");
-    // Reuse.
+    // Reuse (RFC 6749 §4.1.2): refused, and the token issued from the first use revoked.
+    oauth_error(redeem(&b, Some(RP1), &form).await, 400, "invalid_grant").await;
+    let r = b
+        .http
+        .get(b.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the first token is revoked by the reuse");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     oauth_error(redeem(&b, Some(RP1), &form).await, 400, "invalid_grant").await;
 }
 

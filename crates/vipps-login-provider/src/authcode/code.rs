@@ -11,6 +11,16 @@ use crate::ApprovedLogin;
 pub(crate) const AUTHORIZATION: &str = "authz";
 /// The records' kind of issued codes.
 pub(crate) const CODE: &str = "code";
+/// The records' kind of redeemed codes: the access token issued from each, revoked
+/// should the code come back (RFC 6749 §4.1.2).
+pub(crate) const SPENT_CODE: &str = "spent";
+
+/// What a redeemed code leaves behind, as long as the token issued from it lives.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SpentCode {
+    /// The id of the access token issued from the code.
+    pub(crate) access_token: String,
+}
 
 /// How long an authorization request waits for the operator.
 pub(crate) const PENDING_TTL: Duration = Duration::from_secs(900);

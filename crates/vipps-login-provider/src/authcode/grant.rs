@@ -5,12 +5,12 @@ use axum::response::Response;
 use subtle::ConstantTimeEq as _;
 use vipps_login_core::token::sha256_b64url;
 
-use super::code::{CODE, CodeRecord, code_digest};
+use super::code::{CODE, CodeRecord, SPENT_CODE, SpentCode, code_digest};
 use super::request::is_pkce_value;
 use crate::OAuthError;
 use crate::kernel::form::{Caller, Form};
 use crate::kernel::shared::{Grant, Shared};
-use crate::kernel::tokens::issue;
+use crate::kernel::tokens::{NewAccessToken, issue_token, revoke};
 use crate::registry::AUTHORIZATION_CODE_GRANT;
 
 /// The authorization-code grant at the token endpoint.
@@ -45,13 +45,38 @@ async fn redeem(s: &Shared, caller: &Caller<'_>, form: &Form) -> Result<Response
     if code.len() != 43 {
         return Err(bad());
     }
+    let store_failed = |_| OAuthError::server("the login store failed");
+    let digest = code_digest(code);
     // Taken first: whatever is wrong below, this code is gone (RFC 6749 §4.1.2).
-    let record: CodeRecord = s
-        .records
-        .take(CODE, &code_digest(code))
+    let Some(record): Option<CodeRecord> =
+        s.records.take(CODE, &digest).await.map_err(store_failed)?
+    else {
+        // Used before? Then the token issued from it is revoked (RFC 6749 §4.1.2).
+        if let Some(spent) = s
+            .records
+            .take::<SpentCode>(SPENT_CODE, &digest)
+            .await
+            .map_err(store_failed)?
+        {
+            revoke(s, &spent.access_token).await?;
+            tracing::warn!(client_id = %client.client_id, "an authorization code was used twice; the token issued from it is revoked");
+        }
+        return Err(bad());
+    };
+    // The token this code will be issued as, named before anything else can fail, so
+    // that a second use racing this one finds it.
+    let access_token = NewAccessToken::generate();
+    s.records
+        .put(
+            SPENT_CODE,
+            &digest,
+            &SpentCode {
+                access_token: access_token.id(),
+            },
+            s.access_token_ttl,
+        )
         .await
-        .map_err(|_| OAuthError::server("the login store failed"))?
-        .ok_or_else(bad)?;
+        .map_err(store_failed)?;
     if record.client_id != client.client_id {
         tracing::warn!(client_id = %client.client_id, "a code of another client was presented");
         return Err(bad());
@@ -92,5 +117,5 @@ async fn redeem(s: &Shared, caller: &Caller<'_>, form: &Form) -> Result<Response
             }
         }
     }
-    issue(s, client, record.approved).await
+    issue_token(s, client, record.approved, access_token).await
 }
