@@ -91,6 +91,11 @@ impl Records {
         &self.store
     }
 
+    /// The clock the records' deadlines are read on.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Unix milliseconds now, on the records' clock: what their deadlines are kept in.
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.unix_ms()
