@@ -312,7 +312,12 @@ impl PhoneLogin for VippsPhoneLogin {
         // logs: a handle (a CIBA `auth_req_id`) is a credential and stays out of logs.
         let handle = LoginHandle::generate();
         self.records
-            .put(HANDLE, handle.as_str(), &started.id, expires_in + HANDLE_AFTERLIFE)
+            .put(
+                HANDLE,
+                handle.as_str(),
+                &started.id,
+                expires_in + HANDLE_AFTERLIFE,
+            )
             .await?;
         tracing::info!(owner = %req.owner, login_id = %started.id, hint = %req.hint.masked(), "phone login started");
         Ok(StartedPhoneLogin {

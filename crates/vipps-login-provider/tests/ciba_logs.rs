@@ -49,10 +49,16 @@ async fn no_auth_req_id_is_logged_above_debug() {
     }
     assert!(tokens["id_token"].is_string(), "the login completed");
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("tokens issued"), "INFO logs were captured: {text}");
+    assert!(
+        text.contains("tokens issued"),
+        "INFO logs were captured: {text}"
+    );
     // Not the id, nor a recognisable piece of it.
     for piece in id.as_bytes().windows(8) {
         let piece = std::str::from_utf8(piece).unwrap();
-        assert!(!text.contains(piece), "`{piece}` of the auth_req_id in the logs:\n{text}");
+        assert!(
+            !text.contains(piece),
+            "`{piece}` of the auth_req_id in the logs:\n{text}"
+        );
     }
 }
