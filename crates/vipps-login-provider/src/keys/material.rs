@@ -1,6 +1,8 @@
 //! One signing key: generated with aws-lc-rs, or read from an operator's PEM or JWK, kept
 //! as PKCS#8 (what the shared store holds, sealed) with its public JWK.
 
+use std::sync::Arc;
+
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
@@ -11,7 +13,15 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use super::{KeyError, SigningAlg};
+use super::alg::{KeyError, SigningAlg};
+
+/// Fresh RS256 and ES256 keys.
+pub(crate) fn fresh_pair() -> Result<Vec<Arc<SigningKey>>, KeyError> {
+    Ok(vec![
+        Arc::new(SigningKey::generate(SigningAlg::RS256)?),
+        Arc::new(SigningKey::generate(SigningAlg::ES256)?),
+    ])
+}
 
 /// A private signing key with its `kid` and public JWK.
 pub(crate) struct SigningKey {

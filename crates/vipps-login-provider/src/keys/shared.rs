@@ -3,7 +3,7 @@
 //! notifications so every instance serves the same JWKS within moments, re-read every
 //! minute in case a notification was lost.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,8 +13,9 @@ use tokio::sync::broadcast::error::RecvError;
 use vipps_login_core::clock::duration_ms;
 use vipps_login_core::token::random_token;
 
-use super::material::SigningKey;
-use super::{Inner, KeyError, KeySet, Retired, SigningAlg, Source, State};
+use super::alg::{KeyError, SigningAlg};
+use super::material::{SigningKey, fresh_pair};
+use super::state::{Retired, State};
 use crate::records::Records;
 
 /// The records' kind and id of the key set.
@@ -53,10 +54,7 @@ impl StoredKeys {
     /// Fresh current keys (made at `records`' now, after generating them: a slow RSA
     /// generation does not make them look older) and the `retired` ones.
     fn fresh(records: &Records, retired: Vec<StoredKey>) -> Result<StoredKeys, KeyError> {
-        let mut keys: Vec<StoredKey> = super::fresh_pair()?
-            .iter()
-            .map(|k| stored(k, None))
-            .collect();
+        let mut keys: Vec<StoredKey> = fresh_pair()?.iter().map(|k| stored(k, None)).collect();
         keys.extend(retired);
         Ok(StoredKeys {
             keys,
@@ -97,18 +95,16 @@ fn store_failed(what: &str) -> KeyError {
     KeyError(format!("the shared store failed ({what})"))
 }
 
-pub(super) async fn load_or_create(records: &Records) -> Result<KeySet, KeyError> {
-    let clock = records.clock().clone();
+/// The stored keys, or fresh ones stored when none are there yet (of several instances
+/// starting at once, the first one's win).
+pub(super) async fn load_or_create(records: &Records) -> Result<State, KeyError> {
     for _ in 0..3 {
         if let Some(keys) = records
             .get::<StoredKeys>(KIND, ID)
             .await
             .map_err(|_| store_failed("reading the signing keys"))?
         {
-            let state = keys.state(clock.unix_ms())?;
-            let set = KeySet::with(Source::Shared(records.clone()), clock, state);
-            follow(&set, records).await;
-            return Ok(set);
+            return keys.state(records.now_ms());
         }
         let fresh = StoredKeys::fresh(records, Vec::new())?;
         if records
@@ -127,23 +123,31 @@ pub(super) async fn load_or_create(records: &Records) -> Result<KeySet, KeyError
     ))
 }
 
-/// Re-reads the stored keys into `set`.
-async fn reload(set: &KeySet, records: &Records) {
+/// The stored keys now, when they can be read (else a warning, and `None`).
+async fn reread(records: &Records) -> Option<State> {
     match records.get::<StoredKeys>(KIND, ID).await {
         Ok(Some(keys)) => match keys.state(records.now_ms()) {
-            Ok(state) => set.replace_state(state),
-            Err(e) => tracing::warn!(error = %e, "the stored signing keys could not be used"),
+            Ok(state) => Some(state),
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored signing keys could not be used");
+                None
+            }
         },
-        Ok(None) => tracing::warn!("the signing keys are gone from the shared store"),
-        Err(_) => tracing::warn!("the shared store failed re-reading the signing keys"),
+        Ok(None) => {
+            tracing::warn!("the signing keys are gone from the shared store");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the shared store failed re-reading the signing keys");
+            None
+        }
     }
 }
 
-/// Follows rotations for as long as `set` lives: re-reads on every notification (and on
-/// a reported loss), and every minute regardless. Subscribed before it returns, so no
-/// rotation after it is missed.
-async fn follow(set: &KeySet, records: &Records) {
-    let weak: Weak<Inner> = Arc::downgrade(&set.inner);
+/// Hands the stored keys to `apply` on every notification (and on a reported loss), and
+/// every minute regardless, until `apply` answers `false` (its key set is gone).
+/// Subscribed before it returns, so no rotation after it is missed.
+pub(super) async fn follow(records: &Records, apply: impl Fn(State) -> bool + Send + 'static) {
     let records = records.clone();
     let mut rx = records.store().subscribe(CHANNEL).await.ok();
     tokio::spawn(async move {
@@ -161,20 +165,23 @@ async fn follow(set: &KeySet, records: &Records) {
             if let Ok(Err(RecvError::Closed)) = woke {
                 rx = None;
             }
-            let Some(inner) = weak.upgrade() else { return };
-            reload(&KeySet { inner }, &records).await;
+            if let Some(state) = reread(&records).await
+                && !apply(state)
+            {
+                return;
+            }
         }
     });
 }
 
 /// Rotates the stored keys under the lease: always when `period` is `None`, else when
-/// the current keys are `period` old. `true` when this call rotated.
+/// the current keys are `period` old. Whether this call rotated, and the keys to serve
+/// now (none when the lease was another instance's).
 pub(super) async fn rotate(
-    set: &KeySet,
     records: &Records,
     period: Option<Duration>,
     grace: Duration,
-) -> Result<bool, KeyError> {
+) -> Result<(bool, Option<State>), KeyError> {
     let store = records.store();
     let holder = random_token();
     if !store
@@ -182,9 +189,9 @@ pub(super) async fn rotate(
         .await
         .map_err(|_| store_failed("taking the rotation lease"))?
     {
-        return Ok(false);
+        return Ok((false, None));
     }
-    let rotated = rotate_holding_lease(set, records, period, grace).await;
+    let rotated = rotate_holding_lease(records, period, grace).await;
     let _ = store
         .compare_and_swap(LEASE, holder.as_bytes(), None, LEASE_TTL)
         .await;
@@ -192,11 +199,10 @@ pub(super) async fn rotate(
 }
 
 async fn rotate_holding_lease(
-    set: &KeySet,
     records: &Records,
     period: Option<Duration>,
     grace: Duration,
-) -> Result<bool, KeyError> {
+) -> Result<(bool, Option<State>), KeyError> {
     let Some((keys, read)) = records
         .get_versioned::<StoredKeys>(KIND, ID)
         .await
@@ -208,9 +214,8 @@ async fn rotate_holding_lease(
     };
     let now = records.now_ms();
     if period.is_some_and(|p| keys.rotated_at_ms.saturating_add(duration_ms(p)) > now) {
-        // Rotated already, possibly by another instance: take what is there.
-        set.replace_state(keys.state(now)?);
-        return Ok(false);
+        // Rotated already, possibly by another instance: serve what is there.
+        return Ok((false, Some(keys.state(now)?)));
     }
     let until = now.saturating_add(duration_ms(grace));
     let retired: Vec<StoredKey> = keys
@@ -228,10 +233,9 @@ async fn rotate_holding_lease(
         .await
         .map_err(|_| store_failed("storing the rotated keys"))?;
     if !swapped {
-        reload(set, records).await;
-        return Ok(false);
+        return Ok((false, reread(records).await));
     }
-    set.replace_state(next.state(records.now_ms())?);
+    let state = next.state(records.now_ms())?;
     if records
         .store()
         .publish(CHANNEL, b"rotated".to_vec())
@@ -243,5 +247,5 @@ async fn rotate_holding_lease(
         );
     }
     tracing::info!("signing keys rotated; the previous ones stay published for the grace period");
-    Ok(true)
+    Ok((true, Some(state)))
 }
