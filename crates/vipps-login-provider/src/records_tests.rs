@@ -150,3 +150,40 @@ async fn conditional_writes_are_sealed_too() {
         Some(json!(3))
     );
 }
+
+#[tokio::test]
+async fn a_record_that_does_not_open_is_logged_by_kind_not_by_id() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Arc::new(MemoryStore::new());
+    let records = records_on(&store, "secret");
+    store
+        .set(&records.store_key("code", ID), b"{}".to_vec(), MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(records.get::<Value>("code", ID).await.unwrap(), None);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN") && text.contains("code"), "{text}");
+    assert!(text.contains("treated as absent"), "{text}");
+    assert!(!text.contains(ID), "{text}");
+}

@@ -105,7 +105,12 @@ pub struct KeyOptions {
     pub signing_key_files: Vec<PathBuf>,
     /// The private keys themselves (PEM blocks or a JWK set, as in the files), for an
     /// environment variable filled from a secret store.
-    #[arg(long, env = "BRIDGE_SIGNING_KEYS", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BRIDGE_SIGNING_KEYS",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub signing_keys: Option<String>,
     /// Rotate generated keys this often, in seconds (at least 60; default: the config
     /// file's `key_rotation_secs`, else a day). Retired public keys stay in the JWKS for
