@@ -17,7 +17,7 @@ pub(crate) const CODE: &str = "code";
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum CodeState {
     /// Waiting for the token endpoint.
-    Issued(CodeRecord),
+    Issued(Box<CodeRecord>),
     /// Redeemed.
     Spent {
         /// The id of the access token issued from the code.

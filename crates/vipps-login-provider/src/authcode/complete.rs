@@ -47,7 +47,7 @@ impl Provider {
             .put(
                 CODE,
                 &code_digest(&code),
-                &CodeState::Issued(record),
+                &CodeState::Issued(Box::new(record)),
                 s.code_ttl,
             )
             .await
