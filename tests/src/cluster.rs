@@ -209,6 +209,27 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Starts one more identity-bridge instance listening on `port`, with `issuer` as its
+    /// public URL (every instance of one bridge has the same), not added to `apps`; its
+    /// own URL is its listen address.
+    pub fn identity_bridge(&mut self, issuer: &Url, port: u16, extra: &[&str]) -> App {
+        let mut cmd = self.command("identity-bridge");
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-url", issuer.as_str()])
+            .env_remove("BRIDGE_SIGNING_KEYS")
+            .env_remove("BRIDGE_SIGNING_KEY_FILES")
+            .env_remove("BRIDGE_KEY_ROTATION_SECS")
+            .args(extra);
+        self.started += 1;
+        let name = format!("identity-bridge-{}", self.started);
+        let (proc, _) = Proc::spawn_until_line(cmd, &self.dir, &name, "issuer:");
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/"))
+            .unwrap_or_else(|e| panic!("{name}'s URL: {e}"));
+        App { proc, url }
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.apps.clear();

@@ -266,6 +266,45 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Every key in the server with its value's raw bytes (strings as stored; the
+    /// members, fields and values of sets, sorted sets, hashes and lists, concatenated),
+    /// read with `redis-cli` (`REDIS_CLI` or on `PATH`): what anyone with access to the
+    /// server sees.
+    ///
+    /// # Panics
+    /// When redis-cli cannot be run.
+    #[must_use]
+    pub fn raw_contents(&self) -> Vec<(String, Vec<u8>)> {
+        let cli = |args: &[&str]| -> Vec<u8> {
+            let binary = std::env::var_os("REDIS_CLI")
+                .map_or_else(|| PathBuf::from("redis-cli"), PathBuf::from);
+            let out = Command::new(&binary)
+                .args(["-p", &self.port.to_string(), "--raw"])
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            out.stdout
+        };
+        let keys = String::from_utf8_lossy(&cli(&["--scan"])).into_owned();
+        keys.lines()
+            .filter(|k| !k.is_empty())
+            .map(|key| {
+                let kind = String::from_utf8_lossy(&cli(&["TYPE", key]))
+                    .trim()
+                    .to_owned();
+                let value = match kind.as_str() {
+                    "string" => cli(&["GET", key]),
+                    "hash" => cli(&["HGETALL", key]),
+                    "set" => cli(&["SMEMBERS", key]),
+                    "zset" => cli(&["ZRANGE", key, "0", "-1"]),
+                    "list" => cli(&["LRANGE", key, "0", "-1"]),
+                    _ => Vec::new(),
+                };
+                (key.to_owned(), value)
+            })
+            .collect()
+    }
+
     /// Stops the server with SIGTERM and waits (bounded) until it has exited.
     ///
     /// # Panics

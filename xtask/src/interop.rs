@@ -4,7 +4,9 @@
 //! - Node's `openid-client` 6 does CIBA against the identity bridge
 //!   (`examples/identity-bridge`, way 1), pinned by `tests/interop/package-lock.json`
 //!   (`npm ci` when `node_modules` is missing). The test starts the bridge binary itself,
-//!   which runs the simulator in process.
+//!   which runs the simulator in process; `instances.test.mjs` starts two bridges behind
+//!   one issuer on a `redis-server` and the standalone simulator of its own, and checks
+//!   the ID tokens of one against the JWKS of the other.
 //! - `openid-client` and Python's `authlib` do authorization code with PKCE against way 2
 //!   (`crates/vipps-login-provider/tests/external_rps.rs` driving
 //!   `tests/interop/authcode_rp.mjs` and `tests/interop/authlib_rp.py`; the tests play the
@@ -25,12 +27,20 @@ pub(crate) fn interop() -> Result {
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir))?;
     }
-    run(cargo().args(["build", "--package", "identity-bridge"]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "identity-bridge",
+        "--package",
+        "vipps-login-sim",
+    ]))?;
+    let redis_server = crate::redis::ensure_redis_server()?;
     let target_dir = target_dir();
     run(Command::new("npm")
         .args(["test", "--silent"])
         .current_dir(&dir)
-        .env("INTEROP_BIN_DIR", target_dir.join("debug")))?;
+        .env("INTEROP_BIN_DIR", target_dir.join("debug"))
+        .env("REDIS_SERVER", redis_server))?;
 
     let python = ensure_venv(
         &target_dir.join("interop-venv"),

@@ -111,6 +111,30 @@ impl VippsClient {
         self.engine.store()
     }
 
+    /// A secret for `purpose` derived from the client secret (HMAC-SHA256, base64url):
+    /// what a front end seals and names its own records in the shared store with, so that
+    /// every instance of one merchant derives the same without more configuration, and no
+    /// two purposes (nor the engine's own sealing) share a key.
+    ///
+    /// ```
+    /// # fn demo(client: vipps_login_core::VippsClient) -> Result<(), vipps_login_core::Error> {
+    /// let sealer = vipps_login_core::Sealer::new(client.derived_secret("my records").expose().as_bytes())?;
+    /// # let _ = sealer; Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn derived_secret(&self, purpose: &str) -> crate::Secret {
+        use base64::Engine as _;
+        let key = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            self.engine.config.client_secret.expose().as_bytes(),
+        );
+        let tag = aws_lc_rs::hmac::sign(
+            &key,
+            format!("vipps-login derived secret: {purpose}").as_bytes(),
+        );
+        crate::Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
     /// Counters and poll-lateness figures of this instance's poller.
     #[must_use]
     pub fn poller_stats(&self) -> PollerStats {

@@ -31,6 +31,11 @@ use crate::spi::{
 };
 use crate::{LoginError, OidcScopes, SubjectMapping, map_claims};
 
+/// The records' kind of handles: the engine's login id each handle names.
+const HANDLE: &str = "handle";
+/// How long a handle outlives its login's deadline (the result is redeemed within it).
+const HANDLE_AFTERLIFE: Duration = Duration::from_secs(3600);
+
 /// What the provider keeps with a login, in the engine context's `extra`: only what is
 /// its own (the number, the owner and how the login ended are the engine's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,10 +142,11 @@ impl VippsPhoneLogin {
         handle: &LoginHandle,
         owner: &str,
     ) -> Result<(LoginId, LoginView, LoginExtra), LoginError> {
-        let id = handle
-            .as_str()
-            .parse::<LoginId>()
-            .map_err(|_| LoginError::NotFound)?;
+        let id = self
+            .records
+            .get::<LoginId>(HANDLE, handle.as_str())
+            .await?
+            .ok_or(LoginError::NotFound)?;
         let view = match self.client.login(&id).await {
             Ok(view) => view,
             Err(CoreError::LoginNotFound) => return Err(LoginError::NotFound),
@@ -302,8 +308,18 @@ impl PhoneLogin for VippsPhoneLogin {
             Err(e) => return Err(start_error(e)),
         };
         let expires_in = started.expires_at.duration_since(now()).unwrap_or_default();
-        let handle = LoginHandle::parse(started.id.as_str()).ok_or_else(store_failed)?;
-        tracing::info!(owner = %req.owner, handle = ?handle, hint = %req.hint.masked(), "phone login started");
+        // The handle a relying party holds is not the engine's login id, which the engine
+        // logs: a handle (a CIBA `auth_req_id`) is a credential and stays out of logs.
+        let handle = LoginHandle::generate();
+        self.records
+            .put(
+                HANDLE,
+                handle.as_str(),
+                &started.id,
+                expires_in + HANDLE_AFTERLIFE,
+            )
+            .await?;
+        tracing::info!(owner = %req.owner, login_id = %started.id, hint = %req.hint.masked(), "phone login started");
         Ok(StartedPhoneLogin {
             handle,
             binding_message: binding,

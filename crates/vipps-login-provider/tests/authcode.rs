@@ -214,7 +214,22 @@ async fn the_operator_logs_the_customer_in_and_the_client_redeems_the_code_once(
         .get_json("/userinfo", Some(tokens["access_token"].as_str().unwrap()))
         .await;
     assert_eq!(info["phone_number"], "+4712345678");
-    // Reuse.
+    // Reuse (RFC 6749 §4.1.2): refused, and the token issued from the first use revoked.
+    oauth_error(redeem(&b, Some(RP1), &form).await, 400, "invalid_grant").await;
+    let r = b
+        .http
+        .get(b.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the first token is revoked by the reuse");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     oauth_error(redeem(&b, Some(RP1), &form).await, 400, "invalid_grant").await;
 }
 
@@ -360,4 +375,39 @@ async fn the_operator_redirect_can_carry_the_request_to_the_layers_login_page() 
         b.provider.authorization(&id).await.unwrap().client_id,
         "rp-1"
     );
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_leave_no_usable_token() {
+    let b = way2().await;
+    let cb = "http://127.0.0.1/callback";
+    for _ in 0..10 {
+        let code = code_for(&b, "rp-1", cb).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", cb),
+            ("code_verifier", VERIFIER),
+        ];
+        let (one, two) = tokio::join!(redeem(&b, Some(RP1), &form), redeem(&b, Some(RP1), &form));
+        let mut issued = Vec::new();
+        for r in [one, two] {
+            match r.status().as_u16() {
+                200 => issued.push(r.json::<Value>().await.unwrap()),
+                400 => {}
+                other => panic!("{other}"),
+            }
+        }
+        assert!(issued.len() <= 1, "one code, one token at most");
+        for tokens in issued {
+            let r = b
+                .http
+                .get(b.url("/userinfo"))
+                .bearer_auth(tokens["access_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "the token of a code used twice is revoked");
+        }
+    }
 }

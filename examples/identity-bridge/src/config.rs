@@ -30,7 +30,7 @@ pub struct BridgeConfig {
     pub enumeration_resistant: bool,
     /// The registered clients.
     pub registry: ClientRegistry,
-    /// How often the signing keys rotate.
+    /// How often generated signing keys rotate (`--key-rotation-secs` overrides it).
     pub key_rotation: Duration,
     pairwise_key: Option<Vec<u8>>,
 }

@@ -38,6 +38,7 @@ use vipps_login_provider::authcode::OperatorCompletion;
 use vipps_login_provider::keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
+use vipps_login_provider::keys::{KeySet, SigningAlg};
 use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
@@ -79,6 +80,89 @@ pub struct Options {
     /// Keycloak's CIBA HTTP authentication channel, served at `/keycloak/channel`.
     #[command(flatten)]
     pub keycloak: KeycloakOptions,
+    /// The ID tokens' signing keys.
+    #[command(flatten)]
+    pub keys: KeyOptions,
+}
+
+/// Where the signing keys come from. Without keys given, they are generated once and kept
+/// sealed in the shared store (`--redis-url`), shared by every instance and kept across
+/// restarts, and rotated every `key_rotation_secs` by one instance.
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct KeyOptions {
+    /// A private key file (PEM: PKCS#8 `PRIVATE KEY`, `RSA PRIVATE KEY` or P-256 `EC
+    /// PRIVATE KEY`; or a JWK / JWK set of EC P-256 keys with `d`). Repeat for several;
+    /// the first key of each algorithm signs, the others are only published (keep the
+    /// previous key after the new one while tokens it signed live). Configured keys are
+    /// never rotated by the bridge.
+    #[arg(
+        long = "signing-key",
+        value_name = "FILE",
+        env = "BRIDGE_SIGNING_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub signing_key_files: Vec<PathBuf>,
+    /// The private keys themselves (PEM blocks or a JWK set, as in the files), for an
+    /// environment variable filled from a secret store.
+    #[arg(
+        long,
+        env = "BRIDGE_SIGNING_KEYS",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
+    pub signing_keys: Option<String>,
+    /// Rotate generated keys this often, in seconds (at least 60; default: the config
+    /// file's `key_rotation_secs`, else a day). Retired public keys stay in the JWKS for
+    /// this period plus 15 minutes, longer than any ID token they signed.
+    #[arg(long, env = "BRIDGE_KEY_ROTATION_SECS")]
+    pub key_rotation_secs: Option<u64>,
+}
+
+impl KeyOptions {
+    /// The operator's keys, when any are given (the files, then the variable).
+    fn configured(&self) -> Result<Option<KeySet>, AppError> {
+        let mut inputs = Vec::new();
+        for path in &self.signing_key_files {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| AppError::Config(format!("--signing-key {}: {e}", path.display())))?;
+            inputs.push((format!("--signing-key {}", path.display()), text));
+        }
+        if let Some(text) = &self.signing_keys {
+            inputs.push(("BRIDGE_SIGNING_KEYS".to_owned(), text.clone()));
+        }
+        if inputs.is_empty() {
+            return Ok(None);
+        }
+        let keys =
+            KeySet::from_private_keys(inputs).map_err(|e| AppError::Config(e.to_string()))?;
+        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+            if !keys.has(alg) {
+                tracing::warn!(
+                    alg = alg.as_str(),
+                    "no configured signing key of this algorithm: clients asking for it get server_error at the token endpoint"
+                );
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    /// The rotation period: the option, else the config file's.
+    fn rotation(&self, config: &BridgeConfig) -> Result<Duration, AppError> {
+        match self.key_rotation_secs {
+            Some(s) if s < 60 => Err(AppError::Config(
+                "--key-rotation-secs must be at least 60".into(),
+            )),
+            Some(s) => Ok(Duration::from_secs(s)),
+            None => Ok(config.key_rotation),
+        }
+    }
+}
+
+/// How long a retired key stays published after a rotation every `period`: a period
+/// more, plus 15 minutes (ID tokens live 10, the JWKS is cached 5).
+fn retired_grace(period: Duration) -> Duration {
+    period + Duration::from_secs(900)
 }
 
 /// Serve Keycloak's CIBA HTTP authentication channel (see
@@ -200,7 +284,25 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
             operator_prefix.trim_start_matches('/')
         ))
         .map_err(|e| AppError::Config(format!("operator page URL: {e}")))?;
+    let keys = match options.keys.configured()? {
+        Some(keys) => {
+            tracing::info!("signing keys from configuration (rotated by the operator)");
+            keys
+        }
+        None => {
+            if options.common.redis_url.is_none() {
+                tracing::warn!(
+                    "no --redis-url and no --signing-key: the signing keys live in this process (ID tokens stop verifying on restart)"
+                );
+            }
+            KeySet::shared(&records)
+                .await
+                .map_err(|e| AppError::Config(e.to_string()))?
+        }
+    };
+    let rotation = options.keys.rotation(&config)?;
     let provider = Provider::builder(issuer, config.registry, Arc::new(login.clone()), records)
+        .keys(keys)
         .ways(true, true)
         .operator_redirect(move |id| OperatorCompletion::operator_url(&login_page, id))
         .build()
@@ -228,7 +330,7 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         router: server.router,
         listener: server.listener,
         provider,
-        rotation: config.key_rotation,
+        rotation,
         _sim: sim,
     })
 }
@@ -249,12 +351,19 @@ impl Bridge {
     pub async fn serve(self) -> std::io::Result<()> {
         let keys = self.provider.keys().clone();
         let every = self.rotation;
+        // Every instance looks often; the keys' stored age and the lease decide that one
+        // of them rotates once per period.
+        let look = (every / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let rotation = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            if keys.is_configured() {
+                return;
+            }
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + look, look);
             loop {
                 tick.tick().await;
-                match keys.rotate(every + Duration::from_secs(900)) {
-                    Ok(()) => tracing::info!("signing keys rotated"),
+                match keys.rotate_if_due(every, retired_grace(every)).await {
+                    Ok(true) => tracing::info!("signing keys rotated"),
+                    Ok(false) => {}
                     Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
                 }
             }

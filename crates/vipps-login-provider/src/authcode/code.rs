@@ -9,8 +9,23 @@ use crate::ApprovedLogin;
 
 /// The records' kind of authorization requests waiting for the operator.
 pub(crate) const AUTHORIZATION: &str = "authz";
-/// The records' kind of issued codes.
+/// The records' kind of codes ([`CodeState`]).
 pub(crate) const CODE: &str = "code";
+/// A code as kept under its digest: issued and waiting, or spent (the record stays, so
+/// that a second use finds the token issued from the first and revokes it, RFC 6749
+/// §4.1.2). It moves from one to the other by compare-and-swap: one redemption wins.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum CodeState {
+    /// Waiting for the token endpoint.
+    Issued(Box<CodeRecord>),
+    /// Redeemed.
+    Spent {
+        /// The id of the access token issued from the code.
+        access_token: String,
+        /// A second use came: the token is revoked, also when it is written after.
+        reused: bool,
+    },
+}
 
 /// How long an authorization request waits for the operator.
 pub(crate) const PENDING_TTL: Duration = Duration::from_secs(900);

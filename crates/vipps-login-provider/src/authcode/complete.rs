@@ -5,7 +5,7 @@ use url::Url;
 use vipps_login_core::clock::duration_ms;
 use vipps_login_core::token::random_token;
 
-use super::code::{AUTHORIZATION, CODE, CodeRecord, code_digest};
+use super::code::{AUTHORIZATION, CODE, CodeRecord, CodeState, code_digest};
 use super::request::{PendingAuthorization, with_query};
 use crate::provider::Provider;
 use crate::{ApprovedLogin, OAuthError};
@@ -44,7 +44,12 @@ impl Provider {
             expires_at_ms: s.records.now_ms().saturating_add(duration_ms(s.code_ttl)),
         };
         s.records
-            .put(CODE, &code_digest(&code), &record, s.code_ttl)
+            .put(
+                CODE,
+                &code_digest(&code),
+                &CodeState::Issued(Box::new(record)),
+                s.code_ttl,
+            )
             .await
             .map_err(|_| OAuthError::server("the code could not be stored"))?;
         Ok(with_query(

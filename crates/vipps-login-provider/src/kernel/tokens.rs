@@ -58,13 +58,51 @@ async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
     handler.grant(s, &caller, &form).await
 }
 
+/// The records' kind of access tokens (kept under the token's SHA-256).
+const ACCESS_TOKEN: &str = "at";
+
+/// A fresh access token, drawn before it is issued so that what it is issued from (a
+/// code) can name it first.
+pub(crate) struct NewAccessToken(String);
+
+impl NewAccessToken {
+    pub(crate) fn generate() -> NewAccessToken {
+        NewAccessToken(random_token())
+    }
+
+    /// What names its record (and revokes it, [`revoke`]).
+    pub(crate) fn id(&self) -> String {
+        sha256_b64url(self.0.as_bytes())
+    }
+}
+
+/// Revokes the access token whose [`NewAccessToken::id`] is `id`: `/userinfo` answers
+/// `invalid_token` for it from now on.
+pub(crate) async fn revoke(s: &Shared, id: &str) -> Result<(), OAuthError> {
+    s.records
+        .remove(ACCESS_TOKEN, id)
+        .await
+        .map_err(|_| OAuthError::server("the login store failed"))
+}
+
 /// Issues an access token and an ID token for `approved` to `client`.
 pub(crate) async fn issue(
     s: &Shared,
     client: &Client,
     approved: ApprovedLogin,
 ) -> Result<Response, OAuthError> {
-    let access_token = random_token();
+    issue_token(s, client, approved, NewAccessToken::generate()).await
+}
+
+/// Issues `access_token` and an ID token for `approved` to `client`.
+pub(crate) async fn issue_token(
+    s: &Shared,
+    client: &Client,
+    approved: ApprovedLogin,
+    access_token: NewAccessToken,
+) -> Result<Response, OAuthError> {
+    let record_id = access_token.id();
+    let NewAccessToken(access_token) = access_token;
     let now = s.records.now_ms() / 1000;
     let record = AccessRecord {
         client_id: client.client_id.clone(),
@@ -72,12 +110,7 @@ pub(crate) async fn issue(
         claims: approved.claims.clone(),
     };
     s.records
-        .put(
-            "at",
-            &sha256_b64url(access_token.as_bytes()),
-            &record,
-            s.access_token_ttl,
-        )
+        .put(ACCESS_TOKEN, &record_id, &record, s.access_token_ttl)
         .await
         .map_err(|_| OAuthError::server("the token could not be stored"))?;
     // OpenID Connect Core §3.3.2.11: the left half of the token's SHA-256.
@@ -151,7 +184,7 @@ pub(crate) async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -
     };
     match s
         .records
-        .get::<AccessRecord>("at", &sha256_b64url(token.as_bytes()))
+        .get::<AccessRecord>(ACCESS_TOKEN, &sha256_b64url(token.as_bytes()))
         .await
     {
         Ok(Some(r)) => {
