@@ -15,7 +15,8 @@
 //! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
 //!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
-//! * [`staff`]: the staff gate in front of a desk (a configured staff password).
+//! * [`staff`]: the staff gate in front of a desk (a configured staff password), and
+//!   [`throttle`]: its per-source throttle of wrong passwords.
 //! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
 //! * [`testing`]: the start-up test of a binary, which both apps run against their own.
 //! * [`words`]: the apps' texts in nb, da, fi and en, and the language of a request.
@@ -44,6 +45,7 @@ pub mod serve;
 pub mod staff;
 mod startup;
 pub mod testing;
+pub mod throttle;
 pub mod words;
 
 pub use error::AppError;

@@ -199,7 +199,8 @@ impl Startup {
         .map(|gate| {
             Some(
                 gate.language(self.options.language)
-                    .clock(self.client.config().clock().clone()),
+                    .clock(self.client.config().clock().clone())
+                    .store(self.client.store().clone()),
             )
         })
         .map_err(AppError::Config)
