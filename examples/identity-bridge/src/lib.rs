@@ -7,6 +7,9 @@
 //! the staff member types the customer's number and reads the code, are the tower
 //! layer's own, under `{issuer}/operator/`. (Vipps allows merchant-initiated login only where the login does not
 //! start in the customer's own browser or app; this is not a self-service web login.)
+//! The operator pages are for signed-in staff only ([`StaffOptions`]): through the
+//! organisation's own OpenID provider, or with the staff password; with Vipps the bridge
+//! does not start without one of them.
 //!
 //! Without `VIPPS_CLIENT_ID` it starts the Vipps **simulator** in process and says so
 //! loudly. On start it writes, on stdout, `issuer: <its issuer URL>`, and with the
@@ -25,6 +28,7 @@
 //! ```
 
 mod config;
+mod staff;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
+use staff::StaffAuth;
 use tokio::net::TcpListener;
 use url::Url;
 use vipps_login_provider::authcode::OperatorCompletion;
@@ -42,6 +47,7 @@ use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
 pub use example_support::{AppError, DEMO_CUSTOMER};
+pub use staff::StaffOptions;
 
 /// Command-line options.
 ///
@@ -55,7 +61,12 @@ pub use example_support::{AppError, DEMO_CUSTOMER};
 #[command(
     name = "identity-bridge",
     version,
-    about = "Vipps phone login as an OpenID provider (CIBA) for identity platforms and OpenID clients."
+    about = "Vipps phone login as an OpenID provider (CIBA and authorization code) for identity platforms and OpenID clients.",
+    long_about = "Vipps phone login as an OpenID provider (CIBA and authorization code) for identity platforms and OpenID clients.\n\n\
+                  Without VIPPS_CLIENT_ID it runs against an in-process Vipps simulator; with \
+                  VIPPS_CLIENT_ID, VIPPS_CLIENT_SECRET (and optionally VIPPS_ISSUER, \
+                  VIPPS_MERCHANT_SERIAL_NUMBER, ...) it talks to Vipps, and then refuses to start \
+                  unless staff sign in at the operator pages (--staff-oidc-* or STAFF_PASSWORD)."
 )]
 #[non_exhaustive]
 pub struct Options {
@@ -79,6 +90,9 @@ pub struct Options {
     /// Keycloak's CIBA HTTP authentication channel, served at `/keycloak/channel`.
     #[command(flatten)]
     pub keycloak: KeycloakOptions,
+    /// How staff sign in at the operator pages.
+    #[command(flatten)]
+    pub staff: StaffOptions,
 }
 
 /// Serve Keycloak's CIBA HTTP authentication channel (see
@@ -154,6 +168,9 @@ pub struct Bridge {
     pub sim_base: Option<Url>,
     /// With the simulator: the demo customer's phone page.
     pub phone: Option<Url>,
+    /// The staff password made up for this run (simulator only, when no staff sign-in
+    /// was configured).
+    pub staff_password: Option<String>,
     router: axum::Router,
     listener: TcpListener,
     provider: Provider,
@@ -185,7 +202,8 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         None => BridgeConfig::parse(DEFAULT_CONFIG),
     }
     .map_err(AppError::Config)?;
-    let start = Startup::bind(options.listen, options.public_url.clone(), &options.common).await?;
+    let mut start =
+        Startup::bind(options.listen, options.public_url.clone(), &options.common).await?;
     let issuer = start.base.clone();
     let login = VippsPhoneLogin::new(start.client().clone())
         .subject_mapping(config.subject_mapping()?)
@@ -211,6 +229,9 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .completion(OperatorCompletion::new(provider.clone(), login))
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
+    // Only signed-in staff reach the operator pages (and so "type a number").
+    let staff =
+        StaffAuth::from_options(&options.staff, &mut start, &operator_pages, &base_path).await?;
     // An issuer with a path (`--public-url https://id.example/vipps`) serves under it.
     let mut router = match base_path.as_str() {
         "" => provider.router(),
@@ -219,12 +240,13 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
     if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
         router = router.merge(channel);
     }
-    let server = start.into_server(router.layer(operator_pages))?;
+    let server = start.into_server(staff.guard(router.layer(operator_pages)))?;
     let sim = server.sim;
     Ok(Bridge {
         issuer: provider.issuer().to_owned(),
         sim_base: sim.as_ref().map(|s| s.base_url()),
         phone: sim.as_ref().map(|s| s.phone_url(DEMO_CUSTOMER)),
+        staff_password: server.urls.staff_password.clone(),
         router: server.router,
         listener: server.listener,
         provider,
@@ -280,6 +302,9 @@ pub async fn run(options: Options) -> Result<(), AppError> {
         println!("sim: {sim}");
         println!("phone: {phone}");
     }
+    if let Some(password) = &bridge.staff_password {
+        println!("staff-password: {password}");
+    }
     eprintln!("{}", instructions(&bridge));
     tokio::select! {
         served = bridge.serve() => served?,
@@ -292,6 +317,11 @@ fn instructions(b: &Bridge) -> String {
     let mut s = String::new();
     if b.sim_base.is_some() {
         s.push_str(SIMULATOR_BANNER);
+    }
+    if let Some(password) = &b.staff_password {
+        s.push_str(&format!(
+            "Staff password for the operator pages this run: {password}   (set STAFF_PASSWORD, or --staff-oidc-*, to choose)\n"
+        ));
     }
     s.push_str(&format!(
         "OpenID provider (CIBA, poll mode, and authorization code with the operator pages at {issuer}/operator/login) at {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  demo clients: demo-rp / demo-rp-secret, demo-rp-2 / demo-rp-2-secret\n",

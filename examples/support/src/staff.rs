@@ -26,7 +26,7 @@ use crate::pages::secure_html;
 use crate::throttle::{SignInThrottle, Source};
 use crate::words::{STAFF_WORDS, request_language, template_texts};
 
-/// How long one sign-in lasts: a shift.
+/// How long one sign-in lasts by default: a shift.
 const SHIFT: Duration = Duration::from_secs(12 * 3600);
 /// The staff id a shared password signs in as, unless the app names another.
 pub const DEFAULT_STAFF_ID: &str = "staff-password";
@@ -60,6 +60,8 @@ struct Inner {
     sign_in_path: String,
     /// Who a request let in by the password is ([`StaffMember::id`]).
     staff_id: String,
+    /// How long a sign-in lasts.
+    shift: Duration,
     /// Wrong passwords per source, in the app's store.
     throttle: SignInThrottle,
     /// The store and clock the throttle is built on (rebuilt when either changes).
@@ -125,6 +127,7 @@ impl StaffGate {
                 ],
                 public_prefixes: vec![format!("{layer_prefix}/static/")],
                 guarded_prefix: None,
+                shift: SHIFT,
                 sign_in_path: SIGN_IN_PATH.to_owned(),
                 staff_id: DEFAULT_STAFF_ID.to_owned(),
                 throttle: SignInThrottle::new(
@@ -185,6 +188,13 @@ impl StaffGate {
     #[must_use]
     pub fn only_under(mut self, prefix: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.inner).guarded_prefix = Some(prefix.into());
+        self
+    }
+
+    /// A sign-in lasts `shift` instead of 12 hours.
+    #[must_use]
+    pub fn shift(mut self, shift: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).shift = shift;
         self
     }
 
@@ -389,14 +399,15 @@ impl StaffGate {
     }
 
     fn cookie(&self) -> Option<HeaderValue> {
-        let until = self.inner.clock.unix_secs() + SHIFT.as_secs();
+        let shift = self.inner.shift;
+        let until = self.inner.clock.unix_secs() + shift.as_secs();
         let cookie = Cookie::build((self.inner.cookie_name, format!("staff:{until}")))
             .http_only(true)
             .same_site(SameSite::Strict)
             .path("/")
             .secure(self.inner.secure)
             .max_age(cookie::time::Duration::seconds(
-                i64::try_from(SHIFT.as_secs()).unwrap_or(i64::MAX),
+                i64::try_from(shift.as_secs()).unwrap_or(i64::MAX),
             ));
         let mut jar = CookieJar::new();
         jar.private_mut(&self.inner.key).add(cookie);

@@ -128,6 +128,19 @@ impl Startup {
         })
     }
 
+    /// The options the app was started with.
+    #[must_use]
+    pub fn options(&self) -> &CommonOptions {
+        &self.options
+    }
+
+    /// The key of every cookie the app sets (from `COOKIE_SECRET`, else random), for an
+    /// app's own sealed cookies (a staff sign-in's).
+    #[must_use]
+    pub fn cookie_key(&self) -> &cookie::Key {
+        &self.cookie_key
+    }
+
     /// The Vipps client (on Vipps, or on the in-process simulator), for apps that drive
     /// logins without the layer (such as the identity bridge).
     #[must_use]
