@@ -44,6 +44,7 @@ mod options;
 pub mod pages;
 pub mod serve;
 pub mod staff;
+mod staff_http;
 pub mod staff_oidc;
 mod startup;
 pub mod testing;

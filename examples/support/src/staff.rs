@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Key, SameSite};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
@@ -23,6 +23,7 @@ use vipps_login_core::{Clock, Language, MemoryStore, Store, SystemClock};
 use vipps_login_tower::StaffMember;
 
 use crate::pages::secure_html;
+use crate::staff_http::{Sealed, is_under, read_sealed, refuse_anonymous};
 use crate::throttle::{SignInThrottle, Source};
 use crate::words::{STAFF_WORDS, request_language, template_texts};
 
@@ -251,18 +252,8 @@ impl StaffGate {
 
     /// Whether the request carries an unexpired sign-in cookie.
     fn signed_in(&self, headers: &HeaderMap) -> bool {
-        let mut jar = CookieJar::new();
-        for value in headers.get_all(header::COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for c in Cookie::split_parse_encoded(value).flatten() {
-                if c.name() == self.inner.cookie_name {
-                    jar.add_original(c.into_owned());
-                }
-            }
-        }
-        jar.private(&self.inner.key)
-            .get(self.inner.cookie_name)
-            .and_then(|c| c.value().strip_prefix("staff:")?.parse::<u64>().ok())
+        read_sealed(headers, &self.inner.key, self.inner.cookie_name)
+            .and_then(|v| v.strip_prefix("staff:")?.parse::<u64>().ok())
             .is_some_and(|until| until > self.inner.clock.unix_secs())
     }
 
@@ -401,18 +392,12 @@ impl StaffGate {
     fn cookie(&self) -> Option<HeaderValue> {
         let shift = self.inner.shift;
         let until = self.inner.clock.unix_secs() + shift.as_secs();
-        let cookie = Cookie::build((self.inner.cookie_name, format!("staff:{until}")))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .path("/")
-            .secure(self.inner.secure)
-            .max_age(cookie::time::Duration::seconds(
-                i64::try_from(shift.as_secs()).unwrap_or(i64::MAX),
-            ));
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.inner.key).add(cookie);
-        let sealed = jar.get(self.inner.cookie_name)?;
-        HeaderValue::from_str(&sealed.to_string()).ok()
+        let sealed = Sealed {
+            key: &self.inner.key,
+            secure: self.inner.secure,
+            same_site: SameSite::Strict,
+        };
+        sealed.set_cookie(self.inner.cookie_name, format!("staff:{until}"), shift)
     }
 
     /// The sign-in page in `lang`, with the problem (a key of [`STAFF_WORDS`]) if any.
@@ -456,15 +441,6 @@ fn back_to(wanted: Option<&str>) -> String {
     vipps_login_tower::safe_return_to(wanted.unwrap_or("/")).unwrap_or_else(|| "/".to_owned())
 }
 
-/// Whether `path` is `prefix` itself or below it.
-fn is_under(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
 /// Why a password was not even checked.
 #[derive(Debug)]
 enum Refusal {
@@ -493,33 +469,4 @@ impl Refusal {
         }
         res
     }
-}
-
-/// The answer to a request without a staff sign-in: a page request is sent to
-/// `sign_in_path` (coming back afterwards), anything else gets 401 with a JSON body.
-pub(crate) fn refuse_anonymous(request: &Request, sign_in_path: &str, lang: Language) -> Response {
-    let wants_page = request.method() == Method::GET
-        && request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
-    if wants_page {
-        let back = request
-            .uri()
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str);
-        let query = serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default();
-        return Redirect::to(&format!("{sign_in_path}?{query}")).into_response();
-    }
-    let body = serde_json::json!({
-        "error": "staff_only",
-        "message": STAFF_WORDS.text(lang, "staff_only"),
-    });
-    let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"staff\""),
-    );
-    res
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Key, SameSite};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -27,7 +27,8 @@ use vipps_login_core::{Clock, Language, Secret, SystemClock};
 use vipps_login_tower::StaffMember;
 
 use crate::pages::secure_html;
-use crate::staff::{STAFF_LOG_TARGET, refuse_anonymous};
+use crate::staff::STAFF_LOG_TARGET;
+use crate::staff_http::{Sealed, is_under, read_sealed, refuse_anonymous};
 use crate::words::{STAFF_OIDC_WORDS, request_language, template_texts};
 
 pub use client::SignInOutcome;
@@ -160,7 +161,12 @@ impl StaffOidc {
         let redirect = public_base
             .join(callback_path.trim_start_matches('/'))
             .map_err(|e| format!("the staff sign-in's callback URL: {e}"))?;
-        let client = ProviderClient::new(&config, redirect)?;
+        let client = ProviderClient::new(
+            &config.issuer,
+            (&config.client_id, &config.client_secret),
+            (&config.allowed_group, &config.group_claim),
+            redirect,
+        )?;
         if let Err(e) = client.discover().await {
             tracing::warn!(issuer = %config.issuer, error = %e, "the staff OpenID provider does not answer yet; its discovery is read again at the first sign-in");
         }
@@ -229,12 +235,7 @@ impl StaffOidc {
     }
 
     fn is_guarded(&self, path: &str) -> bool {
-        let g = &self.inner.guarded_prefix;
-        let under = path == g
-            || path
-                .strip_prefix(g.as_str())
-                .is_some_and(|r| r.starts_with('/'));
-        under
+        is_under(path, &self.inner.guarded_prefix)
             && !self
                 .inner
                 .public_prefixes
@@ -280,18 +281,7 @@ impl StaffOidc {
     }
 
     fn private_cookie(&self, headers: &HeaderMap, name: &str) -> Option<String> {
-        let mut jar = CookieJar::new();
-        for value in headers.get_all(header::COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for c in Cookie::split_parse_encoded(value).flatten() {
-                if c.name() == name {
-                    jar.add_original(c.into_owned());
-                }
-            }
-        }
-        jar.private(&self.inner.key)
-            .get(name)
-            .map(|c| c.value().to_owned())
+        read_sealed(headers, &self.inner.key, name)
     }
 
     /// `Set-Cookie` for `value` sealed under `name`, living `max_age` (zero removes it).
@@ -304,17 +294,12 @@ impl StaffOidc {
         // Lax: the provider sends the browser back with a cross-site top-level GET, which
         // must carry the flow cookie, and the redirect on from there the session cookie.
         // The operator pages' own forms carry the layer's CSRF token.
-        let cookie = Cookie::build((name, value))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .secure(self.inner.secure)
-            .max_age(cookie::time::Duration::seconds(
-                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
-            ));
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.inner.key).add(cookie);
-        HeaderValue::from_str(&jar.get(name)?.to_string()).ok()
+        Sealed {
+            key: &self.inner.key,
+            secure: self.inner.secure,
+            same_site: SameSite::Lax,
+        }
+        .set_cookie(name, value, max_age)
     }
 
     /// `{sign-in}?return_to=…`: to the provider, with a fresh state, nonce and PKCE

@@ -26,8 +26,6 @@ use tokio::sync::RwLock;
 use url::Url;
 use vipps_login_tower::StaffMember;
 
-use super::StaffOidcConfig;
-
 /// How long a read discovery document (and the keys it names) is used.
 const DISCOVERY_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -112,8 +110,15 @@ pub(super) struct ProviderClient {
 }
 
 impl ProviderClient {
-    pub(super) fn new(config: &StaffOidcConfig, redirect: Url) -> Result<Self, String> {
-        let issuer = IssuerUrl::new(config.issuer.as_str().trim_end_matches('/').to_owned())
+    /// A client of the provider at `issuer` as `client_id`, redirected back to
+    /// `redirect`, letting in holders of `allowed_group` in the claim `group_claim`.
+    pub(super) fn new(
+        issuer: &Url,
+        (client_id, client_secret): (&str, &vipps_login_core::Secret),
+        (allowed_group, group_claim): (&str, &str),
+        redirect: Url,
+    ) -> Result<Self, String> {
+        let issuer = IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_owned())
             .map_err(|e| format!("--staff-oidc-issuer: {e}"))?;
         let http = reqwest::Client::builder()
             // No redirects: the token request carries the client secret (SSRF too).
@@ -123,11 +128,11 @@ impl ProviderClient {
             .map_err(|e| format!("the staff sign-in's HTTP client: {e}"))?;
         Ok(Self {
             issuer,
-            client_id: ClientId::new(config.client_id.clone()),
-            client_secret: ClientSecret::new(config.client_secret.expose().to_owned()),
+            client_id: ClientId::new(client_id.to_owned()),
+            client_secret: ClientSecret::new(client_secret.expose().to_owned()),
             redirect: RedirectUrl::from_url(redirect),
-            allowed_group: config.allowed_group.trim_start_matches('/').to_owned(),
-            group_claim: config.group_claim.clone(),
+            allowed_group: allowed_group.trim_start_matches('/').to_owned(),
+            group_claim: group_claim.to_owned(),
             http: Http(http),
             current: RwLock::new(None),
         })
