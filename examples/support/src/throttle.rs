@@ -90,7 +90,8 @@ impl SignInThrottle {
         format!("{}:pause:{}", self.namespace, source.0)
     }
 
-    /// How long `source` must still wait before its next try, if it must.
+    /// How long `source` must still wait before its next try, if it must (the pause's end
+    /// is kept in milliseconds: a 1 s pause is a whole second).
     ///
     /// # Errors
     /// The store's.
@@ -102,8 +103,8 @@ impl SignInThrottle {
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or(u64::MAX);
-        let now = self.clock.unix_secs();
-        Ok((until > now).then(|| Duration::from_secs(until - now)))
+        let now = self.clock.unix_ms();
+        Ok((until > now).then(|| Duration::from_millis(until - now)))
     }
 
     /// Counts a failure of `source`; returns the pause it now serves, if any.
@@ -119,7 +120,7 @@ impl SignInThrottle {
             return Ok(None);
         };
         let pause = Duration::from_secs(1u64 << over.min(20)).min(LONGEST_PAUSE);
-        let until = self.clock.unix_secs() + pause.as_secs();
+        let until = self.clock.unix_ms() + pause.as_secs() * 1000;
         self.store
             .set(
                 &self.pause_key(source),
