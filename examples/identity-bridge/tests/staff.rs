@@ -288,3 +288,28 @@ fn help_reads_as_the_other_binaries_do() {
         "{help}"
     );
 }
+
+#[tokio::test]
+async fn staff_sign_in_is_one_way_not_both() {
+    let options = identity_bridge::Options::parse_from([
+        "identity-bridge",
+        "--listen",
+        "127.0.0.1:0",
+        "--simulator",
+        "--staff-password",
+        PASSWORD,
+        "--staff-oidc-issuer",
+        "http://127.0.0.1:9/realms/staff",
+        "--staff-oidc-client-id",
+        "identity-bridge",
+        "--staff-oidc-client-secret",
+        "a-secret",
+        "--staff-oidc-group",
+        "bridge-operators",
+    ]);
+    let err = identity_bridge::app(options).await.unwrap_err().to_string();
+    assert!(
+        err.contains("--staff-oidc-issuer") && err.contains("STAFF_PASSWORD"),
+        "{err}"
+    );
+}
