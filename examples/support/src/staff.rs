@@ -314,7 +314,7 @@ impl StaffGate {
                 Err(refusal) => return refusal.json(lang),
             }
         }
-        refuse_anonymous(&request, &gate.inner.sign_in_path, lang)
+        refuse_anonymous(&request, &gate.inner.sign_in_path, (&STAFF_WORDS, lang))
     }
 
     async fn sign_in(&self, request: Request) -> Response {

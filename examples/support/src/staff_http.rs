@@ -11,7 +11,7 @@ use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use vipps_login_core::Language;
 
-use crate::words::STAFF_WORDS;
+use crate::words::Catalog;
 
 /// The value of the sealed cookie `name` in `headers`, if it opens under `key`.
 pub(crate) fn read_sealed(headers: &HeaderMap, key: &Key, name: &str) -> Option<String> {
@@ -67,8 +67,13 @@ pub(crate) fn is_under(path: &str, prefix: &str) -> bool {
 }
 
 /// The answer to a request without a staff sign-in: a page request is sent to
-/// `sign_in_path` (coming back afterwards), anything else gets 401 with a JSON body.
-pub(crate) fn refuse_anonymous(request: &Request, sign_in_path: &str, lang: Language) -> Response {
+/// `sign_in_path` (coming back afterwards), anything else gets 401 with a JSON body
+/// whose message is the gate's `staff_only` in `words`.
+pub(crate) fn refuse_anonymous(
+    request: &Request,
+    sign_in_path: &str,
+    (words, lang): (&Catalog, Language),
+) -> Response {
     let wants_page = request.method() == Method::GET
         && request
             .headers()
@@ -85,7 +90,7 @@ pub(crate) fn refuse_anonymous(request: &Request, sign_in_path: &str, lang: Lang
     }
     let body = serde_json::json!({
         "error": "staff_only",
-        "message": STAFF_WORDS.text(lang, "staff_only"),
+        "message": words.text(lang, "staff_only"),
     });
     let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     res.headers_mut().insert(

@@ -267,7 +267,11 @@ impl StaffOidc {
             request.extensions_mut().insert(member);
             return next.run(request).await;
         }
-        refuse_anonymous(&request, &gate.inner.sign_in_path, lang)
+        refuse_anonymous(
+            &request,
+            &gate.inner.sign_in_path,
+            (&STAFF_OIDC_WORDS, lang),
+        )
     }
 
     /// The staff member of an unexpired session cookie.

@@ -98,6 +98,7 @@ pub static SIM_HINTS: Catalog = Catalog::new(&[
 #[rustfmt::skip]
 pub static STAFF_OIDC_WORDS: Catalog = Catalog::new(&[
     (Language::En, &[
+        ("staff_only", "These pages are for staff: sign in through your organisation at the staff sign-in page."),
         ("title", "Staff sign-in"),
         ("refused", "You are signed in at your organisation, but not as a member of the group allowed to operate here. Ask your administrator to add you to it."),
         ("signed_in_as", "Signed in at your organisation as:"),
@@ -108,6 +109,7 @@ pub static STAFF_OIDC_WORDS: Catalog = Catalog::new(&[
         ("page_error", "The sign-in page could not be shown."),
     ]),
     (Language::Nb, &[
+        ("staff_only", "Disse sidene er for ansatte: logg inn hos organisasjonen din på innloggingssiden for ansatte."),
         ("title", "Innlogging for ansatte"),
         ("refused", "Du er logget inn hos organisasjonen din, men ikke som medlem av gruppen som har lov til å betjene her. Be administratoren din legge deg til."),
         ("signed_in_as", "Logget inn hos organisasjonen din som:"),
@@ -118,6 +120,7 @@ pub static STAFF_OIDC_WORDS: Catalog = Catalog::new(&[
         ("page_error", "Innloggingssiden kunne ikke vises."),
     ]),
     (Language::Da, &[
+        ("staff_only", "Disse sider er for personalet: log ind hos din organisation på log ind-siden for personale."),
         ("title", "Log ind for personale"),
         ("refused", "Du er logget ind hos din organisation, men ikke som medlem af den gruppe, der må betjene her. Bed din administrator om at tilføje dig."),
         ("signed_in_as", "Logget ind hos din organisation som:"),
@@ -128,6 +131,7 @@ pub static STAFF_OIDC_WORDS: Catalog = Catalog::new(&[
         ("page_error", "Log ind-siden kunne ikke vises."),
     ]),
     (Language::Fi, &[
+        ("staff_only", "Nämä sivut ovat henkilökunnalle: kirjaudu organisaatiosi kautta henkilökunnan kirjautumissivulla."),
         ("title", "Henkilökunnan kirjautuminen"),
         ("refused", "Olet kirjautunut organisaatiosi palveluun, mutta et ole ryhmässä, jolla on oikeus käyttää tätä. Pyydä ylläpitäjää lisäämään sinut ryhmään."),
         ("signed_in_as", "Kirjautunut organisaatiosi palveluun käyttäjänä:"),
