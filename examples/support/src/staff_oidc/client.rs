@@ -28,6 +28,9 @@ use vipps_login_tower::StaffMember;
 
 /// How long a read discovery document (and the keys it names) is used.
 const DISCOVERY_LIFETIME: Duration = Duration::from_secs(3600);
+/// An ID token that does not verify makes the discovery be read again (the provider may
+/// have rotated its keys), at most this often.
+const REREAD_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// The claims besides the standard ones: where the groups or roles are.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -145,8 +148,13 @@ impl ProviderClient {
 
     /// The client on a discovery read within the last hour (reading it again if not).
     async fn refresh_if_stale(&self) -> Result<Arc<StaffClient>, String> {
+        self.client_within(DISCOVERY_LIFETIME).await
+    }
+
+    /// The client on a discovery read within `max_age` (reading it again if not).
+    async fn client_within(&self, max_age: Duration) -> Result<Arc<StaffClient>, String> {
         if let Some((at, client)) = self.current.read().await.as_ref()
-            && at.elapsed() < DISCOVERY_LIFETIME
+            && at.elapsed() < max_age
         {
             return Ok(client.clone());
         }
@@ -224,7 +232,16 @@ impl ProviderClient {
             }
             Err(e) => return SignInOutcome::Failed(format!("token endpoint: {}", error_chain(&e))),
         };
-        match self.verify(&client, &tokens, &Nonce::new(flow.nonce)) {
+        let nonce = Nonce::new(flow.nonce);
+        let mut verified = self.verify(&client, &tokens, &nonce);
+        if verified.is_err()
+            && let Ok(fresh) = self.client_within(REREAD_AFTER_FAILURE).await
+            && !Arc::ptr_eq(&fresh, &client)
+        {
+            // Signed with a key the provider added since the discovery was read.
+            verified = self.verify(&fresh, &tokens, &nonce);
+        }
+        match verified {
             Ok((member, true)) => SignInOutcome::Member {
                 member,
                 return_to: flow.return_to,
