@@ -63,6 +63,8 @@ struct Inner {
     staff_id: String,
     /// How long a sign-in lasts.
     shift: Duration,
+    /// Whether the source of a request is the rightmost `X-Forwarded-For` address.
+    forwarded_for: bool,
     /// Wrong passwords per source, in the app's store.
     throttle: SignInThrottle,
     /// The store and clock the throttle is built on (rebuilt when either changes).
@@ -129,6 +131,7 @@ impl StaffGate {
                 public_prefixes: vec![format!("{layer_prefix}/static/")],
                 guarded_prefix: None,
                 shift: SHIFT,
+                forwarded_for: false,
                 sign_in_path: SIGN_IN_PATH.to_owned(),
                 staff_id: DEFAULT_STAFF_ID.to_owned(),
                 throttle: SignInThrottle::new(
@@ -196,6 +199,15 @@ impl StaffGate {
     #[must_use]
     pub fn shift(mut self, shift: Duration) -> Self {
         Arc::make_mut(&mut self.inner).shift = shift;
+        self
+    }
+
+    /// Behind the app's own reverse proxy, which always sets `X-Forwarded-For`: counts
+    /// wrong passwords per address that proxy added (the rightmost), not per peer (which
+    /// would be the proxy for everyone).
+    #[must_use]
+    pub fn behind_proxy(mut self, forwarded_for: bool) -> Self {
+        Arc::make_mut(&mut self.inner).forwarded_for = forwarded_for;
         self
     }
 
@@ -285,7 +297,7 @@ impl StaffGate {
     /// its [`StaffMember`] in the request's extensions; a page request is sent to the
     /// sign-in page, anything else gets 401 with a JSON body (429 while the source is
     /// paused after wrong passwords).
-    pub async fn require(State(gate): State<Self>, mut request: Request, next: Next) -> Response {
+    pub async fn require(State(gate): State<Self>, request: Request, next: Next) -> Response {
         let path = request.uri().path();
         if path == gate.inner.sign_in_path {
             return gate.sign_in(request).await;
@@ -293,27 +305,30 @@ impl StaffGate {
         if gate.is_public(path) {
             return next.run(request).await;
         }
-        if gate.signed_in(request.headers()) {
-            request.extensions_mut().insert(gate.member());
-            return next.run(request).await;
+        let (mut parts, body) = request.into_parts();
+        if gate.signed_in(&parts.headers) {
+            parts.extensions.insert(gate.member());
+            return next.run(Request::from_parts(parts, body)).await;
         }
-        let lang = request_language(request.headers(), gate.inner.language);
-        let bearer = request
-            .headers()
+        let lang = request_language(&parts.headers, gate.inner.language);
+        let bearer = parts
+            .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|b| b.trim().to_owned());
         if let Some(bearer) = bearer {
-            match gate.check(&Source::of(request.extensions()), &bearer).await {
+            let source = Source::of(&parts, gate.inner.forwarded_for);
+            match gate.check(&source, &bearer).await {
                 Ok(true) => {
-                    request.extensions_mut().insert(gate.member());
-                    return next.run(request).await;
+                    parts.extensions.insert(gate.member());
+                    return next.run(Request::from_parts(parts, body)).await;
                 }
                 Ok(false) => {}
                 Err(refusal) => return refusal.json(lang),
             }
         }
+        let request = Request::from_parts(parts, body);
         refuse_anonymous(&request, &gate.inner.sign_in_path, (&STAFF_WORDS, lang))
     }
 
@@ -332,14 +347,13 @@ impl StaffGate {
             Method::POST => {
                 let limit = 16 * 1024;
                 let (parts, body) = request.into_parts();
-                let extensions = parts.extensions;
                 let Ok(body) = axum::body::to_bytes(body, limit).await else {
                     return self.page(lang, StatusCode::BAD_REQUEST, "/", Some("problem_form"));
                 };
                 let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&body).unwrap_or_default();
                 let back = back_to(field(&form, "return_to"));
-                let source = Source::of(&extensions);
+                let source = Source::of(&parts, self.inner.forwarded_for);
                 match self
                     .check(&source, field(&form, "password").unwrap_or(""))
                     .await

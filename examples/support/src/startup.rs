@@ -169,6 +169,9 @@ impl Startup {
         if self.sim.is_some() {
             builder = crate::words::with_sim_hints(builder);
         }
+        if self.options.trust_forwarded_for {
+            builder = builder.client_ip(vipps_login_tower::ClientIp::RightmostForwardedFor);
+        }
         if self.base_for_layer {
             builder = builder.public_base_url(self.base.clone());
         }
@@ -213,7 +216,8 @@ impl Startup {
             Some(
                 gate.language(self.options.language)
                     .clock(self.client.config().clock().clone())
-                    .store(self.client.store().clone()),
+                    .store(self.client.store().clone())
+                    .behind_proxy(self.options.trust_forwarded_for),
             )
         })
         .map_err(AppError::Config)

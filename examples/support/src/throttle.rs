@@ -44,12 +44,30 @@ impl std::fmt::Debug for SignInThrottle {
 pub struct Source(String);
 
 impl Source {
-    /// The peer address of `request` (axum's `ConnectInfo`, which
-    /// [`serve`](crate::serve::serve) sets); requests without one share one source.
+    /// Where `request` comes from: its peer address (axum's `ConnectInfo`, which
+    /// [`serve`](crate::serve::serve) sets), or with `forwarded_for` (behind the app's own
+    /// reverse proxy) the rightmost `X-Forwarded-For` address, the one that proxy added.
+    /// Requests with neither share one source.
     #[must_use]
-    pub fn of(extensions: &http::Extensions) -> Source {
-        match extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) => Source::from_ip(peer.ip()),
+    pub fn of(request: &http::request::Parts, forwarded_for: bool) -> Source {
+        let forwarded = forwarded_for
+            .then(|| {
+                request
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .next_back()
+                    .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+            })
+            .flatten();
+        let peer = request
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        match forwarded.or(peer) {
+            Some(ip) => Source::from_ip(ip),
             None => Source("unknown".to_owned()),
         }
     }
@@ -165,6 +183,24 @@ mod tests {
         }
         let left = t.paused(&a).await.unwrap().unwrap();
         assert!(left <= LONGEST_PAUSE && left >= LONGEST_PAUSE - Duration::from_secs(2));
+    }
+
+    #[test]
+    fn behind_a_proxy_the_source_is_the_address_it_added() {
+        let (mut parts, ()) = http::Request::builder()
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 443))));
+        assert_eq!(Source::of(&parts, true).0, "198.51.100.7");
+        assert_eq!(
+            Source::of(&parts, false).0,
+            "10.0.0.1",
+            "a client's header is not trusted"
+        );
     }
 
     #[test]

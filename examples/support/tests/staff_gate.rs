@@ -129,3 +129,50 @@ async fn wrong_passwords_on_the_form_never_lock_out_the_real_staff() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "front-desk");
 }
+
+#[tokio::test]
+async fn behind_a_proxy_each_client_address_is_its_own_source() {
+    let gate = StaffGate::new(PASSWORD, cookie::Key::generate(), false, "/auth/vipps")
+        .unwrap()
+        .behind_proxy(true);
+    let router = Router::new()
+        .route(
+            "/desk",
+            get(|axum::Extension(who): axum::Extension<StaffMember>| async move { who.id }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            gate,
+            StaffGate::require,
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(example_support::serve::serve(listener, router));
+    let url = format!("http://{addr}/desk");
+    // Every request comes from the proxy's address; the proxy names the client.
+    let proxy = from("127.0.0.8");
+    for i in 0..8 {
+        let _ = proxy
+            .get(&url)
+            .header("x-forwarded-for", "198.51.100.1")
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let res = proxy
+        .get(&url)
+        .header("x-forwarded-for", "198.51.100.1")
+        .bearer_auth(PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "the guessing client is paused");
+    let res = proxy
+        .get(&url)
+        .header("x-forwarded-for", "198.51.100.2")
+        .bearer_auth(PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the staff behind the same proxy are not");
+}
