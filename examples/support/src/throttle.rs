@@ -5,15 +5,17 @@
 //! holds whole) gets a few failures free; after that every failure pauses that source
 //! for twice as long as the one before (1 s, 2 s, 4 s, … up to 15 minutes). Failures are
 //! counted for a day in the app's store, so with Redis the limit holds across every
-//! instance. Nothing is ever paused for everyone: another source still signs in, and the
-//! real staff's own source is only paused by its own failures.
+//! instance; while that store cannot be reached they are counted in this process (the
+//! limit then holds per instance, and the staff are not locked out by the outage).
+//! Nothing is ever paused for everyone: another source still signs in, and the real
+//! staff's own source is only paused by its own failures.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use vipps_login_core::{Clock, Store, StoreError};
+use vipps_login_core::{Clock, MemoryStore, Store, StoreError};
 
 /// Failures a source makes before its first pause.
 const FREE_FAILURES: u64 = 5;
@@ -26,6 +28,8 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone)]
 pub struct SignInThrottle {
     store: Arc<dyn Store>,
+    /// Where failures are counted while `store` cannot be reached.
+    fallback: Arc<MemoryStore>,
     clock: Arc<dyn Clock>,
     /// Keeps the keys of two gates on one store apart.
     namespace: String,
@@ -95,8 +99,25 @@ impl SignInThrottle {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, namespace: &str) -> Self {
         Self {
             store,
+            fallback: Arc::new(MemoryStore::new()),
             clock,
             namespace: namespace.to_owned(),
+        }
+    }
+
+    /// The shared store's answer to `op`, or this process' while it cannot be reached.
+    async fn either<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(Arc<dyn Store>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        match op(self.store.clone()).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "staff sign-in throttle: the store cannot be reached; counting in this process meanwhile");
+                let fallback: Arc<dyn Store> = self.fallback.clone();
+                op(fallback).await
+            }
         }
     }
 
@@ -114,7 +135,14 @@ impl SignInThrottle {
     /// # Errors
     /// The store's.
     pub async fn paused(&self, source: &Source) -> Result<Option<Duration>, StoreError> {
-        let Some(until) = self.store.get(&self.pause_key(source)).await? else {
+        let key = self.pause_key(source);
+        let until = self
+            .either(|store| {
+                let key = key.clone();
+                async move { store.get(&key).await }
+            })
+            .await?;
+        let Some(until) = until else {
             return Ok(None);
         };
         let until = std::str::from_utf8(&until)
@@ -130,22 +158,24 @@ impl SignInThrottle {
     /// # Errors
     /// The store's.
     pub async fn failed(&self, source: &Source) -> Result<Option<Duration>, StoreError> {
+        let key = self.failures_key(source);
         let (count, _) = self
-            .store
-            .increment(&self.failures_key(source), FAILURE_MEMORY)
+            .either(|store| {
+                let key = key.clone();
+                async move { store.increment(&key, FAILURE_MEMORY).await }
+            })
             .await?;
         let Some(over) = count.checked_sub(FREE_FAILURES + 1) else {
             return Ok(None);
         };
         let pause = Duration::from_secs(1u64 << over.min(20)).min(LONGEST_PAUSE);
         let until = self.clock.unix_ms() + pause.as_secs() * 1000;
-        self.store
-            .set(
-                &self.pause_key(source),
-                until.to_string().into_bytes(),
-                pause,
-            )
-            .await?;
+        let key = self.pause_key(source);
+        self.either(|store| {
+            let key = key.clone();
+            async move { store.set(&key, until.to_string().into_bytes(), pause).await }
+        })
+        .await?;
         tracing::warn!(source = %source.0, failures = count, pause_secs = pause.as_secs(), "staff sign-in failures: source paused");
         Ok(Some(pause))
     }
@@ -155,7 +185,12 @@ impl SignInThrottle {
     /// # Errors
     /// The store's.
     pub async fn succeeded(&self, source: &Source) -> Result<(), StoreError> {
-        self.store.remove(&self.failures_key(source)).await
+        let key = self.failures_key(source);
+        self.either(|store| {
+            let key = key.clone();
+            async move { store.remove(&key).await }
+        })
+        .await
     }
 }
 
