@@ -8,6 +8,7 @@
 // Run by `cargo xtask keycloak`, which also sets:
 //   BROKER_URL      way 2's issuer (the identity bridge)
 //   BROKER_SIM_URL  the simulator behind it
+//   BROKER_STAFF_PASSWORD  the bridge's staff password (its operator pages are for staff)
 //   CHROMIUM_PATH   Debian's Chromium
 //   SHOT_DIR        where screenshots of every page go
 
@@ -29,6 +30,7 @@ const KC_URL = need('KC_URL');
 const REALM = process.env.KC_REALM || 'vipps';
 const BROKER_URL = need('BROKER_URL');
 const SIM_URL = need('BROKER_SIM_URL');
+const STAFF_PASSWORD = need('BROKER_STAFF_PASSWORD');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOT_DIR = process.env.SHOT_DIR || path.resolve(import.meta.dirname, '../../target/keycloak/shots');
 const ISSUER = `${KC_URL}/realms/${REALM}`;
@@ -89,7 +91,17 @@ async function authorizationUrl() {
 }
 
 async function operatorLogsIn(page, number, shot) {
-  await page.waitForURL((u) => u.href.startsWith(`${BROKER_URL}/operator/login`), { timeout: 20000 });
+  // The operator step is for staff: a browser without a staff sign-in is asked for one
+  // first, and comes back to the operator's page.
+  const signIn = `${BROKER_URL}/staff/sign-in`;
+  const desk = `${BROKER_URL}/operator/login`;
+  await page.waitForURL((u) => u.href.startsWith(signIn) || u.href.startsWith(desk), { timeout: 20000 });
+  if (page.url().startsWith(signIn)) {
+    await shot('staff-sign-in');
+    await page.fill('#password', STAFF_PASSWORD);
+    await page.click('#sign-in');
+  }
+  await page.waitForURL((u) => u.href.startsWith(desk), { timeout: 20000 });
   await shot('desk');
   await page.fill('#phone', number);
   await page.click('#start');

@@ -588,3 +588,71 @@ async fn the_hint_leads_to_the_phone_of_the_number_in_the_login() {
     assert_eq!(icon.status(), 200);
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
 }
+
+/// Two instances of the desk on one real Redis: wrong staff passwords guessed as a bearer
+/// on one instance pause that source on the other too (the failures are counted in the
+/// shared store), while the real staff, at another desk, are let in on both.
+#[tokio::test]
+async fn staff_password_guesses_are_counted_across_instances() {
+    let redis = vipps_login_tests::procs::Redis::start_new();
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let app = counter::app(counter::Options::parse_from([
+            "counter",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulator",
+            "--redis-url",
+            &redis.url(),
+            "--staff-password",
+            "counter-staff-password",
+        ]))
+        .await
+        .unwrap();
+        bases.push(app.server.urls.base.clone());
+        tokio::spawn(app.server.serve());
+    }
+    let from = |source: &str| {
+        reqwest::Client::builder()
+            .local_address(source.parse::<std::net::IpAddr>().unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let api = |base: &Url| base.join("auth/vipps/api/start").unwrap();
+    let guesser = from("127.0.0.6");
+    for (i, base) in bases.iter().cycle().take(6).enumerate() {
+        let res = guesser
+            .post(api(base))
+            .header("x-requested-with", "fetch")
+            .bearer_auth(format!("guess-{i}"))
+            .json(&serde_json::json!({ "phone": KARI }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "guess {i} is one of the free ones");
+    }
+    // The sixth failure, three on each instance, paused the source on both.
+    for base in &bases {
+        let res = guesser
+            .post(api(base))
+            .header("x-requested-with", "fetch")
+            .bearer_auth("counter-staff-password")
+            .json(&serde_json::json!({ "phone": KARI }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429, "paused on {base}");
+    }
+    let staff = from("127.0.0.7");
+    for base in &bases {
+        let res = staff
+            .get(base.join("auth/vipps/login").unwrap())
+            .bearer_auth("counter-staff-password")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "the staff are let in on {base}");
+    }
+}

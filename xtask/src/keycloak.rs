@@ -10,8 +10,12 @@
 //!    for the realm's discovery document and prints the start time.
 //! 3. Runs `tests/keycloak` (`node --test`; openid-client and playwright-core from npm,
 //!    Debian's Chromium): CIBA through Keycloak's own endpoint, and brokering in the
-//!    browser to the bridge's way 2 (its operator pages are the tower layer's), then stops
-//!    every process group, on failure too.
+//!    browser to the bridge's way 2 (its operator pages are the tower layer's, behind the
+//!    staff password), then stops every process group, on failure too.
+//! 4. Also imports `tests/keycloak/realm-staff.json` (the shop's staff, a confidential
+//!    client for the bridge, a user in the allowed group and one outside it) and starts a
+//!    second bridge whose operators sign in through that realm (`--staff-oidc-*`), for
+//!    `staff.test.mjs`.
 //!
 //! When Keycloak cannot be fetched, unpacked or started, the task fails with a sentence
 //! that says so; it never skips.
@@ -32,6 +36,10 @@ use crate::shell::{Result, cargo, root, run, target_dir};
 /// The Keycloak release tested (Maven Central serves 26.7.3; 26.7.4 is not published there).
 const VERSION: &str = "26.7.3";
 const REALM: &str = "vipps";
+/// The staff realm the second bridge's operators sign in through.
+const STAFF_REALM: &str = "staff";
+/// The broker bridge's staff password (its operator pages are for staff).
+const BROKER_STAFF_PASSWORD: &str = "broker-staff-password";
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 
 pub(crate) fn keycloak() -> Result {
@@ -57,6 +65,16 @@ pub(crate) fn keycloak() -> Result {
     let (bridge, bridge_url, sim_url) = start_bridge(&bridge_bin, &issuer, &channel_log)?;
     let _bridge = Group::new("identity bridge", bridge);
     let channel_url = format!("{bridge_url}/keycloak/channel");
+    // The second bridge listens on a known port: the staff realm names its callback.
+    let staff_port = free_port()?;
+    let staff_log = work.join("staff-bridge.log");
+    let (staff_bridge, staff_bridge_url, staff_sim_url) = start_staff_bridge(
+        &bridge_bin,
+        staff_port,
+        &format!("{kc_url}/realms/{STAFF_REALM}"),
+        &staff_log,
+    )?;
+    let _staff_bridge = Group::new("staff-signed identity bridge", staff_bridge);
     let keycloak_log = work.join("keycloak.log");
     let started = Instant::now();
     let kc = start_keycloak(
@@ -66,6 +84,7 @@ pub(crate) fn keycloak() -> Result {
         &channel_url,
         &bridge_url,
         &keycloak_log,
+        &staff_bridge_url,
     )?;
     let mut kc = Group::new("Keycloak", kc);
     wait_ready(&mut kc, kc_port, &keycloak_log)?;
@@ -84,6 +103,10 @@ pub(crate) fn keycloak() -> Result {
         .env("SIM_URL", &sim_url)
         .env("BROKER_URL", &bridge_url)
         .env("BROKER_SIM_URL", &sim_url)
+        .env("BROKER_STAFF_PASSWORD", BROKER_STAFF_PASSWORD)
+        .env("STAFF_REALM", STAFF_REALM)
+        .env("STAFF_BRIDGE_URL", &staff_bridge_url)
+        .env("STAFF_BRIDGE_SIM_URL", &staff_sim_url)
         .env("CHROMIUM_PATH", &chromium)
         .env("SHOT_DIR", work.join("shots")));
     drop(kc);
@@ -93,9 +116,10 @@ pub(crate) fn keycloak() -> Result {
     );
     outcome.map_err(|e| {
         format!(
-            "{e}\n(logs: {} and {})",
+            "{e}\n(logs: {}, {} and {})",
             keycloak_log.display(),
-            channel_log.display()
+            channel_log.display(),
+            staff_log.display()
         )
     })
 }
@@ -231,9 +255,47 @@ fn start_bridge(bin: &Path, issuer: &str, log: &Path) -> Result<(Child, String, 
             ])
             .args(["--keycloak-attribute", "phoneNumber"])
             .args(["--keycloak-admin-client", "channel-admin"])
-            .args(["--keycloak-admin-secret", "channel-admin-secret"]),
+            .args(["--keycloak-admin-secret", "channel-admin-secret"])
+            .env("STAFF_PASSWORD", BROKER_STAFF_PASSWORD),
         log,
     )
+}
+
+/// Starts the second identity bridge on `port`, its operators signing in through the
+/// staff realm at `staff_issuer` (read when the first operator signs in, so it may start
+/// before Keycloak); returns it with its issuer URL and its simulator's base URL.
+fn start_staff_bridge(
+    bin: &Path,
+    port: u16,
+    staff_issuer: &str,
+    log: &Path,
+) -> Result<(Child, String, String)> {
+    start_printing(
+        "the staff-signed identity bridge",
+        Command::new(bin)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--simulator", "--sim-interval-ms", "200"])
+            .args(["--staff-oidc-issuer", staff_issuer])
+            .args(["--staff-oidc-client-id", "identity-bridge"])
+            .args(["--staff-oidc-group", "bridge-operators"])
+            .env("STAFF_OIDC_CLIENT_SECRET", "identity-bridge-staff-secret")
+            .env_remove("STAFF_PASSWORD"),
+        log,
+    )
+}
+
+/// Puts the staff realm, its client's redirect URI pointed at `bridge_url`, next to the
+/// Vipps realm in Keycloak's import directory (read when Keycloak starts).
+fn import_staff_realm(home: &Path, bridge_url: &str) -> Result {
+    let src = root()
+        .join("tests")
+        .join("keycloak")
+        .join("realm-staff.json");
+    let realm = fs::read_to_string(&src)
+        .map_err(|e| format!("cannot read {}: {e}", src.display()))?
+        .replace("__STAFF_BRIDGE_URL__", bridge_url);
+    let to = home.join("data").join("import").join("realm-staff.json");
+    fs::write(&to, realm).map_err(|e| format!("cannot write {}: {e}", to.display()))
 }
 
 /// Starts a server that prints `issuer: URL` and `sim: URL` on stdout (the bridge) in a
@@ -291,6 +353,7 @@ fn start_keycloak(
     channel_url: &str,
     idp_url: &str,
     log: &Path,
+    staff_bridge_url: &str,
 ) -> Result<Child> {
     // A fresh database each run, so the realm is imported as committed.
     let data = home.join("data");
@@ -312,6 +375,7 @@ fn start_keycloak(
         );
     fs::write(import.join("realm-vipps.json"), realm)
         .map_err(|e| format!("cannot write the realm import: {e}"))?;
+    import_staff_realm(home, staff_bridge_url)?;
     let log_file =
         fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let log_err = log_file

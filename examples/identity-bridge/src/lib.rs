@@ -7,6 +7,9 @@
 //! the staff member types the customer's number and reads the code, are the tower
 //! layer's own, under `{issuer}/operator/`. (Vipps allows merchant-initiated login only where the login does not
 //! start in the customer's own browser or app; this is not a self-service web login.)
+//! The operator pages are for signed-in staff only ([`StaffOptions`]): through the
+//! organisation's own OpenID provider, or with the staff password; with Vipps the bridge
+//! does not start without one of them.
 //!
 //! Without `VIPPS_CLIENT_ID` it starts the Vipps **simulator** in process and says so
 //! loudly. On start it writes, on stdout, `issuer: <its issuer URL>`, and with the
@@ -25,6 +28,8 @@
 //! ```
 
 mod config;
+mod keys;
+mod staff;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,17 +37,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
+use staff::StaffAuth;
 use tokio::net::TcpListener;
 use url::Url;
 use vipps_login_provider::authcode::OperatorCompletion;
 use vipps_login_provider::keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
-use vipps_login_provider::keys::{KeySet, SigningAlg};
+use vipps_login_provider::keys::KeySet;
 use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
 pub use example_support::{AppError, DEMO_CUSTOMER};
+pub use keys::KeyOptions;
+pub use staff::StaffOptions;
 
 /// Command-line options.
 ///
@@ -56,7 +64,12 @@ pub use example_support::{AppError, DEMO_CUSTOMER};
 #[command(
     name = "identity-bridge",
     version,
-    about = "Vipps phone login as an OpenID provider (CIBA) for identity platforms and OpenID clients."
+    about = "Vipps phone login as an OpenID provider (CIBA and authorization code) for identity platforms and OpenID clients.",
+    long_about = "Vipps phone login as an OpenID provider (CIBA and authorization code) for identity platforms and OpenID clients.\n\n\
+                  Without VIPPS_CLIENT_ID it runs against an in-process Vipps simulator; with \
+                  VIPPS_CLIENT_ID, VIPPS_CLIENT_SECRET (and optionally VIPPS_ISSUER, \
+                  VIPPS_MERCHANT_SERIAL_NUMBER, ...) it talks to Vipps, and then refuses to start \
+                  unless staff sign in at the operator pages (--staff-oidc-* or STAFF_PASSWORD)."
 )]
 #[non_exhaustive]
 pub struct Options {
@@ -83,86 +96,9 @@ pub struct Options {
     /// The ID tokens' signing keys.
     #[command(flatten)]
     pub keys: KeyOptions,
-}
-
-/// Where the signing keys come from. Without keys given, they are generated once and kept
-/// sealed in the shared store (`--redis-url`), shared by every instance and kept across
-/// restarts, and rotated every `key_rotation_secs` by one instance.
-#[derive(Debug, Clone, clap::Args)]
-#[non_exhaustive]
-pub struct KeyOptions {
-    /// A private key file (PEM: PKCS#8 `PRIVATE KEY`, `RSA PRIVATE KEY` or P-256 `EC
-    /// PRIVATE KEY`; or a JWK / JWK set of EC P-256 keys with `d`). Repeat for several;
-    /// the first key of each algorithm signs, the others are only published (keep the
-    /// previous key after the new one while tokens it signed live). Configured keys are
-    /// never rotated by the bridge.
-    #[arg(
-        long = "signing-key",
-        value_name = "FILE",
-        env = "BRIDGE_SIGNING_KEY_FILES",
-        value_delimiter = ','
-    )]
-    pub signing_key_files: Vec<PathBuf>,
-    /// The private keys themselves (PEM blocks or a JWK set, as in the files), for an
-    /// environment variable filled from a secret store.
-    #[arg(
-        long,
-        env = "BRIDGE_SIGNING_KEYS",
-        hide_env_values = true,
-        allow_hyphen_values = true
-    )]
-    pub signing_keys: Option<String>,
-    /// Rotate generated keys this often, in seconds (at least 60; default: the config
-    /// file's `key_rotation_secs`, else a day). Retired public keys stay in the JWKS for
-    /// this period plus 15 minutes, longer than any ID token they signed.
-    #[arg(long, env = "BRIDGE_KEY_ROTATION_SECS")]
-    pub key_rotation_secs: Option<u64>,
-}
-
-impl KeyOptions {
-    /// The operator's keys, when any are given (the files, then the variable).
-    fn configured(&self) -> Result<Option<KeySet>, AppError> {
-        let mut inputs = Vec::new();
-        for path in &self.signing_key_files {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| AppError::Config(format!("--signing-key {}: {e}", path.display())))?;
-            inputs.push((format!("--signing-key {}", path.display()), text));
-        }
-        if let Some(text) = &self.signing_keys {
-            inputs.push(("BRIDGE_SIGNING_KEYS".to_owned(), text.clone()));
-        }
-        if inputs.is_empty() {
-            return Ok(None);
-        }
-        let keys =
-            KeySet::from_private_keys(inputs).map_err(|e| AppError::Config(e.to_string()))?;
-        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
-            if !keys.has(alg) {
-                tracing::warn!(
-                    alg = alg.as_str(),
-                    "no configured signing key of this algorithm: clients asking for it get server_error at the token endpoint"
-                );
-            }
-        }
-        Ok(Some(keys))
-    }
-
-    /// The rotation period: the option, else the config file's.
-    fn rotation(&self, config: &BridgeConfig) -> Result<Duration, AppError> {
-        match self.key_rotation_secs {
-            Some(s) if s < 60 => Err(AppError::Config(
-                "--key-rotation-secs must be at least 60".into(),
-            )),
-            Some(s) => Ok(Duration::from_secs(s)),
-            None => Ok(config.key_rotation),
-        }
-    }
-}
-
-/// How long a retired key stays published after a rotation every `period`: a period
-/// more, plus 15 minutes (ID tokens live 10, the JWKS is cached 5).
-fn retired_grace(period: Duration) -> Duration {
-    period + Duration::from_secs(900)
+    /// How staff sign in at the operator pages.
+    #[command(flatten)]
+    pub staff: StaffOptions,
 }
 
 /// Serve Keycloak's CIBA HTTP authentication channel (see
@@ -238,6 +174,9 @@ pub struct Bridge {
     pub sim_base: Option<Url>,
     /// With the simulator: the demo customer's phone page.
     pub phone: Option<Url>,
+    /// The staff password made up for this run (simulator only, when no staff sign-in
+    /// was configured).
+    pub staff_password: Option<String>,
     router: axum::Router,
     listener: TcpListener,
     provider: Provider,
@@ -269,7 +208,8 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         None => BridgeConfig::parse(DEFAULT_CONFIG),
     }
     .map_err(AppError::Config)?;
-    let start = Startup::bind(options.listen, options.public_url.clone(), &options.common).await?;
+    let mut start =
+        Startup::bind(options.listen, options.public_url.clone(), &options.common).await?;
     let issuer = start.base.clone();
     let login = VippsPhoneLogin::new(start.client().clone())
         .subject_mapping(config.subject_mapping()?)
@@ -313,6 +253,9 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .completion(OperatorCompletion::new(provider.clone(), login))
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
+    // Only signed-in staff reach the operator pages (and so "type a number").
+    let staff =
+        StaffAuth::from_options(&options.staff, &mut start, &operator_pages, &base_path).await?;
     // An issuer with a path (`--public-url https://id.example/vipps`) serves under it.
     let mut router = match base_path.as_str() {
         "" => provider.router(),
@@ -321,12 +264,13 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
     if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
         router = router.merge(channel);
     }
-    let server = start.into_server(router.layer(operator_pages))?;
+    let server = start.into_server(staff.guard(router.layer(operator_pages)))?;
     let sim = server.sim;
     Ok(Bridge {
         issuer: provider.issuer().to_owned(),
         sim_base: sim.as_ref().map(|s| s.base_url()),
         phone: sim.as_ref().map(|s| s.phone_url(DEMO_CUSTOMER)),
+        staff_password: server.urls.staff_password.clone(),
         router: server.router,
         listener: server.listener,
         provider,
@@ -361,7 +305,10 @@ impl Bridge {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + look, look);
             loop {
                 tick.tick().await;
-                match keys.rotate_if_due(every, retired_grace(every)).await {
+                match keys
+                    .rotate_if_due(every, crate::keys::retired_grace(every))
+                    .await
+                {
                     Ok(true) => tracing::info!("signing keys rotated"),
                     Ok(false) => {}
                     Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
@@ -389,6 +336,9 @@ pub async fn run(options: Options) -> Result<(), AppError> {
         println!("sim: {sim}");
         println!("phone: {phone}");
     }
+    if let Some(password) = &bridge.staff_password {
+        println!("staff-password: {password}");
+    }
     eprintln!("{}", instructions(&bridge));
     tokio::select! {
         served = bridge.serve() => served?,
@@ -401,6 +351,11 @@ fn instructions(b: &Bridge) -> String {
     let mut s = String::new();
     if b.sim_base.is_some() {
         s.push_str(SIMULATOR_BANNER);
+    }
+    if let Some(password) = &b.staff_password {
+        s.push_str(&format!(
+            "Staff password for the operator pages this run: {password}   (set STAFF_PASSWORD, or --staff-oidc-*, to choose)\n"
+        ));
     }
     s.push_str(&format!(
         "OpenID provider (CIBA, poll mode, and authorization code with the operator pages at {issuer}/operator/login) at {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  demo clients: demo-rp / demo-rp-secret, demo-rp-2 / demo-rp-2-secret\n",

@@ -28,6 +28,8 @@ async fn prints_issuer_and_simulator_and_serves_a_ciba_login_for_the_demo_client
             "200",
         ])
         .env_remove("VIPPS_CLIENT_ID")
+        .env_remove("STAFF_PASSWORD")
+        .env_remove("STAFF_OIDC_ISSUER")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,6 +52,12 @@ async fn prints_issuer_and_simulator_and_serves_a_ciba_login_for_the_demo_client
         .strip_prefix("phone: ")
         .expect("phone: third")
         .to_owned();
+    // No staff sign-in configured: the operator pages' password for this run, said loudly.
+    let staff_password = next()
+        .strip_prefix("staff-password: ")
+        .expect("staff-password: fourth")
+        .to_owned();
+    assert!(staff_password.len() >= 12, "{staff_password}");
     assert!(
         issuer.starts_with("http://127.0.0.1:") && !issuer.ends_with('/'),
         "{issuer}"

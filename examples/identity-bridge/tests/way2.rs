@@ -13,6 +13,7 @@ use serde_json::Value;
 use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const STAFF_PASSWORD: &str = "way2-staff-password";
 
 struct Bridge {
     issuer: String,
@@ -27,6 +28,8 @@ async fn bridge() -> Bridge {
         "--simulator",
         "--sim-interval-ms",
         "100",
+        "--staff-password",
+        STAFF_PASSWORD,
     ]);
     let bridge = identity_bridge::app(options).await.unwrap();
     let out = Bridge {
@@ -91,6 +94,34 @@ async fn operator_starts(b: &Bridge, browser: &reqwest::Client, challenge: &str)
     let res = browser.get(authorize).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let login = Url::parse(&location(&res)).unwrap();
+    // The operator signs in first, and comes back to the login page.
+    let res = browser
+        .get(login.clone())
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        303,
+        "no operator page without a staff sign-in"
+    );
+    let sign_in = login.join(&location(&res)).unwrap();
+    assert_eq!(sign_in.path(), "/staff/sign-in");
+    let back = sign_in
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    let res = browser
+        .post(sign_in.join("/staff/sign-in").unwrap())
+        .form(&[("password", STAFF_PASSWORD), ("return_to", back.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(login.join(&location(&res)).unwrap(), login);
     assert_eq!(
         login.path(),
         "/operator/login",

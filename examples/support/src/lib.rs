@@ -15,7 +15,9 @@
 //! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
 //!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
-//! * [`staff`]: the staff gate in front of a desk (a configured staff password).
+//! * [`staff`]: the staff gate in front of a desk (a configured staff password), and
+//!   [`throttle`]: its per-source throttle of wrong passwords; [`staff_oidc`]: staff
+//!   sign-in through the organisation's own OpenID provider instead.
 //! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
 //! * [`testing`]: the start-up test of a binary, which both apps run against their own.
 //! * [`words`]: the apps' texts in nb, da, fi and en, and the language of a request.
@@ -42,8 +44,11 @@ mod options;
 pub mod pages;
 pub mod serve;
 pub mod staff;
+mod staff_http;
+pub mod staff_oidc;
 mod startup;
 pub mod testing;
+pub mod throttle;
 pub mod words;
 
 pub use error::AppError;

@@ -61,6 +61,11 @@ pub struct CommonOptions {
     /// (each browser otherwise gets its own).
     #[arg(long, env = "DESK_LANGUAGE", default_value = "en")]
     pub language: vipps_login_core::Language,
+    /// Behind your own reverse proxy that always sets `X-Forwarded-For`: take the client's
+    /// address from its rightmost entry (the one the proxy added) for the per-IP limits
+    /// and the staff password's per-source throttle, instead of the peer (the proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
     /// At least 64 random bytes that encrypt the session cookie (default: a random key
     /// per start, so sessions end when the app restarts).
     #[arg(long, env = "COOKIE_SECRET", hide_env_values = true)]

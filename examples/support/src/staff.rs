@@ -4,27 +4,35 @@
 //!
 //! The signed-in mark is a private (encrypted and authenticated) cookie under the app's
 //! cookie key, holding only its expiry, so every instance sharing the cookie secret
-//! accepts it and nothing is stored per staff member.
+//! accepts it and nothing is stored per staff member. Wrong passwords, on the form or as
+//! a bearer, are throttled per source ([`SignInThrottle`]) in the app's store: never a
+//! lock-out of everyone. A request let in carries a [`StaffMember`] named by the gate's
+//! staff id.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Key, SameSite};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use subtle::ConstantTimeEq as _;
 
-use vipps_login_core::{Clock, Language, SystemClock};
+use vipps_login_core::{Clock, Language, MemoryStore, Store, SystemClock};
+use vipps_login_tower::StaffMember;
 
 use crate::pages::secure_html;
+use crate::staff_http::{Sealed, is_under, read_sealed, refuse_anonymous};
+use crate::throttle::{SignInThrottle, Source};
 use crate::words::{STAFF_WORDS, request_language, template_texts};
 
-/// How long one sign-in lasts: a shift.
+/// How long one sign-in lasts by default: a shift.
 const SHIFT: Duration = Duration::from_secs(12 * 3600);
-/// Wrong passwords allowed per minute (per process) before sign-in pauses for a minute.
-const FAILURES_PER_MINUTE: u32 = 5;
+/// The staff id a shared password signs in as, unless the app names another.
+pub const DEFAULT_STAFF_ID: &str = "staff-password";
+/// The tracing target of staff sign-ins.
+pub const STAFF_LOG_TARGET: &str = "vipps_login::staff";
 /// The shortest staff password accepted.
 pub const MIN_PASSWORD_LEN: usize = 12;
 
@@ -47,8 +55,20 @@ struct Inner {
     public: Vec<String>,
     /// Prefixes anyone may open (static files).
     public_prefixes: Vec<String>,
-    /// Wrong passwords in the current minute, shared by every clone of the gate.
-    failures: Arc<Mutex<(u32, Instant)>>,
+    /// When set, only paths under it are for staff (the bridge's `/operator/`).
+    guarded_prefix: Option<String>,
+    /// Where the sign-in page is served.
+    sign_in_path: String,
+    /// Who a request let in by the password is ([`StaffMember::id`]).
+    staff_id: String,
+    /// How long a sign-in lasts.
+    shift: Duration,
+    /// Whether the source of a request is the rightmost `X-Forwarded-For` address.
+    forwarded_for: bool,
+    /// Wrong passwords per source, in the app's store.
+    throttle: SignInThrottle,
+    /// The store and clock the throttle is built on (rebuilt when either changes).
+    store: Arc<dyn Store>,
     /// The sign-in page, compiled once.
     templates: Arc<minijinja::Environment<'static>>,
     /// The sign-in page's language for browsers that ask for none of nb, da, fi, en.
@@ -70,6 +90,8 @@ const SIGN_IN_NAME: &str = "staff-sign-in.html";
 
 /// The sign-in page's path.
 pub const SIGN_IN_PATH: &str = "/staff/sign-in";
+/// The throttle's keys in the store.
+const THROTTLE_NAMESPACE: &str = "staff-gate";
 
 impl StaffGate {
     /// A gate for `password`, sealing its cookie with `key`. `secure` follows the app's
@@ -107,7 +129,17 @@ impl StaffGate {
                     format!("{layer_prefix}/callback"),
                 ],
                 public_prefixes: vec![format!("{layer_prefix}/static/")],
-                failures: Arc::new(Mutex::new((0, Instant::now()))),
+                guarded_prefix: None,
+                shift: SHIFT,
+                forwarded_for: false,
+                sign_in_path: SIGN_IN_PATH.to_owned(),
+                staff_id: DEFAULT_STAFF_ID.to_owned(),
+                throttle: SignInThrottle::new(
+                    Arc::new(MemoryStore::new()),
+                    Arc::new(SystemClock),
+                    THROTTLE_NAMESPACE,
+                ),
+                store: Arc::new(MemoryStore::new()),
                 templates: Arc::new(templates),
                 language: Language::En,
                 clock: Arc::new(SystemClock),
@@ -127,7 +159,62 @@ impl StaffGate {
     /// passes its client's, [`Config::clock`](vipps_login_core::Config::clock)).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        Arc::make_mut(&mut self.inner).clock = clock;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.clock = clock;
+        inner.throttle =
+            SignInThrottle::new(inner.store.clone(), inner.clock.clone(), THROTTLE_NAMESPACE);
+        self
+    }
+
+    /// The store wrong passwords are counted in (default this process' memory; an app
+    /// passes its client's, [`VippsClient::store`](vipps_login_core::VippsClient::store),
+    /// so that with Redis the limit holds across instances).
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.store = store;
+        inner.throttle =
+            SignInThrottle::new(inner.store.clone(), inner.clock.clone(), THROTTLE_NAMESPACE);
+        self
+    }
+
+    /// Who the password signs in as, for the layer's record of who started each login
+    /// (default [`DEFAULT_STAFF_ID`]).
+    #[must_use]
+    pub fn staff_id(mut self, id: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).staff_id = id.into();
+        self
+    }
+
+    /// Guards only the paths under `prefix` (for an app whose other paths are public,
+    /// such as the identity bridge's OpenID endpoints); by default every path not made
+    /// public is for staff.
+    #[must_use]
+    pub fn only_under(mut self, prefix: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).guarded_prefix = Some(prefix.into());
+        self
+    }
+
+    /// A sign-in lasts `shift` instead of 12 hours.
+    #[must_use]
+    pub fn shift(mut self, shift: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).shift = shift;
+        self
+    }
+
+    /// Behind the app's own reverse proxy, which always sets `X-Forwarded-For`: counts
+    /// wrong passwords per address that proxy added (the rightmost), not per peer (which
+    /// would be the proxy for everyone).
+    #[must_use]
+    pub fn behind_proxy(mut self, forwarded_for: bool) -> Self {
+        Arc::make_mut(&mut self.inner).forwarded_for = forwarded_for;
+        self
+    }
+
+    /// Serves the sign-in page at `path` instead of [`SIGN_IN_PATH`].
+    #[must_use]
+    pub fn sign_in_path(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).sign_in_path = path.into();
         self
     }
 
@@ -148,6 +235,11 @@ impl StaffGate {
     }
 
     fn is_public(&self, path: &str) -> bool {
+        if let Some(guarded) = &self.inner.guarded_prefix
+            && !is_under(path, guarded)
+        {
+            return true;
+        }
         self.inner.public.iter().any(|p| p == path)
             || self
                 .inner
@@ -163,65 +255,81 @@ impl StaffGate {
             .into()
     }
 
+    fn member(&self) -> StaffMember {
+        StaffMember {
+            id: self.inner.staff_id.clone(),
+            name: None,
+        }
+    }
+
+    /// Whether the request carries an unexpired sign-in cookie.
     fn signed_in(&self, headers: &HeaderMap) -> bool {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if bearer.is_some_and(|b| self.password_matches(b.trim())) {
-            return true;
-        }
-        let mut jar = CookieJar::new();
-        for value in headers.get_all(header::COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for c in Cookie::split_parse_encoded(value).flatten() {
-                if c.name() == self.inner.cookie_name {
-                    jar.add_original(c.into_owned());
-                }
-            }
-        }
-        jar.private(&self.inner.key)
-            .get(self.inner.cookie_name)
-            .and_then(|c| c.value().strip_prefix("staff:")?.parse::<u64>().ok())
+        read_sealed(headers, &self.inner.key, self.inner.cookie_name)
+            .and_then(|v| v.strip_prefix("staff:")?.parse::<u64>().ok())
             .is_some_and(|until| until > self.inner.clock.unix_secs())
     }
 
+    /// Checks `given` for `source` within the throttle: `Ok(true)` when it is the password.
+    async fn check(&self, source: &Source, given: &str) -> Result<bool, Refusal> {
+        match self.inner.throttle.paused(source).await {
+            Ok(Some(left)) => return Err(Refusal::Paused(left)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "staff sign-in: the store did not answer");
+                return Err(Refusal::Unavailable);
+            }
+        }
+        if self.password_matches(given) {
+            return Ok(true);
+        }
+        tracing::warn!(target: STAFF_LOG_TARGET, "staff sign-in refused: wrong password");
+        match self.inner.throttle.failed(source).await {
+            Ok(_) => Ok(false),
+            Err(e) => {
+                tracing::error!(error = %e, "staff sign-in: the store did not answer");
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
     /// The middleware (`axum::middleware::from_fn_with_state(gate, StaffGate::require)`):
-    /// public paths pass; a signed-in browser or a bearer with the password passes; a page
-    /// request is sent to the sign-in page, anything else gets 401 with a JSON body.
+    /// public paths pass; a signed-in browser or a bearer with the password passes, with
+    /// its [`StaffMember`] in the request's extensions; a page request is sent to the
+    /// sign-in page, anything else gets 401 with a JSON body (429 while the source is
+    /// paused after wrong passwords).
     pub async fn require(State(gate): State<Self>, request: Request, next: Next) -> Response {
         let path = request.uri().path();
-        if path == SIGN_IN_PATH {
+        if path == gate.inner.sign_in_path {
             return gate.sign_in(request).await;
         }
-        if gate.is_public(path) || gate.signed_in(request.headers()) {
+        if gate.is_public(path) {
             return next.run(request).await;
         }
-        let wants_page = request.method() == Method::GET
-            && request
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("text/html"));
-        if wants_page {
-            let back = request
-                .uri()
-                .path_and_query()
-                .map_or("/", http::uri::PathAndQuery::as_str);
-            let query = serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default();
-            return Redirect::to(&format!("{SIGN_IN_PATH}?{query}")).into_response();
+        let (mut parts, body) = request.into_parts();
+        if gate.signed_in(&parts.headers) {
+            parts.extensions.insert(gate.member());
+            return next.run(Request::from_parts(parts, body)).await;
         }
-        let lang = request_language(request.headers(), gate.inner.language);
-        let body = serde_json::json!({
-            "error": "staff_only",
-            "message": STAFF_WORDS.text(lang, "staff_only"),
-        });
-        let mut res = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"desk\""),
-        );
-        res
+        let lang = request_language(&parts.headers, gate.inner.language);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|b| b.trim().to_owned());
+        if let Some(bearer) = bearer {
+            let source = Source::of(&parts, gate.inner.forwarded_for);
+            match gate.check(&source, &bearer).await {
+                Ok(true) => {
+                    parts.extensions.insert(gate.member());
+                    return next.run(Request::from_parts(parts, body)).await;
+                }
+                Ok(false) => {}
+                Err(refusal) => return refusal.json(lang),
+            }
+        }
+        let request = Request::from_parts(parts, body);
+        refuse_anonymous(&request, &gate.inner.sign_in_path, (&STAFF_WORDS, lang))
     }
 
     async fn sign_in(&self, request: Request) -> Response {
@@ -238,25 +346,53 @@ impl StaffGate {
             }
             Method::POST => {
                 let limit = 16 * 1024;
-                let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
+                let (parts, body) = request.into_parts();
+                let Ok(body) = axum::body::to_bytes(body, limit).await else {
                     return self.page(lang, StatusCode::BAD_REQUEST, "/", Some("problem_form"));
                 };
                 let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&body).unwrap_or_default();
                 let back = back_to(field(&form, "return_to"));
-                if self.paused() {
-                    return self.page(
-                        lang,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &back,
-                        Some("problem_paused"),
-                    );
+                let source = Source::of(&parts, self.inner.forwarded_for);
+                match self
+                    .check(&source, field(&form, "password").unwrap_or(""))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return self.page(
+                            lang,
+                            StatusCode::UNAUTHORIZED,
+                            &back,
+                            Some("problem_wrong"),
+                        );
+                    }
+                    Err(Refusal::Paused(left)) => {
+                        let mut res = self.page(
+                            lang,
+                            StatusCode::TOO_MANY_REQUESTS,
+                            &back,
+                            Some("problem_paused"),
+                        );
+                        res.headers_mut().insert(
+                            header::RETRY_AFTER,
+                            HeaderValue::from(left.as_secs().max(1)),
+                        );
+                        return res;
+                    }
+                    Err(Refusal::Unavailable) => {
+                        return self.page(
+                            lang,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &back,
+                            Some("problem_form"),
+                        );
+                    }
                 }
-                if !self.password_matches(field(&form, "password").unwrap_or("")) {
-                    self.count_failure();
-                    tracing::warn!("staff sign-in refused: wrong password");
-                    return self.page(lang, StatusCode::UNAUTHORIZED, &back, Some("problem_wrong"));
+                if let Err(e) = self.inner.throttle.succeeded(&source).await {
+                    tracing::warn!(error = %e, "staff sign-in: could not forget earlier failures");
                 }
+                tracing::info!(target: STAFF_LOG_TARGET, staff = %self.inner.staff_id, "staff signed in with the staff password");
                 let mut res = Redirect::to(&back).into_response();
                 if let Some(cookie) = self.cookie() {
                     res.headers_mut().append(header::SET_COOKIE, cookie);
@@ -268,35 +404,14 @@ impl StaffGate {
     }
 
     fn cookie(&self) -> Option<HeaderValue> {
-        let until = self.inner.clock.unix_secs() + SHIFT.as_secs();
-        let cookie = Cookie::build((self.inner.cookie_name, format!("staff:{until}")))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .path("/")
-            .secure(self.inner.secure)
-            .max_age(cookie::time::Duration::seconds(
-                i64::try_from(SHIFT.as_secs()).unwrap_or(i64::MAX),
-            ));
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.inner.key).add(cookie);
-        let sealed = jar.get(self.inner.cookie_name)?;
-        HeaderValue::from_str(&sealed.to_string()).ok()
-    }
-
-    fn paused(&self) -> bool {
-        let Ok(mut failures) = self.inner.failures.lock() else {
-            return true;
+        let shift = self.inner.shift;
+        let until = self.inner.clock.unix_secs() + shift.as_secs();
+        let sealed = Sealed {
+            key: &self.inner.key,
+            secure: self.inner.secure,
+            same_site: SameSite::Strict,
         };
-        if failures.1.elapsed() > Duration::from_secs(60) {
-            *failures = (0, Instant::now());
-        }
-        failures.0 >= FAILURES_PER_MINUTE
-    }
-
-    fn count_failure(&self) {
-        if let Ok(mut failures) = self.inner.failures.lock() {
-            failures.0 += 1;
-        }
+        sealed.set_cookie(self.inner.cookie_name, format!("staff:{until}"), shift)
     }
 
     /// The sign-in page in `lang`, with the problem (a key of [`STAFF_WORDS`]) if any.
@@ -318,7 +433,7 @@ impl StaffGate {
                     t => template_texts(&STAFF_WORDS, lang),
                     return_to,
                     problem,
-                    action => SIGN_IN_PATH,
+                    action => &self.inner.sign_in_path,
                     style_url => &self.inner.style_url,
                 })
             })
@@ -338,4 +453,34 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Where a sign-in goes next: `wanted` when it is a same-origin path, else the desk.
 fn back_to(wanted: Option<&str>) -> String {
     vipps_login_tower::safe_return_to(wanted.unwrap_or("/")).unwrap_or_else(|| "/".to_owned())
+}
+
+/// Why a password was not even checked.
+#[derive(Debug)]
+enum Refusal {
+    /// The source failed too often; it may try again after this.
+    Paused(Duration),
+    /// The store (where failures are counted) did not answer.
+    Unavailable,
+}
+
+impl Refusal {
+    fn json(&self, lang: Language) -> Response {
+        let (status, error) = match self {
+            Refusal::Paused(_) => (StatusCode::TOO_MANY_REQUESTS, "problem_paused"),
+            Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "problem_form"),
+        };
+        let body = serde_json::json!({
+            "error": if matches!(self, Refusal::Paused(_)) { "slow_down" } else { "temporarily_unavailable" },
+            "message": STAFF_WORDS.text(lang, error),
+        });
+        let mut res = (status, axum::Json(body)).into_response();
+        if let Refusal::Paused(left) = self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(left.as_secs().max(1)),
+            );
+        }
+        res
+    }
 }

@@ -128,6 +128,19 @@ impl Startup {
         })
     }
 
+    /// The options the app was started with.
+    #[must_use]
+    pub fn options(&self) -> &CommonOptions {
+        &self.options
+    }
+
+    /// The key of every cookie the app sets (from `COOKIE_SECRET`, else random), for an
+    /// app's own sealed cookies (a staff sign-in's).
+    #[must_use]
+    pub fn cookie_key(&self) -> &cookie::Key {
+        &self.cookie_key
+    }
+
     /// The Vipps client (on Vipps, or on the in-process simulator), for apps that drive
     /// logins without the layer (such as the identity bridge).
     #[must_use]
@@ -155,6 +168,9 @@ impl Startup {
             .default_language(self.options.language);
         if self.sim.is_some() {
             builder = crate::words::with_sim_hints(builder);
+        }
+        if self.options.trust_forwarded_for {
+            builder = builder.client_ip(vipps_login_tower::ClientIp::RightmostForwardedFor);
         }
         if self.base_for_layer {
             builder = builder.public_base_url(self.base.clone());
@@ -199,7 +215,9 @@ impl Startup {
         .map(|gate| {
             Some(
                 gate.language(self.options.language)
-                    .clock(self.client.config().clock().clone()),
+                    .clock(self.client.config().clock().clone())
+                    .store(self.client.store().clone())
+                    .behind_proxy(self.options.trust_forwarded_for),
             )
         })
         .map_err(AppError::Config)
