@@ -72,7 +72,7 @@ mod subject;
 
 pub use crate::backend::VippsPhoneLogin;
 pub use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES, map_claims};
-pub use crate::credential::hash_secret;
+pub use crate::credential::{DEFAULT_ITERATIONS, MAX_ITERATIONS, hash_secret};
 pub use crate::error::{LoginError, OAuthError};
 pub use crate::hint::parse_login_hint;
 pub use crate::kernel::paths;

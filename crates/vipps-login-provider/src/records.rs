@@ -97,6 +97,36 @@ impl Records {
         Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
+    /// Stores `value` under (`kind`, `id`) for `ttl` unless something is there: whether
+    /// it was stored (of concurrent callers, exactly one is first).
+    pub(crate) async fn claim<T: Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<bool, LoginError> {
+        let bytes = serde_json::to_vec(value).map_err(|_| store_failed())?;
+        self.store
+            .insert_if_absent(&Self::key(kind, id), bytes, ttl)
+            .await
+            .map_err(|_| store_failed())
+    }
+
+    /// Counts one more under (`kind`, `id`) in a window of `ttl` from the first: the count.
+    pub(crate) async fn increment(
+        &self,
+        kind: &str,
+        id: &str,
+        ttl: Duration,
+    ) -> Result<u64, LoginError> {
+        self.store
+            .increment(&Self::key(kind, id), ttl)
+            .await
+            .map(|(n, _)| n)
+            .map_err(|_| store_failed())
+    }
+
     /// Deletes (`kind`, `id`).
     pub async fn remove(&self, kind: &str, id: &str) -> Result<(), LoginError> {
         self.store
