@@ -135,6 +135,14 @@ impl Startup {
         &self.client
     }
 
+    /// The key made from `--cookie-secret` (random without it): every instance given the
+    /// same secret has the same key. Derive other keys from it (never use it as is for a
+    /// second purpose).
+    #[must_use]
+    pub fn cookie_key(&self) -> &cookie::Key {
+        &self.cookie_key
+    }
+
     /// The layer's builder with what the options decide: `app_name`, `scopes`, the rate
     /// limits and cool-downs, the cookie secret (with the simulator and without a secret,
     /// a fresh random key: its sessions die with the process anyway, no warning needed),

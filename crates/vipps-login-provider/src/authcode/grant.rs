@@ -8,7 +8,7 @@ use vipps_login_core::token::sha256_b64url;
 use super::code::{CODE, CodeRecord, code_digest};
 use super::request::is_pkce_value;
 use crate::OAuthError;
-use crate::kernel::client_auth::Caller;
+use crate::kernel::caller::Caller;
 use crate::kernel::form::Form;
 use crate::kernel::shared::{Grant, Shared};
 use crate::kernel::tokens::issue;

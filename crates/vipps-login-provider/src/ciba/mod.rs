@@ -30,7 +30,8 @@ use serde_json::json;
 use vipps_login_core::RequestedExpiry;
 use vipps_login_core::clock::duration_ms;
 
-use crate::kernel::client_auth::{AuthenticatedClient, Caller};
+use crate::kernel::caller::Caller;
+use crate::kernel::client_auth::AuthenticatedClient;
 use crate::kernel::form::Form;
 use crate::kernel::shared::{Grant, Shared};
 use crate::kernel::tokens::{issue, no_store};

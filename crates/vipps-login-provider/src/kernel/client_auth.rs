@@ -17,7 +17,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -25,9 +24,9 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
-use tokio::sync::Semaphore;
 use vipps_login_core::token::sha256_b64url;
 
+use super::caller::Caller;
 use super::form::Form;
 use super::shared::Shared;
 use crate::OAuthError;
@@ -44,22 +43,6 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(900);
 const FAILURES: &str = "auth-failures";
 const WAITING: &str = "auth-wait";
 
-/// Who is calling the token or backchannel endpoint.
-pub(crate) enum Caller {
-    /// A confidential client that proved its secret.
-    Confidential(Arc<Client>),
-    /// A public client (no secret); only the authorization-code grant with PKCE accepts it.
-    Public(Arc<Client>),
-}
-
-impl Caller {
-    pub(crate) fn client(&self) -> &Client {
-        match self {
-            Caller::Confidential(c) | Caller::Public(c) => c,
-        }
-    }
-}
-
 /// An authenticated caller with its form body: what the token and backchannel endpoints
 /// take. Rejected with the [`OAuthError`] to answer (`invalid_client`, `invalid_request`,
 /// `temporarily_unavailable`).
@@ -68,27 +51,6 @@ pub(crate) struct AuthenticatedClient {
     pub(crate) caller: Caller,
     /// The request's parameters.
     pub(crate) form: Form,
-}
-
-/// The bound on concurrent secret checks.
-pub(crate) struct SecretChecks {
-    permits: Arc<Semaphore>,
-    warned_no_peer: AtomicBool,
-}
-
-impl SecretChecks {
-    /// At most `limit` checks at once (at least one).
-    pub(crate) fn new(limit: usize) -> SecretChecks {
-        SecretChecks {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
-            warned_no_peer: AtomicBool::new(false),
-        }
-    }
-}
-
-/// The default bound: one check per core the process may use.
-pub(crate) fn default_secret_check_limit() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 impl FromRequest<Arc<Shared>> for AuthenticatedClient {
@@ -199,7 +161,7 @@ async fn check_secret(
     let source = match peer {
         Some(ip) => Some(source_id(ip)),
         None => {
-            if !s.secret_checks.warned_no_peer.swap(true, Ordering::Relaxed) {
+            if s.secret_checks.first_warning_without_peer() {
                 tracing::warn!(
                     "the provider is served without ConnectInfo<SocketAddr> \
                      (into_make_service_with_connect_info): failed client authentications \
@@ -222,7 +184,7 @@ async fn check_secret(
             }
         }
     }
-    let Ok(permit) = s.secret_checks.permits.clone().try_acquire_owned() else {
+    let Some(permit) = s.secret_checks.try_start() else {
         return Err(OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: "temporarily_unavailable",

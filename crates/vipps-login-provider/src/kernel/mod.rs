@@ -4,10 +4,12 @@
 //! [`authcode`](crate::authcode)) use it and register their grant handlers with the token
 //! endpoint; the kernel knows neither of them.
 
+pub(crate) mod caller;
 pub(crate) mod client_auth;
 pub(crate) mod discovery;
 pub(crate) mod form;
 pub mod paths;
 pub(crate) mod sealed_token;
+pub(crate) mod secret_checks;
 pub(crate) mod shared;
 pub(crate) mod tokens;

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use axum::response::Response;
 use url::Url;
 
-use super::client_auth::{Caller, SecretChecks};
+use super::caller::Caller;
 use super::form::Form;
 use super::sealed_token::TokenSealer;
+use super::secret_checks::SecretChecks;
 use crate::keys::KeySet;
 use crate::records::Records;
 use crate::{ClientRegistry, OAuthError, PhoneLogin};
