@@ -38,13 +38,28 @@ fn benches(c: &mut Criterion) {
     let reg = registry();
     let mut g = c.benchmark_group("failed client authentication");
     g.bench_function("unknown id", |b| {
-        b.iter(|| assert!(reg.authenticate(black_box("nobody"), black_box(SECRET)).is_none()));
+        b.iter(|| {
+            assert!(
+                reg.authenticate(black_box("nobody"), black_box(SECRET))
+                    .is_none()
+            )
+        });
     });
     g.bench_function("known id, wrong secret", |b| {
-        b.iter(|| assert!(reg.authenticate(black_box("default"), black_box("wrong")).is_none()));
+        b.iter(|| {
+            assert!(
+                reg.authenticate(black_box("default"), black_box("wrong"))
+                    .is_none()
+            )
+        });
     });
     g.bench_function("known id at the cap, wrong secret", |b| {
-        b.iter(|| assert!(reg.authenticate(black_box("at-cap"), black_box("wrong")).is_none()));
+        b.iter(|| {
+            assert!(
+                reg.authenticate(black_box("at-cap"), black_box("wrong"))
+                    .is_none()
+            )
+        });
     });
     g.sample_size(10);
     g.bench_function("before: unknown id, 600k registered", |b| {

@@ -14,7 +14,8 @@
 //!   ([`keys`]), so any CIBA-capable OpenID client logs in with Vipps without knowing it.
 //! * **An authorization-code provider** ([`authcode`]) for platforms that only broker
 //!   authorization code (PKCE `S256`, single-use codes), its operator step on the tower
-//!   layer's pages.
+//!   layer's pages (the cargo feature `operator`, on by default; without it the crate
+//!   builds without `vipps-login-tower`).
 //! * **Keycloak's CIBA HTTP authentication channel** ([`keycloak`]), so Keycloak itself
 //!   is the CIBA provider and Vipps confirms the user.
 //!

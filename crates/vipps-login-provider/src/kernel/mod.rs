@@ -1,5 +1,7 @@
 //! The kernel both OpenID ways in stand on: the provider's shared state, the endpoint
-//! paths, form bodies and client authentication, token issuance with the token endpoint
+//! paths, form bodies and client authentication (the `AuthenticatedClient` extractor,
+//! rejected with the `OAuthError` to answer; secret checks bounded and throttled),
+//! requests carried sealed instead of stored, token issuance with the token endpoint
 //! and userinfo, discovery and JWKS. The ways ([`ciba`](crate::ciba),
 //! [`authcode`](crate::authcode)) use it and register their grant handlers with the token
 //! endpoint; the kernel knows neither of them.
