@@ -14,7 +14,8 @@
 //!   ([`keys`]), so any CIBA-capable OpenID client logs in with Vipps without knowing it.
 //! * **An authorization-code provider** ([`authcode`]) for platforms that only broker
 //!   authorization code (PKCE `S256`, single-use codes), its operator step on the tower
-//!   layer's pages.
+//!   layer's pages (the cargo feature `operator`, on by default; without it the crate
+//!   builds without `vipps-login-tower`).
 //! * **Keycloak's CIBA HTTP authentication channel** ([`keycloak`]), so Keycloak itself
 //!   is the CIBA provider and Vipps confirms the user.
 //!
@@ -72,7 +73,7 @@ mod subject;
 
 pub use crate::backend::VippsPhoneLogin;
 pub use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES, map_claims};
-pub use crate::credential::hash_secret;
+pub use crate::credential::{DEFAULT_ITERATIONS, MAX_ITERATIONS, hash_secret};
 pub use crate::error::{LoginError, OAuthError};
 pub use crate::hint::parse_login_hint;
 pub use crate::kernel::paths;

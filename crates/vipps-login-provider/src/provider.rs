@@ -12,6 +12,8 @@ use vipps_login_core::HttpsOrLoopbackUrl;
 use crate::authcode::authorize;
 use crate::authcode::grant::CodeGrant;
 use crate::ciba::{CibaGrant, backchannel};
+use crate::kernel::sealed_token::TokenSealer;
+use crate::kernel::secret_checks::{SecretChecks, default_secret_check_limit};
 use crate::kernel::shared::{Grant, OperatorPage, Shared};
 use crate::kernel::{discovery, paths, tokens};
 use crate::keys::KeySet;
@@ -70,6 +72,8 @@ pub struct ProviderBuilder {
     authorization_code: bool,
     code_ttl: Duration,
     operator_page: Option<OperatorPage>,
+    secret_check_limit: usize,
+    request_secret: Option<Vec<u8>>,
 }
 
 impl Provider {
@@ -95,6 +99,8 @@ impl Provider {
             authorization_code: false,
             code_ttl: Duration::from_secs(60),
             operator_page: None,
+            secret_check_limit: default_secret_check_limit(),
+            request_secret: None,
         }
     }
 
@@ -112,6 +118,10 @@ impl Provider {
 
     /// Every endpoint of the enabled ways in, at the paths of [`paths`] (mount the router
     /// under the issuer's path when it has one).
+    ///
+    /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: failed client
+    /// authentications are throttled per peer address, which axum's `ConnectInfo` gives
+    /// (without it they are not, and a warning says so once).
     pub fn router(&self) -> Router {
         let s = self.shared.clone();
         let mut r = Router::new()
@@ -191,6 +201,24 @@ impl ProviderBuilder {
         self
     }
 
+    /// At most `limit` client-secret checks at once (default: one per core); a request
+    /// beyond that is answered `503 temporarily_unavailable` at once, so that guesses
+    /// cannot queue up and take the process's CPU.
+    pub fn max_concurrent_secret_checks(mut self, limit: usize) -> Self {
+        self.secret_check_limit = limit;
+        self
+    }
+
+    /// Way 2: the secret the authorization requests carried to the operator page are
+    /// sealed with (AES-256-GCM, a key derived from it). Give every instance the same one
+    /// (e.g. derived from the cookie secret), so that an operator's page served by one
+    /// instance completes a request another accepted; by default a random one (requests
+    /// do not survive a restart and are not shared).
+    pub fn request_sealing_secret(mut self, secret: &[u8]) -> Self {
+        self.request_secret = Some(secret.to_vec());
+        self
+    }
+
     /// Lifetime of authorization codes (default 60 s).
     pub fn code_ttl(mut self, ttl: Duration) -> Self {
         self.code_ttl = ttl;
@@ -225,6 +253,14 @@ impl ProviderBuilder {
             None => KeySet::generate().map_err(|e| ProviderError(e.to_string()))?,
         };
         let issuer = u.as_str().trim_end_matches('/').to_owned();
+        if self.authorization_code && self.request_secret.is_none() {
+            tracing::warn!(
+                "no request sealing secret: authorization requests waiting for the operator \
+                 are sealed with a random key (not shared between instances, lost on restart)"
+            );
+        }
+        let request_sealer =
+            TokenSealer::new(self.request_secret.as_deref()).map_err(ProviderError)?;
         let mut grants: Vec<Arc<dyn Grant>> = Vec::new();
         if self.ciba {
             grants.push(Arc::new(CibaGrant));
@@ -236,6 +272,8 @@ impl ProviderBuilder {
             shared: Arc::new(Shared {
                 issuer,
                 registry: self.registry,
+                secret_checks: SecretChecks::new(self.secret_check_limit),
+                request_sealer,
                 login: self.login,
                 records: self.records,
                 keys,

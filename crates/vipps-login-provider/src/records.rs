@@ -224,6 +224,20 @@ impl Records {
         Ok(v.and_then(|b| self.open(kind, &key, &b)))
     }
 
+    /// Counts one more under (`kind`, `id`) in a window of `ttl` from the first: the count.
+    pub(crate) async fn increment(
+        &self,
+        kind: &str,
+        id: &str,
+        ttl: Duration,
+    ) -> Result<u64, LoginError> {
+        self.store
+            .increment(&self.store_key(kind, id), ttl)
+            .await
+            .map(|(n, _)| n)
+            .map_err(|_| store_failed())
+    }
+
     /// Deletes (`kind`, `id`).
     pub async fn remove(&self, kind: &str, id: &str) -> Result<(), LoginError> {
         self.store

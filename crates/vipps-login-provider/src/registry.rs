@@ -4,6 +4,7 @@
 //! [[clients]]
 //! client_id = "till-system"
 //! # Hashed at rest (see `hash_secret`); `client_secret = "..."` in plain text is for demos.
+//! # `--hash-secret` / `hash_secret` writes it; at most 100 000 iterations are accepted.
 //! client_secret_hash = "pbkdf2-sha256:10000:c2FsdHNhbHRzYWx0c2FsdA:..."
 //! grant_types = ["urn:openid:params:grant-type:ciba", "authorization_code"]
 //! scopes = ["openid", "profile", "phone"]          # nin / delegatedConsents pass through when listed
@@ -12,10 +13,18 @@
 //! subject_type = "public"                          # or "pairwise"
 //! start_limit = { max = 30, window_secs = 60 }      # logins this client may start per window
 //! id_token_signed_response_alg = "RS256"           # or "ES256"
+//! require_pkce = true                              # the default; false only for a platform
+//!                                                  # that cannot send PKCE (confidential only)
 //! ```
+//!
+//! PKCE (`S256`) is required from every client of the authorization-code grant, as OAuth
+//! 2.1 and RFC 9700 §2.1.1 expect; `require_pkce = false` lets a confidential client that
+//! cannot send it (some older identity platforms) go without. A public client always
+//! needs it.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +32,7 @@ use url::Url;
 use vipps_login_core::HttpsOrLoopbackUrl;
 
 use crate::claims::{OidcScopes, PASS_THROUGH_SCOPES, STANDARD_SCOPES};
-use crate::credential::{Credential, parse_hash};
+use crate::credential::{Credential, HashRefusal, MAX_ITERATIONS, parse_hash};
 use crate::error::OAuthError;
 use crate::keys::SigningAlg;
 
@@ -87,6 +96,12 @@ struct ClientFile {
     start_limit: Option<StartLimit>,
     #[serde(default)]
     id_token_signed_response_alg: SigningAlg,
+    #[serde(default = "yes")]
+    require_pkce: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -115,6 +130,9 @@ pub struct Client {
     pub start_limit: Option<StartLimit>,
     /// The algorithm of this client's ID tokens (`RS256` by default).
     pub id_token_alg: SigningAlg,
+    /// Whether its authorization requests must carry PKCE `S256` (always for a public
+    /// client; a confidential one may be registered with `require_pkce = false`).
+    pub require_pkce: bool,
 }
 
 impl fmt::Debug for Client {
@@ -125,6 +143,7 @@ impl fmt::Debug for Client {
             .field("grant_types", &self.grant_types)
             .field("scopes", &self.scopes)
             .field("redirect_uris", &self.redirect_uris)
+            .field("require_pkce", &self.require_pkce)
             .finish_non_exhaustive()
     }
 }
@@ -196,11 +215,28 @@ impl Client {
 }
 
 /// All registered clients, by id.
-#[derive(Debug, Default)]
 pub struct ClientRegistry {
-    clients: HashMap<String, Client>,
-    /// A client with the costliest hashed secret registered, checked for unknown ids.
-    decoy: Option<Box<Client>>,
+    clients: HashMap<String, Arc<Client>>,
+    /// What an unknown id's check costs: never more than a client hashed at the default
+    /// cost (see [`Credential::decoy`]).
+    decoy: Credential,
+}
+
+impl fmt::Debug for ClientRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRegistry")
+            .field("clients", &self.clients)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientRegistry {
+    fn default() -> Self {
+        ClientRegistry {
+            clients: HashMap::new(),
+            decoy: Credential::decoy(false),
+        }
+    }
 }
 
 impl ClientRegistry {
@@ -213,6 +249,8 @@ impl ClientRegistry {
         for c in file.clients {
             reg.insert(validate(c)?)?;
         }
+        let hashed = reg.clients.values().any(|c| c.credential.is_hashed());
+        reg.decoy = Credential::decoy(hashed);
         Ok(reg)
     }
 
@@ -223,51 +261,40 @@ impl ClientRegistry {
                 client.client_id
             )));
         }
-        if let Some(credential) = client.credential.decoy() {
-            let costlier = match self
-                .decoy
-                .as_deref()
-                .and_then(|d| d.credential.iterations())
-            {
-                Some(i) => credential.iterations() > Some(i),
-                None => true,
-            };
-            if costlier {
-                self.decoy = Some(Box::new(Client {
-                    client_id: String::new(),
-                    credential,
-                    grant_types: Vec::new(),
-                    scopes: Vec::new(),
-                    redirect_uris: Vec::new(),
-                    loopback_any_port: false,
-                    subject_type: SubjectType::Public,
-                    start_limit: None,
-                    id_token_alg: SigningAlg::RS256,
-                }));
-            }
-        }
-        self.clients.insert(client.client_id.clone(), client);
+        self.clients
+            .insert(client.client_id.clone(), Arc::new(client));
         Ok(())
     }
 
     /// The client with this id.
     #[must_use]
     pub fn get(&self, client_id: &str) -> Option<&Client> {
-        self.clients.get(client_id)
+        self.clients.get(client_id).map(|c| &**c)
+    }
+
+    /// The client with this id, shared.
+    pub(crate) fn client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.clients.get(client_id).cloned()
     }
 
     /// The confidential client `client_id` if `secret` is its secret. An unknown client
-    /// and a wrong secret are indistinguishable to the caller.
+    /// and a wrong secret are indistinguishable to the caller. This is a PBKDF2 check:
+    /// call it off the async workers (the provider's endpoints do).
     #[must_use]
     pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<&Client> {
+        self.check(client_id, secret)
+            .and_then(|_| self.get(client_id))
+    }
+
+    /// [`authenticate`](Self::authenticate), shared.
+    pub(crate) fn check(&self, client_id: &str, secret: &str) -> Option<Arc<Client>> {
         let Some(client) = self.clients.get(client_id) else {
-            // As slow as a hashed secret's check, so timing does not tell which ids exist.
-            if let Some(decoy) = &self.decoy {
-                let _ = decoy.verify_secret(secret);
-            }
+            // As slow as a client hashed at the default cost, so timing does not tell
+            // which ids exist (and never slower: an unknown id is what an attacker sends).
+            let _ = self.decoy.verify(secret);
             return None;
         };
-        client.verify_secret(secret).then_some(client)
+        client.verify_secret(secret).then(|| client.clone())
     }
 
     /// The number of clients.
@@ -304,8 +331,15 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
             return Err(err("client_secret must be at least 8 characters".into()));
         }
         (Some(s), None) => Credential::plain(&s),
-        (None, Some(h)) => parse_hash(&h).ok_or_else(|| {
-            err("client_secret_hash must be pbkdf2-sha256:ITERATIONS:SALT:HASH (base64url)".into())
+        (None, Some(h)) => parse_hash(&h).map_err(|refusal| match refusal {
+            HashRefusal::Malformed => err(
+                "client_secret_hash must be pbkdf2-sha256:ITERATIONS:SALT:HASH (base64url)".into(),
+            ),
+            HashRefusal::TooCostly(asked) => err(format!(
+                "client_secret_hash asks for {asked} PBKDF2 iterations, more than the \
+                 {MAX_ITERATIONS} accepted (every token request pays them); hash the secret \
+                 again with --hash-secret"
+            )),
         })?,
         (None, None) => Credential::None,
     };
@@ -349,6 +383,11 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
             "the authorization_code grant needs redirect_uris".into()
         ));
     }
+    if !c.require_pkce && matches!(credential, Credential::None) {
+        return Err(err(
+            "require_pkce = false is only for confidential clients (a public client always needs PKCE)".into(),
+        ));
+    }
     if let Some(l) = c.start_limit
         && (l.max == 0 || l.window_secs == 0)
     {
@@ -364,6 +403,7 @@ fn validate(c: ClientFile) -> Result<Client, RegistryError> {
         subject_type: c.subject_type,
         start_limit: c.start_limit,
         id_token_alg: c.id_token_signed_response_alg,
+        require_pkce: c.require_pkce,
     })
 }
 

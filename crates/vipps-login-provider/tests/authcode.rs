@@ -126,12 +126,6 @@ async fn other_bad_requests_go_back_to_the_client_with_the_error_and_state() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert!(location(&r).as_str().starts_with(OPERATOR));
-    // A confidential client may leave PKCE out.
-    let p: Vec<_> = good_params("rp-1", "http://127.0.0.1/callback", &ch)
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("code_challenge"))
-        .collect();
-    authorization_id(&b, &p).await;
 }
 
 #[tokio::test]

@@ -47,7 +47,8 @@ async fn bridge_for_number_change() -> Bridge {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let login = VippsPhoneLogin::new(vipps_client(&sim))
+    let store = Arc::new(vipps_login_core::MemoryStore::new());
+    let login = VippsPhoneLogin::new(vipps_client_on(&sim, store.clone()))
         .subject_mapping(SubjectMapping::pairwise(&PAIRWISE_KEY).unwrap());
     let provider = Provider::builder(
         base.parse().unwrap(),
@@ -61,7 +62,14 @@ async fn bridge_for_number_change() -> Bridge {
     .build()
     .unwrap();
     let app = provider.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -72,6 +80,7 @@ async fn bridge_for_number_change() -> Bridge {
         provider,
         login,
         http,
+        store,
     }
 }
 

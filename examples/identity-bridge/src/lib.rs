@@ -45,7 +45,7 @@ use vipps_login_provider::keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
 use vipps_login_provider::keys::KeySet;
-use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
+use vipps_login_provider::{DEFAULT_ITERATIONS, Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
 pub use example_support::{AppError, DEMO_CUSTOMER};
@@ -84,7 +84,9 @@ pub struct Options {
     /// demo clients of identity-bridge.toml).
     #[arg(long, env = "BRIDGE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Print the client_secret_hash of this secret for the config file, and exit.
+    /// Print the client_secret_hash of this secret for the config file, and exit
+    /// (PBKDF2-SHA256, 10 000 iterations: give it a long random secret, e.g.
+    /// `openssl rand -base64 32`).
     #[arg(long, value_name = "SECRET")]
     pub hash_secret: Option<String>,
     /// The simulator's timings and the other options all reference apps take.
@@ -245,6 +247,10 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         .keys(keys)
         .ways(true, true)
         .operator_redirect(move |id| OperatorCompletion::operator_url(&login_page, id))
+        // Authorization requests travel to the operator page sealed, not stored: every
+        // instance with the same --cookie-secret opens them (the provider derives its
+        // own key from it).
+        .request_sealing_secret(start.cookie_key().master())
         .build()
         .map_err(|e| AppError::Config(e.to_string()))?;
     let operator_pages = start
@@ -327,7 +333,7 @@ impl Bridge {
 /// See [`app`] and [`Bridge::serve`].
 pub async fn run(options: Options) -> Result<(), AppError> {
     if let Some(secret) = &options.hash_secret {
-        println!("{}", hash_secret(secret, 10_000));
+        println!("{}", hash_secret(secret, DEFAULT_ITERATIONS));
         return Ok(());
     }
     let bridge = app(options).await?;

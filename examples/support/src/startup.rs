@@ -134,8 +134,9 @@ impl Startup {
         &self.options
     }
 
-    /// The key of every cookie the app sets (from `COOKIE_SECRET`, else random), for an
-    /// app's own sealed cookies (a staff sign-in's).
+    /// The key of every cookie the app sets (from `COOKIE_SECRET`, else random): every
+    /// instance given the same secret has the same key. For an app's own sealed cookies (a
+    /// staff sign-in's); derive other keys from it, never use it as is for a second purpose.
     #[must_use]
     pub fn cookie_key(&self) -> &cookie::Key {
         &self.cookie_key

@@ -8,9 +8,10 @@ use axum::extract::{RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
-use vipps_login_core::token::random_token;
+use url::Url;
+use vipps_login_core::clock::duration_ms;
 
-use super::code::{AUTHORIZATION, PENDING_TTL};
+use super::code::{AUTHORIZATION, MAX_REQUEST_ID, PENDING_TTL};
 use super::request::{RedirectRefusal, Refusal, validate, with_query};
 use crate::OAuthError;
 use crate::kernel::form::Form;
@@ -95,14 +96,34 @@ async fn authorize(s: &Shared, query: &Form) -> Response {
     let Some(operator) = &s.operator_page else {
         return error_page("this provider has no operator page configured");
     };
-    let id = random_token();
-    if s.records
-        .put(AUTHORIZATION, &id, &pending, PENDING_TTL)
-        .await
-        .is_err()
+    // Nothing is stored for an anonymous request: it travels to the operator page sealed.
+    let expires_at_ms = s.records.now_ms().saturating_add(duration_ms(PENDING_TTL));
+    let id = match s
+        .request_sealer
+        .seal(AUTHORIZATION, &pending, expires_at_ms)
     {
-        return OAuthError::server("the request could not be stored").into_response();
-    }
+        Ok(id) if id.len() <= MAX_REQUEST_ID => id,
+        Ok(_) => {
+            const TOO_LONG: &str = "the request is too long to be carried to the operator page; \
+                                    shorten state, nonce or redirect_uri";
+            let Ok(redirect_uri) = Url::parse(&pending.redirect_uri) else {
+                return error_page(TOO_LONG);
+            };
+            let back = with_query(
+                &redirect_uri,
+                &[
+                    ("error", Some("invalid_request")),
+                    ("error_description", Some(TOO_LONG)),
+                    ("state", pending.state.as_deref()),
+                    ("iss", Some(&s.issuer)),
+                ],
+            );
+            return Redirect::to(back.as_str()).into_response();
+        }
+        Err(_) => {
+            return OAuthError::server("the request could not be sealed").into_response();
+        }
+    };
     tracing::info!(client_id = %pending.client_id, "authorization request accepted; to the operator page");
     let to = operator(&id);
     Redirect::to(to.as_str()).into_response()

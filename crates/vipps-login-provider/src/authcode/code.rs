@@ -1,5 +1,7 @@
-//! What way 2 keeps in the provider's records: authorization requests waiting for the
-//! operator, and codes waiting for the token endpoint (under their SHA-256).
+//! What way 2 keeps: authorization requests waiting for the operator are carried by the
+//! browser, sealed (nothing is stored for them until the operator acts: then their
+//! SHA-256 is marked used), and codes wait for the token endpoint in the provider's
+//! records (under their SHA-256).
 
 use std::time::Duration;
 
@@ -7,9 +9,14 @@ use vipps_login_core::token::sha256_b64url;
 
 use crate::ApprovedLogin;
 
-/// The records' kind of authorization requests waiting for the operator.
-pub(crate) const AUTHORIZATION: &str = "authz";
-/// The records' kind of codes ([`CodeState`]).
+/// The sealing purpose of authorization requests carried to the operator page.
+pub(crate) const AUTHORIZATION: &str = "vlp:authz-request";
+/// The records' kind of the marks of authorization requests already completed or denied.
+pub(crate) const AUTHORIZATION_USED: &str = "authz-used";
+/// The longest sealed authorization request (its id): it travels in the operator page's
+/// `return_to`, which the tower layer keeps under 2 KiB.
+pub(crate) const MAX_REQUEST_ID: usize = 1800;
+/// The records' kind of issued codes.
 pub(crate) const CODE: &str = "code";
 /// A code as kept under its digest: issued and waiting, or spent (the record stays, so
 /// that a second use finds the token issued from the first and revokes it, RFC 6749

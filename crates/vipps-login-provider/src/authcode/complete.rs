@@ -2,11 +2,16 @@
 //! authorization request (or the request is denied), and the operator page reads it.
 
 use url::Url;
+use vipps_login_core::Identity;
 use vipps_login_core::clock::duration_ms;
-use vipps_login_core::token::random_token;
+use vipps_login_core::token::{random_token, sha256_b64url};
 
-use super::code::{AUTHORIZATION, CODE, CodeRecord, CodeState, code_digest};
+use super::code::{
+    AUTHORIZATION, AUTHORIZATION_USED, CODE, CodeRecord, CodeState, MAX_REQUEST_ID, PENDING_TTL,
+    code_digest,
+};
 use super::request::{PendingAuthorization, with_query};
+use crate::backend::{LoginExtra, VippsPhoneLogin};
 use crate::provider::Provider;
 use crate::{ApprovedLogin, OAuthError};
 
@@ -14,15 +19,23 @@ impl Provider {
     /// The authorization request an operator page was sent with (`?authorization=`), if
     /// it is still waiting: the scopes, nonce and subject type to log the customer in with.
     pub async fn authorization(&self, id: &str) -> Option<PendingAuthorization> {
-        if id.len() != 43 {
+        let pending = self.open_request(id)?;
+        let used: Option<bool> = self
+            .shared
+            .records
+            .get(AUTHORIZATION_USED, &sha256_b64url(id.as_bytes()))
+            .await
+            .ok()?;
+        used.is_none().then_some(pending)
+    }
+
+    /// The sealed request `id`, if it opens and has not expired.
+    fn open_request(&self, id: &str) -> Option<PendingAuthorization> {
+        let s = &self.shared;
+        if id.len() > MAX_REQUEST_ID {
             return None;
         }
-        self.shared
-            .records
-            .get(AUTHORIZATION, id)
-            .await
-            .ok()
-            .flatten()
+        s.request_sealer.open(AUTHORIZATION, id, s.records.now_ms())
     }
 
     /// Finishes authorization request `id` with the operator's approved login: issues a
@@ -62,19 +75,27 @@ impl Provider {
         ))
     }
 
-    /// Takes authorization request `id` (once) with its redirect URI.
+    /// Takes authorization request `id` (once: its mark of use is stored, first come
+    /// first served, for as long as the request could be valid) with its redirect URI.
     async fn take_pending(&self, id: &str) -> Result<(PendingAuthorization, Url), OAuthError> {
-        let pending: PendingAuthorization = self
+        let unknown = || {
+            OAuthError::invalid_request("the authorization request is unknown or was already used")
+        };
+        let pending = self.open_request(id).ok_or_else(unknown)?;
+        let first = self
             .shared
             .records
-            .take(AUTHORIZATION, id)
+            .insert_if_absent(
+                AUTHORIZATION_USED,
+                &sha256_b64url(id.as_bytes()),
+                &true,
+                PENDING_TTL,
+            )
             .await
-            .map_err(|_| OAuthError::server("the login store failed"))?
-            .ok_or_else(|| {
-                OAuthError::invalid_request(
-                    "the authorization request is unknown or was already used",
-                )
-            })?;
+            .map_err(|_| OAuthError::server("the login store failed"))?;
+        if !first {
+            return Err(unknown());
+        }
         let redirect_uri = Url::parse(&pending.redirect_uri)
             .map_err(|_| OAuthError::server("the stored redirect URI is not a URL"))?;
         Ok((pending, redirect_uri))
@@ -94,5 +115,27 @@ impl Provider {
                 ("iss", Some(&s.issuer)),
             ],
         ))
+    }
+}
+
+impl VippsPhoneLogin {
+    /// Way 2's completion step: the verified `identity` of a login the operator page
+    /// started (e.g. through the tower layer, with the scopes of
+    /// `CompletionStep::scopes`, which always ask Vipps for the number, so that the engine
+    /// has checked it is the number the login was started for) as the [`ApprovedLogin`] of authorization
+    /// request `pending`: its scopes, nonce and subject type, with the same claim and
+    /// subject mapping as the SPI.
+    #[must_use]
+    pub fn approve_identity(
+        &self,
+        pending: &PendingAuthorization,
+        identity: &Identity,
+    ) -> ApprovedLogin {
+        let extra = LoginExtra {
+            scopes: pending.scopes.clone(),
+            nonce: pending.nonce.clone(),
+            subject_type: pending.subject_type,
+        };
+        self.approved(&pending.client_id, &extra, identity)
     }
 }

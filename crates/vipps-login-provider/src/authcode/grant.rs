@@ -8,7 +8,8 @@ use vipps_login_core::token::sha256_b64url;
 use super::code::{CODE, CodeState, code_digest};
 use super::request::is_pkce_value;
 use crate::OAuthError;
-use crate::kernel::form::{Caller, Form};
+use crate::kernel::caller::Caller;
+use crate::kernel::form::Form;
 use crate::kernel::shared::{Grant, Shared};
 use crate::kernel::tokens::{NewAccessToken, issue_token, revoke};
 use crate::registry::AUTHORIZATION_CODE_GRANT;
@@ -25,7 +26,7 @@ impl Grant for CodeGrant {
     async fn grant(
         &self,
         s: &Shared,
-        caller: &Caller<'_>,
+        caller: &Caller,
         form: &Form,
     ) -> Result<Response, OAuthError> {
         redeem(s, caller, form).await
@@ -35,7 +36,7 @@ impl Grant for CodeGrant {
 /// Redeems a code: single use (spent atomically, so a second use, by anyone, fails and
 /// revokes the token of the first),
 /// unexpired, for this client, with the same `redirect_uri` and the PKCE verifier.
-async fn redeem(s: &Shared, caller: &Caller<'_>, form: &Form) -> Result<Response, OAuthError> {
+async fn redeem(s: &Shared, caller: &Caller, form: &Form) -> Result<Response, OAuthError> {
     let client = caller.client();
     let code = form.require("code")?;
     let bad = || {
@@ -121,9 +122,11 @@ async fn redeem(s: &Shared, caller: &Caller<'_>, form: &Form) -> Result<Response
             ));
         }
         (None, None) => {
-            if !matches!(caller, Caller::Confidential(_)) {
+            // Only a request of a client exempt from PKCE got here without a challenge;
+            // the exemption is read again in case the registry changed since.
+            if !matches!(caller, Caller::Confidential(_)) || client.require_pkce {
                 return Err(OAuthError::invalid_grant(
-                    "PKCE is required for public clients",
+                    "PKCE is required for this client",
                 ));
             }
         }

@@ -2,7 +2,7 @@
 //! platform only speaks authorization code (Keycloak brokering, Hydra, authentik, ...).
 //!
 //! 1. `GET /authorize` validates the request (exact `redirect_uri`, `state`, `nonce`,
-//!    PKCE `S256`, required for public clients) and sends the operator's browser to the
+//!    PKCE `S256`, required from every client unless the registry exempts a confidential one) and sends the operator's browser to the
 //!    **operator page** with `?authorization={id}`. A bad client or `redirect_uri` is an
 //!    error page, never a redirect.
 //! 2. The operator page (the tower layer's login and waiting pages, reached through the
@@ -17,8 +17,10 @@ pub(crate) mod authorize;
 mod code;
 mod complete;
 pub(crate) mod grant;
+#[cfg(feature = "operator")]
 mod operator;
 mod request;
 
+#[cfg(feature = "operator")]
 pub use self::operator::{OPERATOR_RETURN_PREFIX, OperatorCompletion};
 pub use self::request::PendingAuthorization;

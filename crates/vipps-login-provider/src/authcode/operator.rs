@@ -5,13 +5,12 @@
 
 use async_trait::async_trait;
 use url::Url;
-use vipps_login_core::{Error, Identity, LoginId, Scopes};
+use vipps_login_core::{Error, LoginId, Scopes};
 use vipps_login_tower::{CompletedLogin, Completion, CompletionStep, HookError};
 
-use super::request::PendingAuthorization;
-use crate::backend::{LoginExtra, VippsPhoneLogin};
+use super::code::MAX_REQUEST_ID;
+use crate::backend::VippsPhoneLogin;
 use crate::provider::Provider;
-use crate::spi::ApprovedLogin;
 
 /// The path prefix of the `return_to` that names an authorization request; the
 /// completion step reads the request's id from it (`/authorize/operator/{id}`).
@@ -54,32 +53,10 @@ impl OperatorCompletion {
     }
 }
 
-impl VippsPhoneLogin {
-    /// Way 2's completion step: the verified `identity` of a login the operator page
-    /// started (through the tower layer, with the scopes of [`CompletionStep::scopes`],
-    /// which always ask Vipps for the number, so that the engine has checked it is the
-    /// number the login was started for) as the [`ApprovedLogin`] of authorization
-    /// request `pending`: its scopes, nonce and subject type, with the same claim and
-    /// subject mapping as the SPI.
-    #[must_use]
-    pub fn approve_identity(
-        &self,
-        pending: &PendingAuthorization,
-        identity: &Identity,
-    ) -> ApprovedLogin {
-        let extra = LoginExtra {
-            scopes: pending.scopes.clone(),
-            nonce: pending.nonce.clone(),
-            subject_type: pending.subject_type,
-        };
-        self.approved(&pending.client_id, &extra, identity)
-    }
-}
-
 fn request_id(return_to: Option<&str>) -> Option<&str> {
     return_to?
         .strip_prefix(OPERATOR_RETURN_PREFIX)
-        .filter(|id| id.len() == 43)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID)
 }
 
 fn refused(e: impl std::fmt::Display) -> HookError {

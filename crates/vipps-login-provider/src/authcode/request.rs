@@ -151,7 +151,9 @@ pub(crate) fn validate(
         query.get("code_challenge"),
         query.get("code_challenge_method"),
     ) {
-        (None, None) if client.is_confidential() => None,
+        // RFC 9700 §2.1.1: from every client, unless the registry exempts this
+        // confidential one (`require_pkce = false`).
+        (None, None) if !client.require_pkce => None,
         (None, _) => {
             return Err(back(OAuthError::invalid_request(
                 "PKCE is required: send code_challenge with code_challenge_method=S256",

@@ -23,16 +23,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vipps_login_core::RequestedExpiry;
 use vipps_login_core::clock::duration_ms;
 
-use crate::kernel::form::{Caller, Form, authenticate};
+use crate::kernel::caller::Caller;
+use crate::kernel::client_auth::AuthenticatedClient;
+use crate::kernel::form::Form;
 use crate::kernel::shared::{Grant, Shared};
 use crate::kernel::tokens::{issue, no_store};
 use crate::registry::{CIBA_GRANT, Client};
@@ -50,23 +50,16 @@ struct PollState {
     expires_at_ms: u64,
 }
 
-/// `POST /bc-authorize`.
+/// `POST /bc-authorize`: a confidential client starts a login.
 pub(crate) async fn backchannel(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match start(&s, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn start(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
-    let form = Form::parse(headers, body)?;
-    let Caller::Confidential(client) = authenticate(&s.registry, headers, &form)? else {
+    AuthenticatedClient { caller, form }: AuthenticatedClient,
+) -> Result<Response, OAuthError> {
+    let Caller::Confidential(client) = caller else {
         return Err(OAuthError::invalid_client());
     };
+    let s = &*s;
+    let client = &*client;
     if !client.allows_grant(CIBA_GRANT) {
         return Err(OAuthError::bad(
             "unauthorized_client",
@@ -170,7 +163,7 @@ impl Grant for CibaGrant {
     async fn grant(
         &self,
         s: &Shared,
-        caller: &Caller<'_>,
+        caller: &Caller,
         form: &Form,
     ) -> Result<Response, OAuthError> {
         let Caller::Confidential(client) = caller else {

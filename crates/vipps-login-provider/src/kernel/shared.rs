@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use axum::response::Response;
 use url::Url;
 
-use super::form::{Caller, Form};
+use super::caller::Caller;
+use super::form::Form;
+use super::sealed_token::TokenSealer;
+use super::secret_checks::SecretChecks;
 use crate::keys::KeySet;
 use crate::records::Records;
 use crate::{ClientRegistry, OAuthError, PhoneLogin};
@@ -17,6 +20,8 @@ use crate::{ClientRegistry, OAuthError, PhoneLogin};
 pub(crate) struct Shared {
     pub(crate) issuer: String,
     pub(crate) registry: ClientRegistry,
+    /// The bound on concurrent client-secret checks.
+    pub(crate) secret_checks: SecretChecks,
     pub(crate) login: Arc<dyn PhoneLogin>,
     pub(crate) records: Records,
     pub(crate) keys: KeySet,
@@ -28,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) authorization_code: bool,
     pub(crate) code_ttl: Duration,
     pub(crate) operator_page: Option<OperatorPage>,
+    /// Seals the authorization requests carried to the operator page (way 2).
+    pub(crate) request_sealer: TokenSealer,
     /// The grant types the token endpoint serves, each with its way's handler.
     pub(crate) grants: Vec<Arc<dyn Grant>>,
 }
@@ -56,10 +63,6 @@ pub(crate) trait Grant: Send + Sync + 'static {
     fn grant_type(&self) -> &'static str;
 
     /// The token answer (or the OAuth error) for `caller`'s request `form`.
-    async fn grant(
-        &self,
-        s: &Shared,
-        caller: &Caller<'_>,
-        form: &Form,
-    ) -> Result<Response, OAuthError>;
+    async fn grant(&self, s: &Shared, caller: &Caller, form: &Form)
+    -> Result<Response, OAuthError>;
 }

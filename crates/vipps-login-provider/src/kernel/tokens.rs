@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use vipps_login_core::token::{random_token, sha256, sha256_b64url};
 
-use super::form::{Form, authenticate};
+use super::client_auth::AuthenticatedClient;
 use super::shared::Shared;
 use crate::registry::Client;
 use crate::{ApprovedLogin, OAuthError};
@@ -27,21 +26,12 @@ struct AccessRecord {
     claims: Map<String, Value>,
 }
 
-/// `POST /token`.
+/// `POST /token`: the grant handler its way registered, for an authenticated caller
+/// allowed the grant type.
 pub(crate) async fn token_endpoint(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match token(&s, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
-    let form = Form::parse(headers, body)?;
-    let caller = authenticate(&s.registry, headers, &form)?;
+    AuthenticatedClient { caller, form }: AuthenticatedClient,
+) -> Result<Response, OAuthError> {
     let grant_type = form.require("grant_type")?;
     let Some(handler) = s.grant(grant_type) else {
         return Err(OAuthError::bad(
@@ -55,7 +45,7 @@ async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response
             "this client may not use this grant type",
         ));
     }
-    handler.grant(s, &caller, &form).await
+    handler.grant(&s, &caller, &form).await
 }
 
 /// The records' kind of access tokens (kept under the token's SHA-256).

@@ -6,7 +6,7 @@ pub mod way2;
 
 use std::time::Duration;
 
-use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
+use vipps_login_core::{ClientAuth, Config, Issuer, MemoryStore, Secret, VippsClient};
 use vipps_login_sim::{SimConfig, SimHandle, Simulator};
 
 pub const KARI: &str = "4712345678";
@@ -35,6 +35,11 @@ pub async fn sim() -> SimHandle {
 }
 
 pub fn vipps_client(sim: &SimHandle) -> VippsClient {
+    vipps_client_on(sim, Arc::new(MemoryStore::new()))
+}
+
+/// A core client on `sim` keeping its (and the provider's) records in `store`.
+pub fn vipps_client_on(sim: &SimHandle, store: Arc<MemoryStore>) -> VippsClient {
     let config = Config::builder(
         Issuer::Custom(sim.issuer()),
         sim.client_id(),
@@ -43,7 +48,7 @@ pub fn vipps_client(sim: &SimHandle) -> VippsClient {
     .client_auth(ClientAuth::Basic)
     .build()
     .unwrap();
-    VippsClient::new(config).unwrap()
+    VippsClient::with_store(config, store).unwrap()
 }
 
 /// Approves the newest pending request of `msisdn` on the simulated phone.
@@ -96,6 +101,14 @@ redirect_uris = ["http://127.0.0.1/cb"]
 loopback_any_port = true
 
 [[clients]]
+client_id = "no-pkce"
+client_secret = "no-pkce-secret"
+grant_types = ["authorization_code"]
+redirect_uris = ["https://rp.example/legacy"]
+# A platform that cannot send PKCE: the registry's opt-out.
+require_pkce = false
+
+[[clients]]
 client_id = "code-only"
 client_secret = "code-only-secret"
 grant_types = ["authorization_code"]
@@ -109,6 +122,8 @@ pub struct Bridge {
     pub provider: Provider,
     pub login: VippsPhoneLogin,
     pub http: reqwest::Client,
+    /// The store the login and the provider keep their records in.
+    pub store: Arc<MemoryStore>,
 }
 
 /// The simulator, the SPI over it and a provider built by `configure`, served.
@@ -129,7 +144,8 @@ pub async fn bridge_on(
 ) -> Bridge {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let login = login(VippsPhoneLogin::new(vipps_client(&sim)));
+    let store = Arc::new(MemoryStore::new());
+    let login = login(VippsPhoneLogin::new(vipps_client_on(&sim, store.clone())));
     let records = login.records();
     let provider = configure(
         Provider::builder(
@@ -143,7 +159,14 @@ pub async fn bridge_on(
     .build()
     .unwrap();
     let app = provider.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -154,6 +177,7 @@ pub async fn bridge_on(
         provider,
         login,
         http,
+        store,
     }
 }
 
