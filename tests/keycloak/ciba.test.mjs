@@ -1,7 +1,7 @@
 // A real Keycloak runs CIBA with Vipps phone login as its HTTP authentication channel.
 //
 // A stock client (openid-client 6) talks only to Keycloak's own endpoints; Keycloak calls
-// our channel (vipps-login-provider::keycloak), which runs the login against the Vipps
+// our channel (the crate vipps-login-keycloak), which runs the login against the Vipps
 // simulator, whose control API plays the customer's phone here. Run by
 // `cargo xtask keycloak`, which starts Keycloak, the channel and the simulator and sets:
 //   KC_URL       Keycloak's base URL, e.g. http://127.0.0.1:8080

@@ -34,10 +34,10 @@ use std::time::Duration;
 use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
 use tokio::net::TcpListener;
 use url::Url;
-use vipps_login_provider::authcode::OperatorCompletion;
-use vipps_login_provider::keycloak::{
+use vipps_login_keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
+use vipps_login_provider::authcode::OperatorCompletion;
 use vipps_login_provider::{Provider, VippsPhoneLogin, hash_secret};
 
 pub use config::{BridgeConfig, DEFAULT_CONFIG};
@@ -82,7 +82,7 @@ pub struct Options {
 }
 
 /// Serve Keycloak's CIBA HTTP authentication channel (see
-/// `vipps_login_provider::keycloak`) at `/keycloak/channel`, for one realm.
+/// `vipps_login_keycloak`) at `/keycloak/channel`, for one realm.
 #[derive(Debug, Clone, clap::Args)]
 #[non_exhaustive]
 pub struct KeycloakOptions {
@@ -121,8 +121,7 @@ fn keycloak_channel(
     let Some(issuer) = &o.keycloak_issuer else {
         return Ok(None);
     };
-    let config =
-        |e: vipps_login_provider::keycloak::ChannelConfigError| AppError::Config(e.to_string());
+    let config = |e: vipps_login_keycloak::ChannelConfigError| AppError::Config(e.to_string());
     let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
     if !o.keycloak_clients.is_empty() {
         channel = channel.allowed_clients(o.keycloak_clients.iter().cloned());

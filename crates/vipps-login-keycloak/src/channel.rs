@@ -9,8 +9,8 @@ use std::time::Duration;
 use url::Url;
 use vipps_login_core::VippsClient;
 
-use super::bearer::BearerVerifier;
-use super::config::{ChannelConfigError, KeycloakChannelConfig};
+use crate::bearer::BearerVerifier;
+use crate::config::{ChannelConfigError, KeycloakChannelConfig};
 
 /// Keycloak's CIBA HTTP authentication channel as an axum [`Router`](axum::Router); cheap to
 /// clone.

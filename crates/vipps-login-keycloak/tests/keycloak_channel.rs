@@ -24,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
-use vipps_login_provider::keycloak::{
+use vipps_login_keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
 use vipps_login_sim::{Endpoint, Fault, Policy, SimConfig, SimHandle, Simulator};

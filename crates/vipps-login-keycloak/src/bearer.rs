@@ -13,7 +13,7 @@ use serde::Deserialize;
 use url::Url;
 use vipps_login_core::{Clock, Fetched, KeySetCache, SystemClock};
 
-use super::http::{read_capped, short};
+use crate::http::{read_capped, short};
 
 /// Largest bearer token looked at (Keycloak's are about 1 KiB).
 const MAX_TOKEN_LEN: usize = 8 * 1024;

@@ -14,12 +14,12 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use vipps_login_core::{BindingMessage, LoginId};
 
-use super::bearer::{BearerClaims, BearerError};
-use super::callback::ChannelStatus;
-use super::channel::KeycloakChannel;
-use super::finish::{Report, status_for};
-use super::resolver::{ResolveContext, ResolveError};
-use super::vipps;
+use crate::bearer::{BearerClaims, BearerError};
+use crate::callback::ChannelStatus;
+use crate::channel::KeycloakChannel;
+use crate::finish::{Report, status_for};
+use crate::resolver::{ResolveContext, ResolveError};
+use crate::vipps;
 
 /// Largest channel request body read.
 const MAX_BODY: usize = 16 * 1024;

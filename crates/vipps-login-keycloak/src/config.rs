@@ -1,12 +1,12 @@
-//! Settings of a [`KeycloakChannel`](super::KeycloakChannel).
+//! Settings of a [`KeycloakChannel`](crate::KeycloakChannel).
 
 use std::time::Duration;
 
 use url::Url;
 use vipps_login_core::HttpsOrLoopbackUrl;
 
-use super::callback::Retry;
-use super::resolver::PhoneResolver;
+use crate::callback::Retry;
+use crate::resolver::PhoneResolver;
 
 /// A configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +20,7 @@ pub enum ChannelConfigError {
     Http(String),
 }
 
-/// Settings of a [`KeycloakChannel`](super::KeycloakChannel).
+/// Settings of a [`KeycloakChannel`](crate::KeycloakChannel).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct KeycloakChannelConfig {
