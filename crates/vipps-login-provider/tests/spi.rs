@@ -161,8 +161,7 @@ async fn jump(by: Duration) {
 async fn enumeration_resistant_mode_hides_unknown_numbers() {
     let sim = sim().await;
     let pushes = || sim.stats().backchannel;
-    let login = VippsPhoneLogin::new(vipps_client(&sim))
-        .enumeration_resistant(true, Duration::from_secs(60));
+    let login = VippsPhoneLogin::new(vipps_client(&sim)).enumeration_resistant(true);
     let s = login
         .start(request("rp", NO_ACCOUNT, "openid"))
         .await
@@ -220,8 +219,7 @@ async fn enumeration_resistant_mode_hides_unknown_numbers() {
 #[tokio::test]
 async fn a_decoy_counts_once_against_the_start_limit() {
     let sim = sim().await;
-    let login = VippsPhoneLogin::new(vipps_client(&sim))
-        .enumeration_resistant(true, Duration::from_secs(60));
+    let login = VippsPhoneLogin::new(vipps_client(&sim)).enumeration_resistant(true);
     let limit = Some(StartLimit {
         max: 2,
         window_secs: 60,

@@ -188,7 +188,9 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
     let issuer = start.base.clone();
     let login = VippsPhoneLogin::new(start.client().clone())
         .subject_mapping(config.subject_mapping()?)
-        .enumeration_resistant(config.enumeration_resistant, Duration::from_secs(300));
+        .enumeration_resistant(config.enumeration_resistant)
+        .rate_limits(options.common.rate_limits())
+        .map_err(|e| AppError::Config(e.to_string()))?;
     let records = login.records();
     // Way 2's operator pages: the tower layer's login page, under the issuer.
     let base_path = start.base.path().trim_end_matches('/').to_owned();
