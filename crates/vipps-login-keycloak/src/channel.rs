@@ -60,9 +60,14 @@ impl KeycloakChannel {
             &config.issuer,
             http.clone(),
             config.jwks_min_refetch,
+            vipps.store().clone(),
             vipps.config().clock().clone(),
         )
         .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
+        // The channel's logins are admitted by its limits, counted in `vipps`'s store.
+        let vipps = vipps
+            .with_limits(config.limits.clone())
+            .map_err(|e| ChannelConfigError::Limits(e.to_string()))?;
         Ok(KeycloakChannel {
             inner: Arc::new(Inner {
                 config,
