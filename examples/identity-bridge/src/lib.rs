@@ -97,6 +97,15 @@ pub struct KeycloakOptions {
         requires = "keycloak_issuer"
     )]
     pub keycloak_clients: Vec<String>,
+    /// A Vipps scope the channel passes on to Vipps when Keycloak's request asks for it
+    /// (`name`, `email`, `address`, `birthDate`; repeat for several). Default: none
+    /// besides `openid` and `phoneNumber`; Keycloak never sees what Vipps returns.
+    #[arg(
+        long = "keycloak-scope",
+        value_name = "SCOPE",
+        requires = "keycloak_issuer"
+    )]
+    pub keycloak_scopes: Vec<vipps_login_core::Scope>,
     /// Read the phone number from this user attribute (else the username is the number).
     #[arg(long, requires_all = ["keycloak_issuer", "keycloak_admin_client", "keycloak_admin_secret"])]
     pub keycloak_attribute: Option<String>,
@@ -116,13 +125,23 @@ pub struct KeycloakOptions {
 /// The Keycloak channel's router, when `--keycloak-issuer` is given.
 fn keycloak_channel(
     o: &KeycloakOptions,
+    limits: vipps_login_core::RateLimits,
     vipps: &vipps_login_core::VippsClient,
 ) -> Result<Option<axum::Router>, AppError> {
     let Some(issuer) = &o.keycloak_issuer else {
         return Ok(None);
     };
     let config = |e: vipps_login_keycloak::ChannelConfigError| AppError::Config(e.to_string());
-    let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
+    // The desks' limits, counted in the same store as the CIBA provider's: a number is
+    // limited alike whichever way in pushes to it.
+    let pass_on = o
+        .keycloak_scopes
+        .iter()
+        .fold(vipps_login_core::Scopes::openid(), |s, scope| s.with(*scope));
+    let mut channel = KeycloakChannelConfig::new(issuer)
+        .map_err(config)?
+        .rate_limits(limits.no_per_client())
+        .pass_on_scopes(pass_on);
     if !o.keycloak_clients.is_empty() {
         channel = channel.allowed_clients(o.keycloak_clients.iter().cloned());
     }
@@ -217,7 +236,11 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         "" => provider.router(),
         path => axum::Router::new().nest(path, provider.router()),
     };
-    if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
+    if let Some(channel) = keycloak_channel(
+        &options.keycloak,
+        options.common.rate_limits(),
+        start.client(),
+    )? {
         router = router.merge(channel);
     }
     let server = start.into_server(router.layer(operator_pages))?;

@@ -230,3 +230,62 @@ async fn a_declined_login_returns_access_denied_to_the_client() {
     assert_eq!(q["error"], "access_denied");
     assert!(!q.contains_key("code"));
 }
+
+/// The simulator's login requests so far.
+async fn sim_requests(b: &Bridge) -> usize {
+    let requests: Value = reqwest::get(b.sim.join("/_sim/requests").unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    requests.as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn after_a_decline_no_way_in_pushes_to_the_number_again_at_once() {
+    let b = bridge().await;
+    let browser = browser();
+    let challenge = s256("a-third-verifier-of-enough-length-0123456789");
+    let (wait, auth_req_id) = operator_starts(&b, &browser, &challenge).await;
+    let q = phone_answers(&b, &browser, &wait, &auth_req_id, "deny").await;
+    assert_eq!(q["error"], "access_denied");
+    let pushes = sim_requests(&b).await;
+
+    // The operator types the number again at once: the layer refuses (cool-down).
+    let login = Url::parse(&format!("{}/operator/login", b.issuer)).unwrap();
+    let html = browser
+        .get(login.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("phone", "+47 123 45 678".to_owned()),
+        ("csrf_token", input_value(&html, "csrf_token")),
+        ("return_to", input_value(&html, "return_to")),
+    ];
+    let res = browser
+        .post(login.join("/operator/start").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 500);
+
+    // A relying party asks by CIBA for the same number: the same limits, in the same
+    // store, refuse it too.
+    let res = reqwest::Client::new()
+        .post(format!("{}/bc-authorize", b.issuer))
+        .basic_auth("demo-rp", Some("demo-rp-secret"))
+        .form(&[("scope", "openid phone"), ("login_hint", "+4712345678")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "access_denied", "{err}");
+    assert_eq!(sim_requests(&b).await, pushes, "no push after the decline");
+}
