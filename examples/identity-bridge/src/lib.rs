@@ -137,7 +137,9 @@ fn keycloak_channel(
     let pass_on = o
         .keycloak_scopes
         .iter()
-        .fold(vipps_login_core::Scopes::openid(), |s, scope| s.with(*scope));
+        .fold(vipps_login_core::Scopes::openid(), |s, scope| {
+            s.with(*scope)
+        });
     let mut channel = KeycloakChannelConfig::new(issuer)
         .map_err(config)?
         .rate_limits(limits.no_per_client())

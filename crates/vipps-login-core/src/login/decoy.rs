@@ -54,7 +54,7 @@ impl UsualStart {
             auth_req_id: String::new(),
             expires_in: request
                 .requested_expiry
-                .map_or_else(|| usual(&self.expires_in_ms), |e| e),
+                .unwrap_or_else(|| usual(&self.expires_in_ms)),
             interval: usual(&self.interval_ms),
         }
     }
