@@ -1,7 +1,7 @@
 // A real Keycloak runs CIBA with Vipps phone login as its HTTP authentication channel.
 //
 // A stock client (openid-client 6) talks only to Keycloak's own endpoints; Keycloak calls
-// our channel (vipps-login-provider::keycloak), which runs the login against the Vipps
+// our channel (the crate vipps-login-keycloak), which runs the login against the Vipps
 // simulator, whose control API plays the customer's phone here. Run by
 // `cargo xtask keycloak`, which starts Keycloak, the channel and the simulator and sets:
 //   KC_URL       Keycloak's base URL, e.g. http://127.0.0.1:8080
@@ -119,17 +119,6 @@ test('two logins at once, for two users, each gets its own tokens', async () => 
   assert.equal(b.tokens.claims().preferred_username, '4798765432');
 });
 
-test('declined in the Vipps app: access_denied at Keycloak', async () => {
-  const code = `D-${unique()}`;
-  const started = await start('4798765432', code);
-  const req = await simRequest(code);
-  assert.equal(req.msisdn, '4798765432');
-  await phone(req.auth_req_id, 'deny');
-  const { tokens, error } = await outcome(started);
-  assert.equal(tokens, undefined);
-  assert.equal(error, 'access_denied');
-});
-
 test('the attribute resolver: user ola.attr logs in with the number in their phoneNumber attribute', async () => {
   const code = `A-${unique()}`;
   const started = await start('ola.attr', code, { scope: 'openid profile phone' });
@@ -183,16 +172,48 @@ test('a number without a Vipps account (4711111111): access_denied', async () =>
   assert.ok(!list.some((r) => r.binding_message === code), 'no push reached a phone');
 });
 
-test('nobody acts before Keycloak gives up: the channel cancels in time, access_denied', async () => {
+test('Keycloak waits less than a Vipps push lasts (60 s): no push, access_denied at once', async () => {
   const code = `E-${unique()}`;
+  const before = await stats();
   const t0 = Date.now();
   const started = await start('4712345678', code, { requested_expiry: '8' });
-  const req = await simRequest(code);
-  assert.equal(req.status, 'pending');
   const { error } = await outcome(started);
   assert.equal(error, 'access_denied');
-  assert.ok(Date.now() - t0 < 12000, 'ended around the requested expiry');
-  // The phone can no longer complete it: approving now reaches nobody at Keycloak.
+  assert.ok(Date.now() - t0 < 12000, 'ended within Keycloak\'s expiry');
+  // A push cannot be taken back: one Keycloak gave up on would stay on the phone.
+  assert.equal((await stats()).backchannel, before.backchannel, 'no login was started at Vipps');
+});
+
+// ---- the same limits as at the desk, through Keycloak's own CIBA endpoint
+
+test('one waiting login per number: a second request while the first waits pushes nothing', async () => {
+  const [c1, c2] = [`W-${unique()}`, `V-${unique()}`];
+  const before = await stats();
+  const first = await start('4712345678', c1);
+  const req = await simRequest(c1);
+  const second = await start('4712345678', c2);
+  assert.equal((await outcome(second)).error, 'access_denied');
+  assert.equal((await stats()).backchannel, before.backchannel + 1, 'one push');
+  await phone(req.auth_req_id, 'approve');
+  assert.equal((await outcome(first)).error, undefined);
+});
+
+test('declined in the Vipps app: access_denied; asking again at once pushes nothing (cool-down)', async () => {
+  const code = `D-${unique()}`;
+  const started = await start('4798765432', code);
+  const req = await simRequest(code);
+  assert.equal(req.msisdn, '4798765432');
+  await phone(req.auth_req_id, 'deny');
+  const { tokens, error } = await outcome(started);
+  assert.equal(tokens, undefined);
+  assert.equal(error, 'access_denied');
+  // Keycloak's client restarts right after the decline, twice: the number cools down.
+  const before = await stats();
+  for (const n of [1, 2]) {
+    const again = await start('4798765432', `R${n}-${unique()}`);
+    assert.equal((await outcome(again)).error, 'access_denied');
+  }
+  assert.equal((await stats()).backchannel, before.backchannel, 'no push during the cool-down');
 });
 
 // ---- the channel itself refuses anything but Keycloak's signed bearer (and pushes nothing)

@@ -33,8 +33,10 @@ use std::time::{Duration, Instant};
 
 use crate::shell::{Result, cargo, root, run, target_dir};
 
-/// The Keycloak release tested (Maven Central serves 26.7.3; 26.7.4 is not published there).
-const VERSION: &str = "26.7.3";
+/// The Keycloak release tested: 26.7.5, the first 26.7 release with the fixes for CIBA
+/// letting a locked-out user get tokens (CVE-2026-9798, CVE-2026-16103; 26.6.8 on 26.6).
+/// `mvn dependency:copy` fetches the one artifact, not its dependencies.
+const VERSION: &str = "26.7.5";
 const REALM: &str = "vipps";
 /// The staff realm the second bridge's operators sign in through.
 const STAFF_REALM: &str = "staff";

@@ -187,6 +187,7 @@ const AS_DOCUMENTED_FLOW_TESTS: &[&str] = &[
     "vipps-login-tower",
     "vipps-login-cli",
     "vipps-login-provider",
+    "vipps-login-keycloak",
     "counter",
     "continue-on-phone",
     "identity-bridge",

@@ -185,10 +185,27 @@ impl VippsClient {
             .await
     }
 
+    /// A login as [`start_login`](Self::start_login), except that a number that cannot
+    /// use Vipps (no account, not eligible, app too old) gets a decoy login instead of the
+    /// refusal: the enumeration-resistant mode. The decoy keeps the start's admission (the
+    /// number's one waiting login, the counted windows) and claims the expiry and poll
+    /// interval Vipps gave this instance's last real login, so that neither the answer
+    /// nor the next start for the number tells the two kinds of number apart.
+    pub async fn start_login_or_decoy(
+        &self,
+        request: LoginRequest,
+        context: LoginContext,
+    ) -> Result<StartedLogin, Error> {
+        self.start_background();
+        self.engine
+            .start_login_or_decoy(&self.limits, request, context)
+            .await
+    }
+
     /// A decoy login for the enumeration-resistant mode: admitted and recorded exactly as
     /// [`start_login`](Self::start_login) would (same limits, same answer), but nothing
-    /// is sent to Vipps; it waits until its deadline (the request's expiry, else 600 s)
-    /// and then ends [`Expired`](LoginStatus::Expired). Its [`LoginView::kind`] is
+    /// is sent to Vipps; it waits until its deadline (the request's expiry, else the one
+    /// Vipps gave this instance's last real login, 600 s before any) and then ends [`Expired`](LoginStatus::Expired). Its [`LoginView::kind`] is
     /// [`LoginKind::Decoy`](crate::login::LoginKind::Decoy).
     pub async fn start_decoy(
         &self,

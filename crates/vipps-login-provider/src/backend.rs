@@ -6,22 +6,21 @@
 //! that the verified number is that number. How a login ended is the engine's
 //! [`LoginEnd`], mapped to a [`LoginCheck`] in one table ([`login_check`]). Only what is
 //! the provider's own (the OIDC scopes, the client's nonce, the subject type) travels in
-//! the engine context's `extra`. Per-client start limits are the engine's, counted in the
-//! store so that every instance counts the same. In the enumeration-resistant mode, a
-//! number Vipps will not log in gets a decoy login of the engine: nothing is pushed, and
-//! it waits until its deadline and expires.
+//! the engine context's `extra`. The abuse limits are the engine's (one waiting login per
+//! number, starts per number, cool-downs after a declined or unanswered push, and the
+//! client's own start limit), counted in the store so that every instance and every way
+//! in counts the same. In the enumeration-resistant mode, a number Vipps will not log in
+//! gets a decoy login of the engine under the same admission: nothing is pushed, and it
+//! waits until its deadline and expires.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use vipps_login_core::clock::duration_ms;
 use vipps_login_core::{
     BindingMessage, Error as CoreError, FailureReason, Identity, LoginContext, LoginEnd, LoginHint,
-    LoginId, LoginRequest, LoginView, RateLimits, RequestedExpiry, StartedLogin, TokenError,
-    VippsClient, Window,
+    LoginId, LoginRequest, LoginView, RateLimits, TokenError, VippsClient, Window,
 };
 
 use crate::records::{Records, store_failed};
@@ -70,9 +69,9 @@ pub struct VippsPhoneLogin {
     enumeration_resistant: bool,
     amr: Arc<[String]>,
     acr: Arc<str>,
-    /// Expiry Vipps gave the last real login started without a requested expiry (decoys
-    /// imitate it), in ms.
-    last_expiry_ms: Arc<AtomicU64>,
+    /// The engine's abuse limits for every start (the per-client window comes from each
+    /// client's own start limit).
+    limits: RateLimits,
 }
 
 impl std::fmt::Debug for VippsPhoneLogin {
@@ -86,7 +85,8 @@ impl std::fmt::Debug for VippsPhoneLogin {
 
 impl VippsPhoneLogin {
     /// The SPI over `client`, with Vipps' `sub`, `amr` `["mfa", "swk"]` (the app on the
-    /// customer's phone, unlocked), and enumeration resistance off.
+    /// customer's phone, unlocked), the engine's default abuse limits
+    /// ([`RateLimits::default`]) and enumeration resistance off.
     #[must_use]
     pub fn new(client: VippsClient) -> VippsPhoneLogin {
         VippsPhoneLogin {
@@ -96,8 +96,24 @@ impl VippsPhoneLogin {
             enumeration_resistant: false,
             amr: Arc::from(vec!["mfa".to_owned(), "swk".to_owned()]),
             acr: Arc::from("urn:vipps-login-rs:acr:vipps-app"),
-            last_expiry_ms: Arc::new(AtomicU64::new(600_000)),
+            limits: RateLimits::default(),
         }
+    }
+
+    /// The abuse limits every start is admitted by, counted in the store (the same as
+    /// the desks' and the Keycloak channel's when they share it): one waiting login per
+    /// number, starts per number, cool-downs after a declined or unanswered push. Their
+    /// per-client window is ignored: each relying party's own start limit
+    /// ([`StartRequest::start_limit`]) counts its starts.
+    ///
+    /// # Errors
+    /// Limits that make no sense (see [`RateLimits::validate`]).
+    pub fn rate_limits(mut self, limits: RateLimits) -> Result<Self, LoginError> {
+        limits
+            .validate()
+            .map_err(|e| LoginError::InvalidRequest(e.to_string()))?;
+        self.limits = limits.no_per_client();
+        Ok(self)
     }
 
     /// The key for pairwise subjects of clients with `subject_type = "pairwise"`.
@@ -110,14 +126,15 @@ impl VippsPhoneLogin {
     /// Enumeration resistance: a number that cannot log in (no account, not eligible, app
     /// too old) starts like any other and, like an ignored push, ends as expired after the
     /// normal delay instead of failing at once. It gets a decoy login of the engine
-    /// (nothing is pushed), lasting the request's `requested_expiry`, else the expiry
-    /// Vipps gave the last real login (`default_expiry` until there was one), within
-    /// Vipps' range of 60 to 900 seconds. Off by default (staff tools want the plain
-    /// answer); turn on for public facades.
+    /// ([`VippsClient::start_login_or_decoy`]): nothing is pushed, it holds the number's
+    /// one waiting login as a real one would, and claims the expiry and interval Vipps
+    /// gave the last real login. One waiting login per number is always on in this mode:
+    /// without it, Vipps' own cap on a user's pending logins would tell real numbers
+    /// apart. Off by default (staff tools want the plain answer); turn on for public
+    /// facades.
     #[must_use]
-    pub fn enumeration_resistant(mut self, on: bool, default_expiry: Duration) -> Self {
+    pub fn enumeration_resistant(mut self, on: bool) -> Self {
         self.enumeration_resistant = on;
-        self.last_expiry_ms = Arc::new(AtomicU64::new(duration_ms(default_expiry)));
         self
     }
 
@@ -190,31 +207,6 @@ impl VippsPhoneLogin {
                 .unwrap_or_else(|| self.client.config().clock().unix_secs()),
         }
     }
-
-    /// A decoy in place of a login Vipps refused for the number (enumeration resistance):
-    /// the same request and context, lasting the request's expiry or the usual one.
-    async fn start_decoy(
-        &self,
-        login: LoginRequest,
-        context: LoginContext,
-        requested_expiry: Option<Duration>,
-    ) -> Result<StartedLogin, LoginError> {
-        let login = match requested_expiry {
-            Some(_) => login,
-            None => {
-                let usual = Duration::from_millis(self.last_expiry_ms.load(Ordering::Relaxed));
-                login.requested_expiry(RequestedExpiry::clamp(usual).into())
-            }
-        };
-        // The refused start was admitted, and counted, by the client's start limit
-        // already: counted twice, the limit would tell such numbers from the others.
-        self.client
-            .with_limits(RateLimits::none())
-            .map_err(|e| LoginError::InvalidRequest(e.to_string()))?
-            .start_decoy(login, context)
-            .await
-            .map_err(start_error)
-    }
 }
 
 /// How a login that ended as `end` (`None`: it still waits) looks through the SPI: the
@@ -281,32 +273,26 @@ impl PhoneLogin for VippsPhoneLogin {
         let context = LoginContext::new(req.owner.clone())
             .client_key(format!("rp:{}", req.owner))
             .extra(extra);
-        // The client's start limit, counted by the engine in the store (every instance).
-        let limits = match &req.start_limit {
-            Some(limit) => RateLimits::none().per_client(Window::new(limit.max, limit.window())),
-            None => RateLimits::none(),
-        };
+        // The engine's limits, and the client's start limit, counted by the engine in the
+        // store (every instance, every way in).
+        let mut limits = self.limits.clone();
+        if let Some(limit) = &req.start_limit {
+            limits = limits.per_client(Window::new(limit.max, limit.window()));
+        }
+        if self.enumeration_resistant {
+            limits = limits.one_pending_per_number(true);
+        }
         let client = self
             .client
             .with_limits(limits)
             .map_err(|e| LoginError::InvalidRequest(e.to_string()))?;
         let now = || self.client.config().clock().now();
-        let started = match client.start_login(login.clone(), context.clone()).await {
-            Ok(s) => {
-                if req.requested_expiry.is_none() {
-                    let usual = s.expires_at.duration_since(now()).unwrap_or_default();
-                    self.last_expiry_ms
-                        .store(duration_ms(usual), Ordering::Relaxed);
-                }
-                s
-            }
-            Err(CoreError::InvalidUser | CoreError::OldApp) if self.enumeration_resistant => {
-                tracing::info!(owner = %req.owner, hint = %req.hint.masked(), "ineligible number; answering with a decoy login");
-                self.start_decoy(login, context, req.requested_expiry)
-                    .await?
-            }
-            Err(e) => return Err(start_error(e)),
-        };
+        let started = if self.enumeration_resistant {
+            client.start_login_or_decoy(login, context).await
+        } else {
+            client.start_login(login, context).await
+        }
+        .map_err(start_error)?;
         let expires_in = started.expires_at.duration_since(now()).unwrap_or_default();
         // The handle a relying party holds is not the engine's login id, which the engine
         // logs: a handle (a CIBA `auth_req_id`) is a credential and stays out of logs.

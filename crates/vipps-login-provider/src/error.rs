@@ -115,10 +115,16 @@ impl OAuthError {
             LoginError::InvalidScope(_) => Self::bad("invalid_scope", text),
             LoginError::InvalidRequest(_) => Self::invalid_request(text),
             LoginError::UnknownUser => Self::bad("unknown_user_id", text),
-            LoginError::RateLimited { .. } => OAuthError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                error: "slow_down",
-                description: text.into(),
+            // CIBA §13 has no "try later" for the backchannel endpoint (`slow_down` is the
+            // token endpoint's): the OP refuses the request, saying when it may be asked
+            // again. The same answer for a number with or without Vipps.
+            LoginError::RateLimited { retry_after } => OAuthError {
+                status: StatusCode::FORBIDDEN,
+                error: "access_denied",
+                description: match retry_after {
+                    Some(wait) => format!("{text} (in {} s)", wait.as_secs().max(1)).into(),
+                    None => text.into(),
+                },
             },
             LoginError::NotFound
             | LoginError::NotApproved

@@ -16,8 +16,9 @@
 //!   authorization code (PKCE `S256`, single-use codes), its operator step on the tower
 //!   layer's pages (the cargo feature `operator`, on by default; without it the crate
 //!   builds without `vipps-login-tower`).
-//! * **Keycloak's CIBA HTTP authentication channel** ([`keycloak`]), so Keycloak itself
-//!   is the CIBA provider and Vipps confirms the user.
+//!
+//! Keycloak's CIBA HTTP authentication channel, where Keycloak itself is the CIBA
+//! provider and Vipps confirms the user, is the crate `vipps-login-keycloak`.
 //!
 //! [`Provider`] serves the first two as one axum `Router` (discovery, JWKS, userinfo and
 //! the token endpoint shared), from a [`ClientRegistry`] (TOML: hashed secrets, grants,
@@ -62,8 +63,6 @@ mod credential;
 mod error;
 mod hint;
 mod kernel;
-/// Keycloak's CIBA HTTP authentication channel (issue 10; kept by the Keycloak work).
-pub mod keycloak;
 pub mod keys;
 mod provider;
 mod records;

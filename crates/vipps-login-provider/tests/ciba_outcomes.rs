@@ -61,19 +61,15 @@ async fn expiry_ends_as_expired_token() {
 
 #[tokio::test]
 async fn enumeration_resistant_mode_answers_unknown_numbers_like_any_other() {
-    let b = bridge_with(
-        sim_config(),
-        |l| l.enumeration_resistant(true, Duration::from_secs(60)),
-        |p| p,
-    )
-    .await;
+    let b = bridge_with(sim_config(), |l| l.enumeration_resistant(true), |p| p).await;
     let (status, started) = b.bc_authorize(RP1, &start_form("+4711111111", &[])).await;
     assert_eq!(status, 200, "{started}");
     let id = started["auth_req_id"].as_str().unwrap();
     oauth_error(b.poll(RP1, id).await, 400, "authorization_pending").await;
-    // The decoy's deadline, on the engine's timer; then a poll no sooner than `interval`.
+    // The decoy's deadline (Vipps' default expiry: no real login has told this instance
+    // Vipps' usual one yet), on the engine's timer; then a poll no sooner than `interval`.
     tokio::time::pause();
-    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::advance(Duration::from_secs(601)).await;
     tokio::time::resume();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     oauth_error(b.poll(RP1, id).await, 400, "expired_token").await;

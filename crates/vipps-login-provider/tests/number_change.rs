@@ -13,6 +13,7 @@ use common::way2::{OPERATOR, VERIFIER, authorize_url, challenge, good_params, lo
 use common::*;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use serde_json::Value;
+use vipps_login_core::{RateLimits, Window};
 use vipps_login_provider::{ClientRegistry, Provider, SubjectMapping, VippsPhoneLogin};
 use vipps_login_sim::Simulator;
 
@@ -48,8 +49,12 @@ async fn bridge_for_number_change() -> Bridge {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(vipps_login_core::MemoryStore::new());
+    // Four logins per number in a row, by design: more than the default three per window.
+    let limits = RateLimits::default().per_number(Window::new(10, Duration::from_secs(600)));
     let login = VippsPhoneLogin::new(vipps_client_on(&sim, store.clone()))
-        .subject_mapping(SubjectMapping::pairwise(&PAIRWISE_KEY).unwrap());
+        .subject_mapping(SubjectMapping::pairwise(&PAIRWISE_KEY).unwrap())
+        .rate_limits(limits)
+        .unwrap();
     let provider = Provider::builder(
         base.parse().unwrap(),
         ClientRegistry::from_toml(NUMBER_CHANGE_CLIENTS).unwrap(),

@@ -40,10 +40,10 @@ use example_support::{CommonOptions, SIMULATOR_BANNER, Startup};
 use staff::StaffAuth;
 use tokio::net::TcpListener;
 use url::Url;
-use vipps_login_provider::authcode::OperatorCompletion;
-use vipps_login_provider::keycloak::{
+use vipps_login_keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
+use vipps_login_provider::authcode::OperatorCompletion;
 use vipps_login_provider::keys::KeySet;
 use vipps_login_provider::{DEFAULT_ITERATIONS, Provider, VippsPhoneLogin, hash_secret};
 
@@ -104,7 +104,7 @@ pub struct Options {
 }
 
 /// Serve Keycloak's CIBA HTTP authentication channel (see
-/// `vipps_login_provider::keycloak`) at `/keycloak/channel`, for one realm.
+/// `vipps_login_keycloak`) at `/keycloak/channel`, for one realm.
 #[derive(Debug, Clone, clap::Args)]
 #[non_exhaustive]
 pub struct KeycloakOptions {
@@ -119,6 +119,15 @@ pub struct KeycloakOptions {
         requires = "keycloak_issuer"
     )]
     pub keycloak_clients: Vec<String>,
+    /// A Vipps scope the channel passes on to Vipps when Keycloak's request asks for it
+    /// (`name`, `email`, `address`, `birthDate`; repeat for several). Default: none
+    /// besides `openid` and `phoneNumber`; Keycloak never sees what Vipps returns.
+    #[arg(
+        long = "keycloak-scope",
+        value_name = "SCOPE",
+        requires = "keycloak_issuer"
+    )]
+    pub keycloak_scopes: Vec<vipps_login_core::Scope>,
     /// Read the phone number from this user attribute (else the username is the number).
     #[arg(long, requires_all = ["keycloak_issuer", "keycloak_admin_client", "keycloak_admin_secret"])]
     pub keycloak_attribute: Option<String>,
@@ -138,14 +147,25 @@ pub struct KeycloakOptions {
 /// The Keycloak channel's router, when `--keycloak-issuer` is given.
 fn keycloak_channel(
     o: &KeycloakOptions,
+    limits: vipps_login_core::RateLimits,
     vipps: &vipps_login_core::VippsClient,
 ) -> Result<Option<axum::Router>, AppError> {
     let Some(issuer) = &o.keycloak_issuer else {
         return Ok(None);
     };
-    let config =
-        |e: vipps_login_provider::keycloak::ChannelConfigError| AppError::Config(e.to_string());
-    let mut channel = KeycloakChannelConfig::new(issuer).map_err(config)?;
+    let config = |e: vipps_login_keycloak::ChannelConfigError| AppError::Config(e.to_string());
+    // The desks' limits, counted in the same store as the CIBA provider's: a number is
+    // limited alike whichever way in pushes to it.
+    let pass_on = o
+        .keycloak_scopes
+        .iter()
+        .fold(vipps_login_core::Scopes::openid(), |s, scope| {
+            s.with(*scope)
+        });
+    let mut channel = KeycloakChannelConfig::new(issuer)
+        .map_err(config)?
+        .rate_limits(limits.no_per_client())
+        .pass_on_scopes(pass_on);
     if !o.keycloak_clients.is_empty() {
         channel = channel.allowed_clients(o.keycloak_clients.iter().cloned());
     }
@@ -215,7 +235,9 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
     let issuer = start.base.clone();
     let login = VippsPhoneLogin::new(start.client().clone())
         .subject_mapping(config.subject_mapping()?)
-        .enumeration_resistant(config.enumeration_resistant, Duration::from_secs(300));
+        .enumeration_resistant(config.enumeration_resistant)
+        .rate_limits(options.common.rate_limits())
+        .map_err(|e| AppError::Config(e.to_string()))?;
     let records = login.records();
     // Way 2's operator pages: the tower layer's login page, under the issuer.
     let base_path = start.base.path().trim_end_matches('/').to_owned();
@@ -267,7 +289,11 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         "" => provider.router(),
         path => axum::Router::new().nest(path, provider.router()),
     };
-    if let Some(channel) = keycloak_channel(&options.keycloak, start.client())? {
+    if let Some(channel) = keycloak_channel(
+        &options.keycloak,
+        options.common.rate_limits(),
+        start.client(),
+    )? {
         router = router.merge(channel);
     }
     let server = start.into_server(staff.guard(router.layer(operator_pages)))?;

@@ -80,6 +80,32 @@ fn s256(verifier: &str) -> String {
 /// `/authorize` → the operator's login page → the number typed; the waiting page's path
 /// and the simulator's request for it.
 async fn operator_starts(b: &Bridge, browser: &reqwest::Client, challenge: &str) -> (Url, String) {
+    let (login, res) = operator_types_number(b, browser, challenge).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let wait = login.join(&location(&res)).unwrap();
+    let requests: Value = reqwest::get(b.sim.join("/_sim/requests").unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let req = requests.as_array().unwrap().last().unwrap();
+    assert_eq!(req["msisdn"], "4712345678");
+    let scopes = req["scopes"].to_string();
+    assert!(
+        scopes.contains("phoneNumber") && scopes.contains("name"),
+        "{scopes}"
+    );
+    (wait, req["auth_req_id"].as_str().unwrap().to_owned())
+}
+
+/// `/authorize` → the operator's login page → Kari's number typed: the login page's URL
+/// and the answer to the typed number.
+async fn operator_types_number(
+    b: &Bridge,
+    browser: &reqwest::Client,
+    challenge: &str,
+) -> (Url, reqwest::Response) {
     let mut authorize = Url::parse(&format!("{}/authorize", b.issuer)).unwrap();
     authorize
         .query_pairs_mut()
@@ -142,22 +168,7 @@ async fn operator_starts(b: &Bridge, browser: &reqwest::Client, challenge: &str)
     ];
     let start = login.join("/operator/start").unwrap();
     let res = browser.post(start).form(&form).send().await.unwrap();
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    let wait = login.join(&location(&res)).unwrap();
-    let requests: Value = reqwest::get(b.sim.join("/_sim/requests").unwrap())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let req = requests.as_array().unwrap().last().unwrap();
-    assert_eq!(req["msisdn"], "4712345678");
-    let scopes = req["scopes"].to_string();
-    assert!(
-        scopes.contains("phoneNumber") && scopes.contains("name"),
-        "{scopes}"
-    );
-    (wait, req["auth_req_id"].as_str().unwrap().to_owned())
+    (login, res)
 }
 
 /// Reloads the waiting page until it sends the browser on.
@@ -260,4 +271,46 @@ async fn a_declined_login_returns_access_denied_to_the_client() {
     let q = phone_answers(&b, &browser, &wait, &auth_req_id, "deny").await;
     assert_eq!(q["error"], "access_denied");
     assert!(!q.contains_key("code"));
+}
+
+/// The simulator's login requests so far.
+async fn sim_requests(b: &Bridge) -> usize {
+    let requests: Value = reqwest::get(b.sim.join("/_sim/requests").unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    requests.as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn after_a_decline_no_way_in_pushes_to_the_number_again_at_once() {
+    let b = bridge().await;
+    let browser = browser();
+    let challenge = s256("a-third-verifier-of-enough-length-0123456789");
+    let (wait, auth_req_id) = operator_starts(&b, &browser, &challenge).await;
+    let q = phone_answers(&b, &browser, &wait, &auth_req_id, "deny").await;
+    assert_eq!(q["error"], "access_denied");
+    let pushes = sim_requests(&b).await;
+
+    // The operator types the number again at once: the layer refuses (cool-down), and
+    // the browser is not sent to a waiting page.
+    let (_, res) = operator_types_number(&b, &browser, &challenge).await;
+    let waits = res.status() == 303 && location(&res).contains("/operator/wait");
+    assert!(!waits, "{}", res.status());
+
+    // A relying party asks by CIBA for the same number: the same limits, in the same
+    // store, refuse it too.
+    let res = reqwest::Client::new()
+        .post(format!("{}/bc-authorize", b.issuer))
+        .basic_auth("demo-rp", Some("demo-rp-secret"))
+        .form(&[("scope", "openid phone"), ("login_hint", "+4712345678")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"], "access_denied", "{err}");
+    assert_eq!(sim_requests(&b).await, pushes, "no push after the decline");
 }

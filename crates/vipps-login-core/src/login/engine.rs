@@ -35,6 +35,8 @@ pub(crate) struct Engine {
     /// Keys the hash of phone numbers in the store (derived from the client secret, so
     /// every instance of one merchant computes the same).
     number_key: hmac::Key,
+    /// Vipps' usual expiry and interval, claimed by decoys.
+    pub(crate) usual: super::decoy::UsualStart,
 }
 
 impl Engine {
@@ -56,6 +58,7 @@ impl Engine {
             poller: OnceLock::new(),
             background: OnceLock::new(),
             number_key,
+            usual: super::decoy::UsualStart::default(),
         })
     }
 

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `admit` | whether a start may go ahead (cool-down, one waiting login per number, start windows) |
 //! | `start` | the push (or a decoy), the record and its side keys |
+//! | `decoy` | what a decoy claims: Vipps' usual expiry and interval |
 //! | `poller` | when each waiting login is polled (time only; knows logins by id) |
 //! | `poll` | what a poll's answer means: approve, deny, expire, fail, or poll again |
 //! | `identity` | what tokens must satisfy: ID token, nonce, `auth_req_id`, userinfo, the started number |
@@ -29,6 +30,7 @@
 mod admit;
 pub(crate) mod background;
 mod browser;
+mod decoy;
 pub mod end;
 pub(crate) mod engine;
 mod finish;

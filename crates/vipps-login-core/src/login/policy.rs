@@ -101,6 +101,13 @@ impl RateLimits {
         self
     }
 
+    /// No limit per client key (a caller that counts its clients itself, or whose client
+    /// key names a whole relying party rather than one till).
+    pub fn no_per_client(mut self) -> Self {
+        self.per_client = None;
+        self
+    }
+
     /// Continue-in-browser callbacks allowed per client key (the phone browser's address;
     /// default 30 in 10 minutes). A genuine customer makes one per login; the limit stops
     /// a client that tries `state`s or codes from costing store reads without end.

@@ -197,6 +197,11 @@ impl Records {
             }
             _ => tracing::info!(login_id = %id, status = status.as_str(), "login transition"),
         }
+        // The number's mark and cool-down first, then the news: whoever hears that a
+        // push was declined and asks again at once must meet the cool-down.
+        if before.status.is_waiting() && status.is_final() {
+            self.clean_up_after_end(id, after).await;
+        }
         self.notify_local(id, status.clone());
         let msg = serde_json::to_vec(&Message::Transition {
             id: id.clone(),
@@ -206,9 +211,12 @@ impl Records {
         if let Err(e) = self.store.publish(keys::EVENTS, msg).await {
             tracing::warn!(login_id = %id, error = %e, "could not announce a login transition");
         }
-        if !(before.status.is_waiting() && status.is_final()) {
-            return;
-        }
+    }
+
+    /// When the customer's part ended: the number's pending mark goes, and a declined or
+    /// unanswered push starts the number's cool-down.
+    async fn clean_up_after_end(&self, id: &LoginId, after: &LoginRecord) {
+        let status = &after.status;
         let store = &*self.store;
         let mut results = Vec::new();
         if !after.number_key.is_empty() {
@@ -357,12 +365,16 @@ impl Records {
             let Some(other) = store.get(&key).await? else {
                 continue;
             };
-            let other_id = login_id_of(&other);
-            let waiting = match &other_id {
+            // A mark whose login has no record yet is a start under way (admitted, the
+            // push on its way; the record is written after Vipps answers), or one whose
+            // instance died mid-push, leaving a push on the phone: either way the number
+            // waits, until the mark's hold runs out. Only a login that has ended without
+            // lifting its mark (or a mark that names no login) gives way.
+            let waiting = match login_id_of(&other) {
                 Some(o) => self
-                    .load(o)
+                    .load(&o)
                     .await?
-                    .is_some_and(|l| l.record.status.is_waiting()),
+                    .is_none_or(|l| l.record.status.is_waiting()),
                 None => false,
             };
             if waiting {

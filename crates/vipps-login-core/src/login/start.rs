@@ -13,11 +13,19 @@ use crate::clock::unix_ms;
 use crate::wire::Started;
 use crate::{Error, Flow, LoginHint, LoginId, LoginRequest, LoginStatus, Scope, StartedLogin};
 
-/// How long a push lasts when the request names no `requested_expiry` (Vipps' default):
-/// the number's waiting mark is held that long at most, and a decoy claims it.
-const VIPPS_DEFAULT_EXPIRY: Duration = Duration::from_secs(600);
-/// The poll interval a decoy claims: Vipps' default.
-const DECOY_INTERVAL: Duration = Duration::from_secs(5);
+use super::decoy::VIPPS_DEFAULT_EXPIRY;
+
+/// What to send for a start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Push {
+    /// The push; Vipps' refusal is the answer.
+    Vipps,
+    /// Nothing: a decoy.
+    Decoy,
+    /// The push; a number that cannot use Vipps (no account, not eligible, app too old)
+    /// gets a decoy under the same admission instead of the refusal.
+    VippsElseDecoy,
+}
 
 impl Engine {
     /// Sends the backchannel authentication request (the push) after every check; see
@@ -28,7 +36,19 @@ impl Engine {
         request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        self.start(limits, request, context, LoginKind::Vipps).await
+        self.start(limits, request, context, Push::Vipps).await
+    }
+
+    /// A login, or, for a number that cannot use Vipps, a decoy admitted by the same
+    /// step; see [`VippsClient::start_login_or_decoy`](crate::VippsClient::start_login_or_decoy).
+    pub(crate) async fn start_login_or_decoy(
+        self: &Arc<Self>,
+        limits: &RateLimits,
+        request: LoginRequest,
+        context: LoginContext,
+    ) -> Result<StartedLogin, Error> {
+        self.start(limits, request, context, Push::VippsElseDecoy)
+            .await
     }
 
     /// A decoy: admitted and recorded exactly as a real login for the same request, but
@@ -41,7 +61,7 @@ impl Engine {
         request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        self.start(limits, request, context, LoginKind::Decoy).await
+        self.start(limits, request, context, Push::Decoy).await
     }
 
     async fn start(
@@ -49,7 +69,7 @@ impl Engine {
         limits: &RateLimits,
         request: LoginRequest,
         context: LoginContext,
-        kind: LoginKind,
+        push: Push,
     ) -> Result<StartedLogin, Error> {
         request.validate(self.config.allow_http_loopback)?;
         let masked = request.hint.masked();
@@ -70,7 +90,7 @@ impl Engine {
                 .inspect_err(|e| tracing::info!(hint = %masked, error = %e.code(), "login start refused by the limits"))?;
         }
         let result = self
-            .send_and_record(limits, &request, &id, &number_key, context, kind)
+            .send_and_record(limits, &request, &id, &number_key, context, push)
             .await;
         if result.is_err() && !number_key.is_empty() {
             let _ = self.records.release_number(&number_key, &id).await;
@@ -85,7 +105,7 @@ impl Engine {
         id: &LoginId,
         number_key: &str,
         context: LoginContext,
-        kind: LoginKind,
+        push: Push,
     ) -> Result<StartedLogin, Error> {
         let nonce = crate::token::random_token();
         let browser = matches!(request.flow, Flow::ContinueInBrowser { .. });
@@ -95,18 +115,27 @@ impl Engine {
             (None, false) => None,
         };
         let masked = request.hint.masked();
-        let started = match kind {
-            LoginKind::Vipps => self
-                .send_start(request, &nonce, state.as_deref())
-                .await
-                .inspect_err(
-                    |e| tracing::info!(hint = %masked, error = %e.code(), "login start failed"),
-                )?,
-            LoginKind::Decoy => Started {
-                auth_req_id: String::new(),
-                expires_in: request.requested_expiry.unwrap_or(VIPPS_DEFAULT_EXPIRY),
-                interval: DECOY_INTERVAL,
-            },
+        let (kind, started) = match push {
+            Push::Decoy => (LoginKind::Decoy, self.usual.decoy(request)),
+            Push::Vipps | Push::VippsElseDecoy => {
+                match self.send_start(request, &nonce, state.as_deref()).await {
+                    Ok(started) => {
+                        self.usual.learn(request, &started);
+                        (LoginKind::Vipps, started)
+                    }
+                    // The admission (the number's waiting mark, the counted windows) stays
+                    // this decoy's, as it would be a real login's: the next start for the
+                    // number is answered exactly as for a number with Vipps.
+                    Err(Error::InvalidUser | Error::OldApp) if push == Push::VippsElseDecoy => {
+                        tracing::info!(hint = %masked, "number cannot use Vipps; answered with a decoy login");
+                        (LoginKind::Decoy, self.usual.decoy(request))
+                    }
+                    Err(e) => {
+                        tracing::info!(hint = %masked, error = %e.code(), "login start failed");
+                        return Err(e);
+                    }
+                }
+            }
         };
         let expires_at = self.now() + started.expires_in;
         let record = LoginRecord {

@@ -112,14 +112,11 @@ pub(crate) async fn backchannel(
         .nonce(nonce)
         .start_limit(client.start_limit)
         .subject_type(client.subject_type);
-    let started = s.login.start(request).await.map_err(|e| {
-        let mut err = OAuthError::from_start(&e);
-        if let LoginError::RateLimited { .. } = e {
-            err.status = http::StatusCode::BAD_REQUEST;
-            err.error = "access_denied";
-        }
-        err
-    })?;
+    let started = s
+        .login
+        .start(request)
+        .await
+        .map_err(|e| OAuthError::from_start(&e))?;
     let interval = s
         .poll_interval
         .unwrap_or(started.interval)

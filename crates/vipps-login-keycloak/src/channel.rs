@@ -9,8 +9,8 @@ use std::time::Duration;
 use url::Url;
 use vipps_login_core::VippsClient;
 
-use super::bearer::BearerVerifier;
-use super::config::{ChannelConfigError, KeycloakChannelConfig};
+use crate::bearer::BearerVerifier;
+use crate::config::{ChannelConfigError, KeycloakChannelConfig};
 
 /// Keycloak's CIBA HTTP authentication channel as an axum [`Router`](axum::Router); cheap to
 /// clone.
@@ -60,9 +60,14 @@ impl KeycloakChannel {
             &config.issuer,
             http.clone(),
             config.jwks_min_refetch,
+            vipps.store().clone(),
             vipps.config().clock().clone(),
         )
         .map_err(|e| ChannelConfigError::Issuer(e.to_string()))?;
+        // The channel's logins are admitted by its limits, counted in `vipps`'s store.
+        let vipps = vipps
+            .with_limits(config.limits.clone())
+            .map_err(|e| ChannelConfigError::Limits(e.to_string()))?;
         Ok(KeycloakChannel {
             inner: Arc::new(Inner {
                 config,

@@ -13,11 +13,12 @@ use vipps_login_core::{
 };
 
 /// Maps the scopes Keycloak forwards (`openid profile email ...`, its own client scopes
-/// included) to Vipps' scopes. `phoneNumber` is always asked for: the engine checks that
-/// the verified number is the user's before the login can be approved. Scopes that are Vipps'
-/// own names pass through; Keycloak's internal scopes (`roles`, `web-origins`, `acr`,
-/// `basic`, ...) are dropped.
-pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>) -> Scopes {
+/// included) to Vipps' scopes, keeping only those in `pass_on` (the channel's
+/// configuration). `phoneNumber` is always asked for: the engine checks that the verified
+/// number is the user's before the login can be approved. Keycloak's internal scopes
+/// (`roles`, `web-origins`, `acr`, `basic`, ...) and anything not passed on (`nin`,
+/// `delegatedConsents`, ...) are dropped.
+pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>, pass_on: &Scopes) -> Scopes {
     let mut scopes = Scopes::openid().with(Scope::PhoneNumber);
     for s in keycloak_scope.unwrap_or("").split_ascii_whitespace() {
         let mapped = match s {
@@ -27,7 +28,7 @@ pub(crate) fn vipps_scopes(keycloak_scope: Option<&str>) -> Scopes {
             "phone" => Some(Scope::PhoneNumber),
             other => other.parse::<Scope>().ok(),
         };
-        if let Some(scope) = mapped {
+        if let Some(scope) = mapped.filter(|s| pass_on.contains(*s)) {
             scopes = scopes.with(scope);
         }
     }
@@ -102,11 +103,30 @@ mod tests {
 
     #[test]
     fn keycloak_scopes_map_to_vipps_scopes() {
-        let s = vipps_scopes(Some("openid profile email roles web-origins acr basic"));
+        let all: Scopes = "openid name email address birthDate phoneNumber"
+            .parse()
+            .unwrap();
+        let s = vipps_scopes(
+            Some("openid profile email roles web-origins acr basic"),
+            &all,
+        );
         assert_eq!(s.to_string(), "openid name email phoneNumber");
-        assert_eq!(vipps_scopes(None).to_string(), "openid phoneNumber");
-        let s = vipps_scopes(Some("openid address birthDate phone"));
+        assert_eq!(vipps_scopes(None, &all).to_string(), "openid phoneNumber");
+        let s = vipps_scopes(Some("openid address birthDate phone"), &all);
         assert!(s.contains(Scope::Address));
         assert!(s.contains(Scope::BirthDate));
+    }
+
+    #[test]
+    fn only_the_scopes_passed_on_reach_vipps() {
+        let default = Scopes::openid().with(Scope::PhoneNumber);
+        let s = vipps_scopes(
+            Some("openid profile email nin delegatedConsents address"),
+            &default,
+        );
+        assert_eq!(s.to_string(), "openid phoneNumber");
+        let name_only = Scopes::openid().with(Scope::Name);
+        let s = vipps_scopes(Some("openid profile nin delegatedConsents"), &name_only);
+        assert_eq!(s.to_string(), "openid name phoneNumber");
     }
 }

@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use vipps_login_core::clock::unix_ms;
 use vipps_login_core::{Clock, LoginEnd, LoginId};
 
-use super::callback::{ChannelStatus, deliver};
-use super::channel::{Inner, KeycloakChannel};
-use super::vipps::end_of;
+use crate::callback::{ChannelStatus, deliver};
+use crate::channel::{Inner, KeycloakChannel};
+use crate::vipps::end_of;
 
 /// How long the claim on a report is kept (longer than Keycloak ever waits).
 const CLAIM_TTL: Duration = Duration::from_secs(3600);

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use url::Url;
 use vipps_login_core::{FailureReason, LoginEnd, TokenError};
 
-use super::http::short;
+use crate::http::short;
 
 /// The result reported to Keycloak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

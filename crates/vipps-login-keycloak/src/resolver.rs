@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use url::Url;
 use vipps_login_core::{Msisdn, Secret};
 
-use super::http::{read_capped, short};
+use crate::http::{read_capped, short};
 
 /// Largest admin API answer read.
 const MAX_ADMIN_BYTES: usize = 256 * 1024;

@@ -11,9 +11,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use url::Url;
-use vipps_login_core::{Clock, Fetched, KeySetCache, SystemClock};
+use vipps_login_core::{Clock, Fetched, KeySetCache, Store, SystemClock};
 
-use super::http::{read_capped, short};
+use crate::http::{read_capped, short};
 
 /// Largest bearer token looked at (Keycloak's are about 1 KiB).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -21,8 +21,6 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Clock skew allowed on `exp`/`nbf`/`iat`.
 const LEEWAY_SECS: u64 = 5;
-/// Most `jti`s remembered at once (only verified tokens are remembered).
-const MAX_SEEN: usize = 100_000;
 
 /// Why a channel request's bearer token was refused. The text is for logs; it never
 /// contains the token.
@@ -35,6 +33,10 @@ pub enum BearerError {
     /// Not a compact JWS, or too large.
     #[error("the bearer token is not a well-formed JWT")]
     Malformed,
+    /// The header has a `crit` parameter: an extension the token says must be understood
+    /// (RFC 7515 §4.1.11), and this channel understands none. Keycloak sends none.
+    #[error("the bearer token names critical header extensions (crit), which are not supported")]
+    CriticalHeader,
     /// The header names an algorithm outside the allow-list (HMAC, `none`, ...).
     #[error("the bearer token uses a refused algorithm")]
     Algorithm,
@@ -69,6 +71,10 @@ pub enum BearerError {
     /// This `jti` was already used for a channel request.
     #[error("the bearer token was already used")]
     Replayed,
+    /// The shared store, where every instance remembers the `jti`s it has seen, did not
+    /// answer.
+    #[error("the store that remembers used bearer tokens did not answer: {0}")]
+    Store(String),
     /// The realm's JWKS could not be fetched or read.
     #[error("the realm's keys could not be fetched: {0}")]
     Jwks(String),
@@ -147,6 +153,21 @@ struct Key {
 /// The realm's usable keys, by `kid`.
 type RealmKeys = HashMap<String, Arc<Key>>;
 
+/// The store key remembering that `jti` of the realm `issuer` was used.
+fn seen_key(issuer: &str, jti: &str) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(issuer.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(jti.as_bytes());
+    let hex: String = ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("vipps-login-keycloak:jti:{hex}")
+}
+
 /// Verifies bearer tokens against the realm's JWKS, in core's [`KeySetCache`]: one fetch
 /// shared by concurrent requests, and an unknown `kid` refetches at most once per
 /// `min_refetch`, so forged `kid`s cannot make us hammer Keycloak. Keycloak's keys change
@@ -157,7 +178,9 @@ pub(crate) struct BearerVerifier {
     certs_url: Url,
     http: reqwest::Client,
     keys: KeySetCache<RealmKeys>,
-    seen: std::sync::Mutex<HashMap<String, u64>>,
+    /// Where the `jti`s seen are remembered: the engine's store, shared by every
+    /// instance, so that a bearer replayed on another instance is refused too.
+    store: Arc<dyn Store>,
     /// The client's clock: replayed `jti`s are remembered until their `exp` on it.
     clock: Arc<dyn Clock>,
 }
@@ -248,6 +271,7 @@ impl BearerVerifier {
         issuer: &Url,
         http: reqwest::Client,
         min_refetch: Duration,
+        store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<BearerVerifier, url::ParseError> {
         let issuer_str = issuer.as_str().trim_end_matches('/').to_owned();
@@ -257,7 +281,7 @@ impl BearerVerifier {
             certs_url,
             http,
             keys: KeySetCache::new(min_refetch),
-            seen: std::sync::Mutex::new(HashMap::new()),
+            store,
             clock,
         })
     }
@@ -266,7 +290,7 @@ impl BearerVerifier {
     /// token cannot start a second login.
     pub(crate) async fn verify(&self, token: &str) -> Result<BearerClaims, BearerError> {
         let claims = self.verify_signed(token).await?;
-        self.remember(&claims)?;
+        self.remember(&claims).await?;
         Ok(claims)
     }
 
@@ -276,6 +300,9 @@ impl BearerVerifier {
             return Err(BearerError::Malformed);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| BearerError::Malformed)?;
+        if header.crit.is_some() {
+            return Err(BearerError::CriticalHeader);
+        }
         if !allowed(header.alg) {
             return Err(BearerError::Algorithm);
         }
@@ -332,22 +359,25 @@ impl BearerVerifier {
         })
     }
 
-    fn remember(&self, claims: &BearerClaims) -> Result<(), BearerError> {
-        let now = self.clock.unix_secs();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= MAX_SEEN / 2 {
-            seen.retain(|_, exp| *exp + LEEWAY_SECS >= now);
+    /// Records the `jti` in the shared store until the token expires (and the clock
+    /// leeway); refuses one already there. The key names a hash of the realm and the
+    /// `jti`, never the `jti` itself.
+    async fn remember(&self, claims: &BearerClaims) -> Result<(), BearerError> {
+        let left = claims.exp.saturating_sub(self.clock.unix_secs()) + LEEWAY_SECS;
+        let first = self
+            .store
+            .insert_if_absent(
+                &seen_key(&self.issuer, &claims.jti),
+                Vec::new(),
+                Duration::from_secs(left),
+            )
+            .await
+            .map_err(|e| BearerError::Store(e.to_string()))?;
+        if first {
+            Ok(())
+        } else {
+            Err(BearerError::Replayed)
         }
-        if seen.len() >= MAX_SEEN {
-            // Only verified tokens get here, so this means Keycloak itself floods us.
-            return Err(BearerError::Jwks(
-                "too many channel requests in flight".into(),
-            ));
-        }
-        if seen.insert(claims.jti.clone(), claims.exp).is_some() {
-            return Err(BearerError::Replayed);
-        }
-        Ok(())
     }
 
     /// The realm key `kid`, from the cache, or after one (rate-limited) refetch.

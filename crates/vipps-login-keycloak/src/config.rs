@@ -1,12 +1,12 @@
-//! Settings of a [`KeycloakChannel`](super::KeycloakChannel).
+//! Settings of a [`KeycloakChannel`](crate::KeycloakChannel).
 
 use std::time::Duration;
 
 use url::Url;
-use vipps_login_core::HttpsOrLoopbackUrl;
+use vipps_login_core::{HttpsOrLoopbackUrl, RateLimits, Scope, Scopes};
 
-use super::callback::Retry;
-use super::resolver::PhoneResolver;
+use crate::callback::Retry;
+use crate::resolver::PhoneResolver;
 
 /// A configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,12 +15,15 @@ pub enum ChannelConfigError {
     /// The realm issuer is not an `https` URL (or `http` on loopback) of a realm.
     #[error("the Keycloak realm issuer is not usable: {0}")]
     Issuer(String),
+    /// The abuse limits make no sense (a window of zero starts or zero length).
+    #[error("the channel's rate limits are not usable: {0}")]
+    Limits(String),
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built: {0}")]
     Http(String),
 }
 
-/// Settings of a [`KeycloakChannel`](super::KeycloakChannel).
+/// Settings of a [`KeycloakChannel`](crate::KeycloakChannel).
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct KeycloakChannelConfig {
@@ -31,6 +34,8 @@ pub struct KeycloakChannelConfig {
     pub(crate) jwks_min_refetch: Duration,
     pub(crate) http_timeout: Duration,
     pub(crate) clients: Option<Vec<String>>,
+    pub(crate) pass_on: Scopes,
+    pub(crate) limits: RateLimits,
 }
 
 impl KeycloakChannelConfig {
@@ -57,6 +62,8 @@ impl KeycloakChannelConfig {
             jwks_min_refetch: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
             clients: None,
+            pass_on: Scopes::openid().with(Scope::PhoneNumber),
+            limits: RateLimits::default().no_per_client(),
         })
     }
 
@@ -84,14 +91,38 @@ impl KeycloakChannelConfig {
         self
     }
 
-    /// Only these Keycloak clients (the bearer's `azp`) may start Vipps logins; requests
-    /// of other CIBA clients of the realm are refused with no push. Default: any client.
+    /// Only these Keycloak clients (the bearer's `azp`) may start Vipps logins; a request
+    /// of another CIBA client of the realm is answered `201` (as Keycloak expects of a
+    /// verified bearer) and then `UNAUTHORIZED`, with no push, so that the client gets
+    /// `access_denied`. Default: any client.
     pub fn allowed_clients<I, S>(mut self, clients: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.clients = Some(clients.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The Vipps scopes a Keycloak request may ask the customer to share, besides
+    /// `openid` and `phoneNumber` (always asked: the engine checks the verified number is
+    /// the user's). Default: none. Keycloak's names map to Vipps' (`profile` → `name`,
+    /// `email`, `address`, `phone` → `phoneNumber`; Vipps' own names as they are); a scope
+    /// not named here is not forwarded. Keycloak never sees what Vipps returns (the
+    /// channel reports only the outcome), so pass on only what the customer should be
+    /// asked to consent to for your own records.
+    pub fn pass_on_scopes(mut self, scopes: Scopes) -> Self {
+        self.pass_on = scopes.with(Scope::OpenId).with(Scope::PhoneNumber);
+        self
+    }
+
+    /// The abuse limits every login the channel starts is admitted by (default
+    /// [`RateLimits::default`] without the per-client window): one waiting login per
+    /// number, starts per number, cool-downs after a declined or unanswered push. They
+    /// are counted in the core client's store, so with the store the desks and the CIBA
+    /// provider share, a number is limited the same whichever way in pushes to it.
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = limits;
         self
     }
 

@@ -12,7 +12,7 @@
 //!    JWKS (cached, refetched on an unknown `kid`, rate-limited), refuses a replayed `jti`,
 //!    and answers `201` at once (anything else fails the client's request at Keycloak).
 //! 2. In the background it resolves the user's phone number
-//!    ([`PhoneResolver`](crate::keycloak::PhoneResolver)) and runs the Vipps login. A
+//!    ([`PhoneResolver`](crate::PhoneResolver)) and runs the Vipps login. A
 //!    binding message Vipps would refuse (`^[A-Z0-9\-]{5,8}$`) or a user without a usable
 //!    number end the login at once, with a log line, and no push.
 //! 3. It `POST`s `{"status": "SUCCEED" | "UNAUTHORIZED" | "CANCELLED"}` with the same
@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! use vipps_login_core::{Config, VippsClient};
-//! use vipps_login_provider::keycloak::{KeycloakChannel, KeycloakChannelConfig, PhoneResolver};
+//! use vipps_login_keycloak::{KeycloakChannel, KeycloakChannelConfig, PhoneResolver};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let vipps = VippsClient::new(Config::from_env()?)?;

@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use tokio::time::Instant;
-use vipps_login_core::{BindingMessage, LoginId};
+use vipps_login_core::{BindingMessage, LoginId, RequestedExpiry};
 
-use super::bearer::{BearerClaims, BearerError};
-use super::callback::ChannelStatus;
-use super::channel::KeycloakChannel;
-use super::finish::{Report, status_for};
-use super::resolver::{ResolveContext, ResolveError};
-use super::vipps;
+use crate::bearer::{BearerClaims, BearerError};
+use crate::callback::ChannelStatus;
+use crate::channel::KeycloakChannel;
+use crate::finish::{Report, status_for};
+use crate::resolver::{ResolveContext, ResolveError};
+use crate::vipps;
 
 /// Largest channel request body read.
 const MAX_BODY: usize = 16 * 1024;
@@ -106,7 +106,7 @@ async fn channel_request(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(reason = %e, "Keycloak channel request refused; no push sent");
-            let status = if matches!(e, BearerError::Jwks(_)) {
+            let status = if matches!(e, BearerError::Jwks(_) | BearerError::Store(_)) {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::UNAUTHORIZED
@@ -114,16 +114,6 @@ async fn channel_request(
             return error(status, "invalid_token", &e.to_string());
         }
     };
-    if let Some(allowed) = &channel.inner.config.clients
-        && !claims.azp.as_ref().is_some_and(|azp| allowed.contains(azp))
-    {
-        tracing::warn!(request = %claims.log_id(), client = claims.azp.as_deref().unwrap_or("-"), "Keycloak channel request refused: this client may not start Vipps logins; no push sent");
-        return error(
-            StatusCode::FORBIDDEN,
-            "unauthorized_client",
-            "this client may not start Vipps logins",
-        );
-    }
     if body.len() > MAX_BODY {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -212,6 +202,21 @@ impl KeycloakChannel {
     ) -> Decided {
         let inner = &self.inner;
         let request_id = &claims.log_id();
+        // A client not allowed still got `201` (Keycloak fails its client's request with
+        // `503` on anything else); it hears `UNAUTHORIZED`, its client `access_denied`.
+        if let Some(allowed) = &inner.config.clients
+            && !claims.azp.as_ref().is_some_and(|azp| allowed.contains(azp))
+        {
+            tracing::warn!(request = %request_id, client = claims.azp.as_deref().unwrap_or("-"), "Keycloak client not allowed to start Vipps logins (see --keycloak-client): login ended as UNAUTHORIZED, no push sent");
+            return Decided::Now(ChannelStatus::Unauthorized);
+        }
+        // Vipps keeps a push on the phone for at least its shortest expiry, and a push
+        // cannot be taken back: one Keycloak stops waiting for first would stay there.
+        let waits = deadline.saturating_duration_since(Instant::now());
+        if waits < RequestedExpiry::MIN.as_duration() {
+            tracing::warn!(request = %request_id, waits_s = waits.as_secs(), "Keycloak waits less than Vipps' shortest login ({} s) and the channel's margin: login ended, no push sent; raise the realm's CIBA 'Expires In' to at least {} s", RequestedExpiry::MIN.as_secs(), RequestedExpiry::MIN.as_secs() + inner.config.deadline_margin.as_secs() + 2);
+            return Decided::Now(ChannelStatus::Cancelled);
+        }
         let binding = match request.binding_message.as_deref() {
             None | Some("") => None,
             Some(b) => match BindingMessage::parse(b) {
@@ -242,7 +247,7 @@ impl KeycloakChannel {
                 return Decided::Now(ChannelStatus::Unauthorized);
             }
         };
-        let scopes = vipps::vipps_scopes(request.scope.as_deref());
+        let scopes = vipps::vipps_scopes(request.scope.as_deref(), &inner.config.pass_on);
         // The login belongs to this Keycloak request (its bearer's `jti` is single use).
         let owner = format!("keycloak:{}", claims.jti);
         let clock = inner.vipps.config().clock().as_ref();

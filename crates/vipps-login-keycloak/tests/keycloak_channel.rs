@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
+#[path = "../../vipps-login-redis/tests/common/mod.rs"]
+mod redis_harness;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +25,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
-use vipps_login_provider::keycloak::{
+use vipps_login_core::{ClientAuth, Config, Issuer, Secret, Store, VippsClient};
+use vipps_login_keycloak::{
     AttributeLookup, KeycloakChannel, KeycloakChannelConfig, PhoneResolver,
 };
 use vipps_login_sim::{Endpoint, Fault, Policy, SimConfig, SimHandle, Simulator};
@@ -188,30 +190,56 @@ async fn env_on(sim: SimHandle, jwks_min_refetch: Duration, clients: Option<&[&s
     let kc = serve(kc_app).await;
     let issuer = format!("{kc}/realms/test");
 
-    let vipps = VippsClient::new(
-        Config::builder(
-            Issuer::Custom(sim.issuer()),
-            sim.client_id(),
-            Secret::new(sim.client_secret()),
-        )
-        .client_auth(ClientAuth::Basic)
-        .build()
-        .unwrap(),
+    let channel_url = serve_channel(&sim, &issuer, jwks_min_refetch, clients, |c| c, None).await;
+    Env {
+        sim,
+        fake,
+        signer,
+        issuer,
+        channel_url,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A channel instance for the fake realm at `issuer`, its logins on `sim`, configured by
+/// `configure`, keeping its logins, limits and seen bearers in `store` (default: a store
+/// of its own); its URL.
+async fn serve_channel(
+    sim: &SimHandle,
+    issuer: &str,
+    jwks_min_refetch: Duration,
+    clients: Option<&[&str]>,
+    configure: impl FnOnce(KeycloakChannelConfig) -> KeycloakChannelConfig,
+    store: Option<Arc<dyn Store>>,
+) -> String {
+    let config = Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
     )
+    .client_auth(ClientAuth::Basic)
+    .build()
     .unwrap();
-    let mut config = KeycloakChannelConfig::new(&issuer).unwrap();
+    let vipps = match store {
+        Some(store) => VippsClient::with_store(config, store),
+        None => VippsClient::new(config),
+    }
+    .unwrap();
+    let mut config = KeycloakChannelConfig::new(issuer).unwrap();
     if let Some(clients) = clients {
         config = config.allowed_clients(clients.iter().copied());
     }
     let channel = KeycloakChannel::new(
-        config
-            .callback_backoff(Duration::from_millis(20))
-            .jwks_min_refetch(jwks_min_refetch)
-            .resolver(PhoneResolver::AttributeOrUsername(AttributeLookup::new(
-                "phone_number",
-                "channel-admin",
-                Secret::new("admin-secret"),
-            ))),
+        configure(
+            config
+                .callback_backoff(Duration::from_millis(20))
+                .jwks_min_refetch(jwks_min_refetch)
+                .resolver(PhoneResolver::AttributeOrUsername(AttributeLookup::new(
+                    "phone_number",
+                    "channel-admin",
+                    Secret::new("admin-secret"),
+                ))),
+        ),
         vipps,
     )
     .unwrap();
@@ -220,14 +248,7 @@ async fn env_on(sim: SimHandle, jwks_min_refetch: Duration, clients: Option<&[&s
         format!("{issuer}/protocol/openid-connect/ext/ciba/auth/callback")
     );
     let base = serve(Router::new().nest("/channel", channel.router())).await;
-    Env {
-        sim,
-        fake,
-        signer,
-        issuer,
-        channel_url: format!("{base}/channel"),
-        http: reqwest::Client::new(),
-    }
+    format!("{base}/channel")
 }
 
 fn now() -> u64 {
@@ -240,7 +261,7 @@ fn now() -> u64 {
 impl Env {
     fn claims(&self, sub: &str) -> Value {
         json!({
-            "exp": now() + 60, "iat": now(), "jti": uuid(), "iss": self.issuer,
+            "exp": now() + 120, "iat": now(), "jti": uuid(), "iss": self.issuer,
             "aud": self.issuer, "sub": sub, "typ": "Bearer", "azp": "ciba-client",
         })
     }
@@ -254,7 +275,11 @@ impl Env {
     }
 
     async fn post(&self, token: Option<&str>, body: Value) -> u16 {
-        let mut req = self.http.post(&self.channel_url).json(&body);
+        self.post_to(&self.channel_url, token, body).await
+    }
+
+    async fn post_to(&self, url: &str, token: Option<&str>, body: Value) -> u16 {
+        let mut req = self.http.post(url).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -362,13 +387,20 @@ async fn only_allowed_clients_start_logins() {
     env.sim.set_policy(Policy::AutoApprove {
         after: Duration::from_millis(50),
     });
-    let t = env.bearer("id-kari"); // azp ciba-client
-    assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 403);
+    // Another client: 201 as register.md promises every verified bearer (anything else
+    // makes Keycloak answer its client 503), then UNAUTHORIZED, and no push.
+    let other = env.bearer("id-kari"); // azp ciba-client
+    assert_eq!(env.post(Some(&other), body("4712345678", None)).await, 201);
+    assert_eq!(
+        env.callbacks_after(1).await,
+        vec![(other, "UNAUTHORIZED".to_owned())]
+    );
+    assert_eq!(env.pushes(), 0);
     let mut claims = env.claims("id-kari");
     claims["azp"] = json!("till");
     let t = env.sign(&claims);
     assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
-    assert_eq!(env.callbacks_after(1).await.len(), 1);
+    assert_eq!(env.callbacks_after(2).await.len(), 2);
     assert_eq!(
         env.pushes(),
         1,
@@ -412,6 +444,46 @@ async fn a_replayed_bearer_starts_no_second_login() {
     let token = env.bearer("u1");
     assert_eq!(env.post(Some(&token), body("4712345678", None)).await, 201);
     assert_eq!(env.post(Some(&token), body("4712345678", None)).await, 401);
+    let calls = env.callbacks_after(1).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(env.pushes(), 1);
+}
+
+#[tokio::test]
+async fn a_bearer_with_critical_header_extensions_is_refused() {
+    let env = env().await;
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(env.signer.kid.clone());
+    header.crit = Some(vec!["exp-ext".to_owned()]);
+    let token = jsonwebtoken::encode(&header, &env.claims("u1"), &env.signer.key).unwrap();
+    assert_eq!(env.post(Some(&token), body("4712345678", None)).await, 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.pushes(), 0);
+    assert!(env.fake.callbacks.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_bearer_replayed_on_a_second_instance_starts_nothing() {
+    // Two channel instances on one real Redis, as two bridges behind a load balancer.
+    let redis = redis_harness::Redis::start();
+    let prefix = redis_harness::unique_prefix();
+    let store_a: Arc<dyn Store> = Arc::new(redis.store_with_prefix(&prefix).await);
+    let store_b: Arc<dyn Store> = Arc::new(redis.store_with_prefix(&prefix).await);
+    let mut env = env().await;
+    let ten = Duration::from_secs(10);
+    env.channel_url = serve_channel(&env.sim, &env.issuer, ten, None, |c| c, Some(store_a)).await;
+    let second = serve_channel(&env.sim, &env.issuer, ten, None, |c| c, Some(store_b)).await;
+    env.sim.set_policy(Policy::AutoApprove {
+        after: Duration::from_millis(50),
+    });
+    let token = env.bearer("u1");
+    assert_eq!(env.post(Some(&token), body("4712345678", None)).await, 201);
+    assert_eq!(
+        env.post_to(&second, Some(&token), body("4712345678", None))
+            .await,
+        401,
+        "the second instance knows the bearer was used"
+    );
     let calls = env.callbacks_after(1).await;
     assert_eq!(calls.len(), 1);
     assert_eq!(env.pushes(), 1);
@@ -506,7 +578,8 @@ async fn approved_reports_succeed_exactly_once() {
     assert_eq!(req.msisdn, "4712345678");
     assert_eq!(req.binding_message.as_deref(), Some("KC-1234"));
     assert!(req.scopes.contains(&"phoneNumber".to_owned()));
-    assert!(req.scopes.contains(&"name".to_owned()));
+    // `profile` was asked for, but the channel passes on no scope it was not told to.
+    assert!(!req.scopes.contains(&"name".to_owned()), "{:?}", req.scopes);
 }
 
 #[tokio::test]
@@ -539,6 +612,42 @@ async fn declined_reports_unauthorized() {
 }
 
 #[tokio::test]
+async fn a_restart_right_after_a_decline_pushes_nothing() {
+    let env = env().await;
+    env.sim.set_policy(Policy::AutoDeny {
+        after: Duration::from_millis(100),
+    });
+    let t = env.bearer("id-ola");
+    assert_eq!(env.post(Some(&t), body("4798765432", None)).await, 201);
+    assert_eq!(env.callbacks_after(1).await[0].1, "UNAUTHORIZED");
+    // Keycloak's client asks again at once, twice: the number cools down after the
+    // decline, as at the desk; Keycloak hears CANCELLED and no push reaches the phone.
+    for n in 2..=3 {
+        let again = env.bearer("id-ola");
+        assert_eq!(env.post(Some(&again), body("4798765432", None)).await, 201);
+        assert_eq!(env.callbacks_after(n).await[n - 1].1, "CANCELLED");
+    }
+    assert_eq!(env.pushes(), 1);
+}
+
+#[tokio::test]
+async fn one_waiting_login_per_number_even_while_the_first_push_is_on_its_way() {
+    let env = env().await;
+    // Two requests for Kari at once (each started in the background after its 201, so
+    // the second is admitted while the first is still asking Vipps): one push.
+    let first = env.bearer("id-kari");
+    assert_eq!(env.post(Some(&first), body("4712345678", None)).await, 201);
+    let second = env.bearer("id-kari");
+    assert_eq!(env.post(Some(&second), body("4712345678", None)).await, 201);
+    assert_eq!(
+        env.callbacks_after(1).await,
+        vec![(second, "CANCELLED".to_owned())]
+    );
+    assert_eq!(env.pushes(), 1);
+    assert_eq!(env.sim.pending_for("4712345678").len(), 1);
+}
+
+#[tokio::test]
 async fn a_number_without_vipps_reports_unauthorized() {
     let env = env().await;
     let t = env.bearer("id-none");
@@ -562,10 +671,12 @@ async fn the_attribute_resolver_pushes_to_the_attribute_number() {
 }
 
 #[tokio::test]
-async fn nobody_acting_is_cancelled_before_the_bearer_expires() {
+async fn a_keycloak_expiry_shorter_than_vipps_allows_is_cancelled_without_a_push() {
     let env = env().await;
+    // Vipps keeps a push at least 60 s and it cannot be taken back; Keycloak would stop
+    // waiting after 30 (the channel stops 3 s before exp).
     let mut claims = env.claims("id-kari");
-    claims["exp"] = json!(now() + 5); // the channel stops 3 s before exp
+    claims["exp"] = json!(now() + 30);
     let t = env.sign(&claims);
     assert_eq!(env.post(Some(&t), body("4712345678", None)).await, 201);
     let calls = env.callbacks_after(1).await;
@@ -573,6 +684,11 @@ async fn nobody_acting_is_cancelled_before_the_bearer_expires() {
     assert!(
         now() < claims["exp"].as_u64().unwrap(),
         "sent while Keycloak still listens"
+    );
+    assert_eq!(
+        env.pushes(),
+        0,
+        "no push that would outlive Keycloak's wait"
     );
 }
 

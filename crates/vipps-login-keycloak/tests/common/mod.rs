@@ -1,0 +1,4 @@
+//! Shared harness of the Keycloak channel's tests.
+#![allow(dead_code)]
+
+pub mod proxy;
