@@ -103,6 +103,7 @@ mod return_to;
 mod routes;
 mod session;
 mod shared;
+mod staff_member;
 mod streams;
 mod templates;
 mod user;
@@ -111,6 +112,7 @@ pub mod manual {
     #![doc = include_str!("docs/manual.md")]
 }
 
+pub use crate::staff_member::StaffMember;
 pub use builder::{BuildError, VippsLoginLayerBuilder};
 pub use guard::{RequireVippsLogin, RequireVippsLoginLayer};
 pub use hooks::{

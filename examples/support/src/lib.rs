@@ -15,6 +15,8 @@
 //! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
 //!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
+//! * [`ops`]: the management listener (`/metrics`, `/health/*`), the audit log and the
+//!   graceful stop on SIGTERM.
 //! * [`staff`]: the staff gate in front of a desk (a configured staff password).
 //! * [`pages`]: small helpers for the apps' own pages and for extending the layer's.
 //! * [`testing`]: the start-up test of a binary, which both apps run against their own.
@@ -38,6 +40,7 @@
 //! ```
 
 mod error;
+pub mod ops;
 mod options;
 pub mod pages;
 pub mod serve;

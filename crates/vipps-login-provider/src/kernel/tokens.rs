@@ -33,14 +33,30 @@ pub(crate) async fn token_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match token(&s, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let mut grant = "other";
+    let answer = token(&s, &headers, &body, &mut grant).await;
+    match answer {
+        Ok(r) => {
+            crate::metrics::token_request(grant, "issued");
+            r
+        }
+        Err(e) => {
+            crate::metrics::token_request(grant, e.error);
+            e.into_response()
+        }
     }
 }
 
-async fn token(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, OAuthError> {
+/// The token request's answer; `grant` is set to its grant's metrics label as soon as
+/// the form is read.
+async fn token(
+    s: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+    grant: &mut &'static str,
+) -> Result<Response, OAuthError> {
     let form = Form::parse(headers, body)?;
+    *grant = crate::metrics::grant_label(form.get("grant_type"));
     let caller = authenticate(&s.registry, headers, &form)?;
     let grant_type = form.require("grant_type")?;
     let Some(handler) = s.grant(grant_type) else {
