@@ -16,6 +16,7 @@ use super::record::{Loaded, LoginRecord};
 use super::records::Records;
 use super::sealed::Sealer;
 use super::state::Event;
+use super::trail::Trail;
 use super::view::LoginKind;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -59,8 +60,7 @@ impl Engine {
             config.clock.clone(),
             config.result_ttl,
             sealer,
-            config.audit.clone(),
-            audit_id_key,
+            Trail::new(config.audit.clone(), audit_id_key),
         );
         Ok(Engine {
             poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),

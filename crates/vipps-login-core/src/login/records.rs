@@ -5,19 +5,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::hmac;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::{broadcast, watch};
 
-use super::end::LoginEnd;
 use super::keys;
 use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
 use super::sealed::Sealer;
 use super::state::Event;
+use super::trail::Trail;
 use super::view::Transition;
-use crate::audit::{Audit, AuditAction, AuditEvent};
 use crate::error::CoolDownReason;
 use crate::{Clock, Error, LoginId, LoginStatus, Store};
 
@@ -39,9 +35,7 @@ pub(crate) struct Records {
     pub instance: String,
     transitions: broadcast::Sender<Transition>,
     sealer: Sealer,
-    audit: Audit,
-    /// Keys the hash that names a login in the audit trail.
-    id_key: hmac::Key,
+    trail: Trail,
     watchers: Mutex<HashMap<LoginId, watch::Sender<LoginStatus>>>,
 }
 
@@ -51,13 +45,11 @@ impl Records {
         clock: Arc<dyn Clock>,
         result_ttl: Duration,
         sealer: Sealer,
-        audit: Audit,
-        id_key: hmac::Key,
+        trail: Trail,
     ) -> Self {
         Records {
             sealer,
-            audit,
-            id_key,
+            trail,
             store,
             clock,
             result_ttl,
@@ -186,7 +178,7 @@ impl Records {
             }
             _ => tracing::info!(login_id = %id, status = status.as_str(), "login transition"),
         }
-        self.count_and_audit(id, before, after);
+        self.trail.moved(id, before, after, self.now());
         self.notify_local(id, status.clone());
         let msg = serde_json::to_vec(&Message::Transition {
             id: id.clone(),
@@ -230,58 +222,9 @@ impl Records {
         }
     }
 
-    /// The metrics and the audit trail of a transition: a login that ended (cancelled
-    /// ones as such), or one whose result was handed out.
-    fn count_and_audit(&self, id: &LoginId, before: &LoginRecord, after: &LoginRecord) {
-        let flow = after.flow();
-        let action = if before.status.is_waiting() && after.status.is_final() {
-            let end = LoginEnd::of(&after.status);
-            if let Some(end) = &end {
-                crate::metrics::login_ended(flow, end);
-            }
-            match after.status {
-                LoginStatus::Cancelled => AuditAction::LoginCancelled,
-                _ => AuditAction::LoginEnded,
-            }
-        } else if matches!(after.status, LoginStatus::Redeemed) {
-            crate::metrics::login_redeemed(flow);
-            AuditAction::LoginRedeemed
-        } else {
-            return;
-        };
-        if self.audit.is_on() {
-            let outcome = LoginEnd::of(&after.status).map_or("waiting", |e| e.as_str());
-            self.audit
-                .record(&self.audit_event(id, after, action, outcome));
-        }
-    }
-
-    /// An audit event about the login `id` as `record` has it.
-    pub(crate) fn audit_event(
-        &self,
-        id: &LoginId,
-        record: &LoginRecord,
-        action: AuditAction,
-        outcome: &str,
-    ) -> AuditEvent {
-        let mut event = AuditEvent::at(self.now(), action, outcome);
-        let tag = hmac::sign(&self.id_key, id.as_str().as_bytes());
-        event.login = Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]));
-        event.actor = record.context.actor_value().cloned();
-        event.client_address = record.context.client_address_value().map(str::to_owned);
-        event.masked_number = Some(record.masked_hint.clone());
-        event.binding_message.clone_from(&record.binding_message);
-        event.flow = Some(crate::metrics::flow_label(record.flow()).to_owned());
-        event
-    }
-
     /// Records a login's start in the metrics and the audit trail.
     pub(crate) fn started(&self, id: &LoginId, record: &LoginRecord) {
-        crate::metrics::login_started(record.flow(), record.kind);
-        if self.audit.is_on() {
-            self.audit
-                .record(&self.audit_event(id, record, AuditAction::LoginStarted, "started"));
-        }
+        self.trail.started(id, record, self.now());
     }
 
     /// Tells this instance's waiters and subscribers about a login's new state.
