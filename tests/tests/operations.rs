@@ -178,6 +178,9 @@ async fn prometheus_reads_back_what_a_desk_and_the_bridge_did() {
     // Every label value comes from a closed set: no number, id or client string.
     for sample in prometheus.query("{__name__=~\"vipps_login_.*\"}").await {
         for (name, value) in &sample.labels {
+            if matches!(name.as_str(), "__name__" | "instance" | "job") {
+                continue; // Prometheus' own labels
+            }
             assert!(
                 !value.contains("4712345678") && !value.contains(&id) && value.len() < 40,
                 "label {name}={value} of {:?} is not from a closed set",
