@@ -258,15 +258,28 @@ impl Variants {
     }
 }
 
-const VARIANTS: [&str; 4] = [
+const VARIANTS: [&str; 6] = [
     "bare_axum",
     "vipps_login_tower",
     "vipps_login_tower_miss",
     "axum_login_tower_sessions",
+    "vipps_login_tower+metrics",
+    "vipps_login_tower_miss+metrics",
 ];
 
-/// Instruction-count mode: `n` requests of one variant inside the measured section.
+/// Instruction-count mode: `n` requests of one variant inside the measured section. A
+/// variant ending in `+metrics` runs with the Prometheus recorder installed, as the
+/// reference binaries run with `--management-listen` (each count is a process of its own).
 fn count_mode(variant: &str, n: u64) {
+    let variant = match variant.strip_suffix("+metrics") {
+        Some(base) => {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the only recorder of this process");
+            base
+        }
+        None => variant,
+    };
     let v = variants(true);
     let fresh = fresh_cookies(&v.vipps.1, &v.key, usize::try_from(n).unwrap().max(1));
     // Warm up the path once (first-use allocations), with its own cookie for the miss.
@@ -322,9 +335,19 @@ fn main() {
             let bare = counts[0].1;
             for (name, count) in &counts {
                 println!(
-                    "{name:<28} {count:>10.0}   {:>+10.0} over bare axum",
+                    "{name:<32} {count:>10.0}   {:>+10.0} over bare axum",
                     count - bare
                 );
+            }
+            let of = |name: &str| counts.iter().find(|(n, _)| n == name).map(|c| c.1);
+            for base in ["vipps_login_tower", "vipps_login_tower_miss"] {
+                if let (Some(off), Some(on)) = (of(base), of(&format!("{base}+metrics"))) {
+                    println!(
+                        "metrics on vs off, {base}: {:+.2} % ({:+.0} instructions)",
+                        (on / off - 1.0) * 100.0,
+                        on - off
+                    );
+                }
             }
         }
         Err(e) => println!("\ninstruction counts skipped: {e}"),

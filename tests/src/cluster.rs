@@ -192,6 +192,19 @@ impl Cluster {
         App { proc, url }
     }
 
+    /// Starts an identity bridge on this cluster's Redis and simulator (with `extra`
+    /// options; not added to `apps`); its URL is its issuer.
+    pub fn bridge(&mut self, extra: &[&str]) -> App {
+        let mut cmd = self.command("identity-bridge");
+        cmd.args(["--listen", "127.0.0.1:0"]).args(extra);
+        self.started += 1;
+        let name = format!("identity-bridge-{}", self.started);
+        let (proc, line) = Proc::spawn_until_line(cmd, &self.dir, &name, "issuer:");
+        let url = Url::parse(line.trim())
+            .unwrap_or_else(|e| panic!("{name}'s issuer line `{line}`: {e}"));
+        App { proc, url }
+    }
+
     /// Starts one more continue-on-phone instance behind `public_url` (not added to
     /// `apps`); its own URL is its listen address.
     pub fn continue_on_phone(&mut self, public_url: &Url, extra: &[&str]) -> App {

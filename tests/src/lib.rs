@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod device;
 pub mod procs;
+pub mod prometheus;
 
 use std::time::Duration;
 

@@ -95,6 +95,44 @@ async fn a_pending_login_survives_the_death_of_its_poller() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_the_pending_logins_over_at_once() {
+    let mut cluster = Cluster::counters(3, &[]);
+    let (a, b) = (cluster.url(0), cluster.url(1));
+    let customer = Device::new(&http());
+    let id = customer.login_started(&a, "4798765432").await;
+    let req = cluster.sim.pending("4798765432").await;
+    // Let A poll it at least once, so that A is its poller.
+    until(WAIT, "the first poll", || async {
+        let stats = cluster.sim.stats().await;
+        (stats["token"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+
+    let terminated = Instant::now();
+    assert!(
+        cluster.apps[0].proc.terminate(Duration::from_secs(5)),
+        "A did not stop by itself within 5 s of SIGTERM"
+    );
+    let stopped = terminated.elapsed();
+    assert_eq!(cluster.sim.approve(&req).await.0, 200);
+    let done = customer.decided(&b, &id).await;
+    let hand_over = terminated.elapsed();
+    assert!(done.logged_in(), "completed on B: {:?}", done.body);
+    eprintln!(
+        "hand-over: A stopped {stopped:.2?} after SIGTERM; the login approved right after \
+         completed on another instance {hand_over:.2?} after the SIGTERM (lease {LEASE_MS} ms, \
+         interval {INTERVAL_S} s)"
+    );
+    // Without the release, another instance takes over only after the lease; with it,
+    // at once: one interval to the next poll, and the device's own polling of B.
+    let lease = Duration::from_millis(LEASE_MS);
+    assert!(
+        hand_over < lease,
+        "handed over in {hand_over:?}, not well under the lease ({lease:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_login_survives_a_restart_of_every_instance() {
     let mut cluster = Cluster::counters(3, &[]);
     let customer = Device::new(&http());

@@ -62,3 +62,17 @@ pub(crate) fn ensure_chromium() -> Result<PathBuf> {
         Err("apt-get finished but /usr/bin/chromium is still missing".into())
     }
 }
+
+/// Debian's Prometheus (the operations tests scrape the apps with a real one):
+/// `PROMETHEUS` when set, the one on `PATH`, or installed when missing.
+pub(crate) fn ensure_prometheus() -> Result<PathBuf> {
+    if let Some(path) = env::var_os("PROMETHEUS").map(PathBuf::from) {
+        return Ok(path);
+    }
+    if let Some(path) = on_path("prometheus") {
+        return Ok(path);
+    }
+    install("Prometheus", &["prometheus"])?;
+    on_path("prometheus")
+        .ok_or_else(|| "apt-get finished but prometheus is still not on PATH".into())
+}

@@ -3,7 +3,8 @@
 //! - `ci`: everything CI checks, in the order that reuses the most build output:
 //!   format, import circles (`imports`), clippy (all targets, `-D warnings`), rustdoc
 //!   (`-D warnings`), the whole test suite with doc tests, then the browser tests.
-//!   Installs what the tests need when it is missing (Debian's `redis-server` for the
+//!   Installs what the tests need when it is missing (Debian's `prometheus` for the
+//!   operations tests, Debian's `redis-server` for the
 //!   Redis store's tests, Chromium for the browser tests).
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side (the
@@ -161,11 +162,14 @@ fn warn_when_disk_is_short() {
 fn test() -> Result {
     // The Redis store's tests start redis-servers of their own (unless REDIS_URL is set).
     let redis_server = redis::ensure_redis_server()?;
+    // The operations tests scrape the apps with a real Prometheus.
+    let prometheus = debian::ensure_prometheus()?;
     // `cargo test` runs unit, integration and doc tests; examples are built too, so
     // a reference deployment that stops compiling fails CI.
     run(cargo()
         .args(["test", "--workspace"])
-        .env("REDIS_SERVER", &redis_server))?;
+        .env("REDIS_SERVER", &redis_server)
+        .env("PROMETHEUS", &prometheus))?;
     // The flow tests again, against the simulator playing Vipps "as documented": no
     // `nonce` in ID tokens, no `state` on the phone's redirect, one token answer per
     // browser login, plain-text 429s, late and repeated webhook pings. The in-process
@@ -178,7 +182,8 @@ fn test() -> Result {
     }
     run(cmd
         .env("VIPPS_SIM_AS_DOCUMENTED", "1")
-        .env("REDIS_SERVER", &redis_server))
+        .env("REDIS_SERVER", &redis_server)
+        .env("PROMETHEUS", &prometheus))
 }
 
 /// The crates whose flow tests also run against the simulator "as documented".

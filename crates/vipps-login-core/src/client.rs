@@ -135,6 +135,34 @@ impl VippsClient {
         crate::Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
+    /// Whether this instance can serve logins now: the store answers, and Vipps'
+    /// discovery document and JWKS are loaded. Each check is bounded by
+    /// [`health::CHECK_TIMEOUT`](crate::health::CHECK_TIMEOUT).
+    pub async fn readiness(&self) -> crate::health::Readiness {
+        let mut r = crate::health::Readiness::default();
+        r.check(
+            "store",
+            crate::health::within("the store does not answer", async {
+                self.store().get("vipps-login:ready-probe").await.map(drop)
+            })
+            .await,
+        );
+        r.merge(self.engine.upstream.readiness().await)
+    }
+
+    /// Shuts this instance down for a graceful stop (on SIGTERM, after the listener
+    /// stopped accepting): its poller and background work stop, and its lease is released
+    /// so that the other instances sharing the store take its waiting logins over at once
+    /// rather than after [`poll_lease`](crate::ConfigBuilder::poll_lease). Do not start
+    /// logins on this client afterwards.
+    ///
+    /// # Errors
+    /// When the store cannot be told; the logins are then taken over when the lease
+    /// runs out, as after a crash.
+    pub async fn shut_down(&self) -> Result<(), Error> {
+        self.engine.shut_down().await
+    }
+
     /// Counters and poll-lateness figures of this instance's poller.
     #[must_use]
     pub fn poller_stats(&self) -> PollerStats {
@@ -144,7 +172,7 @@ impl VippsClient {
     /// Forgets the lateness samples gathered so far (for measurements).
     #[cfg(feature = "test-util")]
     pub fn reset_poller_stats(&self) {
-        self.engine.metrics.lateness.reset();
+        self.engine.metrics.reset_lateness();
     }
 
     /// Starts this instance's background work now: its heartbeat, following the other
@@ -365,6 +393,25 @@ impl VippsClient {
     /// ping for a login no instance follows (unknown, or finished) is
     /// [`Error::LoginNotFound`]; answering it with 2xx is fine.
     pub async fn handle_webhook(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        host: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let answer = self
+            .verified_webhook(method, path_and_query, host, headers, body)
+            .await;
+        crate::metrics::webhook_ping(match &answer {
+            Ok(()) => "accepted",
+            Err(Error::LoginNotFound) => "unknown_login",
+            Err(_) => "refused",
+        });
+        answer
+    }
+
+    async fn verified_webhook(
         &self,
         method: &Method,
         path_and_query: &str,

@@ -111,6 +111,7 @@ pub struct Config {
     pub(crate) poll_lease: Duration,
     pub(crate) trusted_endpoint_origins: Vec<Url>,
     pub(crate) allow_http_loopback: bool,
+    pub(crate) audit: crate::audit::Audit,
 }
 
 impl Config {
@@ -156,6 +157,7 @@ impl Config {
             user_exists_ttl: Duration::from_secs(60),
             poll_lease: Duration::from_secs(10),
             trusted_endpoint_origins: Vec::new(),
+            audit: crate::audit::Audit::default(),
         }
     }
 
@@ -223,6 +225,14 @@ impl Config {
         &self.issuer
     }
 
+    /// This configuration with the audit trail sent to `sink`, as
+    /// [`ConfigBuilder::audit`] sets it (for a configuration read by [`Config::from_env`]).
+    #[must_use]
+    pub fn with_audit(mut self, sink: Arc<dyn crate::audit::AuditSink>) -> Config {
+        self.audit = crate::audit::Audit::new(sink);
+        self
+    }
+
     /// The client id.
     #[must_use]
     pub fn client_id(&self) -> &str {
@@ -283,6 +293,7 @@ pub struct ConfigBuilder {
     user_exists_ttl: Duration,
     poll_lease: Duration,
     trusted_endpoint_origins: Vec<Url>,
+    audit: crate::audit::Audit,
 }
 
 impl ConfigBuilder {
@@ -425,6 +436,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sends the audit trail (logins started, ended, redeemed, cancelled) to `sink`
+    /// (default: none). See [`audit`](crate::audit).
+    pub fn audit(mut self, sink: Arc<dyn crate::audit::AuditSink>) -> Self {
+        self.audit = crate::audit::Audit::new(sink);
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<Config, Error> {
         let issuer = self.issuer.url()?;
@@ -514,6 +532,7 @@ impl ConfigBuilder {
             user_exists_ttl: self.user_exists_ttl,
             poll_lease: self.poll_lease,
             trusted_endpoint_origins: self.trusted_endpoint_origins,
+            audit: self.audit,
             allow_http_loopback,
         })
     }

@@ -68,6 +68,7 @@
 //! Against the simulator (`vipps-login-sim`), use `Issuer::Custom(sim.issuer())`; plain
 //! `http://` issuers are accepted only on loopback.
 
+pub mod audit;
 mod client;
 pub mod clock;
 
@@ -78,6 +79,7 @@ pub mod protocol {
 mod config;
 mod error;
 mod expiry;
+pub mod health;
 mod hint;
 mod http;
 mod https_url;
@@ -85,7 +87,7 @@ pub mod i18n;
 mod key_set_cache;
 pub mod login;
 mod metadata;
-mod metrics;
+pub mod metrics;
 mod msisdn;
 mod secret;
 pub mod store;

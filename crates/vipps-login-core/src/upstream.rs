@@ -4,7 +4,7 @@
 //! nothing about a login: what an answer means for a login is `login/`'s.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{Http, SendError};
 use crate::metadata::Metadata;
+use crate::metrics::{VippsEndpoint, vipps_call};
 use crate::verify::{VerifiedIdToken, VerifyParams};
 use crate::wire::{
     CIBA_GRANT, PollAnswer, REDIRECT_GRANT, Stage, Started, TokenResponse, classify_poll,
@@ -45,15 +46,39 @@ impl Upstream {
         })
     }
 
+    /// Whether Vipps' discovery document and JWKS are loaded (fetched now when their
+    /// cached copies ran out).
+    pub(crate) async fn readiness(&self) -> crate::health::Readiness {
+        use crate::health::within;
+        let mut r = crate::health::Readiness::default();
+        r.check(
+            "vipps_discovery",
+            within("Vipps' discovery document cannot be loaded", async {
+                self.meta.endpoints().await.map(drop)
+            })
+            .await,
+        );
+        r.check(
+            "vipps_jwks",
+            within("Vipps' signing keys (JWKS) cannot be loaded", async {
+                self.meta.jwks().await.map(drop)
+            })
+            .await,
+        );
+        r
+    }
+
     /// The backchannel authentication request (the push). Never retried: a repeat would
     /// push twice.
     pub(crate) async fn start(&self, form: &[(&str, &str)]) -> Result<Started, Error> {
         let endpoints = self.meta.endpoints().await?;
+        let sent = Instant::now();
         let resp = self
             .http
             .post_form_authenticated(&endpoints.backchannel, form)
-            .await
-            .map_err(SendError::into_error)?;
+            .await;
+        vipps_call(VippsEndpoint::Backchannel, &resp, sent);
+        let resp = resp.map_err(SendError::into_error)?;
         if !resp.status.is_success() {
             let e = error_from_response(&resp, Stage::Start, self.clock.now());
             tracing::info!(status = resp.status.as_u16(), error = %e.code(), "login start refused");
@@ -69,6 +94,7 @@ impl Upstream {
             Err(e) => return PollAnswer::Transient(e),
         };
         tracing::trace!("polling the token endpoint");
+        let sent = Instant::now();
         let resp = self
             .http
             .post_form_authenticated(
@@ -76,20 +102,23 @@ impl Upstream {
                 &[("grant_type", CIBA_GRANT), ("auth_req_id", auth_req_id)],
             )
             .await;
+        vipps_call(VippsEndpoint::Token, &resp, sent);
         classify_poll(resp, self.clock.now())
     }
 
     /// The code exchange of the browser variant (never retried: a code is single use).
     pub(crate) async fn exchange(&self, code: &str) -> Result<TokenResponse, Error> {
         let endpoints = self.meta.endpoints().await?;
+        let sent = Instant::now();
         let resp = self
             .http
             .post_form_authenticated(
                 &endpoints.token,
                 &[("grant_type", REDIRECT_GRANT), ("code", code)],
             )
-            .await
-            .map_err(SendError::into_error)?;
+            .await;
+        vipps_call(VippsEndpoint::Token, &resp, sent);
+        let resp = resp.map_err(SendError::into_error)?;
         if !resp.status.is_success() {
             let e = error_from_response(&resp, Stage::Exchange, self.clock.now());
             tracing::info!(status = resp.status.as_u16(), error = %e.code(), "code exchange refused");
@@ -121,10 +150,12 @@ impl Upstream {
         let mut attempt = 0u32;
         let resp = loop {
             attempt += 1;
+            let sent = Instant::now();
             let result = self
                 .http
                 .get(&endpoints.userinfo, Some(&tokens.access_token))
                 .await;
+            vipps_call(VippsEndpoint::Userinfo, &result, sent);
             let retryable = match &result {
                 Err(SendError::Connection(_)) => true,
                 Err(SendError::TooLarge | SendError::Invalid(_)) => false,
@@ -157,11 +188,13 @@ impl Upstream {
             .as_ref()
             .ok_or_else(|| Error::Protocol("the user-exists endpoint is unknown".into()))?;
         let hint = LoginHint::Msisdn(msisdn.clone()).to_wire();
+        let sent = Instant::now();
         let resp = self
             .http
             .post_form_authenticated(url, &[("login_hint", &hint)])
-            .await
-            .map_err(SendError::into_error)?;
+            .await;
+        vipps_call(VippsEndpoint::UserExists, &resp, sent);
+        let resp = resp.map_err(SendError::into_error)?;
         if !resp.status.is_success() {
             return Err(error_from_response(
                 &resp,

@@ -56,6 +56,46 @@ async fn a_dead_instance_s_logins_are_taken_over() {
 }
 
 #[tokio::test]
+async fn a_stopping_instance_hands_its_logins_over_at_once() {
+    let sim = sim(fast_sim()).await;
+    let store = Arc::new(MemoryStore::new());
+    // A lease far longer than the test: only the release can hand the login over in time.
+    let long = |sim| {
+        let store: Arc<dyn Store> = store.clone();
+        VippsClient::with_store(
+            config_for(sim)
+                .poll_lease(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            store,
+        )
+        .unwrap()
+    };
+    let (a, b) = (long(&sim), long(&sim));
+    b.start_background();
+    let started = a.start(kari()).await.unwrap();
+    let req = pending(&sim, KARI).await;
+    assert!(eventually(Duration::from_secs(2), || a.poller_stats().polls > 0).await);
+    // Let b's background task subscribe to the other instances first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let stopping = std::time::Instant::now();
+    a.shut_down().await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || b.poller_stats().polls > 0).await,
+        "b took the login over well before the 30 s lease"
+    );
+    let took = stopping.elapsed();
+    let polls_by_a = a.poller_stats().polls;
+    sim.approve(&req.auth_req_id).await.unwrap();
+    let identity = b.wait(&started.id).await.unwrap();
+    assert_eq!(identity.sub, sim.sub_for(sim.client_id(), KARI));
+    assert_eq!(a.poller_stats().polls, polls_by_a, "a polls no more");
+    assert_eq!(a.poller_stats().scheduled, 0);
+    eprintln!("hand-over on shut_down: b polled {took:?} after a released its lease");
+}
+
+#[tokio::test]
 async fn cancel_racing_an_approval_has_one_outcome_everywhere() {
     for round in 0..5 {
         let sim = sim(fast_sim()).await;

@@ -252,6 +252,10 @@ fn start_error(e: CoreError) -> LoginError {
 
 #[async_trait]
 impl PhoneLogin for VippsPhoneLogin {
+    async fn readiness(&self) -> vipps_login_core::health::Readiness {
+        self.client.readiness().await
+    }
+
     async fn start(&self, req: StartRequest) -> Result<StartedPhoneLogin, LoginError> {
         let binding = req
             .binding_message
@@ -272,6 +276,9 @@ impl PhoneLogin for VippsPhoneLogin {
         let extra = serde_json::to_value(&extra).map_err(|_| store_failed())?;
         let context = LoginContext::new(req.owner.clone())
             .client_key(format!("rp:{}", req.owner))
+            .actor(vipps_login_core::audit::Actor::relying_party(
+                req.owner.clone(),
+            ))
             .extra(extra);
         // The engine's limits, and the client's start limit, counted by the engine in the
         // store (every instance, every way in).

@@ -64,6 +64,7 @@ mod error;
 mod hint;
 mod kernel;
 pub mod keys;
+mod metrics;
 mod provider;
 mod records;
 mod registry;
@@ -76,6 +77,7 @@ pub use crate::credential::{DEFAULT_ITERATIONS, MAX_ITERATIONS, hash_secret};
 pub use crate::error::{LoginError, OAuthError};
 pub use crate::hint::parse_login_hint;
 pub use crate::kernel::paths;
+pub use crate::metrics::{TOKEN_REQUESTS, describe_metrics};
 pub use crate::provider::{Provider, ProviderBuilder, ProviderError};
 pub use crate::records::Records;
 pub use crate::registry::{

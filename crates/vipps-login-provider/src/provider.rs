@@ -110,6 +110,30 @@ impl Provider {
         &self.shared.issuer
     }
 
+    /// Whether the provider can serve now, for an app that serves its own readiness
+    /// endpoint: its signing keys sign, and its login backend is ready (for
+    /// [`VippsPhoneLogin`](crate::VippsPhoneLogin): the store answers, Vipps' discovery
+    /// and JWKS are loaded). The identity bridge's `/health/ready` answers from it.
+    pub async fn readiness(&self) -> vipps_login_core::health::Readiness {
+        let mut r = vipps_login_core::health::Readiness::default();
+        let probe = serde_json::json!({ "readiness": true });
+        let signs = [
+            crate::keys::SigningAlg::RS256,
+            crate::keys::SigningAlg::ES256,
+        ]
+        .into_iter()
+        .any(|alg| self.shared.keys.sign(alg, &probe).is_ok());
+        r.check(
+            "signing_keys",
+            if signs {
+                Ok(())
+            } else {
+                Err("no current signing key signs; the ID tokens cannot be issued".into())
+            },
+        );
+        r.merge(self.shared.login.readiness().await)
+    }
+
     /// The signing keys (for rotation).
     #[must_use]
     pub fn keys(&self) -> &KeySet {

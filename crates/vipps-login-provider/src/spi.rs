@@ -30,6 +30,11 @@ pub trait PhoneLogin: Send + Sync + 'static {
     /// Takes the approved result: exactly one caller gets it; afterwards the handle is
     /// [`LoginError::NotFound`].
     async fn redeem(&self, handle: &LoginHandle, owner: &str) -> Result<ApprovedLogin, LoginError>;
+    /// Whether logins can be started now (the provider's readiness includes it). The
+    /// default has nothing to check.
+    async fn readiness(&self) -> vipps_login_core::health::Readiness {
+        vipps_login_core::health::Readiness::default()
+    }
 }
 
 /// What to start: built with [`StartRequest::new`] and its setters.

@@ -54,6 +54,13 @@ impl VippsLoginLayer {
     pub fn login_path(&self) -> &str {
         &self.shared.mark.login_path
     }
+
+    /// Whether the layer can serve logins now, for an app that serves its own readiness
+    /// endpoint: its store (logins and sessions) answers, and Vipps' discovery document
+    /// and JWKS are loaded. The same checks as the reference binaries' `/health/ready`.
+    pub async fn readiness(&self) -> vipps_login_core::health::Readiness {
+        self.shared.client.readiness().await
+    }
 }
 
 impl<S> Layer<S> for VippsLoginLayer {

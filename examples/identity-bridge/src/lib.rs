@@ -203,6 +203,9 @@ pub struct Bridge {
     listener: TcpListener,
     provider: Provider,
     rotation: Duration,
+    management: Option<TcpListener>,
+    client: vipps_login_core::VippsClient,
+    grace: Duration,
     /// Keeps the in-process simulator alive as long as the bridge.
     _sim: Option<vipps_login_sim::SimHandle>,
 }
@@ -307,6 +310,9 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         listener: server.listener,
         provider,
         rotation,
+        management: server.management,
+        client: server.client,
+        grace: server.grace,
         _sim: sim,
     })
 }
@@ -320,11 +326,41 @@ impl Bridge {
         self.listener.local_addr()
     }
 
-    /// Serves (with header-read, request and idle timeouts) and rotates the signing keys.
+    /// The management listener's address, unless `--management-listen off`.
+    #[must_use]
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves (with header-read, request and idle timeouts) and rotates the signing keys,
+    /// with the management listener beside it.
     ///
     /// # Errors
     /// When accepting connections fails.
-    pub async fn serve(self) -> std::io::Result<()> {
+    pub async fn serve(self) -> Result<(), AppError> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Serves until `stop` resolves, then stops gracefully: stops accepting, lets the
+    /// requests in flight finish, and releases this instance's lease.
+    ///
+    /// # Errors
+    /// When accepting connections fails.
+    pub async fn serve_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AppError> {
+        if let Some(management) = self.management {
+            vipps_login_provider::describe_metrics();
+            let provider = self.provider.clone();
+            example_support::ops::spawn_management(
+                management,
+                Arc::new(move || {
+                    let provider = provider.clone();
+                    Box::pin(async move { provider.readiness().await })
+                }),
+            )?;
+        }
         let keys = self.provider.keys().clone();
         let every = self.rotation;
         // Every instance looks often; the keys' stored age and the lease decide that one
@@ -347,9 +383,18 @@ impl Bridge {
                 }
             }
         });
-        let served = example_support::serve::serve(self.listener, self.router).await;
+        let served = example_support::serve::serve_until(
+            self.listener,
+            self.router,
+            example_support::serve::ServeLimits::default(),
+            stop,
+            self.grace,
+        )
+        .await;
         rotation.abort();
-        served
+        let released = self.client.shut_down().await;
+        served?;
+        released.map_err(AppError::from)
     }
 }
 
@@ -371,12 +416,13 @@ pub async fn run(options: Options) -> Result<(), AppError> {
     if let Some(password) = &bridge.staff_password {
         println!("staff-password: {password}");
     }
-    eprintln!("{}", instructions(&bridge));
-    tokio::select! {
-        served = bridge.serve() => served?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+    if let Some(addr) = bridge.management_addr() {
+        println!("management: http://{addr}/");
     }
-    Ok(())
+    eprintln!("{}", instructions(&bridge));
+    bridge
+        .serve_until(example_support::ops::stop_signal())
+        .await
 }
 
 fn instructions(b: &Bridge) -> String {

@@ -15,6 +15,8 @@
 //! * [`Server`]: the router on the bound listener with its [`Urls`]; it writes the
 //!   `app:`/`phone:`/`sim:` lines on stdout, serves, and stops on Ctrl-C.
 //! * [`main`] for the binaries, the [`SIMULATOR_BANNER`] of the instructions, [`AppError`].
+//! * [`ops`]: the management listener (`/metrics`, `/health/*`), the audit log and the
+//!   graceful stop on SIGTERM.
 //! * [`staff`]: the staff gate in front of a desk (a configured staff password), and
 //!   [`throttle`]: its per-source throttle of wrong passwords; [`staff_oidc`]: staff
 //!   sign-in through the organisation's own OpenID provider instead.
@@ -40,6 +42,7 @@
 //! ```
 
 mod error;
+pub mod ops;
 mod options;
 pub mod pages;
 pub mod serve;

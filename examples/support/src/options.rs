@@ -75,6 +75,18 @@ pub struct CommonOptions {
     /// desk makes up one and prints it.
     #[arg(long, env = "STAFF_PASSWORD", hide_env_values = true)]
     pub staff_password: Option<String>,
+    /// The management listener (`/metrics`, `/health/live`, `/health/ready`): an address
+    /// such as 127.0.0.1:9464 (port 0 picks a free one), or `off`. Keep it off the public
+    /// network: metrics and health are for Prometheus and the load balancer.
+    #[arg(long, env = "MANAGEMENT_LISTEN", default_value = "127.0.0.1:0")]
+    pub management_listen: crate::ops::ManagementListen,
+    /// Append the audit trail (logins started, ended, redeemed, cancelled; staff
+    /// sign-ins) to this file, one JSON object per line.
+    #[arg(long, env = "AUDIT_LOG")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl CommonOptions {
@@ -137,6 +149,11 @@ mod tests {
         assert_eq!(o.sim_interval_ms, 1000);
         assert!(o.sim_auto_approve_ms.is_none());
         assert_eq!(o.rate_limit_window_secs, 600);
+        assert_eq!(
+            o.management_listen,
+            crate::ops::ManagementListen::At("127.0.0.1:0".parse().unwrap())
+        );
+        assert!(o.audit_log.is_none());
         let o = Cli::try_parse_from(["app", "--rate-limit-per-number", "1"])
             .unwrap()
             .common;

@@ -4,12 +4,14 @@
 //! is bounded. Apps that mount the layer on their own server should do the same; each
 //! handler sees the peer address as axum's `ConnectInfo` (the layer's per-IP limit).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -58,6 +60,30 @@ pub async fn serve_with(
     router: Router,
     limits: ServeLimits,
 ) -> std::io::Result<()> {
+    serve_until(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+        Duration::ZERO,
+    )
+    .await
+}
+
+/// Serves `router` on `listener` within `limits` until `stop` resolves (or accepting
+/// fails), then stops gracefully: no new connection is accepted (the listener is
+/// closed), idle keep-alive connections are closed, and requests in flight get up to
+/// `grace` to finish before their connections are dropped.
+///
+/// # Errors
+/// When accepting connections fails for good.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let app = router.layer(
         ServiceBuilder::new()
@@ -67,33 +93,59 @@ pub async fn serve_with(
             ))
             .layer(axum::extract::DefaultBodyLimit::max(limits.max_body)),
     );
-    loop {
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return Ok(());
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    let accepted = loop {
+        let next = async {
+            let slot = Arc::clone(&slots).acquire_owned().await.ok()?;
+            Some((slot, listener.accept().await))
         };
-        let (stream, peer) = match listener.accept().await {
+        let (slot, accepted) = tokio::select! {
+            () = &mut stop => break Ok(()),
+            next = next => match next {
+                Some(n) => n,
+                None => break Ok(()),
+            },
+        };
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) if is_transient(&e) => {
                 tracing::warn!(error = %e, "accept failed; continuing");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => break Err(e),
         };
         let with_peer = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let service = TowerToHyperService::new(with_peer);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _slot = slot;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
+    };
+    drop(listener);
+    if grace > Duration::ZERO {
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "requests still in flight after the grace period; dropping them"
+            );
+        } else {
+            tracing::info!("every request in flight finished");
+        }
     }
+    accepted
 }
 
 /// Errors after which accepting can go on (too many open files, a reset handshake).

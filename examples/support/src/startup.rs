@@ -3,16 +3,19 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
+use vipps_login_core::audit::AuditSink;
 use vipps_login_core::{ClientAuth, Config, Issuer, Scopes, Secret, VippsClient};
 use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
 use vipps_login_tower::{VippsLoginLayer, VippsLoginLayerBuilder};
 
 use crate::error::AppError;
+use crate::ops::{ReadinessCheck, StaffSignInAudit};
 use crate::options::{CommonOptions, DEMO_CUSTOMER, Urls};
 use crate::staff::StaffGate;
 
@@ -42,6 +45,10 @@ pub struct Startup {
     cookie_key: cookie::Key,
     /// A staff password made up for this run, to be printed.
     made_up_staff_password: Option<String>,
+    /// The management listener (`--management-listen`), unless off.
+    management: Option<TcpListener>,
+    /// The audit trail (`--audit-log`).
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl std::fmt::Debug for Startup {
@@ -109,7 +116,16 @@ impl Startup {
             })?,
             None => cookie::Key::generate(),
         };
-        let (client, sim) = backend(options).await?;
+        let management = crate::ops::bind_management(options.management_listen).await?;
+        if management.is_some() {
+            // Installed before the client, so that its first operations are counted too.
+            crate::ops::prometheus()?;
+        }
+        let audit = match &options.audit_log {
+            Some(path) => Some(crate::ops::audit_log(path)?),
+            None => None,
+        };
+        let (client, sim) = backend(options, audit.clone()).await?;
         if sim.is_none() && options.cookie_secret.is_none() {
             tracing::warn!(
                 "no COOKIE_SECRET: using a random cookie key (sessions end on restart and \
@@ -125,6 +141,8 @@ impl Startup {
             base_for_layer,
             cookie_key,
             made_up_staff_password: None,
+            management,
+            audit,
         })
     }
 
@@ -140,6 +158,18 @@ impl Startup {
     #[must_use]
     pub fn cookie_key(&self) -> &cookie::Key {
         &self.cookie_key
+    }
+
+    /// The management listener's address, unless `--management-listen off`.
+    #[must_use]
+    pub fn management_addr(&self) -> Option<SocketAddr> {
+        self.management.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// What the staff gate calls for each sign-in, for the audit trail.
+    #[must_use]
+    pub fn staff_sign_in_audit(&self) -> StaffSignInAudit {
+        StaffSignInAudit::new(self.audit.clone())
     }
 
     /// The Vipps client (on Vipps, or on the in-process simulator), for apps that drive
@@ -230,11 +260,19 @@ impl Startup {
     /// # Errors
     /// A public URL that cannot be a base.
     pub fn into_server(self, router: Router) -> Result<Server, AppError> {
+        let client = self.client.clone();
         Ok(Server {
             urls: self.urls()?,
             router,
             listener: self.listener,
             sim: self.sim,
+            management: self.management,
+            readiness: Arc::new(move || {
+                let client = client.clone();
+                Box::pin(async move { client.readiness().await })
+            }),
+            client: self.client,
+            grace: Duration::from_secs(self.options.shutdown_grace_secs),
         })
     }
 
@@ -268,6 +306,14 @@ pub struct Server {
     pub urls: Urls,
     /// The in-process simulator, when there are no Vipps credentials.
     pub sim: Option<SimHandle>,
+    /// The management listener, unless `--management-listen off`.
+    pub management: Option<TcpListener>,
+    /// What `/health/ready` checks (the client's checks; an app adds its own).
+    pub readiness: ReadinessCheck,
+    /// The Vipps client, released on a graceful stop.
+    pub client: VippsClient,
+    /// How long requests in flight may take to finish on a graceful stop.
+    pub grace: Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -280,20 +326,47 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Serves until the listener fails (the simulator, if any, lives as long).
+    /// Serves until the listener fails (the simulator, if any, lives as long), with the
+    /// management listener beside it.
     ///
     /// # Errors
     /// When accepting connections fails for good.
-    pub async fn serve(self) -> std::io::Result<()> {
+    pub async fn serve(self) -> Result<(), AppError> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Serves until `stop` resolves, then stops gracefully: stops accepting, lets the
+    /// requests in flight finish within [`grace`](Self::grace), and releases this
+    /// instance's lease so that the other instances take its waiting logins over at once.
+    ///
+    /// # Errors
+    /// When accepting connections fails for good, or the recorder cannot be installed.
+    pub async fn serve_until(self, stop: impl Future<Output = ()>) -> Result<(), AppError> {
         let Server {
             router,
             listener,
             sim,
+            management,
+            readiness,
+            client,
+            grace,
             ..
         } = self;
-        let served = crate::serve::serve(listener, router).await;
+        if let Some(management) = management {
+            crate::ops::spawn_management(management, readiness)?;
+        }
+        let served = crate::serve::serve_until(
+            listener,
+            router,
+            crate::serve::ServeLimits::default(),
+            stop,
+            grace,
+        )
+        .await;
+        let released = client.shut_down().await;
         drop(sim);
-        served
+        served?;
+        released.map_err(AppError::from)
     }
 
     /// Writes the machine-readable lines: `app: <url>`, and with the simulator
@@ -310,11 +383,15 @@ impl Server {
         if let Some(issuer) = &urls.sim_issuer {
             writeln!(out, "sim: {issuer}")?;
         }
+        if let Some(addr) = self.management.as_ref().and_then(|l| l.local_addr().ok()) {
+            writeln!(out, "management: http://{addr}/")?;
+        }
         out.flush()
     }
 
     /// Runs as the binaries do: the URL lines to stdout, the app's `instructions` for
-    /// these URLs to stderr, then serves until the listener fails or Ctrl-C.
+    /// these URLs to stderr, then serves until the listener fails, or stops gracefully on
+    /// SIGTERM or Ctrl-C.
     ///
     /// # Errors
     /// Writing to stdout, or a failure to serve.
@@ -324,11 +401,7 @@ impl Server {
             self.write_urls(&mut out)?;
         }
         eprintln!("{}", instructions(&self.urls));
-        tokio::select! {
-            served = self.serve() => served?,
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
-        }
-        Ok(())
+        self.serve_until(crate::ops::stop_signal()).await
     }
 }
 
@@ -354,7 +427,11 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
+    let outcome = runtime.block_on(run());
+    // The graceful stop is done by now (requests finished, lease released): tasks still
+    // running (keep-alive connections of the simulator, timers) are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{bin}: {e}");
@@ -395,9 +472,16 @@ fn has_credentials() -> bool {
 
 /// The Vipps client: Vipps itself when `VIPPS_CLIENT_ID` is set, else an in-process
 /// simulator (returned too, so that it lives as long as the app).
-async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHandle>), AppError> {
+async fn backend(
+    options: &CommonOptions,
+    audit: Option<Arc<dyn AuditSink>>,
+) -> Result<(VippsClient, Option<SimHandle>), AppError> {
+    let with_audit = |config: Config| match &audit {
+        Some(sink) => config.with_audit(sink.clone()),
+        None => config,
+    };
     if has_credentials() && !options.simulator {
-        let config = Config::from_env()?;
+        let config = with_audit(Config::from_env()?);
         tracing::info!(
             issuer = %config.issuer(),
             client_id = config.client_id(),
@@ -434,6 +518,7 @@ async fn backend(options: &CommonOptions) -> Result<(VippsClient, Option<SimHand
     )
     .client_auth(ClientAuth::Basic)
     .build()?;
+    let config = with_audit(config);
     Ok((client_with_store(config, options).await?, Some(sim)))
 }
 
@@ -504,6 +589,21 @@ mod tests {
                 staff_password: None,
             },
             sim: None,
+            management: None,
+            readiness: Arc::new(|| {
+                Box::pin(async { vipps_login_core::health::Readiness::default() })
+            }),
+            client: VippsClient::new(
+                Config::builder(
+                    Issuer::Custom(Url::parse("http://127.0.0.1:9/").unwrap()),
+                    "c",
+                    Secret::new("s"),
+                )
+                .build()
+                .unwrap(),
+            )
+            .unwrap(),
+            grace: Duration::ZERO,
         };
         let mut out = Vec::new();
         server.write_urls(&mut out).unwrap();

@@ -24,13 +24,43 @@ use crate::{Error, LoginId};
 impl Engine {
     /// Starts this instance's background task, once (later calls do nothing).
     pub(crate) fn start_background(self: &Arc<Self>) {
+        if self.stopping.is_cancelled() {
+            return;
+        }
         self.background.get_or_init(|| {
             let weak = Arc::downgrade(self);
             let tick = (self.config.poll_lease / 3).max(Duration::from_millis(100));
+            let stopping = self.stopping.clone();
             tokio::spawn(async move {
-                run(weak, tick).await;
+                tokio::select! {
+                    () = run(weak, tick) => {}
+                    () = stopping.cancelled() => {}
+                }
             });
         });
+    }
+
+    /// Shuts this instance's engine down: its background task and poller stop, and its
+    /// lease is released so that the other instances take its waiting logins over at
+    /// once instead of when the lease runs out. Logins are still finished and redeemed
+    /// through the store by whichever instance asks.
+    pub(crate) async fn shut_down(&self) -> Result<(), Error> {
+        self.stopping.cancel();
+        self.stop_poller();
+        let records = &self.records;
+        // A past deadline: the next heartbeat of any other instance takes over, even one
+        // that misses the announcement below.
+        records
+            .store
+            .index_add(keys::INSTANCES, &records.instance, std::time::UNIX_EPOCH)
+            .await?;
+        let msg = serde_json::to_vec(&Message::Released {
+            from: records.instance.clone(),
+        })
+        .unwrap_or_default();
+        records.store.publish(keys::EVENTS, msg).await?;
+        tracing::info!("released this instance's logins to the other instances");
+        Ok(())
     }
 }
 
@@ -99,6 +129,12 @@ async fn on_message(inner: &Arc<Engine>, bytes: &Notification) {
         }
         Ok(Message::Transition { .. }) => {}
         Ok(Message::Wake { id }) => inner.send(Command::Wake { id }),
+        Ok(Message::Released { from }) if from != inner.records.instance => {
+            if let Err(e) = take_over(inner, &from).await {
+                tracing::warn!(error = %e, "could not take over a stopping instance's logins; the heartbeat retries");
+            }
+        }
+        Ok(Message::Released { .. }) => {}
         Err(_) => tracing::debug!("ignoring an unreadable instance message"),
     }
 }
@@ -143,6 +179,7 @@ async fn take_over(inner: &Arc<Engine>, other: &str) -> Result<(), Error> {
             record.poller.clone_from(&records.instance);
             if let Some(record) = records.swap(&id, &loaded, record).await? {
                 store.index_add(&mine, id.as_str(), deadline).await?;
+                crate::metrics::lease_take_over();
                 tracing::info!(login_id = %id, "took over a login from an instance that stopped");
                 inner.schedule(&id, &record);
             }

@@ -16,9 +16,11 @@ use super::record::{Loaded, LoginRecord};
 use super::records::Records;
 use super::sealed::Sealer;
 use super::state::Event;
+use super::trail::Trail;
 use super::view::LoginKind;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::store::metered::MeteredStore;
 use crate::upstream::Upstream;
 use crate::{Error, LoginId, Msisdn, Store};
 
@@ -31,6 +33,8 @@ pub(crate) struct Engine {
     pub(crate) metrics: Metrics,
     poller: OnceLock<mpsc::UnboundedSender<Command>>,
     pub(crate) background: OnceLock<()>,
+    /// Cancelled when the instance shuts down (its background task ends).
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
     poll_permits: Arc<Semaphore>,
     /// Keys the hash of phone numbers in the store (derived from the client secret, so
     /// every instance of one merchant computes the same).
@@ -48,7 +52,18 @@ impl Engine {
             hmac::sign(&derive, b"vipps-login number key").as_ref(),
         );
         let sealer = Sealer::new(config.client_secret.expose().as_bytes())?;
-        let records = Records::new(store, config.clock.clone(), config.result_ttl, sealer);
+        let audit_id_key = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&derive, b"vipps-login audit login id key").as_ref(),
+        );
+        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store));
+        let records = Records::new(
+            store,
+            config.clock.clone(),
+            config.result_ttl,
+            sealer,
+            Trail::new(config.audit.clone(), audit_id_key),
+        );
         Ok(Engine {
             poll_permits: Arc::new(Semaphore::new(config.max_concurrent_polls)),
             config,
@@ -57,6 +72,7 @@ impl Engine {
             metrics: Metrics::new(),
             poller: OnceLock::new(),
             background: OnceLock::new(),
+            stopping: tokio_util::sync::CancellationToken::new(),
             number_key,
             usual: super::decoy::UsualStart::default(),
         })
@@ -92,6 +108,13 @@ impl Engine {
     pub(crate) fn forget(&self, id: &LoginId) {
         if let Some(tx) = self.poller.get() {
             let _ = tx.send(Command::Cancel { id: id.clone() });
+        }
+    }
+
+    /// Stops this instance's poller (shutting down); nothing when it has none.
+    pub(crate) fn stop_poller(&self) {
+        if let Some(tx) = self.poller.get() {
+            let _ = tx.send(Command::Stop);
         }
     }
 

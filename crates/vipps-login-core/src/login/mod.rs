@@ -19,7 +19,8 @@
 //! | `end` | [`LoginEnd`]: how a login ended, classified once for every front end |
 //! | `state` | the states and the legal moves between them |
 //! | `record`, `records` | the sealed record and the conditional writes that move it |
-//! | `background` | heartbeat, following other instances, taking over a dead one's logins |
+//! | `background` | heartbeat, following other instances, taking over a dead or stopping one's logins |
+//! | `trail` | the metrics and audit events of a login's start, end and redemption |
 //! | `policy`, `keys`, `sealed` | limits, store key names, sealing |
 //!
 //! What a record holds: the upstream `auth_req_id` and nonce (never shown), the flow and
@@ -44,6 +45,7 @@ pub(crate) mod records;
 pub(crate) mod sealed;
 mod start;
 pub mod state;
+mod trail;
 mod webhook;
 
 mod failure;

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -43,6 +42,9 @@ pub(crate) enum Command {
         id: LoginId,
         outcome: Outcome,
     },
+    /// The instance is shutting down: drop every login (another instance takes them
+    /// over) and stop.
+    Stop,
 }
 
 /// What one poll found, as far as scheduling is concerned.
@@ -123,6 +125,11 @@ impl<T: Polled> Poller<T> {
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
+                    Some(Command::Stop) => {
+                        self.entries.clear();
+                        self.set_pending_gauge();
+                        break;
+                    }
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
@@ -147,10 +154,7 @@ impl<T: Polled> Poller<T> {
 
     fn set_pending_gauge(&self) {
         if let Some(target) = self.target.upgrade() {
-            target
-                .metrics()
-                .pending
-                .store(self.entries.len(), Ordering::Relaxed);
+            target.metrics().set_pending(self.entries.len());
         }
     }
 
@@ -220,6 +224,8 @@ impl<T: Polled> Poller<T> {
                 self.set_pending_gauge();
             }
             Command::Report { id, outcome } => self.report(id, outcome),
+            // Handled by the loop (it stops there).
+            Command::Stop => {}
         }
     }
 
@@ -240,6 +246,7 @@ impl<T: Polled> Poller<T> {
                 e.interval
             }
             Outcome::SlowDown(hint) => {
+                crate::metrics::slow_down();
                 e.failures = 0;
                 e.interval = match hint {
                     Some(h) => h.max(e.interval),
@@ -248,11 +255,14 @@ impl<T: Polled> Poller<T> {
                 tracing::debug!(login_id = %id, interval_ms = e.interval.as_millis() as u64, "slow_down");
                 e.interval
             }
-            Outcome::RetryAfter(d) => d.unwrap_or(e.interval).max(e.interval),
+            Outcome::RetryAfter(d) => {
+                crate::metrics::rate_limited();
+                d.unwrap_or(e.interval).max(e.interval)
+            }
             Outcome::Transient(err) => {
                 e.failures += 1;
                 if let Some(target) = self.target.upgrade() {
-                    target.metrics().retries.fetch_add(1, Ordering::Relaxed);
+                    target.metrics().poll_retried();
                 }
                 if e.failures > self.max_failures {
                     self.entries.remove(&id);
@@ -301,8 +311,7 @@ impl<T: Polled> Poller<T> {
             async move {
                 let outcome = {
                     let _permit = permit;
-                    target.metrics().lateness.record(due.elapsed());
-                    target.metrics().polls.fetch_add(1, Ordering::Relaxed);
+                    target.metrics().poll_sent(due.elapsed());
                     target.poll(id.clone(), last).await
                 };
                 if let Some(tx) = reports.upgrade() {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::policy::CoolDowns;
-use super::view::{LoginContext, LoginKind, LoginView};
+use super::view::{FlowKind, LoginContext, LoginKind, LoginView};
 use crate::clock::from_unix_ms;
 use crate::{BindingMessage, LoginId, LoginStatus, Msisdn};
 
@@ -50,6 +50,15 @@ impl LoginRecord {
 
     pub(crate) fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
+    }
+
+    /// Which way the login finishes.
+    pub(crate) fn flow(&self) -> FlowKind {
+        if self.browser {
+            FlowKind::ContinueInBrowser
+        } else {
+            FlowKind::FinishInApp
+        }
     }
 
     /// The number the login was started for, typed.
@@ -103,4 +112,6 @@ pub(crate) enum Message {
     },
     /// A webhook ping arrived for a login: its poller should poll now.
     Wake { id: LoginId },
+    /// Instance `from` is shutting down and let go of its logins: take them over now.
+    Released { from: String },
 }

@@ -12,6 +12,7 @@ use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
 use super::sealed::Sealer;
 use super::state::Event;
+use super::trail::Trail;
 use super::view::Transition;
 use crate::error::CoolDownReason;
 use crate::{Clock, Error, LoginId, LoginStatus, Store};
@@ -34,6 +35,7 @@ pub(crate) struct Records {
     pub instance: String,
     transitions: broadcast::Sender<Transition>,
     sealer: Sealer,
+    trail: Trail,
     watchers: Mutex<HashMap<LoginId, watch::Sender<LoginStatus>>>,
 }
 
@@ -43,9 +45,11 @@ impl Records {
         clock: Arc<dyn Clock>,
         result_ttl: Duration,
         sealer: Sealer,
+        trail: Trail,
     ) -> Self {
         Records {
             sealer,
+            trail,
             store,
             clock,
             result_ttl,
@@ -202,6 +206,7 @@ impl Records {
         if before.status.is_waiting() && status.is_final() {
             self.clean_up_after_end(id, after).await;
         }
+        self.trail.moved(id, before, after, self.now());
         self.notify_local(id, status.clone());
         let msg = serde_json::to_vec(&Message::Transition {
             id: id.clone(),
@@ -246,6 +251,11 @@ impl Records {
                 tracing::warn!(login_id = %id, error = %e, "clean-up after a login ended failed; it expires by itself");
             }
         }
+    }
+
+    /// Records a login's start in the metrics and the audit trail.
+    pub(crate) fn started(&self, id: &LoginId, record: &LoginRecord) {
+        self.trail.started(id, record, self.now());
     }
 
     /// Tells this instance's waiters and subscribers about a login's new state.

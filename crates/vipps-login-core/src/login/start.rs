@@ -171,6 +171,7 @@ impl Engine {
         self.write_side_keys(id, &record, state.as_deref(), started.expires_in)
             .await?;
         self.schedule(id, &record);
+        self.records.started(id, &record);
         tracing::info!(login_id = %id, hint = %masked, browser, expires_in = started.expires_in.as_secs(), "login started");
         Ok(StartedLogin {
             id: id.clone(),

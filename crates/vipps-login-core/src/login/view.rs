@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::end::LoginEnd;
+use crate::audit::Actor;
 use crate::{BindingMessage, LoginId, LoginStatus, Msisdn};
 
 /// Whether a login is a real Vipps login or a decoy of the enumeration-resistant mode (an
@@ -53,6 +54,12 @@ pub struct LoginContext {
     /// Used at the start only (rate limits); not stored.
     #[serde(skip)]
     client_key: Option<String>,
+    /// Who started the login, for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    actor: Option<Actor>,
+    /// The till's or caller's address, for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_address: Option<String>,
 }
 
 impl LoginContext {
@@ -82,6 +89,30 @@ impl LoginContext {
     pub fn client_key(mut self, key: impl Into<String>) -> Self {
         self.client_key = Some(key.into());
         self
+    }
+
+    /// Names who started the login (a staff member, a relying party) in the audit trail.
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// Names the till's or caller's address in the audit trail.
+    pub fn client_address(mut self, address: impl Into<String>) -> Self {
+        self.client_address = Some(address.into());
+        self
+    }
+
+    /// Who started the login, if the front end said.
+    #[must_use]
+    pub fn actor_value(&self) -> Option<&Actor> {
+        self.actor.as_ref()
+    }
+
+    /// The till's or caller's address, if the front end said.
+    #[must_use]
+    pub fn client_address_value(&self) -> Option<&str> {
+        self.client_address.as_deref()
     }
 
     /// The owner given at the start.

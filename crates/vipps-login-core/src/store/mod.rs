@@ -14,6 +14,7 @@ pub mod admission;
 #[cfg(feature = "test-util")]
 pub mod contract;
 pub mod memory;
+pub(crate) mod metered;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use vipps_login_core::token::{random_token, sha256, sha256_b64url};
 
+use super::caller::Caller;
 use super::client_auth::AuthenticatedClient;
+use super::form::Form;
 use super::shared::Shared;
 use crate::registry::Client;
 use crate::{ApprovedLogin, OAuthError};
@@ -30,8 +32,30 @@ struct AccessRecord {
 /// allowed the grant type.
 pub(crate) async fn token_endpoint(
     State(s): State<Arc<Shared>>,
-    AuthenticatedClient { caller, form }: AuthenticatedClient,
-) -> Result<Response, OAuthError> {
+    client: Result<AuthenticatedClient, OAuthError>,
+) -> Response {
+    let (grant, answer) = match client {
+        Ok(AuthenticatedClient { caller, form }) => {
+            let grant = crate::metrics::grant_label(form.get("grant_type"));
+            (grant, token(&s, &caller, &form).await)
+        }
+        // Refused before its grant was read (the form, or the client's authentication).
+        Err(e) => ("other", Err(e)),
+    };
+    match answer {
+        Ok(r) => {
+            crate::metrics::token_request(grant, "issued");
+            r
+        }
+        Err(e) => {
+            crate::metrics::token_request(grant, e.error);
+            e.into_response()
+        }
+    }
+}
+
+/// The token request's answer, for an authenticated caller.
+async fn token(s: &Shared, caller: &Caller, form: &Form) -> Result<Response, OAuthError> {
     let grant_type = form.require("grant_type")?;
     let Some(handler) = s.grant(grant_type) else {
         return Err(OAuthError::bad(
@@ -45,7 +69,7 @@ pub(crate) async fn token_endpoint(
             "this client may not use this grant type",
         ));
     }
-    handler.grant(&s, &caller, &form).await
+    handler.grant(s, caller, form).await
 }
 
 /// The records' kind of access tokens (kept under the token's SHA-256).

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use serde::Deserialize;
+use vipps_login_core::audit::Actor;
 use vipps_login_core::{
     BindingMessage, Error, Flow, FlowKind, LoginContext, LoginEnd, LoginHint, LoginId,
     LoginRequest, LoginView, Msisdn, StartedLogin,
@@ -196,7 +197,13 @@ pub(super) async fn start(
         context = context.return_to(r.clone());
     }
     if let Some(ip) = ip {
-        context = context.client_key(client_key(ip));
+        context = context
+            .client_key(client_key(ip))
+            .client_address(ip.to_string());
+    }
+    // The audit trail names who started it, as the app's staff gate says.
+    if let Some(staff) = info.extensions.get::<crate::StaffMember>() {
+        context = context.actor(Actor::staff(staff.id.clone(), staff.name.clone()));
     }
     let started = match shared.client.start_login(request, context).await {
         Ok(started) => started,
