@@ -275,6 +275,10 @@ async fn the_desks_audit_log_has_each_step_and_no_number_token_or_secret() {
     );
     assert_ne!(events[0]["login"], events[3]["login"]);
     assert_eq!(events[0]["client_address"], "127.0.0.1");
+    // Who sent the push: the staff member the desk's gate let in.
+    assert_eq!(events[0]["actor"]["kind"], "staff", "{text}");
+    assert_eq!(events[0]["actor"]["id"], "staff-password", "{text}");
+    assert_eq!(events[3]["actor"]["id"], "staff-password", "{text}");
     assert!(events[0]["masked_number"].as_str().unwrap().contains('*'));
     assert!(events[0]["binding_message"].is_string());
     // Nothing that identifies the customer or opens anything.

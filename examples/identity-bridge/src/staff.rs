@@ -109,7 +109,8 @@ impl StaffAuth {
             .await
             .map_err(AppError::Config)?
             .language(start.options().language)
-            .clock(start.client().config().clock().clone());
+            .clock(start.client().config().clock().clone())
+            .audit(start.staff_sign_in_audit());
             tracing::info!(issuer = %issuer, group = %group, "operators sign in through the staff OpenID provider");
             return Ok(StaffAuth::Oidc(gate));
         }

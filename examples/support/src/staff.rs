@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq as _;
 use vipps_login_core::{Clock, Language, MemoryStore, Store, SystemClock};
 use vipps_login_tower::StaffMember;
 
+use crate::ops::StaffSignInAudit;
 use crate::pages::secure_html;
 use crate::staff_http::{Sealed, is_under, read_sealed, refuse_anonymous};
 use crate::throttle::{SignInThrottle, Source};
@@ -73,6 +74,8 @@ struct Inner {
     templates: Arc<minijinja::Environment<'static>>,
     /// The sign-in page's language for browsers that ask for none of nb, da, fi, en.
     language: Language,
+    /// Where each sign-in (and each refused one) is recorded.
+    audit: StaffSignInAudit,
     /// What a shift's end is read on: the app's client's clock (see [`StaffGate::clock`]).
     clock: Arc<dyn Clock>,
 }
@@ -142,6 +145,7 @@ impl StaffGate {
                 store: Arc::new(MemoryStore::new()),
                 templates: Arc::new(templates),
                 language: Language::En,
+                audit: StaffSignInAudit::new(None),
                 clock: Arc::new(SystemClock),
             }),
         })
@@ -175,6 +179,14 @@ impl StaffGate {
         inner.store = store;
         inner.throttle =
             SignInThrottle::new(inner.store.clone(), inner.clock.clone(), THROTTLE_NAMESPACE);
+        self
+    }
+
+    /// Records every sign-in and every wrong password in the app's audit trail
+    /// ([`Startup::staff_sign_in_audit`](crate::Startup::staff_sign_in_audit)).
+    #[must_use]
+    pub fn audit(mut self, audit: StaffSignInAudit) -> Self {
+        Arc::make_mut(&mut self.inner).audit = audit;
         self
     }
 
@@ -283,6 +295,9 @@ impl StaffGate {
             return Ok(true);
         }
         tracing::warn!(target: STAFF_LOG_TARGET, "staff sign-in refused: wrong password");
+        self.inner
+            .audit
+            .record(&self.member(), Some(source.as_str().to_owned()), false);
         match self.inner.throttle.failed(source).await {
             Ok(_) => Ok(false),
             Err(e) => {
@@ -393,6 +408,9 @@ impl StaffGate {
                     tracing::warn!(error = %e, "staff sign-in: could not forget earlier failures");
                 }
                 tracing::info!(target: STAFF_LOG_TARGET, staff = %self.inner.staff_id, "staff signed in with the staff password");
+                self.inner
+                    .audit
+                    .record(&self.member(), Some(source.as_str().to_owned()), true);
                 let mut res = Redirect::to(&back).into_response();
                 if let Some(cookie) = self.cookie() {
                     res.headers_mut().append(header::SET_COOKIE, cookie);

@@ -103,6 +103,8 @@ pub struct StaffOidc {
 
 struct Inner {
     client: ProviderClient,
+    /// Where each sign-in (and each refused one) is recorded.
+    audit: crate::ops::StaffSignInAudit,
     key: Key,
     secure: bool,
     session_cookie: &'static str,
@@ -178,6 +180,7 @@ impl StaffOidc {
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
+                audit: crate::ops::StaffSignInAudit::new(None),
                 key,
                 secure,
                 session_cookie: if secure {
@@ -209,6 +212,16 @@ impl StaffOidc {
     pub fn language(mut self, lang: Language) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.language = lang;
+        }
+        self
+    }
+
+    /// Records every sign-in and every refused one in the app's audit trail
+    /// ([`Startup::staff_sign_in_audit`](crate::Startup::staff_sign_in_audit)).
+    #[must_use]
+    pub fn audit(mut self, audit: crate::ops::StaffSignInAudit) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.audit = audit;
         }
         self
     }
@@ -367,6 +380,7 @@ impl StaffOidc {
         let mut res = match outcome {
             SignInOutcome::Member { member, return_to } => {
                 tracing::info!(target: STAFF_LOG_TARGET, staff = %member.id, "staff signed in through the organisation's OpenID provider");
+                self.inner.audit.record(&member, None, true);
                 let session = Session {
                     sub: member.id,
                     name: member.name,
@@ -383,6 +397,7 @@ impl StaffOidc {
             }
             SignInOutcome::NotInGroup { member } => {
                 tracing::warn!(target: STAFF_LOG_TARGET, staff = %member.id, "staff sign-in refused: not in the allowed group");
+                self.inner.audit.record(&member, None, false);
                 let who = member.name.unwrap_or(member.id);
                 self.page(lang, StatusCode::FORBIDDEN, "refused", Some(&who))
             }

@@ -248,7 +248,8 @@ impl Startup {
                 gate.language(self.options.language)
                     .clock(self.client.config().clock().clone())
                     .store(self.client.store().clone())
-                    .behind_proxy(self.options.trust_forwarded_for),
+                    .behind_proxy(self.options.trust_forwarded_for)
+                    .audit(self.staff_sign_in_audit()),
             )
         })
         .map_err(AppError::Config)

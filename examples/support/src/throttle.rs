@@ -76,6 +76,12 @@ impl Source {
         }
     }
 
+    /// The source as text (an address, an IPv6 /64, or `unknown`), for the audit trail.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// An address as a source: IPv4 whole, IPv6 by its /64.
     #[must_use]
     pub fn from_ip(ip: IpAddr) -> Source {

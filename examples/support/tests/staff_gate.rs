@@ -176,3 +176,82 @@ async fn behind_a_proxy_each_client_address_is_its_own_source() {
         .unwrap();
     assert_eq!(res.status(), 200, "the staff behind the same proxy are not");
 }
+
+/// The audit trail's sink of the test below: every event, kept.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<vipps_login_core::audit::AuditEvent>>);
+
+impl vipps_login_core::audit::AuditSink for Kept {
+    fn record(&self, event: &vipps_login_core::audit::AuditEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+#[tokio::test]
+async fn every_sign_in_and_every_wrong_password_is_in_the_audit_trail() {
+    let kept = std::sync::Arc::new(Kept::default());
+    let sink: std::sync::Arc<dyn vipps_login_core::audit::AuditSink> = kept.clone();
+    let gate = StaffGate::new(PASSWORD, cookie::Key::generate(), false, "/auth/vipps")
+        .unwrap()
+        .staff_id("front-desk")
+        .audit(example_support::ops::StaffSignInAudit::new(Some(sink)));
+    let router = Router::new()
+        .route("/desk", get(|| async { "desk" }))
+        .layer(axum::middleware::from_fn_with_state(
+            gate,
+            StaffGate::require,
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(example_support::serve::serve(listener, router));
+    let sign_in = format!("http://{addr}/staff/sign-in");
+    let clerk = from("127.0.0.9");
+    let mut statuses = Vec::new();
+    for password in ["not-the-password", PASSWORD] {
+        let res = clerk
+            .post(&sign_in)
+            .form(&[("password", password), ("return_to", "/desk")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(
+        statuses[1], 303,
+        "the right password signs in: {statuses:?}"
+    );
+    let events = kept.0.lock().unwrap().clone();
+    let seen: Vec<(String, String, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            let json = serde_json::to_value(e).unwrap();
+            (
+                json["action"].as_str().unwrap().to_owned(),
+                e.outcome.clone(),
+                e.actor.as_ref().map(|a| a.id.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "staff_sign_in".to_owned(),
+                "refused".to_owned(),
+                Some("front-desk".to_owned())
+            ),
+            (
+                "staff_sign_in".to_owned(),
+                "signed_in".to_owned(),
+                Some("front-desk".to_owned())
+            ),
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.client_address.as_deref() == Some("127.0.0.9"))
+    );
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains("not-the-password"));
+}
