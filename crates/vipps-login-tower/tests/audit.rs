@@ -85,7 +85,7 @@ async fn the_audit_log_names_the_staff_member_and_the_outcome() {
         ended["actor"]["id"], "clerk-17",
         "the end names who started it"
     );
-    for secret in [KARI, &req.auth_req_id, &id, &app.sim.client_secret()] {
+    for secret in [KARI, &req.auth_req_id, &id, app.sim.client_secret()] {
         assert!(
             !text.contains(secret),
             "the audit log holds `{secret}`:\n{text}"
