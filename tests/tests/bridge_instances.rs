@@ -257,3 +257,162 @@ async fn a_rotation_reaches_the_other_instance_within_a_second() {
     verify_with(b, &issuer, &old_token).await.unwrap();
     verify_with(a, &issuer, &old_token).await.unwrap();
 }
+
+/// Python's `authlib` logs in by authorization code with PKCE through the issuer's
+/// instance (metadata, token, JWKS, userinfo), while the operator's browser does all of its
+/// part on the other instance, as a load balancer may send it: the sealed authorization
+/// request made by one opens on the other, the staff sign-in holds there, and the code
+/// issued there is redeemed at the first. Run by `cargo xtask interop`, which provides
+/// authlib (`INTEROP_PYTHON`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs authlib: run through `cargo xtask interop` (INTEROP_PYTHON)"]
+async fn authlib_through_one_instance_with_the_operator_on_the_other() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::process::{Command, Stdio};
+
+    let python =
+        std::env::var("INTEROP_PYTHON").expect("INTEROP_PYTHON: run through `cargo xtask interop`");
+    let (cluster, issuer) = two_bridges(&[]);
+    let other = &cluster.apps[1];
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/authlib_rp.py");
+    let mut rp = Command::new(python)
+        .arg(script)
+        .args([
+            issuer.as_str().trim_end_matches('/'),
+            RP.0,
+            RP.1,
+            "http://127.0.0.1:9/callback",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = rp.stdin.take().unwrap();
+    let mut lines = BufReader::new(rp.stdout.take().unwrap()).lines();
+    let first = tokio::task::block_in_place(|| lines.next())
+        .unwrap()
+        .unwrap();
+    let authorize = Url::parse(first.strip_prefix("AUTHORIZE ").expect(&first)).unwrap();
+    assert_eq!(
+        authorize.port(),
+        issuer.port(),
+        "authlib talks to the issuer's instance"
+    );
+
+    // Every request of the operator's browser goes to the other instance.
+    let port = other.url.port().unwrap();
+    let there = |url: &Url| {
+        let mut url = url.clone();
+        url.set_port(Some(port)).unwrap();
+        url
+    };
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let next = |from: &Url, res: &reqwest::Response| {
+        there(
+            &from
+                .join(res.headers()["location"].to_str().unwrap())
+                .unwrap(),
+        )
+    };
+    let to = there(&authorize);
+    let res = browser.get(to.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let login = next(&to, &res);
+    let res = browser
+        .get(login.clone())
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        303,
+        "no operator page without a staff sign-in"
+    );
+    let sign_in = next(&login, &res);
+    let back = sign_in
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    let res = browser
+        .post(sign_in.join("/staff/sign-in").unwrap())
+        .form(&[
+            ("password", vipps_login_tests::device::STAFF_PASSWORD),
+            ("return_to", back.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let html = browser
+        .get(login.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("phone", KARI.to_owned()),
+        ("csrf_token", input_value(&html, "csrf_token")),
+        ("return_to", input_value(&html, "return_to")),
+    ];
+    let start = login.join("/operator/start").unwrap();
+    let res = browser
+        .post(start.clone())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let wait = next(&start, &res);
+    let req = cluster.sim.pending(KARI).await;
+    assert_eq!(cluster.sim.approve(&req).await.0, 200);
+    let (callback, _) = until(
+        Duration::from_secs(20),
+        "the operator's waiting page moves on",
+        || {
+            let (browser, wait) = (browser.clone(), wait.clone());
+            async move {
+                let res = browser.get(wait.clone()).send().await.ok()?;
+                if res.status() != 303 {
+                    return None;
+                }
+                Some(
+                    wait.join(res.headers()["location"].to_str().unwrap())
+                        .unwrap(),
+                )
+            }
+        },
+    )
+    .await;
+    assert_eq!(callback.path(), "/callback", "{callback}");
+    writeln!(stdin, "{callback}").unwrap();
+    let last = tokio::task::block_in_place(|| lines.by_ref().map_while(Result::ok).last()).unwrap();
+    let _ = rp.wait();
+    let ok: Value = serde_json::from_str(last.strip_prefix("OK ").expect(&last)).unwrap();
+    assert_eq!(ok["userinfo"]["phone_number"], "+4712345678", "{ok}");
+}
+
+/// The `value` of the form field `name` in `html`, with the entities the layer writes
+/// decoded.
+fn input_value(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\"")).expect(name);
+    let rest = &html[at..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    rest[v..v + rest[v..].find('"').unwrap()]
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

@@ -10,7 +10,9 @@
 //! - `openid-client` and Python's `authlib` do authorization code with PKCE against way 2
 //!   (`crates/vipps-login-provider/tests/external_rps.rs` driving
 //!   `tests/interop/authcode_rp.mjs` and `tests/interop/authlib_rp.py`; the tests play the
-//!   operator page). authlib comes from a virtualenv in `target/interop-venv` holding
+//!   operator page), and authlib once more through one of two bridge instances on one
+//!   Redis with the operator on the other (`tests/tests/bridge_instances.rs`, ignored in a
+//!   plain `cargo test`). authlib comes from a virtualenv in `target/interop-venv` holding
 //!   `tests/interop/requirements.txt` (installed with pip when missing or changed).
 
 use std::env;
@@ -56,11 +58,24 @@ pub(crate) fn interop() -> Result {
             "--",
             "--ignored",
         ])
-        .env("INTEROP_PYTHON", python)
+        .env("INTEROP_PYTHON", &python)
         .env(
             "INTEROP_NODE",
             env::var("NODE").unwrap_or_else(|_| "node".into()),
-        ))
+        ))?;
+    // authlib again, across two bridge instances on one Redis (the operator on the other).
+    run(cargo()
+        .args([
+            "test",
+            "--package",
+            "vipps-login-tests",
+            "--test",
+            "bridge_instances",
+            "--",
+            "--ignored",
+        ])
+        .env("INTEROP_PYTHON", &python)
+        .env("REDIS_SERVER", crate::redis::ensure_redis_server()?))
 }
 
 /// A virtualenv with `requirements`, (re)installed when missing or changed.
