@@ -208,6 +208,7 @@ impl VippsClient {
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
         self.start_background();
+        self.engine.until_listening().await;
         self.engine
             .start_login(&self.limits, request, context)
             .await
@@ -225,6 +226,7 @@ impl VippsClient {
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
         self.start_background();
+        self.engine.until_listening().await;
         self.engine
             .start_login_or_decoy(&self.limits, request, context)
             .await
@@ -241,6 +243,7 @@ impl VippsClient {
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
         self.start_background();
+        self.engine.until_listening().await;
         self.engine
             .start_decoy(&self.limits, request, context)
             .await

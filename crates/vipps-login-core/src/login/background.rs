@@ -22,6 +22,18 @@ use crate::store::Notification;
 use crate::{Error, LoginId};
 
 impl Engine {
+    /// Waits (at most a second) until this instance listens to the others, so that a
+    /// webhook's wake-up for a login about to start cannot be published before anyone
+    /// here hears it. Without the store's notifications it goes on after the second: the
+    /// login is then polled at its interval.
+    pub(crate) async fn until_listening(&self) {
+        if *self.listening.borrow() {
+            return;
+        }
+        let mut rx = self.listening.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.wait_for(|on| *on)).await;
+    }
+
     /// Starts this instance's background task, once (later calls do nothing).
     pub(crate) fn start_background(self: &Arc<Self>) {
         if self.stopping.is_cancelled() {
@@ -91,6 +103,7 @@ async fn run(weak: Weak<Engine>, tick: Duration) {
                     match inner.store().subscribe(keys::EVENTS).await {
                         Ok(rx) => {
                             events = Some(rx);
+                            inner.listening.send_replace(true);
                             // Anything announced while not subscribed is read now.
                             caught_up(&inner).await;
                         }
@@ -108,7 +121,8 @@ async fn run(weak: Weak<Engine>, tick: Duration) {
 
 /// After notifications may have been missed (not yet subscribed, a reconnect, a
 /// subscriber that fell behind): waiters re-read their logins, and every login polled
-/// here is polled as soon as its interval allows, in case a webhook's wake-up was lost.
+/// here before is polled again as soon as its interval allows, in case a webhook's
+/// wake-up was lost (one not polled yet keeps its first poll, an interval after its start).
 async fn caught_up(inner: &Arc<Engine>) {
     inner.records.refresh_all().await;
     inner.send(Command::WakeAll);

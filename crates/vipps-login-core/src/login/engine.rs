@@ -33,6 +33,9 @@ pub(crate) struct Engine {
     pub(crate) metrics: Metrics,
     poller: OnceLock<mpsc::UnboundedSender<Command>>,
     pub(crate) background: OnceLock<()>,
+    /// Whether the background task listens to the other instances yet: a login's webhook
+    /// wake-up published before that would be missed, so starts wait for it (bounded).
+    pub(crate) listening: tokio::sync::watch::Sender<bool>,
     /// Cancelled when the instance shuts down (its background task ends).
     pub(crate) stopping: tokio_util::sync::CancellationToken,
     poll_permits: Arc<Semaphore>,
@@ -72,6 +75,7 @@ impl Engine {
             metrics: Metrics::new(),
             poller: OnceLock::new(),
             background: OnceLock::new(),
+            listening: tokio::sync::watch::Sender::new(false),
             stopping: tokio_util::sync::CancellationToken::new(),
             number_key,
             usual: super::decoy::UsualStart::default(),

@@ -32,8 +32,8 @@ pub(crate) enum Command {
     Wake {
         id: LoginId,
     },
-    /// Every login polled here, as [`Command::Wake`] each: a wake-up may have been missed
-    /// (notifications lost, or sent before this instance listened).
+    /// Every login polled here before, as [`Command::Wake`] each: a wake-up may have been
+    /// missed (notifications lost in a reconnect, or a subscriber that fell behind).
     WakeAll,
     Cancel {
         id: LoginId,
@@ -206,7 +206,12 @@ impl<T: Polled> Poller<T> {
             }
             Command::WakeAll => {
                 let now = Instant::now();
-                for (id, e) in &mut self.entries {
+                // A login not polled yet keeps its first poll, an interval after its start.
+                for (id, e) in self
+                    .entries
+                    .iter_mut()
+                    .filter(|(_, e)| e.last_sent.is_some())
+                {
                     if e.in_flight {
                         e.wake = true;
                     } else {

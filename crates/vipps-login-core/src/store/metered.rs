@@ -43,6 +43,27 @@ impl Store for MeteredStore {
         self.inner.get_ready(key)
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        timed!("get_many", self.inner.get_many(keys))
+    }
+
+    async fn set_and_remove(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        old: &str,
+    ) -> Result<(), StoreError> {
+        timed!(
+            "set_and_remove",
+            self.inner.set_and_remove(key, value, ttl, old)
+        )
+    }
+
+    async fn check_room(&self) -> Result<(), StoreError> {
+        timed!("check_room", self.inner.check_room())
+    }
+
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
         timed!("set", self.inner.set(key, value, ttl))
     }
