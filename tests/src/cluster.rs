@@ -132,6 +132,8 @@ pub struct Cluster {
     pub apps: Vec<App>,
     dir: PathBuf,
     started: usize,
+    /// Environment variables for the instances started from now on.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -158,6 +160,7 @@ impl Cluster {
             apps: Vec::new(),
             dir,
             started: 0,
+            env: Vec::new(),
         }
     }
 
@@ -177,8 +180,17 @@ impl Cluster {
             .env("COOKIE_SECRET", COOKIE_SECRET)
             .env("STAFF_PASSWORD", crate::device::STAFF_PASSWORD)
             .env_remove("VIPPS_WEBHOOK_SECRET")
-            .env_remove("PUBLIC_URL");
+            .env_remove("PUBLIC_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
+    }
+
+    /// Sets the environment variable `key` for the instances started from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Starts one more counter instance (not added to `apps`).

@@ -92,6 +92,7 @@ mod msisdn;
 mod secret;
 pub mod store;
 pub mod token;
+pub mod trace;
 mod types;
 mod upstream;
 mod userinfo;

@@ -52,6 +52,7 @@ pub mod staff_oidc;
 mod startup;
 pub mod testing;
 pub mod throttle;
+pub mod traces;
 pub mod words;
 
 pub use error::AppError;

@@ -406,21 +406,15 @@ impl Server {
     }
 }
 
-/// The binaries' `main`: logs to stderr (filter from `RUST_LOG`, default `info`), runs
-/// the future `run` makes on a multi-threaded tokio runtime, and turns an error into
-/// `{bin}: {error}` on stderr and a failing exit code.
+/// The binaries' `main`: logs to stderr (filter from `RUST_LOG`, default `info`) and,
+/// when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, exports spans
+/// there (see [`traces`](crate::traces)); runs the future `run` makes on a multi-threaded
+/// tokio runtime, sends the last spans, and turns an error into `{bin}: {error}` on
+/// stderr and a failing exit code.
 pub fn main<F>(bin: &str, run: impl FnOnce() -> F) -> ExitCode
 where
     F: Future<Output = Result<(), AppError>>,
 {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -428,7 +422,21 @@ where
             return ExitCode::FAILURE;
         }
     };
+    // The exporter's batch task runs on the runtime.
+    let traces = match runtime.block_on(async { crate::traces::init(bin) }) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("{bin}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = runtime.block_on(run());
+    if let Some(traces) = traces {
+        // The graceful stop's spans go out before the runtime stops; the flush waits
+        // for the batch task, so it runs off the runtime's workers.
+        let _ = runtime
+            .block_on(async { tokio::task::spawn_blocking(move || traces.shut_down()).await });
+    }
     // The graceful stop is done by now (requests finished, lease released): tasks still
     // running (keep-alive connections of the simulator, timers) are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));

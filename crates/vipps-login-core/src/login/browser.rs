@@ -49,9 +49,9 @@ impl Engine {
             return Err(Error::InvalidCode);
         }
         let id = self.login_by_key(&keys::browser_state(state)).await?;
-        let span = tracing::info_span!("vipps_login", login_id = %id);
+        let record = self.waiting_browser_login(&id).await?;
+        let span = self.records.span("vipps_login.browser", &id, Some(&record));
         async {
-            let record = self.waiting_browser_login(&id).await?;
             self.exclusively(&id, async {
                 let result = match self.upstream.exchange(code).await {
                     Ok(tokens) => self.identity_for(&record, &tokens).await,
@@ -97,9 +97,9 @@ impl Engine {
             .inspect_err(|_| {
                 tracing::warn!("a verified browser code names no login waiting here")
             })?;
-        let span = tracing::info_span!("vipps_login", login_id = %id);
+        let record = self.waiting_browser_login(&id).await?;
+        let span = self.records.span("vipps_login.browser", &id, Some(&record));
         async {
-            let record = self.waiting_browser_login(&id).await?;
             self.exclusively(&id, async {
                 let result = self
                     .identity_from_verified(&record, &tokens, verified)

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use super::engine::Engine;
 use super::poller::Command;
 use super::state::Event;
@@ -36,9 +38,13 @@ impl Engine {
         if loaded.record.context.owner() != owner {
             return Err(Error::LoginNotFound);
         }
+        let span = self
+            .records
+            .span("vipps_login.redeem", id, Some(&loaded.record));
         let (before, _) = self
             .records
             .transition_from(id, Event::Redeem, Some(loaded))
+            .instrument(span)
             .await?;
         let started_for = before.started_number();
         match before.status {

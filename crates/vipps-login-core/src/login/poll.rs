@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::engine::Engine;
 use super::poller::{Outcome, Polled};
+use super::record::Loaded;
 use super::state::Event;
 use super::view::LoginKind;
 use crate::metrics::Metrics;
@@ -60,6 +62,14 @@ impl Engine {
             Ok(_) => return Outcome::Done,
             Err(e) => return Outcome::Transient(e),
         };
+        let span = self
+            .records
+            .span("vipps_login.poll", id, Some(&loaded.record));
+        self.poll_loaded(id, loaded).instrument(span).await
+    }
+
+    /// [`poll_once`](Self::poll_once) for the login as read, still this instance's to poll.
+    async fn poll_loaded(&self, id: &LoginId, loaded: Loaded) -> Outcome {
         let record = &loaded.record;
         if record.kind == LoginKind::Decoy {
             // Nothing was sent to Vipps: a decoy waits, unanswered, until its deadline.

@@ -311,21 +311,19 @@ impl<T: Polled> Poller<T> {
         e.in_flight = true;
         e.last_sent = Some(now);
         let reports = self.reports.clone();
-        let span = tracing::debug_span!("vipps_login_poll", login_id = %id);
-        tokio::spawn(
-            async move {
-                let outcome = {
-                    let _permit = permit;
-                    target.metrics().poll_sent(due.elapsed());
-                    target.poll(id.clone(), last).await
-                };
-                if let Some(tx) = reports.upgrade() {
-                    // Fails only when the poller is gone, i.e. the engine was dropped.
-                    let _ = tx.send(Command::Report { id, outcome });
-                }
+        // Not under the poller's span: the engine's poll runs in the login's own span
+        // (its trace), which only the record names.
+        tokio::spawn(async move {
+            let outcome = {
+                let _permit = permit;
+                target.metrics().poll_sent(due.elapsed());
+                target.poll(id.clone(), last).await
+            };
+            if let Some(tx) = reports.upgrade() {
+                // Fails only when the poller is gone, i.e. the engine was dropped.
+                let _ = tx.send(Command::Report { id, outcome });
             }
-            .instrument(span),
-        );
+        });
     }
 }
 

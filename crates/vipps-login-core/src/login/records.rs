@@ -253,6 +253,16 @@ impl Records {
         }
     }
 
+    /// The span one step of work on the login `id` runs in (see [`Trail::span`]).
+    pub(crate) fn span(
+        &self,
+        step: &'static str,
+        id: &LoginId,
+        record: Option<&LoginRecord>,
+    ) -> tracing::Span {
+        self.trail.span(step, id, record)
+    }
+
     /// Records a login's start in the metrics and the audit trail.
     pub(crate) fn started(&self, id: &LoginId, record: &LoginRecord) {
         self.trail.started(id, record, self.now());

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use super::engine::Engine;
 use super::keys;
 use super::policy::{CoolDowns, RateLimits};
@@ -89,8 +91,11 @@ impl Engine {
                 .await
                 .inspect_err(|e| tracing::info!(hint = %masked, error = %e.code(), "login start refused by the limits"))?;
         }
+        // The login's trace starts here (under the front end's span, when it has one);
+        // its record keeps this span's traceparent for the work that follows.
         let result = self
             .send_and_record(limits, &request, &id, &number_key, context, push)
+            .instrument(self.records.span("vipps_login.start", &id, None))
             .await;
         if result.is_err() && !number_key.is_empty() {
             let _ = self.records.release_number(&number_key, &id).await;
@@ -138,6 +143,8 @@ impl Engine {
             }
         };
         let expires_at = self.now() + started.expires_in;
+        let mut context = context;
+        context.set_trace_parent(crate::trace::current());
         let record = LoginRecord {
             version: 0,
             status: if browser {

@@ -63,6 +63,29 @@ impl Trail {
         }
     }
 
+    /// The keyed hash that names the login `id` in the audit trail and in traces (never
+    /// the id itself: it is the handle a browser or a relying party holds).
+    pub(crate) fn tag(&self, id: &LoginId) -> String {
+        let tag = hmac::sign(&self.id_key, id.as_str().as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
+    }
+
+    /// The span one `step` of work on the login `id` runs in: named by the login's keyed
+    /// hash, and, when `record` kept the trace its start was in, a child of that span,
+    /// whichever instance does the work.
+    pub(crate) fn span(
+        &self,
+        step: &'static str,
+        id: &LoginId,
+        record: Option<&LoginRecord>,
+    ) -> tracing::Span {
+        let span = tracing::info_span!("vipps_login", otel.name = step, login = %self.tag(id));
+        if let Some(traceparent) = record.and_then(|r| r.context.trace_parent_value()) {
+            crate::trace::adopt(&span, traceparent);
+        }
+        span
+    }
+
     /// An audit event about the login `id` as `record` has it.
     fn event(
         &self,
@@ -73,8 +96,7 @@ impl Trail {
         now: std::time::SystemTime,
     ) -> AuditEvent {
         let mut event = AuditEvent::at(now, action, outcome);
-        let tag = hmac::sign(&self.id_key, id.as_str().as_bytes());
-        event.login = Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]));
+        event.login = Some(self.tag(id));
         event.actor = record.context.actor_value().cloned();
         event.client_address = record.context.client_address_value().map(str::to_owned);
         event.masked_number = Some(record.masked_hint.clone());

@@ -60,6 +60,10 @@ pub struct LoginContext {
     /// The till's or caller's address, for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_address: Option<String>,
+    /// The W3C `traceparent` of the span that started the login: later work on it, on
+    /// any instance, continues that trace (see [`trace`](crate::trace)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_parent: Option<String>,
 }
 
 impl LoginContext {
@@ -113,6 +117,16 @@ impl LoginContext {
     #[must_use]
     pub fn client_address_value(&self) -> Option<&str> {
         self.client_address.as_deref()
+    }
+
+    /// The W3C `traceparent` the login's spans continue, when its start was traced.
+    #[must_use]
+    pub fn trace_parent_value(&self) -> Option<&str> {
+        self.trace_parent.as_deref()
+    }
+
+    pub(crate) fn set_trace_parent(&mut self, traceparent: Option<String>) {
+        self.trace_parent = traceparent;
     }
 
     /// The owner given at the start.

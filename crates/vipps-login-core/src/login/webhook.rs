@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use super::engine::Engine;
 use super::keys;
 use super::poller::Command;
@@ -19,18 +21,25 @@ impl Engine {
             .login_named_by(&keys::auth_req(auth_req_id))
             .await?
             .ok_or(Error::LoginNotFound)?;
-        let waiting = self
+        let Some(loaded) = self
             .records
             .load(&id)
             .await?
-            .is_some_and(|l| l.record.status.is_waiting());
-        if !waiting {
+            .filter(|l| l.record.status.is_waiting())
+        else {
             return Err(Error::LoginNotFound);
+        };
+        let span = self
+            .records
+            .span("vipps_login.webhook", &id, Some(&loaded.record));
+        async {
+            tracing::debug!(login_id = %id, "webhook ping: polling now");
+            self.send(Command::Wake { id: id.clone() });
+            let msg = serde_json::to_vec(&Message::Wake { id }).unwrap_or_default();
+            store.publish(keys::EVENTS, msg).await?;
+            Ok(())
         }
-        tracing::debug!(login_id = %id, "webhook ping: polling now");
-        self.send(Command::Wake { id: id.clone() });
-        let msg = serde_json::to_vec(&Message::Wake { id }).unwrap_or_default();
-        store.publish(keys::EVENTS, msg).await?;
-        Ok(())
+        .instrument(span)
+        .await
     }
 }
