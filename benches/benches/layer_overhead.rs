@@ -175,9 +175,65 @@ async fn one(app: &Router, cookie: &str) {
     std::hint::black_box(res);
 }
 
+/// The identity bridge's provider on the same simulator, with a plain-text client secret
+/// (the PBKDF2 of a hashed one would be all the count shows).
+async fn provider_app(sim: &vipps_login_sim::SimHandle) -> Router {
+    let config = Config::builder(
+        Issuer::Custom(sim.issuer()),
+        sim.client_id(),
+        Secret::new(sim.client_secret()),
+    )
+    .client_auth(ClientAuth::Basic)
+    .build()
+    .unwrap();
+    let login = vipps_login_provider::VippsPhoneLogin::new(VippsClient::new(config).unwrap());
+    let records = login.records();
+    let registry = vipps_login_provider::ClientRegistry::from_toml(
+        r#"
+[[clients]]
+client_id = "bench-rp"
+client_secret = "bench-rp-secret"
+grant_types = ["urn:openid:params:grant-type:ciba"]
+scopes = ["openid", "phone"]
+"#,
+    )
+    .unwrap();
+    vipps_login_provider::Provider::builder(
+        "http://127.0.0.1:9".parse().unwrap(),
+        registry,
+        std::sync::Arc::new(login),
+        records,
+    )
+    .build()
+    .unwrap()
+    .router()
+}
+
+/// A CIBA token request for a login nobody started: client authentication, the form, the
+/// grant's refusal (`invalid_grant`) and its metric.
+fn token_request() -> Request<Body> {
+    Request::post("/token")
+        .header(
+            header::AUTHORIZATION,
+            "Basic YmVuY2gtcnA6YmVuY2gtcnAtc2VjcmV0",
+        )
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id=unknown-request",
+        ))
+        .unwrap()
+}
+
+async fn one_token(app: &Router) {
+    let res = app.clone().oneshot(token_request()).await.unwrap();
+    debug_assert_eq!(res.status(), 400);
+    std::hint::black_box(res);
+}
+
 struct Variants {
     rt: tokio::runtime::Runtime,
     bare: Router,
+    provider: Router,
     vipps: (Router, String),
     key: cookie::Key,
     axum_login: (Router, String),
@@ -199,10 +255,11 @@ fn variants(current_thread: bool) -> Variants {
             .build()
             .unwrap()
     };
-    let (vipps, vcookie, key, sim, axl, acookie) = rt.block_on(async {
+    let (vipps, vcookie, key, sim, axl, acookie, provider) = rt.block_on(async {
         let (v, vc, key, sim) = vipps_app().await;
         let (a, ac) = axum_login_app().await;
-        (v, vc, key, sim, a, ac)
+        let provider = provider_app(&sim).await;
+        (v, vc, key, sim, a, ac, provider)
     });
     let bare = Router::new().route("/", get(|| async { "Kari Nordmann".to_owned() }));
     // Sanity: both logged-in apps answer with the user's name, also for a fresh cookie.
@@ -214,10 +271,17 @@ fn variants(current_thread: bool) -> Variants {
             let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
             assert_eq!(&body[..], b"Kari Nordmann");
         }
+        let res = provider.clone().oneshot(token_request()).await.unwrap();
+        assert_eq!(
+            res.status(),
+            400,
+            "the token endpoint refuses an unknown request"
+        );
     });
     Variants {
         rt,
         bare,
+        provider,
         vipps: (vipps, vcookie),
         key,
         axum_login: (axl, acookie),
@@ -227,6 +291,7 @@ fn variants(current_thread: bool) -> Variants {
 
 /// What each variant runs `n` times.
 enum Op<'a> {
+    Token(&'a Router),
     Same(&'a Router, &'a str),
     Cycle(&'a Router, &'a [String]),
 }
@@ -238,6 +303,7 @@ impl Variants {
             "vipps_login_tower" => Op::Same(&self.vipps.0, &self.vipps.1),
             "vipps_login_tower_miss" => Op::Cycle(&self.vipps.0, fresh),
             "axum_login_tower_sessions" => Op::Same(&self.axum_login.0, &self.axum_login.1),
+            "provider_token" => Op::Token(&self.provider),
             other => panic!("unknown variant {other}"),
         }
     }
@@ -247,6 +313,7 @@ impl Variants {
         self.rt.block_on(async {
             for _ in 0..n {
                 match op {
+                    Op::Token(app) => one_token(app).await,
                     Op::Same(app, cookie) => one(app, cookie).await,
                     Op::Cycle(app, cookies) => {
                         one(app, &cookies[*at % cookies.len()]).await;
@@ -258,13 +325,15 @@ impl Variants {
     }
 }
 
-const VARIANTS: [&str; 6] = [
+const VARIANTS: [&str; 8] = [
     "bare_axum",
     "vipps_login_tower",
     "vipps_login_tower_miss",
     "axum_login_tower_sessions",
     "vipps_login_tower+metrics",
     "vipps_login_tower_miss+metrics",
+    "provider_token",
+    "provider_token+metrics",
 ];
 
 /// Instruction-count mode: `n` requests of one variant inside the measured section. A
@@ -340,7 +409,11 @@ fn main() {
                 );
             }
             let of = |name: &str| counts.iter().find(|(n, _)| n == name).map(|c| c.1);
-            for base in ["vipps_login_tower", "vipps_login_tower_miss"] {
+            for base in [
+                "vipps_login_tower",
+                "vipps_login_tower_miss",
+                "provider_token",
+            ] {
                 if let (Some(off), Some(on)) = (of(base), of(&format!("{base}+metrics"))) {
                     println!(
                         "metrics on vs off, {base}: {:+.2} % ({:+.0} instructions)",
