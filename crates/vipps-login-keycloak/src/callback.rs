@@ -116,12 +116,16 @@ pub(crate) async fn deliver(
             .send()
             .await;
         let why = match outcome {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt),
+            Ok(resp) if resp.status().is_success() => {
+                crate::metrics::callback(status, "delivered");
+                return Ok(attempt);
+            }
             Ok(resp) => {
                 let code = resp.status().as_u16();
                 let transient = matches!(code, 404 | 408 | 429 | 500..=599)
                     || (code == 403 && received.elapsed() < retry.store_grace);
                 if !transient {
+                    crate::metrics::callback(status, "refused");
                     return Err(CallbackError::Refused(code));
                 }
                 format!("HTTP {code}")
@@ -130,6 +134,7 @@ pub(crate) async fn deliver(
         };
         let next = Instant::now() + backoff;
         if attempt >= retry.max_attempts || next >= deadline {
+            crate::metrics::callback(status, "gave_up");
             return Err(CallbackError::GaveUp(why));
         }
         tracing::debug!(attempt, reason = %why, "Keycloak callback failed, retrying");

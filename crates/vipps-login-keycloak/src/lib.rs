@@ -48,6 +48,7 @@ mod channel;
 mod config;
 mod finish;
 mod http;
+pub mod metrics;
 mod request;
 mod resolver;
 mod vipps;

@@ -93,6 +93,13 @@ async fn channel_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let res = answer_request(channel, headers, body).await;
+    crate::metrics::request(res.status());
+    res
+}
+
+/// The channel's answer to one authentication request (201: the login runs).
+async fn answer_request(channel: KeycloakChannel, headers: HeaderMap, body: Bytes) -> Response {
     let received = Instant::now();
     let Some(token) = bearer_of(&headers) else {
         tracing::warn!("Keycloak channel request refused: no bearer token; no push sent");

@@ -352,6 +352,7 @@ impl Bridge {
     ) -> Result<(), AppError> {
         if let Some(management) = self.management {
             vipps_login_provider::describe_metrics();
+            vipps_login_keycloak::metrics::describe();
             let provider = self.provider.clone();
             example_support::ops::spawn_management(
                 management,
