@@ -117,7 +117,7 @@ pub(crate) async fn deliver(
             .await;
         let why = match outcome {
             Ok(resp) if resp.status().is_success() => {
-                crate::metrics::callback(status, "delivered");
+                crate::metrics::callback(status.as_str(), "delivered");
                 return Ok(attempt);
             }
             Ok(resp) => {
@@ -125,7 +125,7 @@ pub(crate) async fn deliver(
                 let transient = matches!(code, 404 | 408 | 429 | 500..=599)
                     || (code == 403 && received.elapsed() < retry.store_grace);
                 if !transient {
-                    crate::metrics::callback(status, "refused");
+                    crate::metrics::callback(status.as_str(), "refused");
                     return Err(CallbackError::Refused(code));
                 }
                 format!("HTTP {code}")
@@ -134,7 +134,7 @@ pub(crate) async fn deliver(
         };
         let next = Instant::now() + backoff;
         if attempt >= retry.max_attempts || next >= deadline {
-            crate::metrics::callback(status, "gave_up");
+            crate::metrics::callback(status.as_str(), "gave_up");
             return Err(CallbackError::GaveUp(why));
         }
         tracing::debug!(attempt, reason = %why, "Keycloak callback failed, retrying");
