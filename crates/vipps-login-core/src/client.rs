@@ -183,6 +183,13 @@ impl VippsClient {
         self.engine.start_background();
     }
 
+    /// What every start needs first: the background task running, and listening to the
+    /// other instances (so that a webhook wake-up for the new login cannot be missed).
+    async fn ready_to_start(&self) {
+        self.start_background();
+        self.engine.until_listening().await;
+    }
+
     /// Every change of every login, on any instance sharing the store, from now on.
     #[must_use]
     pub fn transitions(&self) -> broadcast::Receiver<Transition> {
@@ -207,8 +214,7 @@ impl VippsClient {
         request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        self.start_background();
-        self.engine.until_listening().await;
+        self.ready_to_start().await;
         self.engine
             .start_login(&self.limits, request, context)
             .await
@@ -225,8 +231,7 @@ impl VippsClient {
         request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        self.start_background();
-        self.engine.until_listening().await;
+        self.ready_to_start().await;
         self.engine
             .start_login_or_decoy(&self.limits, request, context)
             .await
@@ -242,8 +247,7 @@ impl VippsClient {
         request: LoginRequest,
         context: LoginContext,
     ) -> Result<StartedLogin, Error> {
-        self.start_background();
-        self.engine.until_listening().await;
+        self.ready_to_start().await;
         self.engine
             .start_decoy(&self.limits, request, context)
             .await
