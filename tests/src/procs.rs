@@ -260,6 +260,13 @@ impl Redis {
         self.port
     }
 
+    /// The server's process id, while it runs (to pin it to a core in a benchmark, or to
+    /// read its CPU time from `/proc`).
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().and_then(Proc::pid)
+    }
+
     /// `redis://127.0.0.1:{port}`.
     #[must_use]
     pub fn url(&self) -> String {

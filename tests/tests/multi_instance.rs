@@ -62,6 +62,53 @@ async fn start_on_a_follow_and_complete_on_b_logged_in_on_c() {
     assert!(again.logged_in(), "{:?}", again.body);
 }
 
+/// Instances keep logged-in sessions in memory (Redis' client-side caching), so this is
+/// the test of that cache: after a logout on A answers, the very next request on B and C
+/// (which have just served the session from memory, no waiting in between) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_ends_the_session_on_the_others_at_once() {
+    let cluster = Cluster::counters(3, &[]);
+    let (a, b, c) = (cluster.url(0), cluster.url(1), cluster.url(2));
+    cluster.sim.policy("auto_approve", 10).await;
+    for round in 0..5 {
+        let phone = format!("4790000{round:03}");
+        let customer = Device::new(&http());
+        let id = customer.login_started(&a, &phone).await;
+        assert!(customer.decided(&a, &id).await.logged_in(), "round {round}");
+        // The cookies as they are now, sent as they are even after the logout, as a copy
+        // of them (another tab, a stolen copy) would be.
+        let cookies = customer.cookie_header();
+        let member = |app: &Url| {
+            let url = vipps_login_tests::device::join(app, "member");
+            let req = http()
+                .get(url)
+                .header("accept", "text/html")
+                .header("cookie", cookies.clone());
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        for _ in 0..3 {
+            for app in [&a, &b, &c] {
+                assert_eq!(member(app).await, 200, "round {round}: logged in on {app}");
+            }
+        }
+        let out = customer
+            .send(
+                http()
+                    .post(vipps_login_tests::device::join(&a, "auth/vipps/api/logout"))
+                    .header("x-requested-with", "test"),
+            )
+            .await;
+        assert_eq!(out.status, 200, "logout: {:?}", out.body);
+        for app in [&b, &c, &a] {
+            assert_eq!(
+                member(app).await,
+                303,
+                "round {round}: the session must be over on {app} right after the logout on A"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_login_survives_the_death_of_its_poller() {
     let mut cluster = Cluster::counters(3, &[]);

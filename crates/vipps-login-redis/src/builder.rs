@@ -10,6 +10,7 @@ use vipps_login_core::StoreError;
 
 use crate::errors;
 use crate::pubsub::Subscriber;
+use crate::tracking::ReadCache;
 use crate::store::{Inner, RedisStore};
 
 /// The key prefix of [`RedisStore::builder`] unless [`RedisStoreBuilder::prefix`] says otherwise.
@@ -60,6 +61,7 @@ pub struct RedisStoreBuilder {
     command_timeout: Duration,
     lazy: bool,
     notification_capacity: usize,
+    cache_reads: bool,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -70,6 +72,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("command_timeout", &self.command_timeout)
             .field("lazy", &self.lazy)
             .field("notification_capacity", &self.notification_capacity)
+            .field("cache_reads", &self.cache_reads)
             .finish()
     }
 }
@@ -82,6 +85,7 @@ impl RedisStoreBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             lazy: false,
             notification_capacity: DEFAULT_NOTIFICATION_CAPACITY,
+            cache_reads: true,
         }
     }
 
@@ -111,6 +115,21 @@ impl RedisStoreBuilder {
     /// lagging (default [`DEFAULT_NOTIFICATION_CAPACITY`]).
     pub fn notification_capacity(mut self, capacity: usize) -> Self {
         self.notification_capacity = capacity;
+        self
+    }
+
+    /// Whether keys the caller marks as read-mostly ([`Store::cache_reads`]: the tower
+    /// layer's sessions) are kept in process (default `true`). They are kept coherent by
+    /// Redis' server-assisted client-side caching (`CLIENT TRACKING … BCAST` on a
+    /// connection of its own): every change by any instance drops the copy when Redis
+    /// pushes the invalidation, which it sends before it answers the writer; this
+    /// instance's own writes drop it before they are sent. While that connection is not
+    /// known to be up (checked every second), every read goes to Redis. Turn it off to
+    /// read Redis on every session check, as before, at one round trip per request.
+    ///
+    /// [`Store::cache_reads`]: vipps_login_core::Store::cache_reads
+    pub fn cache_reads(mut self, on: bool) -> Self {
+        self.cache_reads = on;
         self
     }
 
@@ -159,6 +178,13 @@ impl RedisStoreBuilder {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_millis(500));
+        let read_cache = self.cache_reads.then(|| {
+            ReadCache::start(
+                command_client.clone(),
+                self.prefix.clone(),
+                self.command_timeout,
+            )
+        });
         let conn = if self.lazy {
             ConnectionManager::new_lazy_with_config(command_client, config)
                 .map_err(|e| errors::map(e, &shown_url))?
@@ -191,6 +217,7 @@ impl RedisStoreBuilder {
                 shown_url,
                 round_trips: AtomicU64::new(0),
                 subscriber,
+                read_cache,
             }),
         })
     }

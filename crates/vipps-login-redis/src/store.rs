@@ -15,6 +15,7 @@ use vipps_login_core::{Admission, Admitted, Clock, Store, StoreError, SystemCloc
 use crate::errors;
 use crate::pubsub::{Notification, Subscriber};
 use crate::scripts::{self, LuaScript};
+use crate::tracking::ReadCache;
 
 /// How long an index outlives its latest deadline.
 const INDEX_GRACE: Duration = Duration::from_secs(86_400);
@@ -41,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) shown_url: String,
     pub(crate) round_trips: AtomicU64,
     pub(crate) subscriber: Subscriber,
+    /// Read-mostly keys kept in process ([`Store::cache_reads`]), unless turned off.
+    pub(crate) read_cache: Option<ReadCache>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -194,11 +197,50 @@ fn num(n: u64) -> Vec<u8> {
     n.to_string().into_bytes()
 }
 
+impl RedisStore {
+    /// Drops the in-process copy of `key`, if kept: called before a write of it is sent
+    /// and again once it is answered (Redis' own invalidation of it may come later).
+    fn forget(&self, key: &str) {
+        if let Some(cache) = &self.inner.read_cache {
+            cache.forget(key);
+        }
+    }
+
+    /// `write`, with `key`'s copy dropped before and after it.
+    async fn writing<T>(
+        &self,
+        key: &str,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.forget(key);
+        let result = write.await;
+        self.forget(key);
+        result
+    }
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GET").arg(self.key(key)), Repeat::Read)
-            .await
+        let fill = self.inner.read_cache.as_ref().and_then(|c| c.begin(key));
+        let read: Result<Option<Vec<u8>>, StoreError> = self
+            .query(redis::cmd("GET").arg(self.key(key)), Repeat::Read)
+            .await;
+        if let (Some(fill), Some(cache)) = (fill, &self.inner.read_cache) {
+            cache.finish(fill, read.as_ref().ok().and_then(Option::as_deref));
+        }
+        read
+    }
+
+    fn get_ready(&self, key: &str) -> Option<Result<Option<Arc<[u8]>>, StoreError>> {
+        let hit = self.inner.read_cache.as_ref()?.lookup(key)?;
+        Some(Ok(Some(hit)))
+    }
+
+    fn cache_reads(&self, prefix: &str) {
+        if let Some(cache) = &self.inner.read_cache {
+            cache.register(prefix);
+        }
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
@@ -220,14 +262,23 @@ impl Store for RedisStore {
         old: &str,
     ) -> Result<(), StoreError> {
         let ms = num(ttl_ms(ttl));
-        self.eval_keys::<i64>(
-            &scripts::SET_AND_REMOVE,
-            &[&self.key(key), &self.key(old)],
-            &[value.as_slice(), &ms],
-            Repeat::Never,
-        )
-        .await
-        .map(drop)
+        let keys = [self.key(key), self.key(old)];
+        let keys = [keys[0].as_str(), keys[1].as_str()];
+        self.forget(old);
+        let written = self
+            .writing(
+                key,
+                self.eval_keys::<i64>(
+                    &scripts::SET_AND_REMOVE,
+                    &keys,
+                    &[value.as_slice(), &ms],
+                    Repeat::Never,
+                ),
+            )
+            .await
+            .map(drop);
+        self.forget(old);
+        written
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
@@ -236,18 +287,19 @@ impl Store for RedisStore {
             .arg(value.as_slice())
             .arg("PX")
             .arg(ttl_ms(ttl));
-        self.query(&cmd, Repeat::Never).await
+        self.writing(key, self.query(&cmd, Repeat::Never)).await
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        self.query::<i64>(redis::cmd("DEL").arg(self.key(key)), Repeat::Never)
+        let del = redis::cmd("DEL").arg(self.key(key)).clone();
+        self.writing(key, self.query::<i64>(&del, Repeat::Never))
             .await
             .map(drop)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GETDEL").arg(self.key(key)), Repeat::Never)
-            .await
+        let getdel = redis::cmd("GETDEL").arg(self.key(key)).clone();
+        self.writing(key, self.query(&getdel, Repeat::Never)).await
     }
 
     async fn insert_if_absent(
@@ -262,7 +314,7 @@ impl Store for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms(ttl));
-        let reply: Option<String> = self.query(&cmd, Repeat::Never).await?;
+        let reply: Option<String> = self.writing(key, self.query(&cmd, Repeat::Never)).await?;
         Ok(reply.is_some())
     }
 
@@ -279,11 +331,14 @@ impl Store for RedisStore {
         };
         let ms = num(ttl_ms(ttl));
         let swapped: i64 = self
-            .eval(
-                &scripts::COMPARE_AND_SWAP,
-                &self.key(key),
-                &[expected, replace, value, &ms],
-                Repeat::Never,
+            .writing(
+                key,
+                self.eval(
+                    &scripts::COMPARE_AND_SWAP,
+                    &self.key(key),
+                    &[expected, replace, value, &ms],
+                    Repeat::Never,
+                ),
             )
             .await?;
         Ok(swapped == 1)

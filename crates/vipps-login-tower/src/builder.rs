@@ -487,6 +487,9 @@ impl VippsLoginLayerBuilder {
             }
         };
         let store = self.store.unwrap_or_else(|| Arc::clone(client.store()));
+        // Every request reads its session; a networked store may keep them in memory
+        // while it hears of every change (see `Store::cache_reads`).
+        store.cache_reads(crate::session::STORE_KEY_PREFIX);
         let login_path: Arc<str> = Arc::from(format!("{prefix}/login"));
         let sealer = Sealer::new(key.master()).map_err(|e| BuildError(e.to_string()))?;
         let clock = client.config().clock().clone();

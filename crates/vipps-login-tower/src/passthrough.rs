@@ -13,7 +13,10 @@
 //!   without the cache; only JSON parsing, unsealing and the identity's allocation are
 //!   saved.
 //! - With an in-process store, the read is [`Store::get_ready`](vipps_login_core::Store):
-//!   no future and no copy, and an unchanged value is recognised by pointer.
+//!   no future and no copy, and an unchanged value is recognised by pointer. A networked
+//!   store may answer `get_ready` too, for the session keys the layer marks with
+//!   `Store::cache_reads`, but only from a copy it keeps right as every instance writes
+//!   (the Redis store: Redis' client-side caching); otherwise it is one awaited read.
 
 use std::sync::Arc;
 

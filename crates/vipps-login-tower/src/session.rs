@@ -83,8 +83,11 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
+/// What every session's store key starts with.
+pub(crate) const STORE_KEY_PREFIX: &str = "vipps-login-tower:session:";
+
 pub(crate) fn store_key(id: &str) -> String {
-    format!("vipps-login-tower:session:{id}")
+    format!("{STORE_KEY_PREFIX}{id}")
 }
 
 impl Sessions {

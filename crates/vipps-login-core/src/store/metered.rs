@@ -43,6 +43,10 @@ impl Store for MeteredStore {
         self.inner.get_ready(key)
     }
 
+    fn cache_reads(&self, prefix: &str) {
+        self.inner.cache_reads(prefix);
+    }
+
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         timed!("get_many", self.inner.get_many(keys))
     }

@@ -186,6 +186,16 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// A hint that keys starting with `prefix` are read far more often than they change
+    /// (the tower layer's sessions: every request reads one). A networked store may then
+    /// answer [`get_ready`](Store::get_ready) for them from memory, **only** while it
+    /// learns of every change as it happens, by any instance (the Redis store: Redis'
+    /// server-assisted client-side caching); a store that cannot keep such a copy right
+    /// ignores it (the default).
+    fn cache_reads(&self, prefix: &str) {
+        let _ = prefix;
+    }
+
     /// Stores `value` under `key` for `ttl`, replacing any previous value and lifetime.
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError>;
 
