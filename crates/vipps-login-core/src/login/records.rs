@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use super::keys;
 use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
+use super::record_format;
 use super::sealed::Sealer;
 use super::state::Event;
 use super::trail::Trail;
@@ -92,8 +93,7 @@ impl Records {
 
     fn open(&self, key: &str, bytes: Vec<u8>) -> Result<Loaded, Error> {
         let plain = self.sealer.open(key, &bytes)?;
-        let record = serde_json::from_slice(&plain)
-            .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
+        let record = record_format::decode(&plain)?;
         Ok(Loaded { bytes, record })
     }
 
@@ -111,8 +111,7 @@ impl Records {
     }
 
     fn encode(&self, id: &LoginId, record: &LoginRecord) -> Result<Vec<u8>, Error> {
-        let plain = serde_json::to_vec(record)
-            .map_err(|_| Error::Store("a login record could not be serialized".into()))?;
+        let plain = record_format::encode(record)?;
         self.sealer.seal(&keys::login(id), &plain)
     }
 
