@@ -32,7 +32,7 @@ pub(crate) struct Records {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub result_ttl: Duration,
-    /// This instance's id (random per client).
+    /// This instance's id (random per client, 22 characters).
     pub instance: String,
     transitions: broadcast::Sender<Transition>,
     sealer: Sealer,
@@ -54,7 +54,9 @@ impl Records {
             store,
             clock,
             result_ttl,
-            instance: crate::token::random_token(),
+            // 22 of the token's characters (132 random bits: instances never meet
+            // twice), not all 43: every waiting login's record names its instance.
+            instance: crate::token::random_token()[..22].to_owned(),
             transitions: broadcast::channel(1024).0,
             watchers: Mutex::new(HashMap::new()),
         }
