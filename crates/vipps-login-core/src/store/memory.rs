@@ -76,7 +76,7 @@ struct MemoryInner {
 ///
 /// Memory: a waiting login costs about 1 KiB in process, the engine's part included
 /// (its sealed record of about 250 bytes and its key here, its index entry, its shares of
-/// the tables, and its entry in the poller): 0.97 KiB per login measured with 250,000
+/// the tables, and its entry in the poller): 0.91 KiB per login measured with 250,000
 /// waiting (`benches/benches/pending_logins.rs`; `login_memory` says where the bytes go).
 /// A capacity of `n` entries is thus about `n` KiB at most without per-number limits.
 ///
