@@ -18,7 +18,7 @@
 //! | `finish` | redeem once, cancel |
 //! | `end` | [`LoginEnd`]: how a login ended, classified once for every front end |
 //! | `state` | the states and the legal moves between them |
-//! | `record`, `records` | the sealed record and the conditional writes that move it |
+//! | `record`, `record_format`, `records` | the sealed record, its bytes (compact; the previous release's JSON still read) and the conditional writes that move it |
 //! | `background` | heartbeat, following other instances, taking over a dead or stopping one's logins |
 //! | `trail` | the metrics and audit events of a login's start, end and redemption |
 //! | `policy`, `keys`, `sealed` | limits, store key names, sealing |
@@ -41,6 +41,7 @@ pub(crate) mod policy;
 mod poll;
 pub(crate) mod poller;
 pub(crate) mod record;
+mod record_format;
 pub(crate) mod records;
 pub(crate) mod sealed;
 mod start;

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -79,19 +80,58 @@ pub(crate) struct Pacing {
     pub max_failures: u32,
 }
 
+/// One login's schedule. Kept small (40 bytes): the poller holds one per waiting login
+/// (250,000 waiting logins are 250,000 of these in a table with room to spare). Times
+/// are milliseconds on the poller's [`Epoch`]; the due time is the queue's
+/// ([`delay_queue::Expired::deadline`]), not kept twice.
 struct Entry {
     key: Option<delay_queue::Key>,
-    due: Instant,
-    interval: Duration,
-    deadline: Instant,
-    last_sent: Option<Instant>,
-    failures: u32,
+    deadline: NonZeroU64,
+    last_sent: Option<NonZeroU64>,
+    /// The poll interval in milliseconds (the precision Vipps and the queue use).
+    interval_ms: u32,
+    failures: u16,
     in_flight: bool,
     wake: bool,
 }
 
+impl Entry {
+    fn interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.interval_ms))
+    }
+
+    fn set_interval(&mut self, interval: Duration) {
+        self.interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX);
+    }
+}
+
+/// Instants as whole milliseconds since the poller's start, rounded up (never before
+/// the instant; the delay queue keeps due times to the millisecond too): 8 bytes where
+/// an `Instant` takes 16. The epoch is a millisecond before the start, so that no
+/// instant after it is 0 and an `Option` of one costs nothing more.
+#[derive(Clone, Copy)]
+struct Epoch(Instant);
+
+impl Epoch {
+    fn new() -> Epoch {
+        let now = Instant::now();
+        Epoch(now.checked_sub(Duration::from_millis(1)).unwrap_or(now))
+    }
+
+    fn ms(self, t: Instant) -> NonZeroU64 {
+        let nanos = t.saturating_duration_since(self.0).as_nanos();
+        let ms = u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        NonZeroU64::new(ms).unwrap_or(NonZeroU64::MIN)
+    }
+
+    fn at(self, ms: NonZeroU64) -> Instant {
+        self.0 + Duration::from_millis(ms.get())
+    }
+}
+
 struct Poller<T> {
     target: Weak<T>,
+    epoch: Epoch,
     /// Where poll tasks report; weak, so that the engine's sender alone keeps it open.
     reports: mpsc::WeakUnboundedSender<Command>,
     queue: DelayQueue<LoginId>,
@@ -105,6 +145,7 @@ pub(crate) fn spawn<T: Polled>(target: Weak<T>, pacing: Pacing) -> mpsc::Unbound
     let (tx, rx) = mpsc::unbounded_channel();
     let poller = Poller {
         target,
+        epoch: Epoch::new(),
         reports: tx.downgrade(),
         queue: DelayQueue::new(),
         entries: HashMap::new(),
@@ -135,6 +176,7 @@ impl<T: Polled> Poller<T> {
                 },
                 Some(expired) = std::future::poll_fn(|cx| self.queue.poll_expired(cx)),
                     if !self.queue.is_empty() => {
+                    let due = expired.deadline();
                     let id = expired.into_inner();
                     let Some(target) = self.target.upgrade() else {
                         break;
@@ -145,7 +187,7 @@ impl<T: Polled> Poller<T> {
                         Ok(p) => p,
                         Err(_) => break,
                     };
-                    self.dispatch(target, id, permit);
+                    self.dispatch(target, id, due, permit);
                 }
             }
         }
@@ -158,9 +200,14 @@ impl<T: Polled> Poller<T> {
         }
     }
 
-    fn schedule(queue: &mut DelayQueue<LoginId>, id: &LoginId, e: &mut Entry, at: Instant) {
-        let at = at.min(e.deadline);
-        e.due = at;
+    fn schedule(
+        queue: &mut DelayQueue<LoginId>,
+        epoch: Epoch,
+        id: &LoginId,
+        e: &mut Entry,
+        at: Instant,
+    ) {
+        let at = at.min(epoch.at(e.deadline));
         match &e.key {
             Some(k) => queue.reset_at(k, at),
             None => e.key = Some(queue.insert_at(id.clone(), at)),
@@ -181,15 +228,15 @@ impl<T: Polled> Poller<T> {
                 let first = now + interval;
                 let mut e = Entry {
                     key: None,
-                    due: first,
-                    interval,
-                    deadline,
+                    deadline: self.epoch.ms(deadline),
                     last_sent: None,
+                    interval_ms: 0,
                     failures: 0,
                     in_flight: false,
                     wake: false,
                 };
-                Self::schedule(&mut self.queue, &id, &mut e, first);
+                e.set_interval(interval);
+                Self::schedule(&mut self.queue, self.epoch, &id, &mut e, first);
                 self.entries.insert(id, e);
                 self.set_pending_gauge();
             }
@@ -200,8 +247,8 @@ impl<T: Polled> Poller<T> {
                 if e.in_flight {
                     e.wake = true;
                 } else {
-                    let at = earliest(e, Instant::now());
-                    Self::schedule(&mut self.queue, &id, e, at);
+                    let at = earliest(e, Instant::now(), self.epoch);
+                    Self::schedule(&mut self.queue, self.epoch, &id, e, at);
                 }
             }
             Command::WakeAll => {
@@ -215,8 +262,8 @@ impl<T: Polled> Poller<T> {
                     if e.in_flight {
                         e.wake = true;
                     } else {
-                        let at = earliest(e, now);
-                        Self::schedule(&mut self.queue, id, e, at);
+                        let at = earliest(e, now, self.epoch);
+                        Self::schedule(&mut self.queue, self.epoch, id, e, at);
                     }
                 }
             }
@@ -248,28 +295,29 @@ impl<T: Polled> Poller<T> {
             }
             Outcome::Pending => {
                 e.failures = 0;
-                e.interval
+                e.interval()
             }
             Outcome::SlowDown(hint) => {
                 crate::metrics::slow_down();
                 e.failures = 0;
-                e.interval = match hint {
-                    Some(h) => h.max(e.interval),
-                    None => e.interval + self.slow_down_step,
+                let interval = match hint {
+                    Some(h) => h.max(e.interval()),
+                    None => e.interval() + self.slow_down_step,
                 };
-                tracing::debug!(login_id = %id, interval_ms = e.interval.as_millis() as u64, "slow_down");
-                e.interval
+                e.set_interval(interval);
+                tracing::debug!(login_id = %id, interval_ms = e.interval_ms, "slow_down");
+                e.interval()
             }
             Outcome::RetryAfter(d) => {
                 crate::metrics::rate_limited();
-                d.unwrap_or(e.interval).max(e.interval)
+                d.unwrap_or(e.interval()).max(e.interval())
             }
             Outcome::Transient(err) => {
-                e.failures += 1;
+                e.failures = e.failures.saturating_add(1);
                 if let Some(target) = self.target.upgrade() {
                     target.metrics().poll_retried();
                 }
-                if e.failures > self.max_failures {
+                if u32::from(e.failures) > self.max_failures {
                     self.entries.remove(&id);
                     self.set_pending_gauge();
                     if let Some(target) = self.target.upgrade() {
@@ -278,29 +326,37 @@ impl<T: Polled> Poller<T> {
                     return;
                 }
                 tracing::debug!(login_id = %id, failures = e.failures, error = %err.code(), "poll failed; retrying");
-                backoff(e.interval, e.failures)
+                backoff(e.interval(), u32::from(e.failures))
             }
         };
         let at = if std::mem::take(&mut e.wake) {
-            earliest(e, now)
+            earliest(e, now, self.epoch)
         } else {
             now + delay
         };
-        Self::schedule(&mut self.queue, &id, e, at);
+        Self::schedule(&mut self.queue, self.epoch, &id, e, at);
     }
 
     /// Starts the work for a login that fell due.
-    fn dispatch(&mut self, target: Arc<T>, id: LoginId, permit: OwnedSemaphorePermit) {
+    fn dispatch(
+        &mut self,
+        target: Arc<T>,
+        id: LoginId,
+        due: Instant,
+        permit: OwnedSemaphorePermit,
+    ) {
         let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
         e.key = None;
-        let due = e.due;
-        let last = due >= e.deadline;
+        let epoch = self.epoch;
+        let last = epoch.ms(due) >= e.deadline;
         let now = Instant::now();
         // Vipps answers a poll sooner than `interval` (after `slow_down`s, the longer one)
         // with `slow_down`: at the deadline, a poll that would come early is not sent.
-        let too_soon = e.last_sent.is_some_and(|sent| now < sent + e.interval);
+        let too_soon = e
+            .last_sent
+            .is_some_and(|sent| now < epoch.at(sent) + e.interval());
         if last && too_soon {
             self.entries.remove(&id);
             self.set_pending_gauge();
@@ -309,7 +365,7 @@ impl<T: Polled> Poller<T> {
             return;
         }
         e.in_flight = true;
-        e.last_sent = Some(now);
+        e.last_sent = Some(epoch.ms(now));
         let reports = self.reports.clone();
         // Not under the poller's span: the engine's poll runs in the login's own span
         // (its trace), which only the record names.
@@ -328,9 +384,9 @@ impl<T: Polled> Poller<T> {
 }
 
 /// Now, or one interval after the previous poll, whichever is later.
-fn earliest(e: &Entry, now: Instant) -> Instant {
+fn earliest(e: &Entry, now: Instant, epoch: Epoch) -> Instant {
     match e.last_sent {
-        Some(t) => (t + e.interval).max(now),
+        Some(t) => (epoch.at(t) + e.interval()).max(now),
         None => now,
     }
 }
@@ -347,6 +403,21 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The poller holds one entry per waiting login: it stays small.
+    #[test]
+    fn an_entry_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn epoch_milliseconds_round_up_and_back() {
+        let epoch = Epoch::new();
+        let t = epoch.0 + Duration::from_micros(2_500);
+        assert_eq!(epoch.ms(t).get(), 3);
+        assert!(epoch.at(epoch.ms(t)) >= t);
+        assert_eq!(epoch.ms(epoch.0).get(), 1, "never 0");
+    }
 
     #[test]
     fn backoff_grows_and_respects_interval() {

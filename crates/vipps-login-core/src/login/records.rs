@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use super::keys;
 use super::policy;
 use super::record::{Loaded, LoginRecord, Message};
+use super::record_format;
 use super::sealed::Sealer;
 use super::state::Event;
 use super::trail::Trail;
@@ -31,7 +32,7 @@ pub(crate) struct Records {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub result_ttl: Duration,
-    /// This instance's id (random per client).
+    /// This instance's id (random per client, 22 characters).
     pub instance: String,
     transitions: broadcast::Sender<Transition>,
     sealer: Sealer,
@@ -53,7 +54,9 @@ impl Records {
             store,
             clock,
             result_ttl,
-            instance: crate::token::random_token(),
+            // 22 of the token's characters (132 random bits: instances never meet
+            // twice), not all 43: every waiting login's record names its instance.
+            instance: crate::token::random_token()[..22].to_owned(),
             transitions: broadcast::channel(1024).0,
             watchers: Mutex::new(HashMap::new()),
         }
@@ -92,8 +95,7 @@ impl Records {
 
     fn open(&self, key: &str, bytes: Vec<u8>) -> Result<Loaded, Error> {
         let plain = self.sealer.open(key, &bytes)?;
-        let record = serde_json::from_slice(&plain)
-            .map_err(|_| Error::Store("a stored login record is unreadable".into()))?;
+        let record = record_format::decode(&plain)?;
         Ok(Loaded { bytes, record })
     }
 
@@ -111,8 +113,7 @@ impl Records {
     }
 
     fn encode(&self, id: &LoginId, record: &LoginRecord) -> Result<Vec<u8>, Error> {
-        let plain = serde_json::to_vec(record)
-            .map_err(|_| Error::Store("a login record could not be serialized".into()))?;
+        let plain = record_format::encode(record)?;
         self.sealer.seal(&keys::login(id), &plain)
     }
 
