@@ -96,7 +96,7 @@ pub fn run(wrk: &Path, round: &Round<'_>, file: &Path) -> Result<Outcome, String
     cmd.arg("-c")
         .arg(round.core.to_string())
         .arg(wrk)
-        .args(["-t1", "--timeout", "10s", "-d", "300s"])
+        .args(["-t1", "--timeout", "10s", "-d", "120s"])
         .arg(format!("-c{}", round.connections))
         .arg("-s")
         .arg(script())

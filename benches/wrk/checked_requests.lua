@@ -29,6 +29,7 @@ end
 
 -- Per thread (read by done() through thread:get, hence globals).
 lines = {}
+reserved = 0
 sent = 0
 total = 0
 answered = 0
@@ -54,24 +55,36 @@ function init(args)
   end
 end
 
--- A connection with nothing left to send waits (an hour: the round ends long before).
+-- wrk asks delay() before each request() of a connection, with a timer in between: a
+-- line is reserved here, so that connections between the two never take more lines
+-- than there are. A connection with nothing left to send waits (an hour: the round ends
+-- long before).
 function delay()
-  if sent >= total then
+  if reserved >= total then
     return 3600000
   end
+  reserved = reserved + 1
   return 0
 end
 
-function request()
-  sent = sent + 1
-  if started_us == 0 then
-    started_us = now_us()
-  end
-  local line = lines[sent]
+local function format(line)
   if method == "GET" then
     return wrk.format("GET", line, headers)
   end
   return wrk.format("POST", path, headers, line)
+end
+
+function request()
+  if sent >= reserved then
+    -- wrk calls request() once at start to check the script, before any delay(): a
+    -- sample that is never sent, and no line is used up.
+    return format(lines[1])
+  end
+  sent = sent + 1
+  if started_us == 0 then
+    started_us = now_us()
+  end
+  return format(lines[sent])
 end
 
 local function stop()
