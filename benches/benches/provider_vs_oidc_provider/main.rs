@@ -248,7 +248,9 @@ impl Bench<'_> {
                 post(codes.iter().map(|c| prepare::code_exchange(c)).collect())
             }
             Endpoint::CodeRefused => {
-                let first = self.serial.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                let first = self
+                    .serial
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 post(
                     (first..first + n)
                         .map(|i| prepare::code_exchange(&format!("bench{i:038}")))
@@ -270,7 +272,9 @@ impl Bench<'_> {
                 .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
         );
         let base = server.base.clone();
-        let file = self.scratch.join(format!("requests-{}.txt", server.kind.name()));
+        let file = self
+            .scratch
+            .join(format!("requests-{}.txt", server.kind.name()));
         let wrk_bin = self.wrk.to_path_buf();
         let connections = self.settings.connections;
         let sim_before = sim_requests(server).await;
@@ -292,9 +296,8 @@ impl Bench<'_> {
         .await
         .unwrap();
         let server_cpu = wrk::process_cpu(server.pid()).saturating_sub(cpu_before);
-        let outcome = outcome.unwrap_or_else(|e| {
-            panic!("{} {}: {e}", server.kind.name(), endpoint.label())
-        });
+        let outcome =
+            outcome.unwrap_or_else(|e| panic!("{} {}: {e}", server.kind.name(), endpoint.label()));
         tally.sim_requests += sim_requests(server).await.saturating_sub(sim_before);
         tally.answered += outcome.answered;
         tally.server_cpu += server_cpu;
@@ -309,17 +312,28 @@ impl Bench<'_> {
 async fn sim_requests(server: &Server) -> u64 {
     let Some(sim) = &server.sim else { return 0 };
     let stats = prepare::sim_stats(&prepare::http(), sim).await;
-    ["discovery", "jwks", "backchannel", "token", "userinfo", "user_exists"]
-        .iter()
-        .map(|k| stats[k].as_u64().unwrap_or(0))
-        .sum()
+    [
+        "discovery",
+        "jwks",
+        "backchannel",
+        "token",
+        "userinfo",
+        "user_exists",
+    ]
+    .iter()
+    .map(|k| stats[k].as_u64().unwrap_or(0))
+    .sum()
 }
 
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let m = s.len() / 2;
-    if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 }
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
 }
 
 /// `target/` of this program (it runs from `target/<profile>/deps/`).
@@ -365,10 +379,18 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| target.join("release").join("identity-bridge"));
     let missing: Vec<String> = [
-        (!bridge_bin.exists())
-            .then(|| format!("{} (cargo build --release -p identity-bridge)", bridge_bin.display())),
-        (!node_dir.join("node_modules").exists())
-            .then(|| format!("{}/node_modules (npm ci in that directory)", node_dir.display())),
+        (!bridge_bin.exists()).then(|| {
+            format!(
+                "{} (cargo build --release -p identity-bridge)",
+                bridge_bin.display()
+            )
+        }),
+        (!node_dir.join("node_modules").exists()).then(|| {
+            format!(
+                "{}/node_modules (npm ci in that directory)",
+                node_dir.display()
+            )
+        }),
     ]
     .into_iter()
     .flatten()
@@ -386,7 +408,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let config = manifest.join("benches").join("provider_vs_oidc_provider.toml");
+    let config = manifest
+        .join("benches")
+        .join("provider_vs_oidc_provider.toml");
     let launch = Launch {
         bridge_bin: &bridge_bin,
         bridge_config: &config,
@@ -470,7 +494,12 @@ async fn run(bench: &Bench<'_>, launch: &Launch<'_>) {
 fn summary(rows: &[Row], date: &str, node_version: &str) {
     println!(
         "\n{:<24} {:>11} {:>14} {:>22} {:>14} {:>14}",
-        "endpoint", "bridge req/s", "oidc-provider", "ratio median (min–max)", "bridge CPU µs", "theirs CPU µs"
+        "endpoint",
+        "bridge req/s",
+        "oidc-provider",
+        "ratio median (min–max)",
+        "bridge CPU µs",
+        "theirs CPU µs"
     );
     let mut readme = Vec::new();
     let mut missed = Vec::new();
@@ -484,7 +513,11 @@ fn summary(rows: &[Row], date: &str, node_version: &str) {
             .collect();
         let lo = ratios.iter().copied().fold(f64::MAX, f64::min);
         let hi = ratios.iter().copied().fold(f64::MIN, f64::max);
-        let (o, t, r) = (median(&row.bridge.rates), median(&row.theirs.rates), median(&ratios));
+        let (o, t, r) = (
+            median(&row.bridge.rates),
+            median(&row.theirs.rates),
+            median(&ratios),
+        );
         let co = row.bridge.us_per_request(row.bridge.server_cpu);
         let ct = row.theirs.us_per_request(row.theirs.server_cpu);
         let label = row.endpoint.label();
@@ -500,14 +533,18 @@ fn summary(rows: &[Row], date: &str, node_version: &str) {
         }
     }
     if missed.is_empty() {
-        println!("\ngoal (≥ 5× oidc-provider's req/s and ≤ 1/5 of its CPU per request): met on every endpoint");
+        println!(
+            "\ngoal (≥ 5× oidc-provider's req/s and ≤ 1/5 of its CPU per request): met on every endpoint"
+        );
     } else {
         println!(
             "\ngoal (≥ 5× oidc-provider's req/s and ≤ 1/5 of its CPU per request): not met on {}",
             missed.join(", ")
         );
     }
-    println!("\n| endpoint | bridge req/s | oidc-provider req/s | ratio median (min–max) | bridge CPU µs/request | oidc-provider CPU µs/request | date | Node |");
+    println!(
+        "\n| endpoint | bridge req/s | oidc-provider req/s | ratio median (min–max) | bridge CPU µs/request | oidc-provider CPU µs/request | date | Node |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for line in readme {
         println!("{line}");

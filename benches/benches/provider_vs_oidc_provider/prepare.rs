@@ -145,7 +145,10 @@ pub async fn approve_ciba(server: &Server, ids: &[String]) {
                 .unwrap();
             let status = res.status();
             let body = res.text().await.unwrap_or_default();
-            assert!(status.is_success(), "oidc-provider: approve: {status} {body}");
+            assert!(
+                status.is_success(),
+                "oidc-provider: approve: {status} {body}"
+            );
         }
         Kind::Bridge => {
             let sim = server.sim.clone().expect("the bridge's simulator");
@@ -180,7 +183,11 @@ pub async fn approve_ciba(server: &Server, ids: &[String]) {
                         .send()
                         .await
                         .unwrap();
-                    assert!(res.status().is_success(), "simulator approve: {}", res.status());
+                    assert!(
+                        res.status().is_success(),
+                        "simulator approve: {}",
+                        res.status()
+                    );
                 }
             })
             .await;
@@ -299,7 +306,10 @@ async fn operator_flow(base: &str, authorize: &str, phone: &str) -> String {
         .append_pair("code_challenge_method", "S256");
     let res = browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303, "bridge: /authorize");
-    let login = url::Url::parse(base).unwrap().join(&location(&res)).unwrap();
+    let login = url::Url::parse(base)
+        .unwrap()
+        .join(&location(&res))
+        .unwrap();
     let res = browser
         .get(login.clone())
         .header("authorization", &staff)
@@ -323,7 +333,12 @@ async fn operator_flow(base: &str, authorize: &str, phone: &str) -> String {
         .await
         .unwrap();
     let status = res.status();
-    assert_eq!(status, 303, "bridge: the number typed: {}", res.text().await.unwrap());
+    assert_eq!(
+        status,
+        303,
+        "bridge: the number typed: {}",
+        res.text().await.unwrap()
+    );
     let wait = login.join(&location(&res)).unwrap();
     let waited = Instant::now();
     let back = loop {

@@ -89,7 +89,12 @@ pub async fn start(
             cmd.arg(launch.bridge_bin)
                 .args(["--listen", "127.0.0.1:0", "--config"])
                 .arg(launch.bridge_config)
-                .args(["--simulator", "--sim-auto-users", "--management-listen", "off"])
+                .args([
+                    "--simulator",
+                    "--sim-auto-users",
+                    "--management-listen",
+                    "off",
+                ])
                 .args(["--sim-interval-ms", &sim_interval_ms.to_string()])
                 .args(["--sim-expires-in-secs", "900"])
                 // Thousands of starts from one address, one number each, many pending
@@ -116,7 +121,9 @@ pub async fn start(
                 .env("NODE_ENV", "production");
         }
     }
-    let log = launch.logs.join(format!("provider_vs_oidc_provider-{}.log", kind.name()));
+    let log = launch
+        .logs
+        .join(format!("provider_vs_oidc_provider-{}.log", kind.name()));
     let (child, lines) = spawn(kind.name(), cmd, &log, kind == Kind::Bridge);
     let base = lines["issuer"].trim_end_matches('/').to_owned();
     let doc: Value = reqwest::get(format!("{base}/.well-known/openid-configuration"))
@@ -135,7 +142,11 @@ pub async fn start(
             .to_owned()
     };
     let algs = doc["id_token_signing_alg_values_supported"].to_string();
-    assert!(algs.contains("RS256"), "{}: RS256 missing: {algs}", kind.name());
+    assert!(
+        algs.contains("RS256"),
+        "{}: RS256 missing: {algs}",
+        kind.name()
+    );
     Server {
         kind,
         discovery: "/.well-known/openid-configuration".to_owned(),

@@ -120,8 +120,7 @@ mod tests {
         assert_eq!(c.max_concurrent_secret_checks, None);
         let c = BridgeConfig::parse("[bridge]\nmax_concurrent_secret_checks = 64\n").unwrap();
         assert_eq!(c.max_concurrent_secret_checks, Some(64));
-        let bad =
-            BridgeConfig::parse("[bridge]\nmax_concurrent_secret_checks = 0\n").unwrap_err();
+        let bad = BridgeConfig::parse("[bridge]\nmax_concurrent_secret_checks = 0\n").unwrap_err();
         assert!(bad.contains("max_concurrent_secret_checks"), "{bad}");
         let bad = BridgeConfig::parse("[[clients]]\nclient_id = \"x\"\n").unwrap_err();
         assert!(bad.contains("client x"), "{bad}");

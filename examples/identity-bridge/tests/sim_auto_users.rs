@@ -52,7 +52,11 @@ async fn a_number_the_simulator_was_not_given_is_a_user_with_sim_auto_users() {
         .iter()
         .filter_map(|r| r["msisdn"].as_str())
         .collect();
-    assert_eq!(numbers, ["4790011223"], "a real pending login at the simulator");
+    assert_eq!(
+        numbers,
+        ["4790011223"],
+        "a real pending login at the simulator"
+    );
 }
 
 #[tokio::test]
