@@ -13,7 +13,10 @@
 //!   `benches/benches/provider_vs_oidc_provider.toml`: the client `demo-rp` (plain
 //!   secret, RS256 ID tokens), no start limit, enumeration-resistant. As deployed: its
 //!   records sealed (always) and its signing keys shared through its store (the default
-//!   without `--signing-key`); memory store; one tokio worker (one core).
+//!   without `--signing-key`); memory store; one tokio worker (one core). The config
+//!   sets `max_concurrent_secret_checks = 64`: on one core the default (one check per
+//!   core) answers a token request that arrives while another's client secret is being
+//!   checked `503 temporarily_unavailable`, which 16 connections hit at once.
 //! - **oidc-provider**: `node benches/oidc-provider/server.mjs` (`NODE_ENV=production`),
 //!   `oidc-provider` 9.13.3 on the Node on `PATH` (or `NODE`; printed), with a plain Map
 //!   as its adapter (its default in-memory adapter is an LRU that forgets entries past
