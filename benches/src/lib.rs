@@ -7,13 +7,15 @@
 //!   tower-sessions and bare axum.
 //! - `redis`: round trips per login, and a logged-in request on Redis against memory.
 //! - `provider_vs_oidc_provider`: the identity bridge's OpenID provider (discovery, JWKS,
-//!   the token endpoint) beside Node's `oidc-provider`, in requests per second.
+//!   the token endpoint on its real paths) beside Node's `oidc-provider`, in requests per
+//!   second and CPU per request, with `wrk` as the external load generator ([`wrk`]).
 //!
 //! The library is empty; it exists so that these benches live in a crate of their own
 //! and neither `vipps-login-core` nor `vipps-login-tower` depends on the simulator.
 
 pub mod measure;
 pub mod monitor;
+pub mod wrk;
 
 use axum::Router;
 use axum::body::Body;

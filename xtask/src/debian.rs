@@ -46,6 +46,19 @@ pub(crate) fn ensure_valgrind() -> Result<PathBuf> {
     on_path("valgrind").ok_or_else(|| "apt-get finished but valgrind is still not on PATH".into())
 }
 
+/// Debian's `wrk` (the external load generator of the provider benchmark): `WRK` when
+/// set, the one on `PATH`, or installed when missing.
+pub(crate) fn ensure_wrk() -> Result<PathBuf> {
+    if let Some(path) = env::var_os("WRK").map(PathBuf::from) {
+        return Ok(path);
+    }
+    if let Some(path) = on_path("wrk") {
+        return Ok(path);
+    }
+    install("wrk", &["wrk"])?;
+    on_path("wrk").ok_or_else(|| "apt-get finished but wrk is still not on PATH".into())
+}
+
 /// Debian's Chromium (Playwright cannot download its own browser here): `CHROMIUM_PATH`
 /// when set, else `/usr/bin/chromium`, installed when missing.
 pub(crate) fn ensure_chromium() -> Result<PathBuf> {

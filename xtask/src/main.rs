@@ -9,7 +9,8 @@
 //! - `demo`: the simulator and the counter reference app, no credentials needed.
 //! - `bench`: every benchmark, each against its named baseline, side by side (the
 //!   provider against Node's `oidc-provider`: `npm ci` in `benches/oidc-provider` when
-//!   `node_modules` is missing, and the release `identity-bridge` it starts). The layer,
+//!   `node_modules` is missing, the release `identity-bridge` it starts, and Debian's
+//!   `wrk`, its external load generator, installed with apt-get when missing). The layer,
 //!   Redis and verification comparisons run interleaved rounds (A B, B A, …) and print the
 //!   median ratio with its spread; the layer and verification benches also print
 //!   instructions per operation counted under callgrind (Debian's `valgrind`, installed
@@ -233,6 +234,8 @@ fn bench(args: &[String]) -> Result {
     // benches count instructions under valgrind's callgrind.
     let redis_server = redis::ensure_redis_server()?;
     let valgrind = debian::ensure_valgrind()?;
+    // The provider benchmark's external load generator.
+    let wrk = debian::ensure_wrk()?;
     let criterion_args: &[&str] = if quick {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     } else {
@@ -257,6 +260,7 @@ fn bench(args: &[String]) -> Result {
         let mut cmd = cargo();
         cmd.env("REDIS_SERVER", &redis_server);
         cmd.env("VALGRIND", &valgrind);
+        cmd.env("WRK", &wrk);
         if quick {
             // The plain-program benches (and the interleaved rounds after criterion's
             // report) read this for shorter runs.

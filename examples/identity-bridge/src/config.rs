@@ -20,6 +20,7 @@ struct BridgeTable {
     enumeration_resistant: bool,
     pairwise_key: Option<String>,
     key_rotation_secs: Option<u64>,
+    max_concurrent_secret_checks: Option<usize>,
 }
 
 /// The bridge's settings and its clients.
@@ -32,6 +33,10 @@ pub struct BridgeConfig {
     pub registry: ClientRegistry,
     /// How often generated signing keys rotate (`--key-rotation-secs` overrides it).
     pub key_rotation: Duration,
+    /// At most this many client-secret checks at once (`[bridge]
+    /// max_concurrent_secret_checks`); one more is answered 503 at once. `None`: the
+    /// provider's default, one per core the process may use.
+    pub max_concurrent_secret_checks: Option<usize>,
     pairwise_key: Option<Vec<u8>>,
 }
 
@@ -70,10 +75,14 @@ impl BridgeConfig {
         if rotation < 60 {
             return Err("[bridge] key_rotation_secs must be at least 60".into());
         }
+        if bridge.max_concurrent_secret_checks == Some(0) {
+            return Err("[bridge] max_concurrent_secret_checks must be at least 1".into());
+        }
         Ok(BridgeConfig {
             enumeration_resistant: bridge.enumeration_resistant,
             registry,
             key_rotation: Duration::from_secs(rotation),
+            max_concurrent_secret_checks: bridge.max_concurrent_secret_checks,
             pairwise_key,
         })
     }
@@ -108,6 +117,11 @@ mod tests {
         assert!(bad.contains("[bridge]"), "{bad}");
         let bad = BridgeConfig::parse("[bridge]\npairwise_key = \"c2hvcnQ=\"\n").unwrap_err();
         assert!(bad.contains("pairwise_key"), "{bad}");
+        assert_eq!(c.max_concurrent_secret_checks, None);
+        let c = BridgeConfig::parse("[bridge]\nmax_concurrent_secret_checks = 64\n").unwrap();
+        assert_eq!(c.max_concurrent_secret_checks, Some(64));
+        let bad = BridgeConfig::parse("[bridge]\nmax_concurrent_secret_checks = 0\n").unwrap_err();
+        assert!(bad.contains("max_concurrent_secret_checks"), "{bad}");
         let bad = BridgeConfig::parse("[[clients]]\nclient_id = \"x\"\n").unwrap_err();
         assert!(bad.contains("client x"), "{bad}");
     }

@@ -268,7 +268,11 @@ pub async fn app(options: Options) -> Result<Bridge, AppError> {
         }
     };
     let rotation = options.keys.rotation(&config)?;
-    let provider = Provider::builder(issuer, config.registry, Arc::new(login.clone()), records)
+    let mut builder = Provider::builder(issuer, config.registry, Arc::new(login.clone()), records);
+    if let Some(limit) = config.max_concurrent_secret_checks {
+        builder = builder.max_concurrent_secret_checks(limit);
+    }
+    let provider = builder
         .keys(keys)
         .ways(true, true)
         .operator_redirect(move |id| OperatorCompletion::operator_url(&login_page, id))

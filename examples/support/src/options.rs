@@ -27,6 +27,12 @@ pub struct CommonOptions {
     /// Simulator: approve every login by itself after this many milliseconds.
     #[arg(long)]
     pub sim_auto_approve_ms: Option<u64>,
+    /// Simulator: every well-formed phone number is a Vipps user (made up on its first
+    /// login), not only the simulator's few demo users. For load tests and benchmarks
+    /// that need many distinct customers with real pending logins (each demo user may
+    /// have only three pending logins at a time).
+    #[arg(long)]
+    pub sim_auto_users: bool,
     /// Simulator: the address it listens on.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub sim_listen: SocketAddr,
@@ -148,16 +154,18 @@ mod tests {
         assert!(!o.simulator);
         assert_eq!(o.sim_interval_ms, 1000);
         assert!(o.sim_auto_approve_ms.is_none());
+        assert!(!o.sim_auto_users);
         assert_eq!(o.rate_limit_window_secs, 600);
         assert_eq!(
             o.management_listen,
             crate::ops::ManagementListen::At("127.0.0.1:0".parse().unwrap())
         );
         assert!(o.audit_log.is_none());
-        let o = Cli::try_parse_from(["app", "--rate-limit-per-number", "1"])
+        let o = Cli::try_parse_from(["app", "--rate-limit-per-number", "1", "--sim-auto-users"])
             .unwrap()
             .common;
         assert_eq!(o.rate_limit_per_number, Some(1));
+        assert!(o.sim_auto_users);
         let _ = o.rate_limits();
     }
 }

@@ -503,7 +503,8 @@ async fn backend(
         .listen(options.sim_listen)
         .interval(interval)
         .slow_down_step(interval)
-        .expires_in(secs(options.sim_expires_in_secs, "sim-expires-in-secs")?);
+        .expires_in(secs(options.sim_expires_in_secs, "sim-expires-in-secs")?)
+        .auto_users(options.sim_auto_users);
     if let Some(ms) = options.sim_auto_approve_ms {
         sim_config = sim_config.policy(Policy::AutoApprove {
             after: Duration::from_millis(ms),
