@@ -112,20 +112,21 @@ fn serve(store: &str, cookies: &Path) {
             .cookie_key(cookie::Key::generate())
             .build()
             .unwrap();
-        let app = Router::new()
-            .route(
-                "/",
-                get(|user: VippsUser| async move {
-                    user.userinfo().name.clone().unwrap_or_default()
-                }),
-            )
-            .layer(layer);
+        let app =
+            Router::new()
+                .route(
+                    "/",
+                    get(|user: VippsUser| async move {
+                        user.userinfo().name.clone().unwrap_or_default()
+                    }),
+                )
+                .layer(layer);
         let mut logins = tokio::task::JoinSet::new();
         for i in 0..SESSIONS {
             let app = app.clone();
-            logins.spawn(async move {
-                vipps_login_benches::log_in(&app, &format!("4790{i:06}")).await
-            });
+            logins.spawn(
+                async move { vipps_login_benches::log_in(&app, &format!("4790{i:06}")).await },
+            );
         }
         let mut lines = String::new();
         while let Some(cookie) = logins.join_next().await {
@@ -253,8 +254,10 @@ fn round(server: &Server, script: &Path, secs: u64, redis: Option<(&Redis, u32)>
         redis.map(|(r, _)| redis_calls(r.port())),
         core_times(),
     );
+    // `WRK` as `cargo xtask bench` sets it, else `wrk` on PATH.
+    let wrk = std::env::var("WRK").unwrap_or_else(|_| "wrk".to_owned());
     let out = Command::new("taskset")
-        .args(["-c", "0", "wrk", "-t1"])
+        .args(["-c", "0", &wrk, "-t1"])
         .arg(format!("-c{CONNECTIONS}"))
         .arg(format!("-d{secs}s"))
         .arg("-s")
@@ -262,7 +265,7 @@ fn round(server: &Server, script: &Path, secs: u64, redis: Option<(&Redis, u32)>
         .arg(&server.url)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run wrk ({e}): install it with `apt-get install -y wrk`")
+            panic!("cannot run wrk ({e}): install it with `apt-get install -y wrk` (`cargo xtask bench` does), or set WRK")
         });
     let (cpu1, cores1) = (cpu_ns(pid), core_times());
     let redis_ns = redis.map(|(_, p)| cpu_ns(p) - redis0.unwrap());
@@ -339,7 +342,10 @@ fn main() {
         .args(["-a", "-p", "-c", "0", &redis_pid.to_string()])
         .output()
         .expect("taskset (util-linux)");
-    assert!(pinned.status.success(), "could not pin redis-server to core 0");
+    assert!(
+        pinned.status.success(),
+        "could not pin redis-server to core 0"
+    );
     let (memory, memory_cookies) = start_server("memory", "memory", &dir);
     let (on_redis, redis_cookies) = start_server("redis", &format!("redis={}", redis.url()), &dir);
     let (trips, trips_cookies) = start_server(
@@ -372,7 +378,10 @@ fn main() {
         let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
         println!("round {i}: {}", describe("memory", &a));
         println!("round {i}: {}", describe("redis", &b));
-        println!("round {i}: {}", describe("redis, a round trip per request", &c));
+        println!(
+            "round {i}: {}",
+            describe("redis, a round trip per request", &c)
+        );
         ratios.push(b.rps / a.rps);
         trip_ratios.push(c.rps / a.rps);
         m.push(a);

@@ -253,8 +253,10 @@ fn bench(args: &[String]) -> Result {
     for (package, bench) in [
         ("vipps-login-core", "verify"),
         ("vipps-login-benches", "pending_logins"),
+        ("vipps-login-benches", "login_memory"),
         ("vipps-login-benches", "layer_overhead"),
         ("vipps-login-benches", "redis"),
+        ("vipps-login-benches", "layer_http"),
         ("vipps-login-benches", "provider_vs_oidc_provider"),
     ] {
         let mut cmd = cargo();
@@ -270,7 +272,12 @@ fn bench(args: &[String]) -> Result {
         // The load benchmarks are plain programs, not criterion: they take no criterion flags.
         if !matches!(
             bench,
-            "pending_logins" | "layer_overhead" | "redis" | "provider_vs_oidc_provider"
+            "pending_logins"
+                | "login_memory"
+                | "layer_overhead"
+                | "redis"
+                | "layer_http"
+                | "provider_vs_oidc_provider"
         ) {
             cmd.args(criterion_args);
         }

@@ -10,8 +10,8 @@ use vipps_login_core::StoreError;
 
 use crate::errors;
 use crate::pubsub::Subscriber;
-use crate::tracking::ReadCache;
 use crate::store::{Inner, RedisStore};
+use crate::tracking::ReadCache;
 
 /// The key prefix of [`RedisStore::builder`] unless [`RedisStoreBuilder::prefix`] says otherwise.
 pub const DEFAULT_PREFIX: &str = "vipps-login:";

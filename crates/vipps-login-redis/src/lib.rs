@@ -80,11 +80,11 @@
 //! with a `PING` every 10 s when idle.
 
 mod builder;
-mod tracking;
 mod errors;
 mod pubsub;
 mod scripts;
 mod store;
+mod tracking;
 
 pub use crate::builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_NOTIFICATION_CAPACITY, DEFAULT_PREFIX, RedisStoreBuilder,

@@ -310,7 +310,13 @@ async fn track(
             () = tokio::time::sleep(PING_EVERY) => {}
         }
         let ping = redis::cmd("PING").query_async::<String>(&mut conn).await;
-        if ping.is_err() || !shared.state.read().unwrap_or_else(PoisonError::into_inner).live {
+        if ping.is_err()
+            || !shared
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .live
+        {
             tracing::debug!("the Redis read cache lost its connection; reads go to Redis");
             return End::Lost;
         }

@@ -60,7 +60,11 @@ async fn unchanged_keys_cost_no_round_trip_and_a_change_elsewhere_drops_them() {
     for _ in 0..100 {
         assert_eq!(in_memory(&b, "session:1").as_deref(), Some(&b"v1"[..]));
     }
-    assert_eq!(b.round_trips(), trips, "answered from memory: no round trip");
+    assert_eq!(
+        b.round_trips(),
+        trips,
+        "answered from memory: no round trip"
+    );
     // Only the prefix asked for is kept.
     assert_eq!(b.get("other").await.unwrap().as_deref(), Some(&b"x"[..]));
     assert!(b.get_ready("other").is_none());
@@ -71,7 +75,10 @@ async fn unchanged_keys_cost_no_round_trip_and_a_change_elsewhere_drops_them() {
         in_memory(&b, "session:1").is_none().then_some(())
     })
     .await;
-    assert_eq!(b.get("session:1").await.unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        b.get("session:1").await.unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
     assert_eq!(&*cached(&b, "session:1").await, b"v2");
     // ... and deletes it (a logout).
     a.remove("session:1").await.unwrap();
@@ -80,7 +87,10 @@ async fn unchanged_keys_cost_no_round_trip_and_a_change_elsewhere_drops_them() {
     })
     .await;
     assert_eq!(b.get("session:1").await.unwrap(), None);
-    assert!(b.get_ready("session:1").is_none(), "an absent key is not kept");
+    assert!(
+        b.get_ready("session:1").is_none(),
+        "an absent key is not kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +137,9 @@ async fn a_restart_of_redis_empties_the_cache_until_tracking_is_back() {
     let mut redis = Redis::start_own();
     let prefix = unique_prefix();
     let a = store(&redis, &prefix, true).await;
-    a.set("session:r", b"before".to_vec(), MINUTE).await.unwrap();
+    a.set("session:r", b"before".to_vec(), MINUTE)
+        .await
+        .unwrap();
     cached(&a, "session:r").await;
     // Restarted empty (no persistence in these tests): what was kept is gone with it.
     redis.restart();
