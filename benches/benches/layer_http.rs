@@ -42,9 +42,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use vipps_login_benches::measure::spread;
-use vipps_login_core::{
-    ClientAuth, Config, Issuer, MemoryStore, RateLimits, Secret, Store, VippsClient,
-};
+use vipps_login_core::{MemoryStore, RateLimits, Store, VippsClient};
 use vipps_login_redis::RedisStore;
 use vipps_login_sim::{Policy, SimConfig, Simulator};
 use vipps_login_tests::procs::{Proc, Redis, temp_dir};
@@ -96,14 +94,7 @@ fn serve(store: &str, cookies: &Path) {
                     .unwrap(),
             ),
         };
-        let config = Config::builder(
-            Issuer::Custom(sim.issuer()),
-            sim.client_id(),
-            Secret::new(sim.client_secret()),
-        )
-        .client_auth(ClientAuth::Basic)
-        .build()
-        .unwrap();
+        let config = vipps_login_benches::sim::config(&sim);
         let client = VippsClient::with_store(config, store)
             .unwrap()
             .with_limits(RateLimits::none())

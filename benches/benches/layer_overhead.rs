@@ -21,7 +21,7 @@ use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, U
 use http::{Request, header};
 use tower::ServiceExt as _;
 use vipps_login_benches::measure;
-use vipps_login_core::{ClientAuth, Config, Issuer, Secret, VippsClient};
+use vipps_login_core::VippsClient;
 use vipps_login_sim::{Policy, SimConfig, Simulator};
 use vipps_login_tower::{VippsLoginLayer, VippsUser};
 
@@ -112,14 +112,7 @@ async fn vipps_app() -> (Router, String, cookie::Key, vipps_login_sim::SimHandle
     sim.set_policy(Policy::AutoApprove {
         after: Duration::from_millis(10),
     });
-    let config = Config::builder(
-        Issuer::Custom(sim.issuer()),
-        sim.client_id(),
-        Secret::new(sim.client_secret()),
-    )
-    .client_auth(ClientAuth::Basic)
-    .build()
-    .unwrap();
+    let config = vipps_login_benches::sim::config(&sim);
     let key = cookie::Key::generate();
     let layer = VippsLoginLayer::builder(VippsClient::new(config).unwrap())
         .cookie_key(key.clone())
@@ -178,14 +171,7 @@ async fn one(app: &Router, cookie: &str) {
 /// The identity bridge's provider on the same simulator, with a plain-text client secret
 /// (the PBKDF2 of a hashed one would be all the count shows).
 async fn provider_app(sim: &vipps_login_sim::SimHandle) -> Router {
-    let config = Config::builder(
-        Issuer::Custom(sim.issuer()),
-        sim.client_id(),
-        Secret::new(sim.client_secret()),
-    )
-    .client_auth(ClientAuth::Basic)
-    .build()
-    .unwrap();
+    let config = vipps_login_benches::sim::config(sim);
     let login = vipps_login_provider::VippsPhoneLogin::new(VippsClient::new(config).unwrap());
     let records = login.records();
     let registry = vipps_login_provider::ClientRegistry::from_toml(

@@ -25,9 +25,8 @@ use std::time::Duration;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tokio::sync::Semaphore;
-use vipps_login_core::{
-    Config, Issuer, LoginId, LoginRequest, MemoryStore, Msisdn, Secret, Store, VippsClient,
-};
+use vipps_login_benches::sim::{BareStarts, config_builder, pending_msisdn};
+use vipps_login_core::{LoginId, LoginRequest, MemoryStore, Msisdn, Store, VippsClient};
 use vipps_login_sim::{SigningAlg, SimConfig, SimHandle, Simulator};
 
 /// The system allocator, counting (`stats_alloc`).
@@ -83,10 +82,6 @@ impl Heap {
     }
 }
 
-fn msisdn(i: usize) -> String {
-    format!("47{}", 90_000_000 + i)
-}
-
 async fn simulator() -> SimHandle {
     Simulator::start(
         SimConfig::default()
@@ -106,44 +101,10 @@ async fn simulator() -> SimHandle {
 /// Step 1: N requests in a simulator, started with bare HTTP (64 at a time).
 async fn sim_alone(n: usize) -> Heap {
     let sim = simulator().await;
-    let url = sim
-        .base_url()
-        .join("vipps-login-ciba/api/backchannel/authentication")
-        .unwrap();
-    let http = reqwest::Client::new();
-    let start = |i: usize| {
-        let (http, url) = (http.clone(), url.clone());
-        let (id, secret) = (sim.client_id(), sim.client_secret());
-        async move {
-            let hint = format!("urn:msisdn:{}", msisdn(i));
-            let nonce = format!("{i:043}");
-            let r = http
-                .post(url)
-                .basic_auth(id, Some(secret))
-                .form(&[
-                    ("scope", "openid"),
-                    ("login_hint", &hint),
-                    ("nonce", &nonce),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
-            r.bytes().await.unwrap();
-        }
-    };
-    start(n).await; // warm-up
+    let starts = Arc::new(BareStarts::new(&sim));
+    starts.one(n).await; // warm-up
     let before = heap();
-    let gate = Arc::new(Semaphore::new(64));
-    for i in 0..n {
-        let permit = gate.clone().acquire_owned().await.unwrap();
-        let f = start(i);
-        tokio::spawn(async move {
-            f.await;
-            drop(permit);
-        });
-    }
-    let _all = gate.acquire_many(64).await.unwrap();
+    starts.all(n).await;
     heap().minus(before)
 }
 
@@ -157,19 +118,17 @@ async fn run(n: usize) {
     settle().await;
 
     let sim = simulator().await;
-    let config = Config::builder(
-        Issuer::Custom(sim.issuer()),
-        sim.client_id(),
-        Secret::new(sim.client_secret()),
-    )
-    .max_concurrent_polls(128)
-    .request_timeout(Duration::from_secs(60))
-    .build()
-    .unwrap();
+    let config = config_builder(&sim)
+        .max_concurrent_polls(128)
+        .request_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let store = MemoryStore::with_capacity(2 * n as u64 + 1_000);
     let client = VippsClient::with_store(config, Arc::new(store.clone())).unwrap();
     let warm = client
-        .start(LoginRequest::new(Msisdn::parse(&msisdn(n)).unwrap()))
+        .start(LoginRequest::new(
+            Msisdn::parse(&pending_msisdn(n)).unwrap(),
+        ))
         .await
         .unwrap();
     client.cancel(&warm.id).await.unwrap();
@@ -180,7 +139,7 @@ async fn run(n: usize) {
     for i in 0..n {
         let permit = gate.clone().acquire_owned().await.unwrap();
         let (client, tx) = (client.clone(), tx.clone());
-        let m = Msisdn::parse(&msisdn(i)).unwrap();
+        let m = Msisdn::parse(&pending_msisdn(i)).unwrap();
         tokio::spawn(async move {
             let r = client.start(LoginRequest::new(m)).await;
             drop(permit);

@@ -41,9 +41,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use vipps_login_core::{
-    Config, Issuer, LoginRequest, LoginStatus, MemoryStore, Msisdn, Secret, Store, VippsClient,
-};
+use vipps_login_benches::sim::{BareStarts, config_builder, pending_msisdn};
+use vipps_login_core::{LoginRequest, LoginStatus, MemoryStore, Msisdn, Store, VippsClient};
 use vipps_login_redis::RedisStore;
 use vipps_login_sim::{SigningAlg, SimConfig, SimHandle, Simulator};
 use vipps_login_tests::procs::Redis;
@@ -156,10 +155,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn msisdn(i: usize) -> String {
-    format!("47{}", 90_000_000 + i)
-}
-
 async fn simulator(interval: Duration) -> SimHandle {
     Simulator::start(
         SimConfig::default()
@@ -261,46 +256,10 @@ fn measure_sim_share() -> Option<u64> {
 /// Child mode: N pending requests in an in-process simulator, started with bare HTTP.
 async fn sim_only(n: usize, interval: Duration) {
     let sim = simulator(interval).await;
-    let url = sim
-        .base_url()
-        .join("vipps-login-ciba/api/backchannel/authentication")
-        .unwrap();
-    let http = reqwest::Client::new();
-    let start = |i: usize| {
-        let http = http.clone();
-        let url = url.clone();
-        let id = sim.client_id();
-        let secret = sim.client_secret();
-        async move {
-            let hint = format!("urn:msisdn:{}", msisdn(i));
-            let nonce = format!("{i:043}");
-            let r = http
-                .post(url)
-                .basic_auth(id, Some(secret))
-                .form(&[
-                    ("scope", "openid"),
-                    ("login_hint", &hint),
-                    ("nonce", &nonce),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
-            r.bytes().await.unwrap();
-        }
-    };
-    start(n).await; // warm-up
+    let starts = Arc::new(BareStarts::new(&sim));
+    starts.one(n).await; // warm-up
     let before = rss_kib();
-    let gate = Arc::new(Semaphore::new(64));
-    for i in 0..n {
-        let permit = gate.clone().acquire_owned().await.unwrap();
-        let f = start(i);
-        tokio::spawn(async move {
-            f.await;
-            drop(permit);
-        });
-    }
-    let _all = gate.acquire_many(64).await.unwrap();
+    starts.all(n).await;
     println!("SIM_ONLY_RSS_KIB {}", rss_kib().saturating_sub(before));
 }
 
@@ -315,20 +274,18 @@ async fn run(
     after_starts: Duration,
     sim_share: Option<u64>,
 ) {
-    let config = Config::builder(
-        Issuer::Custom(sim.issuer()),
-        sim.client_id(),
-        Secret::new(sim.client_secret()),
-    )
-    .max_concurrent_polls(128)
-    .request_timeout(Duration::from_secs(60))
-    .build()
-    .unwrap();
+    let config = config_builder(sim)
+        .max_concurrent_polls(128)
+        .request_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let client = VippsClient::with_store(config, kept.store(n).await).unwrap();
 
     // Warm the caches and the connection pool with one login, outside the figures.
     let warm = client
-        .start(LoginRequest::new(Msisdn::parse(&msisdn(n)).unwrap()))
+        .start(LoginRequest::new(
+            Msisdn::parse(&pending_msisdn(n)).unwrap(),
+        ))
         .await
         .unwrap();
     client.cancel(&warm.id).await.unwrap();
@@ -356,7 +313,7 @@ async fn run(
             let permit = gate.clone().acquire_owned().await.unwrap();
             let client = client.clone();
             let tx = tx.clone();
-            let m = Msisdn::parse(&msisdn(i)).unwrap();
+            let m = Msisdn::parse(&pending_msisdn(i)).unwrap();
             tokio::spawn(async move {
                 let r = client.start(LoginRequest::new(m)).await;
                 drop(permit);

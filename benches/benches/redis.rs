@@ -23,24 +23,14 @@ use tower::ServiceExt as _;
 use vipps_login_benches::measure::spread;
 use vipps_login_benches::monitor::{RedisMonitor, Sent};
 use vipps_login_core::{
-    ClientAuth, Config, Issuer, LoginContext, LoginRequest, MemoryStore, Msisdn, RateLimits,
-    Secret, Store, VippsClient,
+    LoginContext, LoginRequest, MemoryStore, Msisdn, RateLimits, Store, VippsClient,
 };
 use vipps_login_redis::RedisStore;
 use vipps_login_sim::{Policy, SimConfig, SimHandle, Simulator};
 use vipps_login_tests::procs::Redis;
 use vipps_login_tower::{VippsLoginLayer, VippsUser};
 
-fn config(sim: &SimHandle) -> Config {
-    Config::builder(
-        Issuer::Custom(sim.issuer()),
-        sim.client_id(),
-        Secret::new(sim.client_secret()),
-    )
-    .client_auth(ClientAuth::Basic)
-    .build()
-    .unwrap()
-}
+use vipps_login_benches::sim::config;
 
 async fn round_trips_per_login(sim: &SimHandle, store: &RedisStore, n: u32) {
     let client = VippsClient::with_store(config(sim), Arc::new(store.clone()))

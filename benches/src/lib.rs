@@ -15,6 +15,7 @@
 
 pub mod measure;
 pub mod monitor;
+pub mod sim;
 pub mod wrk;
 
 use axum::Router;

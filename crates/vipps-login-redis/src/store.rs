@@ -291,14 +291,16 @@ impl Store for RedisStore {
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
-        let del = redis::cmd("DEL").arg(self.key(key)).clone();
+        let mut del = redis::cmd("DEL");
+        del.arg(self.key(key));
         self.writing(key, self.query::<i64>(&del, Repeat::Never))
             .await
             .map(drop)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let getdel = redis::cmd("GETDEL").arg(self.key(key)).clone();
+        let mut getdel = redis::cmd("GETDEL");
+        getdel.arg(self.key(key));
         self.writing(key, self.query(&getdel, Repeat::Never)).await
     }
 
